@@ -1,0 +1,405 @@
+//! Raw settings from flags, environment and an optional TOML file, validated into
+//! one immutable [`Config`].
+//!
+//! Precedence is command line, then environment (both handled by clap), then the
+//! config file, then the built-in default. Changing a setting means a restart.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+use crate::media::ImageType;
+use crate::secret::Secret;
+
+/// The validated settings of one `pixbin serve`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to bind.
+    pub listen: SocketAddr,
+    /// Where the database, blobs and temp files live.
+    pub data_dir: PathBuf,
+    /// Public origin used in every returned link (no trailing slash). `None`
+    /// until the listener is bound, then defaulted from its address.
+    pub base_url: Option<String>,
+    /// Largest accepted image, in bytes.
+    pub max_upload_bytes: u64,
+    /// Total deduplicated bytes allowed, if limited.
+    pub max_storage_bytes: Option<u64>,
+    /// Image types accepted on upload.
+    pub allowed_types: Vec<ImageType>,
+    /// Largest accepted width x height.
+    pub max_pixels: u64,
+    /// Password for the first `admin` account (only read when no user exists).
+    pub admin_password: Option<Secret>,
+    /// How long a login lasts without refresh.
+    pub session_ttl: Duration,
+    /// Time allowed to receive a request's headers.
+    pub header_timeout: Duration,
+    /// Longest silence allowed while receiving a request body.
+    pub body_idle_timeout: Duration,
+    /// Open connections at most; further ones wait in the kernel backlog.
+    pub max_connections: usize,
+    /// How long a graceful shutdown waits for requests in flight.
+    pub shutdown_timeout: Duration,
+    /// How often buffered view counts are written.
+    pub view_flush_interval: Duration,
+}
+
+impl Config {
+    /// Defaults with short timeouts and small limits, for tests.
+    pub fn for_tests(dir: &Path) -> Config {
+        Config {
+            listen: "127.0.0.1:0".parse().expect("literal address"),
+            data_dir: dir.to_path_buf(),
+            base_url: None,
+            max_upload_bytes: 32 * MIB,
+            max_storage_bytes: None,
+            allowed_types: ImageType::ALL.to_vec(),
+            max_pixels: 100_000_000,
+            admin_password: Some(Secret::new("test-admin-password")),
+            session_ttl: Duration::from_secs(3600),
+            header_timeout: Duration::from_secs(2),
+            body_idle_timeout: Duration::from_secs(2),
+            max_connections: 256,
+            shutdown_timeout: Duration::from_secs(5),
+            view_flush_interval: Duration::from_millis(50),
+        }
+    }
+
+    /// The base URL (set once the listener is bound).
+    pub fn base_url(&self) -> &str {
+        self.base_url.as_deref().unwrap_or("")
+    }
+
+    /// Whether links and cookies are for HTTPS (`Secure`, `__Host-` cookies).
+    pub fn is_https(&self) -> bool {
+        self.base_url().starts_with("https://")
+    }
+}
+
+const MIB: u64 = 1024 * 1024;
+
+/// Settings as given on the command line or in the environment (clap fills these).
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "PIXBIN_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Public base URL used in returned links, e.g. https://img.example.com [default: http://<listen address>]
+    #[arg(long, env = "PIXBIN_BASE_URL")]
+    pub base_url: Option<String>,
+    /// Largest upload, bytes or with a unit (32MiB) [default: 32MiB]
+    #[arg(long, env = "PIXBIN_MAX_UPLOAD_BYTES")]
+    pub max_upload_bytes: Option<String>,
+    /// Total storage limit (deduplicated), bytes or with a unit [default: unlimited]
+    #[arg(long, env = "PIXBIN_MAX_STORAGE_BYTES")]
+    pub max_storage_bytes: Option<String>,
+    /// Accepted image types, comma-separated [default: png,jpeg,gif,webp,bmp,ico]
+    #[arg(long, env = "PIXBIN_ALLOWED_TYPES")]
+    pub allowed_types: Option<String>,
+    /// Largest width x height accepted [default: 100000000]
+    #[arg(long, env = "PIXBIN_MAX_PIXELS")]
+    pub max_pixels: Option<u64>,
+    /// Password for the first `admin` account, used only when no user exists yet [default: generated and printed once]
+    #[arg(long, env = "PIXBIN_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Session lifetime, e.g. 7d, 12h [default: 7d]
+    #[arg(long, env = "PIXBIN_SESSION_TTL")]
+    pub session_ttl: Option<String>,
+    /// Time allowed to send request headers [default: 10s]
+    #[arg(long, env = "PIXBIN_HEADER_TIMEOUT")]
+    pub header_timeout: Option<String>,
+    /// Longest pause allowed inside a request body [default: 30s]
+    #[arg(long, env = "PIXBIN_BODY_IDLE_TIMEOUT")]
+    pub body_idle_timeout: Option<String>,
+    /// Open connections at most [default: 1024]
+    #[arg(long, env = "PIXBIN_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+}
+
+/// The same settings as they may appear in the TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    base_url: Option<String>,
+    max_upload_bytes: Option<toml::Value>,
+    max_storage_bytes: Option<toml::Value>,
+    allowed_types: Option<Vec<String>>,
+    max_pixels: Option<u64>,
+    admin_password: Option<String>,
+    session_ttl: Option<String>,
+    header_timeout: Option<String>,
+    body_idle_timeout: Option<String>,
+    max_connections: Option<usize>,
+}
+
+fn toml_size(v: &toml::Value, what: &str) -> anyhow::Result<u64> {
+    match v {
+        toml::Value::Integer(i) if *i >= 0 => Ok(*i as u64),
+        toml::Value::String(s) => parse_size(s).with_context(|| format!("{what}: {s:?}")),
+        _ => bail!("{what} must be a non-negative integer or a size string like \"32MiB\""),
+    }
+}
+
+/// Parses `1048576`, `512K`, `32MiB`, `1GB`, `2 GiB` (binary units for all spellings).
+pub fn parse_size(s: &str) -> anyhow::Result<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().context("expected a number of bytes")?;
+    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1024,
+        "m" | "mb" | "mib" => MIB,
+        "g" | "gb" | "gib" => 1024 * MIB,
+        "t" | "tb" | "tib" => 1024 * 1024 * MIB,
+        other => bail!("unknown size unit {other:?}"),
+    };
+    n.checked_mul(mult).context("size too large")
+}
+
+/// Parses `500ms`, `30s`, `10m`, `12h`, `7d` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().context("expected a number")?;
+    let ms = match unit {
+        "ms" => 1,
+        "" | "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        other => bail!("unknown duration unit {other:?} (use ms, s, m, h or d)"),
+    };
+    Ok(Duration::from_millis(
+        n.checked_mul(ms).context("duration too large")?,
+    ))
+}
+
+fn parse_types(list: &[String]) -> anyhow::Result<Vec<ImageType>> {
+    let mut out = Vec::new();
+    for t in list.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
+        let ty = ImageType::parse_name(t).with_context(|| {
+            format!("unknown image type {t:?} (known: png, jpeg, gif, webp, bmp, ico)")
+        })?;
+        if !out.contains(&ty) {
+            out.push(ty);
+        }
+    }
+    if out.is_empty() {
+        bail!("allowed types must name at least one type");
+    }
+    Ok(out)
+}
+
+/// Reads the optional TOML file.
+fn read_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+}
+
+/// Resolves the data directory alone (for CLI commands that only need it).
+pub fn resolve_data_dir(
+    flag: Option<&Path>,
+    config_file: Option<&Path>,
+) -> anyhow::Result<PathBuf> {
+    if let Some(d) = flag {
+        return Ok(d.to_path_buf());
+    }
+    Ok(read_file(config_file)?
+        .data_dir
+        .unwrap_or_else(|| PathBuf::from("./data")))
+}
+
+/// Merges flags/env over the file over defaults, and validates.
+pub fn load(
+    args: &ServeArgs,
+    data_dir_flag: Option<&Path>,
+    config_file: Option<&Path>,
+) -> anyhow::Result<Config> {
+    let file = read_file(config_file)?;
+    let size = |flag: &Option<String>,
+                file: &Option<toml::Value>,
+                what: &str|
+     -> anyhow::Result<Option<u64>> {
+        match (flag, file) {
+            (Some(s), _) => Ok(Some(
+                parse_size(s).with_context(|| format!("{what}: {s:?}"))?,
+            )),
+            (None, Some(v)) => Ok(Some(toml_size(v, what)?)),
+            (None, None) => Ok(None),
+        }
+    };
+    let dur = |flag: &Option<String>,
+               file: &Option<String>,
+               what: &str,
+               default: Duration|
+     -> anyhow::Result<Duration> {
+        match flag.as_ref().or(file.as_ref()) {
+            Some(s) => parse_duration(s).with_context(|| format!("{what}: {s:?}")),
+            None => Ok(default),
+        }
+    };
+
+    let max_upload_bytes = size(
+        &args.max_upload_bytes,
+        &file.max_upload_bytes,
+        "max upload bytes",
+    )?
+    .unwrap_or(32 * MIB);
+    if max_upload_bytes == 0 {
+        bail!("max upload bytes must be above zero");
+    }
+    let max_storage_bytes = size(
+        &args.max_storage_bytes,
+        &file.max_storage_bytes,
+        "max storage bytes",
+    )?;
+    let allowed_types = match (&args.allowed_types, &file.allowed_types) {
+        (Some(s), _) => parse_types(&s.split(',').map(String::from).collect::<Vec<_>>())?,
+        (None, Some(v)) => parse_types(v)?,
+        (None, None) => ImageType::ALL.to_vec(),
+    };
+    let base_url = match args.base_url.clone().or(file.base_url) {
+        Some(u) => Some(validate_base_url(&u)?),
+        None => None,
+    };
+    let max_connections = args
+        .max_connections
+        .or(file.max_connections)
+        .unwrap_or(1024);
+    if max_connections == 0 {
+        bail!("max connections must be above zero");
+    }
+    Ok(Config {
+        listen: args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("literal address")),
+        data_dir: data_dir_flag
+            .map(Path::to_path_buf)
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./data")),
+        base_url,
+        max_upload_bytes,
+        max_storage_bytes,
+        allowed_types,
+        max_pixels: args.max_pixels.or(file.max_pixels).unwrap_or(100_000_000),
+        admin_password: args
+            .admin_password
+            .clone()
+            .or(file.admin_password)
+            .map(Secret::new),
+        session_ttl: dur(
+            &args.session_ttl,
+            &file.session_ttl,
+            "session ttl",
+            Duration::from_secs(7 * 86_400),
+        )?,
+        header_timeout: dur(
+            &args.header_timeout,
+            &file.header_timeout,
+            "header timeout",
+            Duration::from_secs(10),
+        )?,
+        body_idle_timeout: dur(
+            &args.body_idle_timeout,
+            &file.body_idle_timeout,
+            "body idle timeout",
+            Duration::from_secs(30),
+        )?,
+        max_connections,
+        shutdown_timeout: Duration::from_secs(10),
+        view_flush_interval: Duration::from_millis(500),
+    })
+}
+
+/// Accepts `http(s)://host[:port][/prefix]`, returned without a trailing slash.
+pub fn validate_base_url(u: &str) -> anyhow::Result<String> {
+    let trimmed = u.trim().trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"))
+        .with_context(|| format!("base URL {u:?} must start with http:// or https://"))?;
+    if rest.is_empty()
+        || rest.contains(['?', '#', ' ', '"', '\'', '<', '>', '\\'])
+        || rest.starts_with('/')
+    {
+        bail!(
+            "base URL {u:?} must be an origin with an optional path, e.g. https://img.example.com"
+        );
+    }
+    Ok(trimmed.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations_parse() {
+        assert_eq!(parse_size("32MiB").unwrap(), 32 * MIB);
+        assert_eq!(parse_size("512k").unwrap(), 512 * 1024);
+        assert_eq!(parse_size("1048576").unwrap(), MIB);
+        assert!(parse_size("12 parsecs").is_err());
+        assert!(parse_size("-1").is_err());
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86400)
+        );
+        assert_eq!(parse_duration("30").unwrap(), Duration::from_secs(30));
+        assert!(parse_duration("1y").is_err());
+    }
+
+    #[test]
+    fn base_url_is_validated() {
+        assert_eq!(
+            validate_base_url("https://img.example.com/").unwrap(),
+            "https://img.example.com"
+        );
+        assert_eq!(
+            validate_base_url("http://10.0.0.2:8080/pix").unwrap(),
+            "http://10.0.0.2:8080/pix"
+        );
+        assert!(validate_base_url("img.example.com").is_err());
+        assert!(validate_base_url("javascript:alert(1)").is_err());
+        assert!(validate_base_url("https://a.example/?x").is_err());
+    }
+
+    #[test]
+    fn precedence_is_flag_then_file_then_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pixbin.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9999\"\nmax_upload_bytes = \"1MiB\"\nallowed_types = [\"png\", \"jpg\"]\ndata_dir = \"/srv/pix\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            max_upload_bytes: Some("2MiB".into()),
+            ..Default::default()
+        };
+        let c = load(&args, None, Some(&file)).unwrap();
+        assert_eq!(c.listen.port(), 9999);
+        assert_eq!(c.max_upload_bytes, 2 * MIB);
+        assert_eq!(c.allowed_types, vec![ImageType::Png, ImageType::Jpeg]);
+        assert_eq!(c.data_dir, PathBuf::from("/srv/pix"));
+        assert_eq!(c.max_storage_bytes, None);
+        let c = load(&ServeArgs::default(), None, None).unwrap();
+        assert_eq!(c.listen.port(), 8080);
+        assert_eq!(c.max_upload_bytes, 32 * MIB);
+        std::fs::write(&file, "listne = 1\n").unwrap();
+        assert!(load(&ServeArgs::default(), None, Some(&file)).is_err());
+    }
+}

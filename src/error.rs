@@ -1,0 +1,130 @@
+//! The one error type at the HTTP edge, with one exhaustive status match.
+//!
+//! Every error a client sees is JSON `{"error": "...", "code": "..."}` with no
+//! paths, stack traces or database messages (ARCHITECTURE invariant 6).
+//! `Internal` logs its detail and sends a generic message.
+
+use hyper::StatusCode;
+
+use crate::store::StoreError;
+
+/// Everything a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// 400 with a machine-readable code (`invalid_request`, `file_too_large`,
+    /// `type_not_allowed`, `invalid_image`, `image_too_large`, `storage_full`).
+    #[error("{message}")]
+    BadRequest {
+        /// Machine-readable reason.
+        code: &'static str,
+        /// Short human text (a ShareX toast shows it).
+        message: String,
+    },
+    /// 413: refused from `Content-Length` before reading the body.
+    #[error("file too large (limit {limit} bytes)")]
+    PayloadTooLarge {
+        /// The configured limit.
+        limit: u64,
+    },
+    /// 401: no valid session or upload key.
+    #[error("authentication required")]
+    Unauthorized,
+    /// 401: login with a wrong user name or password.
+    #[error("wrong user name or password")]
+    InvalidCredentials,
+    /// 403 with a code (`csrf`, `forbidden`).
+    #[error("{message}")]
+    Forbidden {
+        /// Machine-readable reason.
+        code: &'static str,
+        /// Human text.
+        message: &'static str,
+    },
+    /// 404, identical for unknown, wrong extension and wrong key.
+    #[error("not found")]
+    NotFound,
+    /// 405.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 429 with a retry hint in seconds.
+    #[error("too many attempts, try again in {retry_after} s")]
+    RateLimited {
+        /// Seconds until the next attempt may succeed.
+        retry_after: u64,
+    },
+    /// 507: the disk (not the configured limit) is full.
+    #[error("the server's disk is full")]
+    DiskFull,
+    /// 503: temporarily unable to serve.
+    #[error("{0}")]
+    Unavailable(&'static str),
+    /// 500: logged in full, reported generically.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl AppError {
+    /// A 400 `invalid_request` with a message.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        AppError::BadRequest {
+            code: "invalid_request",
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status and machine-readable code.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            AppError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
+            AppError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "file_too_large"),
+            AppError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            AppError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            AppError::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code),
+            AppError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            AppError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            AppError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            AppError::DiskFull => (StatusCode::INSUFFICIENT_STORAGE, "disk_full"),
+            AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        if e.is_disk_full() {
+            return AppError::DiskFull;
+        }
+        match e {
+            StoreError::StorageFull => AppError::BadRequest {
+                code: "storage_full",
+                message: "storage limit reached".into(),
+            },
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<std::io::Error> for AppError {
+    fn from(e: std::io::Error) -> Self {
+        AppError::from(StoreError::Io(e))
+    }
+}
+
+impl From<tokio::task::JoinError> for AppError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        AppError::Internal(format!("background task failed: {e}"))
+    }
+}
+
+/// `Option -> Result<_, NotFound>` to keep handlers linear.
+pub trait OptionExt<T> {
+    /// `None` becomes [`AppError::NotFound`].
+    fn or_not_found(self) -> Result<T, AppError>;
+}
+
+impl<T> OptionExt<T> for Option<T> {
+    fn or_not_found(self) -> Result<T, AppError> {
+        self.ok_or(AppError::NotFound)
+    }
+}

@@ -1,0 +1,136 @@
+//! Response bodies and builders, and bounded reading of request bodies.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::{Body as _, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::{Response, StatusCode};
+use serde::Serialize;
+
+use crate::error::AppError;
+
+/// The one response body type: full bytes, empty, or a file stream.
+pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// A body holding these bytes.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// An empty body.
+pub fn empty() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed_unsync()
+}
+
+/// A JSON response.
+pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Body> {
+    // Serialising our own plain structs cannot fail.
+    let bytes = serde_json::to_vec(value).expect("serialize response");
+    let mut res = Response::new(full(bytes));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
+/// A 200 JSON response.
+pub fn ok_json<T: Serialize + ?Sized>(value: &T) -> Response<Body> {
+    json(StatusCode::OK, value)
+}
+
+/// The JSON error response for an [`AppError`].
+pub fn error_response(err: &AppError) -> Response<Body> {
+    let (status, code) = err.status_and_code();
+    let message = match err {
+        AppError::Internal(detail) => {
+            tracing::error!(error = %detail, "internal error");
+            "internal error".to_string()
+        }
+        other => other.to_string(),
+    };
+    let mut res = json(
+        status,
+        &serde_json::json!({ "error": message, "code": code }),
+    );
+    if let AppError::RateLimited { retry_after } = err {
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+    }
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        // The unread body may be huge: do not keep the connection to drain it.
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    res
+}
+
+/// An HTML page response.
+pub fn html(status: StatusCode, page: String) -> Response<Body> {
+    let mut res = Response::new(full(page));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    res
+}
+
+/// Reads a whole small body (JSON, forms) with a size cap and an idle timeout.
+pub async fn read_limited(
+    mut body: Incoming,
+    limit: usize,
+    idle: Duration,
+) -> Result<Bytes, AppError> {
+    if body.size_hint().lower() > limit as u64 {
+        return Err(AppError::bad_request("request body too large"));
+    }
+    let mut buf = Vec::new();
+    loop {
+        let frame = match tokio::time::timeout(idle, body.frame()).await {
+            Err(_) => return Err(AppError::bad_request("request body timed out")),
+            Ok(None) => break,
+            Ok(Some(Err(_))) => return Err(AppError::bad_request("request body was cut off")),
+            Ok(Some(Ok(f))) => f,
+        };
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(AppError::bad_request("request body too large"));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(buf))
+}
+
+/// Reads and parses a small JSON body.
+pub async fn read_json<T: serde::de::DeserializeOwned>(
+    body: Incoming,
+    limit: usize,
+    idle: Duration,
+) -> Result<T, AppError> {
+    let bytes = read_limited(body, limit, idle).await?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| AppError::bad_request(format!("invalid JSON body: {}", short_json_error(&e))))
+}
+
+/// serde_json's message without input echoes beyond its position.
+fn short_json_error(e: &serde_json::Error) -> String {
+    let s = e.to_string();
+    s.chars().take(160).collect()
+}
+
+/// A redirect to a same-origin path.
+pub fn redirect(location: &'static str) -> Response<Body> {
+    let mut res = Response::new(empty());
+    *res.status_mut() = StatusCode::FOUND;
+    res.headers_mut()
+        .insert(header::LOCATION, HeaderValue::from_static(location));
+    res
+}

@@ -1,0 +1,314 @@
+//! The request pipeline as plain calls: route, then authenticate (session, then
+//! CSRF for unsafe methods), then the handler, then security headers and the
+//! access log. No hidden layers.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response};
+
+use crate::auth::{session, upload_key};
+use crate::clock;
+use crate::error::AppError;
+use crate::http::assets::UI_CSP;
+use crate::http::body::{Body, error_response};
+use crate::http::handlers::upload::UploadAuth;
+use crate::http::handlers::{admin, auth, health, images, keys, serve, upload};
+use crate::http::query;
+use crate::http::router::{self, Route, RouteError};
+use crate::secret::{self, Secret};
+use crate::state::AppState;
+use crate::store::codec::Uploader;
+
+/// A live session attached to a request.
+#[derive(Debug)]
+pub struct SessionCtx {
+    /// The raw token from the cookie (to derive the CSRF token).
+    pub token: Secret,
+    /// Its stored hash.
+    pub token_hash: [u8; 32],
+    /// The account.
+    pub username: String,
+    /// Unix ms.
+    pub expires_at: i64,
+}
+
+/// The session of the request's cookie, if it names a live one.
+pub async fn session_of(
+    state: &AppState,
+    req: &Request<Incoming>,
+) -> Result<Option<SessionCtx>, AppError> {
+    let Some(token) = session::token_from(req.headers(), state.config.is_https()) else {
+        return Ok(None);
+    };
+    let hash = secret::token_hash(token.expose());
+    let rec = state
+        .blocking(move |s| s.session(&hash, clock::now_ms()))
+        .await?;
+    Ok(rec.map(|r| SessionCtx {
+        token,
+        token_hash: hash,
+        username: r.username,
+        expires_at: r.expires_at,
+    }))
+}
+
+/// Requires a session. An upload key alone gets 403: keys can upload, nothing else.
+async fn require_session(
+    state: &AppState,
+    req: &Request<Incoming>,
+) -> Result<SessionCtx, AppError> {
+    match session_of(state, req).await? {
+        Some(s) => Ok(s),
+        None if upload_key::from_headers(req.headers()).is_some() => Err(AppError::Forbidden {
+            code: "forbidden",
+            message: "upload keys can only upload; log in for this",
+        }),
+        None => Err(AppError::Unauthorized),
+    }
+}
+
+/// Requires the session's CSRF token in `X-CSRF-Token`.
+fn require_csrf(ctx: &SessionCtx, req: &Request<Incoming>) -> Result<(), AppError> {
+    let presented = req
+        .headers()
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok());
+    if session::csrf_ok(ctx.token.expose(), presented) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden {
+            code: "csrf",
+            message: "missing or wrong X-CSRF-Token",
+        })
+    }
+}
+
+/// A session with a valid CSRF token: for every state-changing call.
+async fn require_session_csrf(
+    state: &AppState,
+    req: &Request<Incoming>,
+) -> Result<SessionCtx, AppError> {
+    let ctx = require_session(state, req).await?;
+    require_csrf(&ctx, req)?;
+    Ok(ctx)
+}
+
+/// Resolves an upload key string to an uploader, or 401.
+pub async fn upload_auth_from_key(state: &AppState, key: &str) -> Result<UploadAuth, AppError> {
+    let key = upload_key::valid(key).map_err(|_| AppError::Unauthorized)?;
+    let hash = upload_key::hash(key.expose());
+    let rec = state.blocking(move |s| s.key_by_hash(&hash)).await?;
+    // The lookup is by digest, so no secret is compared byte by byte.
+    match rec {
+        Some(k) => Ok(UploadAuth {
+            uploader: Uploader::Key(k.id),
+            key_hash: Some(hash),
+        }),
+        None => Err(AppError::Unauthorized),
+    }
+}
+
+/// Upload auth from headers: an upload key (`Authorization: Bearer` or
+/// `X-Upload-Key`), else a session with its CSRF token. `None` means the body
+/// may still carry a `key` field.
+pub async fn upload_auth_from_headers(
+    state: &AppState,
+    req: &Request<Incoming>,
+) -> Result<Option<UploadAuth>, AppError> {
+    match upload_key::from_headers(req.headers()) {
+        Some(Ok(key)) => return upload_auth_from_key(state, key.expose()).await.map(Some),
+        Some(Err(_)) => return Err(AppError::Unauthorized),
+        None => {}
+    }
+    if let Some(ctx) = session_of(state, req).await? {
+        require_csrf(&ctx, req)?;
+        return Ok(Some(UploadAuth {
+            uploader: Uploader::User(ctx.username),
+            key_hash: None,
+        }));
+    }
+    Ok(None)
+}
+
+async fn run(
+    state: &AppState,
+    route: Route,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, AppError> {
+    match route {
+        Route::Public(u, t) => serve::public(state, u, t, &req).await,
+        Route::Proxy(u, t) => {
+            require_session(state, &req).await?;
+            serve::proxy(state, u, t, &req).await
+        }
+        Route::Upload => upload::upload(state, req).await,
+        Route::List => {
+            require_session(state, &req).await?;
+            images::list(state, &req).await
+        }
+        Route::Image(r) => {
+            require_session(state, &req).await?;
+            images::details(state, r).await
+        }
+        Route::Privacy(r) => {
+            require_session_csrf(state, &req).await?;
+            images::privacy(state, r, req).await
+        }
+        Route::RotateKey(r) => {
+            require_session_csrf(state, &req).await?;
+            images::rotate_key(state, r).await
+        }
+        Route::Delete(u) => {
+            let has_token = matches!(query::param(req.uri().query(), "token"), Ok(Some(_)));
+            if has_token && session_of(state, &req).await?.is_none() {
+                return images::delete_with_token(state, u, &req).await;
+            }
+            require_session_csrf(state, &req).await?;
+            images::delete(state, u).await
+        }
+        Route::DeletePage(u) => images::delete_page(state, u, &req).await,
+        Route::DeleteConfirm(u) => images::delete_confirm(state, u, &req).await,
+        Route::Login => auth::login(state, req).await,
+        Route::Refresh => {
+            let ctx = require_session_csrf(state, &req).await?;
+            auth::refresh(state, ctx).await
+        }
+        Route::Logout => {
+            let ctx = require_session_csrf(state, &req).await?;
+            auth::logout(state, ctx).await
+        }
+        Route::Session => {
+            let ctx = require_session(state, &req).await?;
+            Ok(auth::info(state, &ctx))
+        }
+        Route::ListKeys => {
+            require_session(state, &req).await?;
+            keys::list(state).await
+        }
+        Route::CreateKey => {
+            require_session_csrf(state, &req).await?;
+            keys::create(state, req).await
+        }
+        Route::RevokeKey(id) => {
+            require_session_csrf(state, &req).await?;
+            keys::revoke(state, id).await
+        }
+        Route::Health => Ok(health::healthz()),
+        Route::Ready => health::readyz(state).await,
+        Route::Root => Ok(admin::root()),
+        Route::AdminPage => Ok(admin::page(state)),
+        Route::AdminAsset(path) => admin::asset(state, &path),
+    }
+}
+
+/// Which family of security headers a response gets.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Image bytes: the handler set its own (sandbox CSP, caching).
+    Blob,
+    /// The admin UI and HTML pages.
+    Ui,
+    /// JSON API and everything else.
+    Api,
+}
+
+fn security_headers(res: &mut Response<Body>, kind: Kind) {
+    let h = res.headers_mut();
+    h.entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(HeaderValue::from_static("nosniff"));
+    match kind {
+        Kind::Blob => {}
+        Kind::Ui => {
+            let is_html = h
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+            let csp = if is_html {
+                UI_CSP
+            } else {
+                "default-src 'none'; frame-ancestors 'none'"
+            };
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(csp),
+            );
+            h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+            h.insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            );
+        }
+        Kind::Api => {
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+            );
+            h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+            h.insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            );
+            h.entry(header::CACHE_CONTROL)
+                .or_insert(HeaderValue::from_static("no-store"));
+        }
+    }
+}
+
+/// The service function: never fails, every error becomes a JSON response.
+pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Body> {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let logged_path = query::redact(
+        req.uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/"),
+    )
+    .into_owned();
+    let route = router::route(&method, req.uri().path());
+    let kind = match &route {
+        Ok(Route::Public(..) | Route::Proxy(..)) => Kind::Blob,
+        Ok(
+            Route::AdminPage
+            | Route::AdminAsset(_)
+            | Route::Root
+            | Route::DeletePage(_)
+            | Route::DeleteConfirm(_),
+        ) => Kind::Ui,
+        _ => Kind::Api,
+    };
+    let result = match route {
+        Ok(r) => run(&state, r, req).await,
+        Err(RouteError::NotFound) => Err(AppError::NotFound),
+        Err(RouteError::MethodNotAllowed) => Err(AppError::MethodNotAllowed),
+    };
+    let mut res = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let mut r = error_response(&e);
+            if kind == Kind::Blob {
+                // Errors on image URLs are JSON too; they still must not be cached
+                // by shared caches or sniffed.
+                r.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            }
+            r
+        }
+    };
+    // Image routes that produced an error body get API headers, not blob ones.
+    let kind = match kind {
+        Kind::Blob if !res.headers().contains_key(header::ETAG) => Kind::Api,
+        k => k,
+    };
+    security_headers(&mut res, kind);
+    tracing::debug!(
+        method = %method,
+        path = %logged_path,
+        status = res.status().as_u16(),
+        micros = start.elapsed().as_micros() as u64,
+        "request"
+    );
+    res
+}

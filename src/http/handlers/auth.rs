@@ -1,0 +1,125 @@
+//! Login, refresh, logout and session info.
+
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{password, session};
+use crate::clock;
+use crate::error::AppError;
+use crate::http::body::{self, Body, ok_json};
+use crate::http::dispatch::SessionCtx;
+use crate::secret::{self, Secret};
+use crate::state::AppState;
+use crate::store::codec::SessionRecord;
+
+#[derive(Deserialize)]
+struct LoginBody {
+    username: String,
+    password: String,
+}
+
+/// The session JSON (login, refresh and `GET /api/session`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionJson<'a> {
+    username: &'a str,
+    csrf_token: String,
+    expires_at: String,
+    base_url: &'a str,
+    version: &'static str,
+}
+
+fn session_json(state: &AppState, username: &str, token: &str, expires_at: i64) -> Response<Body> {
+    ok_json(&SessionJson {
+        username,
+        csrf_token: session::csrf_for(token),
+        expires_at: clock::rfc3339(expires_at),
+        base_url: state.config.base_url(),
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}
+
+fn with_cookies(mut res: Response<Body>, cookies: [String; 2]) -> Response<Body> {
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    res
+}
+
+/// Starts a new session for `username`, replacing `old` (its hash) if given.
+async fn start_session(
+    state: &AppState,
+    username: String,
+    old: Option<[u8; 32]>,
+) -> Result<Response<Body>, AppError> {
+    let token = secret::random_token();
+    let now = clock::now_ms();
+    let ttl = state.config.session_ttl.as_millis() as i64;
+    let rec = SessionRecord {
+        username: username.clone(),
+        created_at: now,
+        expires_at: now + ttl,
+    };
+    let hash = secret::token_hash(token.expose());
+    let rec2 = rec.clone();
+    state
+        .blocking(move |s| s.rotate_session(old.as_ref(), &hash, &rec2))
+        .await?;
+    let res = session_json(state, &username, token.expose(), rec.expires_at);
+    Ok(with_cookies(
+        res,
+        session::set_cookies(token.expose(), ttl / 1000, state.config.is_https()),
+    ))
+}
+
+/// `POST /api/login` `{"username","password"}`. Always issues a fresh token
+/// (never adopts a cookie the client brought: session fixation, WSTG-SESS-03).
+pub async fn login(state: &AppState, req: Request<Incoming>) -> Result<Response<Body>, AppError> {
+    let https = state.config.is_https();
+    let previous =
+        session::token_from(req.headers(), https).map(|t| secret::token_hash(t.expose()));
+    let body: LoginBody =
+        body::read_json(req.into_body(), 8 * 1024, state.config.body_idle_timeout).await?;
+    if body.username.len() > 128 || body.password.len() > 1024 {
+        return Err(AppError::InvalidCredentials);
+    }
+    let username = body.username.clone();
+    let password = Secret::new(body.password);
+    let ok = state
+        .blocking(move |s| {
+            Ok(match s.user(&username)? {
+                Some(u) => password::verify(password.expose(), &u.password_hash),
+                None => password::verify_unknown_user(password.expose()),
+            })
+        })
+        .await?;
+    if !ok {
+        tracing::info!("failed login");
+        return Err(AppError::InvalidCredentials);
+    }
+    start_session(state, body.username, previous).await
+}
+
+/// `POST /api/refresh`: rotates the session token and its CSRF token.
+pub async fn refresh(state: &AppState, ctx: SessionCtx) -> Result<Response<Body>, AppError> {
+    start_session(state, ctx.username, Some(ctx.token_hash)).await
+}
+
+/// `POST /api/logout`: kills the session server-side and clears the cookies.
+pub async fn logout(state: &AppState, ctx: SessionCtx) -> Result<Response<Body>, AppError> {
+    let hash = ctx.token_hash;
+    state.blocking(move |s| s.delete_session(&hash)).await?;
+    Ok(with_cookies(
+        ok_json(&serde_json::json!({ "ok": true })),
+        session::clear_cookies(state.config.is_https()),
+    ))
+}
+
+/// `GET /api/session`
+pub fn info(state: &AppState, ctx: &SessionCtx) -> Response<Body> {
+    session_json(state, &ctx.username, ctx.token.expose(), ctx.expires_at)
+}

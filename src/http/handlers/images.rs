@@ -1,0 +1,460 @@
+//! Image metadata: the image JSON, listing, details, privacy, key rotation, delete
+//! (by session or by ShareX deletion token, with its confirm page).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::clock;
+use crate::error::{AppError, OptionExt};
+use crate::http::body::{self, Body, ok_json};
+use crate::http::query;
+use crate::http::router::{BAD_REF, ImageRef};
+use crate::media::ImageType;
+use crate::secret;
+use crate::state::AppState;
+use crate::store::blobs::hex;
+use crate::store::{ListFilter, StoredImage};
+
+/// The image JSON of the API (seed field names kept, plus ShareX's snake_case links).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageJson {
+    id: u64,
+    uuid: String,
+    filename: String,
+    extension: &'static str,
+    size: u64,
+    uploaded_at: String,
+    is_private: bool,
+    views: u64,
+    url: String,
+    width: u32,
+    height: u32,
+    content_type: &'static str,
+    hash: String,
+    #[serde(rename = "full_link")]
+    full_link: String,
+    #[serde(rename = "thumbnail_url")]
+    thumbnail_url: String,
+    #[serde(rename = "deletion_url")]
+    deletion_url: Option<String>,
+}
+
+/// The `?key=` value of a private image.
+pub fn encode_key(key: &[u8; 16]) -> String {
+    URL_SAFE_NO_PAD.encode(key)
+}
+
+/// Decodes a presented image key: standard or URL-safe base64, padded or not.
+/// Anything else (too long, bad characters, wrong length) is `None`.
+pub fn decode_key(s: &str) -> Option<[u8; 16]> {
+    if s.is_empty() || s.len() > 32 {
+        return None;
+    }
+    let normalized: String = s
+        .trim_end_matches('=')
+        .chars()
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            c => c,
+        })
+        .collect();
+    let bytes = URL_SAFE_NO_PAD.decode(normalized.as_bytes()).ok()?;
+    bytes.try_into().ok()
+}
+
+/// The absolute public link of an image (with `?key=` when private).
+pub fn public_url(state: &AppState, img: &StoredImage) -> String {
+    let kind = ImageType::from_code(img.record.kind).unwrap_or(ImageType::Png);
+    let uuid = Uuid::from_bytes(img.record.uuid);
+    let mut url = format!(
+        "{}/{}.{}",
+        state.config.base_url(),
+        uuid.hyphenated(),
+        kind.ext()
+    );
+    if let Some(k) = &img.record.private_key {
+        url.push_str("?key=");
+        url.push_str(&encode_key(k));
+    }
+    url
+}
+
+/// Builds the image JSON; `deletion_token` only right after upload.
+pub fn image_json(state: &AppState, img: &StoredImage, deletion_token: Option<&str>) -> ImageJson {
+    let r = &img.record;
+    let kind = ImageType::from_code(r.kind).unwrap_or(ImageType::Png);
+    let uuid = Uuid::from_bytes(r.uuid).hyphenated().to_string();
+    let url = public_url(state, img);
+    ImageJson {
+        id: img.id,
+        filename: r.filename.clone(),
+        extension: kind.ext(),
+        size: r.size,
+        uploaded_at: clock::rfc3339(r.uploaded_at),
+        is_private: r.private_key.is_some(),
+        views: img.views,
+        width: r.width,
+        height: r.height,
+        content_type: kind.content_type(),
+        hash: hex(&r.hash),
+        full_link: url.clone(),
+        thumbnail_url: url.clone(),
+        deletion_url: deletion_token
+            .map(|t| format!("{}/api/delete/{uuid}?token={t}", state.config.base_url())),
+        url,
+        uuid,
+    }
+}
+
+async fn find(state: &AppState, r: ImageRef) -> Result<StoredImage, AppError> {
+    if r == BAD_REF {
+        return Err(AppError::bad_request(
+            "image id must be a positive number or a uuid",
+        ));
+    }
+    state
+        .blocking(move |s| match r {
+            ImageRef::Id(id) => s.image(id),
+            ImageRef::Uuid(u) => s.image_by_uuid(u.as_bytes()),
+        })
+        .await?
+        .or_not_found()
+}
+
+/// `GET /api/images/{id}`
+pub async fn details(state: &AppState, r: ImageRef) -> Result<Response<Body>, AppError> {
+    let img = find(state, r).await?;
+    Ok(ok_json(&image_json(state, &img, None)))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListJson {
+    images: Vec<ImageJson>,
+    next_cursor: Option<String>,
+}
+
+/// Largest page `/api/list` returns.
+pub const MAX_PAGE: usize = 500;
+
+fn parse_list_query(q: Option<&str>) -> Result<ListFilter, AppError> {
+    let p = |name: &str| {
+        query::param(q, name)
+            .map_err(|_| AppError::bad_request(format!("malformed {name} parameter")))
+    };
+    let mut f = ListFilter {
+        limit: 50,
+        ..Default::default()
+    };
+    if let Some(t) = p("type")? {
+        f.private = match t.as_ref() {
+            "public" => Some(false),
+            "private" => Some(true),
+            "all" | "" => None,
+            _ => return Err(AppError::bad_request("type must be public or private")),
+        };
+    }
+    if let Some(l) = p("limit")? {
+        let n: u64 = l
+            .parse()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| AppError::bad_request("limit must be a positive integer"))?;
+        f.limit = n.min(MAX_PAGE as u64) as usize;
+    }
+    let time = |name: &str| -> Result<Option<i64>, AppError> {
+        match p(name)? {
+            None => Ok(None),
+            Some(v) if v.is_empty() => Ok(None),
+            Some(v) => clock::parse_time(&v).map(Some).ok_or_else(|| {
+                AppError::bad_request(format!("{name} must be YYYY-MM-DD or an RFC 3339 time"))
+            }),
+        }
+    };
+    f.from = time("from")?;
+    f.to = time("to")?.map(|t| {
+        // A bare date means "through the end of that day".
+        let raw = p("to").ok().flatten().unwrap_or_default();
+        if raw.len() == 10 { t + 86_399_999 } else { t }
+    });
+    if let Some(qs) = p("q")? {
+        if qs.chars().count() > 200 {
+            return Err(AppError::bad_request("q is too long"));
+        }
+        if !qs.is_empty() {
+            f.query = Some(qs.into_owned());
+        }
+    }
+    if let Some(c) = p("cursor")?
+        && !c.is_empty()
+    {
+        f.cursor = Some(parse_cursor(&c).ok_or_else(|| AppError::bad_request("malformed cursor"))?);
+    }
+    Ok(f)
+}
+
+fn parse_cursor(c: &str) -> Option<(i64, u64)> {
+    let (ts, id) = c.split_once('.')?;
+    let ts: i64 = ts.parse().ok()?;
+    let id: u64 = id.parse().ok()?;
+    Some((ts, id))
+}
+
+/// `GET /api/list`
+pub async fn list(state: &AppState, req: &Request<Incoming>) -> Result<Response<Body>, AppError> {
+    let filter = parse_list_query(req.uri().query())?;
+    let (images, next) = state.blocking(move |s| s.list_images(&filter)).await?;
+    Ok(ok_json(&ListJson {
+        images: images.iter().map(|i| image_json(state, i, None)).collect(),
+        next_cursor: next.map(|(ts, id)| format!("{ts}.{id}")),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PrivacyBody {
+    is_private: bool,
+}
+
+/// `POST /api/images/{id}/privacy` `{"isPrivate": bool}`: private gets a fresh
+/// random key (old private links die), public drops the key.
+pub async fn privacy(
+    state: &AppState,
+    r: ImageRef,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, AppError> {
+    let body: PrivacyBody =
+        body::read_json(req.into_body(), 4096, state.config.body_idle_timeout).await?;
+    let img = find(state, r).await?;
+    let key = body.is_private.then(secret::random_bytes::<16>);
+    let updated = state
+        .blocking(move |s| s.set_private_key(img.id, key))
+        .await?
+        .or_not_found()?;
+    Ok(ok_json(&image_json(state, &updated, None)))
+}
+
+/// `POST /api/images/{id}/rotate-key`: a new key for a private image.
+pub async fn rotate_key(state: &AppState, r: ImageRef) -> Result<Response<Body>, AppError> {
+    let img = find(state, r).await?;
+    if img.record.private_key.is_none() {
+        return Err(AppError::bad_request(
+            "the image is public; make it private to give it a key",
+        ));
+    }
+    let key = Some(secret::random_bytes::<16>());
+    let updated = state
+        .blocking(move |s| s.set_private_key(img.id, key))
+        .await?
+        .or_not_found()?;
+    Ok(ok_json(&image_json(state, &updated, None)))
+}
+
+async fn delete_uuid(state: &AppState, uuid: Uuid) -> Result<(), AppError> {
+    state
+        .blocking(move |s| {
+            let Some(img) = s.image_by_uuid(uuid.as_bytes())? else {
+                return Ok(None);
+            };
+            s.delete_image(img.id)
+        })
+        .await?
+        .or_not_found()
+        .map(|_| ())
+}
+
+/// `DELETE /api/delete/{uuid}` with a session (CSRF checked by dispatch).
+pub async fn delete(state: &AppState, uuid: Uuid) -> Result<Response<Body>, AppError> {
+    delete_uuid(state, uuid).await?;
+    Ok(ok_json(&serde_json::json!({ "deleted": true })))
+}
+
+/// Whether `?token=` is this image's deletion token. Unknown image, missing or
+/// wrong token all read as `false`.
+async fn token_matches(
+    state: &AppState,
+    uuid: Uuid,
+    req: &Request<Incoming>,
+) -> Result<bool, AppError> {
+    let Ok(Some(token)) = query::param(req.uri().query(), "token") else {
+        return Ok(false);
+    };
+    if token.is_empty() || token.len() > 128 {
+        return Ok(false);
+    }
+    let presented = secret::token_hash(&token);
+    let img = state
+        .blocking(move |s| s.image_by_uuid(uuid.as_bytes()))
+        .await?;
+    Ok(img.is_some_and(|i| secret::ct_eq(&i.record.deletion_hash, &presented)))
+}
+
+/// `DELETE /api/delete/{uuid}?token=…` (no session): JSON answer.
+pub async fn delete_with_token(
+    state: &AppState,
+    uuid: Uuid,
+    req: &Request<Incoming>,
+) -> Result<Response<Body>, AppError> {
+    if !token_matches(state, uuid, req).await? {
+        return Err(AppError::NotFound);
+    }
+    delete(state, uuid).await
+}
+
+fn page(title: &str, body_html: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta name=\"color-scheme\" content=\"light dark\"><title>{title} · pixbin</title></head><body><main><h1>{title}</h1>{body_html}</main></body></html>"
+    )
+}
+
+/// `GET /api/delete/{uuid}?token=…`: a confirm page. GET must be safe (RFC 9110
+/// §9.2.1): chat apps and scanners prefetch links, so only the form's POST deletes.
+pub async fn delete_page(
+    state: &AppState,
+    uuid: Uuid,
+    req: &Request<Incoming>,
+) -> Result<Response<Body>, AppError> {
+    if !token_matches(state, uuid, req).await? {
+        return Ok(body::html(
+            StatusCode::NOT_FOUND,
+            page(
+                "Link not valid",
+                "<p>This deletion link is not valid, or the image is already gone.</p>",
+            ),
+        ));
+    }
+    // The token is URL-safe base64 (checked by the match above), so it needs no
+    // escaping inside the attribute.
+    let token = query::param(req.uri().query(), "token")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let action = format!("/api/delete/{}?token={}", uuid.hyphenated(), token);
+    let form = format!(
+        "<p>Delete this image for good? Its links will stop working.</p><form method=\"post\" action=\"{}\"><button type=\"submit\">Delete image</button></form>",
+        html_escape(&action)
+    );
+    Ok(body::html(StatusCode::OK, page("Delete image", &form)))
+}
+
+/// `POST /api/delete/{uuid}?token=…`: the confirm page's form.
+pub async fn delete_confirm(
+    state: &AppState,
+    uuid: Uuid,
+    req: &Request<Incoming>,
+) -> Result<Response<Body>, AppError> {
+    if !token_matches(state, uuid, req).await? {
+        return Ok(body::html(
+            StatusCode::NOT_FOUND,
+            page(
+                "Link not valid",
+                "<p>This deletion link is not valid, or the image is already gone.</p>",
+            ),
+        ));
+    }
+    match delete_uuid(state, uuid).await {
+        Ok(()) => Ok(body::html(
+            StatusCode::OK,
+            page("Deleted", "<p>The image was deleted.</p>"),
+        )),
+        Err(AppError::NotFound) => Ok(body::html(
+            StatusCode::NOT_FOUND,
+            page("Link not valid", "<p>The image is already gone.</p>"),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// Escapes text for HTML element content and quoted attributes.
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE};
+    use proptest::prelude::*;
+
+    #[test]
+    fn keys_decode_in_every_base64_spelling() {
+        let k: [u8; 16] = [
+            0xfb, 0xff, 0xbf, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0xfe,
+        ];
+        for enc in [
+            URL_SAFE_NO_PAD.encode(k),
+            URL_SAFE.encode(k),
+            STANDARD.encode(k),
+            STANDARD_NO_PAD.encode(k),
+        ] {
+            assert_eq!(decode_key(&enc), Some(k), "{enc}");
+        }
+        assert_eq!(encode_key(&k), URL_SAFE_NO_PAD.encode(k));
+        for bad in [
+            "",
+            "%%%",
+            "abc",
+            &"A".repeat(10_000),
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        ] {
+            assert_eq!(decode_key(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn cursors_parse_strictly() {
+        assert_eq!(parse_cursor("1700.5"), Some((1700, 5)));
+        assert_eq!(parse_cursor("x.5"), None);
+        assert_eq!(parse_cursor("17005"), None);
+    }
+
+    #[test]
+    fn list_query_validation() {
+        assert_eq!(
+            parse_list_query(Some("limit=1000000000")).unwrap().limit,
+            MAX_PAGE
+        );
+        assert!(parse_list_query(Some("limit=-1")).is_err());
+        assert!(parse_list_query(Some("limit=0")).is_err());
+        assert!(parse_list_query(Some("type=secret")).is_err());
+        assert!(parse_list_query(Some("from=yesterday")).is_err());
+        let f = parse_list_query(Some("type=private&q=cat&from=2026-01-01&to=2026-01-01")).unwrap();
+        assert_eq!(f.private, Some(true));
+        assert_eq!(f.query.as_deref(), Some("cat"));
+        assert_eq!(f.to.unwrap() - f.from.unwrap(), 86_399_999);
+    }
+
+    #[test]
+    fn escapes_html() {
+        assert_eq!(
+            html_escape("<img src=x onerror=\"a\">&'"),
+            "&lt;img src=x onerror=&quot;a&quot;&gt;&amp;&#39;"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn decode_key_never_panics_and_accepts_only_16_bytes(s in "\\PC{0,64}") {
+            if let Some(k) = decode_key(&s) {
+                prop_assert_eq!(k.len(), 16);
+            }
+        }
+    }
+}

@@ -1,0 +1,481 @@
+//! `POST /api/upload`: multipart or raw body, streamed to a temp file while hashing
+//! and inspecting, then committed durably.
+//!
+//! Memory does not grow with upload size: chunks go straight to disk, the
+//! inspector keeps a bounded header, and the size limit is enforced both from
+//! `Content-Length` (before reading) and while streaming (for chunked bodies).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use tokio::io::AsyncWriteExt;
+
+use crate::clock;
+use crate::error::AppError;
+use crate::http::body::{Body, full, ok_json};
+use crate::http::dispatch;
+use crate::http::handlers::images::image_json;
+use crate::http::query;
+use crate::media::{Inspector, Limits, MediaError, MediaInfo};
+use crate::secret;
+use crate::state::AppState;
+use crate::store::NewImage;
+use crate::store::blobs::{BlobStore, TempBlob};
+use crate::store::codec::{ImageRecord, Uploader};
+
+/// Slack for multipart boundaries and small text fields on top of the file limit.
+pub const MULTIPART_OVERHEAD: u64 = 64 * 1024;
+/// Largest text field (`key`, `private`, …) read from a multipart body.
+const MAX_TEXT_FIELD: usize = 4 * 1024;
+/// Most parts accepted in one multipart body.
+const MAX_PARTS: usize = 16;
+/// Longest stored file name, in characters.
+const MAX_FILENAME: usize = 255;
+/// Write buffer between the network and the temp file.
+const WRITE_BUFFER: usize = 256 * 1024;
+
+/// Who is uploading, once known.
+#[derive(Debug, Clone)]
+pub struct UploadAuth {
+    /// Recorded on the image.
+    pub uploader: Uploader,
+    /// The upload key's hash, to mark it used.
+    pub key_hash: Option<[u8; 32]>,
+}
+
+/// Turns a client file name into something safe to store and display: no path,
+/// no control or bidi-override characters, at most 255 characters. HTML escaping
+/// is the job of whoever renders it; this keeps the JSON and logs clean.
+pub fn sanitize_filename(raw: &str) -> String {
+    let base = raw.rsplit(['/', '\\']).next().unwrap_or("");
+    let cleaned: String = base
+        .chars()
+        .filter(|c| {
+            !c.is_control()
+                && !matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+        })
+        .take(MAX_FILENAME)
+        .collect();
+    let trimmed = cleaned.trim().trim_start_matches('.').trim();
+    if trimmed.is_empty() {
+        "upload".to_string()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+/// Parses a form/header boolean.
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" | "" => Some(false),
+        _ => None,
+    }
+}
+
+fn media_error(e: MediaError) -> AppError {
+    AppError::BadRequest {
+        code: e.code(),
+        message: e.to_string(),
+    }
+}
+
+fn too_large(limit: u64) -> AppError {
+    AppError::BadRequest {
+        code: "file_too_large",
+        message: format!("file too large (limit {limit} bytes)"),
+    }
+}
+
+/// The request body as a stream of chunks, failing when the client goes quiet
+/// for longer than `idle` (hyper has no body timeout of its own).
+fn body_stream(
+    body: Incoming,
+    idle: Duration,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
+    futures_util::stream::unfold(Some(body), move |body| async move {
+        let mut body = body?;
+        loop {
+            match tokio::time::timeout(idle, body.frame()).await {
+                Err(_) => {
+                    return Some((
+                        Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "request body timed out",
+                        )),
+                        None,
+                    ));
+                }
+                Ok(None) => return None,
+                Ok(Some(Err(e))) => return Some((Err(std::io::Error::other(e)), None)),
+                Ok(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Some((Ok(data), Some(body)));
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Bytes on their way to a temp file, hashed and inspected as they pass.
+struct Sink {
+    temp: TempBlob,
+    file: tokio::io::BufWriter<tokio::fs::File>,
+    hasher: blake3::Hasher,
+    inspector: Inspector,
+    size: u64,
+    max: u64,
+}
+
+impl Sink {
+    fn create(state: &AppState) -> Result<Sink, AppError> {
+        let (temp, file) = state.store.blobs().create_temp()?;
+        let limits = Limits {
+            allowed: state.config.allowed_types.clone(),
+            max_pixels: state.config.max_pixels,
+            ..Limits::default()
+        };
+        Ok(Sink {
+            temp,
+            file: tokio::io::BufWriter::with_capacity(
+                WRITE_BUFFER,
+                tokio::fs::File::from_std(file),
+            ),
+            hasher: blake3::Hasher::new(),
+            inspector: Inspector::new(&limits),
+            size: 0,
+            max: state.config.max_upload_bytes,
+        })
+    }
+
+    async fn write(&mut self, chunk: &[u8]) -> Result<(), AppError> {
+        self.size += chunk.len() as u64;
+        if self.size > self.max {
+            return Err(too_large(self.max));
+        }
+        self.inspector.update(chunk).map_err(media_error)?;
+        self.hasher.update(chunk);
+        self.file.write_all(chunk).await?;
+        Ok(())
+    }
+
+    /// Validates, then makes the bytes durable (fsync) before anything refers to them.
+    async fn finish(mut self) -> Result<(TempBlob, [u8; 32], u64, MediaInfo), AppError> {
+        let info = self.inspector.finish().map_err(media_error)?;
+        self.file.flush().await?;
+        self.file.get_mut().sync_all().await?;
+        Ok((
+            self.temp,
+            *self.hasher.finalize().as_bytes(),
+            self.size,
+            info,
+        ))
+    }
+}
+
+fn multer_error(e: multer::Error, max: u64) -> AppError {
+    match e {
+        multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => {
+            too_large(max)
+        }
+        multer::Error::StreamReadFailed(inner) => {
+            let timed_out = inner
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
+            AppError::bad_request(if timed_out {
+                "request body timed out"
+            } else {
+                "request body was cut off"
+            })
+        }
+        multer::Error::IncompleteStream | multer::Error::IncompleteFieldData { .. } => {
+            AppError::bad_request("multipart body is incomplete")
+        }
+        _ => AppError::bad_request("malformed multipart body"),
+    }
+}
+
+/// What the form said besides the file.
+#[derive(Default)]
+struct Fields {
+    private: Option<bool>,
+}
+
+/// `POST /api/upload`
+pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response<Body>, AppError> {
+    let max = state.config.max_upload_bytes;
+    // Header auth first, before a byte of the body is read.
+    let mut auth = dispatch::upload_auth_from_headers(state, &req).await?;
+
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > max + MULTIPART_OVERHEAD
+    {
+        // Answer without reading: hyper then sends no `100 Continue`.
+        return Err(AppError::PayloadTooLarge { limit: max });
+    }
+
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let text_response = wants_text(&req);
+    let query_name = query::param(req.uri().query(), "filename")
+        .ok()
+        .flatten()
+        .map(|s| s.into_owned());
+    let idle = state.config.body_idle_timeout;
+
+    let (sink, filename, fields) = if mime == "multipart/form-data" {
+        let boundary = multer::parse_boundary(&content_type)
+            .map_err(|_| AppError::bad_request("multipart body without a valid boundary"))?;
+        if boundary.is_empty() || boundary.len() > 70 {
+            return Err(AppError::bad_request(
+                "multipart boundary must be 1 to 70 characters (RFC 2046)",
+            ));
+        }
+        let constraints = multer::Constraints::new().size_limit(
+            multer::SizeLimit::new()
+                .whole_stream(max + MULTIPART_OVERHEAD)
+                .per_field(max),
+        );
+        let mut mp = multer::Multipart::with_constraints(
+            body_stream(req.into_body(), idle),
+            boundary,
+            constraints,
+        );
+        let mut fields = Fields::default();
+        let mut file: Option<(Sink, String)> = None;
+        let mut parts = 0;
+        while let Some(mut field) = mp.next_field().await.map_err(|e| multer_error(e, max))? {
+            parts += 1;
+            if parts > MAX_PARTS {
+                return Err(AppError::bad_request(
+                    "too many parts in the multipart body",
+                ));
+            }
+            if let Some(name) = field.file_name() {
+                if file.is_some() {
+                    return Err(AppError::bad_request(
+                        "more than one file in the upload; send one per request",
+                    ));
+                }
+                if auth.is_none() {
+                    return Err(AppError::Unauthorized);
+                }
+                let name = sanitize_filename(name);
+                let mut sink = Sink::create(state)?;
+                while let Some(chunk) = field.chunk().await.map_err(|e| multer_error(e, max))? {
+                    sink.write(&chunk).await?;
+                }
+                file = Some((sink, name));
+                continue;
+            }
+            let name = field.name().unwrap_or("").to_string();
+            let mut value = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(|e| multer_error(e, max))? {
+                if value.len() + chunk.len() > MAX_TEXT_FIELD {
+                    return Err(AppError::bad_request(format!(
+                        "form field {:?} is too long",
+                        truncate(&name)
+                    )));
+                }
+                value.extend_from_slice(&chunk);
+            }
+            let value = String::from_utf8(value)
+                .map_err(|_| AppError::bad_request("form fields must be UTF-8"))?;
+            match name.as_str() {
+                "key" if auth.is_none() => {
+                    auth = Some(dispatch::upload_auth_from_key(state, value.trim()).await?);
+                }
+                "private" => {
+                    fields.private =
+                        Some(parse_bool(&value).ok_or_else(|| {
+                            AppError::bad_request("private must be true or false")
+                        })?);
+                }
+                // Unknown fields (including any URL to fetch) are ignored: pixbin
+                // never makes outbound requests on a client's behalf.
+                _ => {}
+            }
+        }
+        let (sink, name) = file.ok_or_else(|| {
+            AppError::bad_request("no file in the upload (send a part with a filename)")
+        })?;
+        (sink, name, fields)
+    } else if mime.starts_with("image/") || mime == "application/octet-stream" {
+        if auth.is_none() {
+            return Err(AppError::Unauthorized);
+        }
+        let mut sink = Sink::create(state)?;
+        let mut body = std::pin::pin!(body_stream(req.into_body(), idle));
+        use futures_util::StreamExt;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| {
+                AppError::bad_request(if e.kind() == std::io::ErrorKind::TimedOut {
+                    "request body timed out"
+                } else {
+                    "request body was cut off"
+                })
+            })?;
+            sink.write(&chunk).await?;
+        }
+        let name = sanitize_filename(query_name.as_deref().unwrap_or("upload"));
+        (sink, name, Fields::default())
+    } else if mime.is_empty() {
+        return Err(AppError::bad_request(
+            "missing Content-Type: send multipart/form-data or an image body",
+        ));
+    } else {
+        return Err(AppError::bad_request(format!(
+            "unsupported Content-Type {:?}: send multipart/form-data or an image body",
+            truncate(&mime)
+        )));
+    };
+    let auth = auth.ok_or(AppError::Unauthorized)?;
+
+    if sink.size == 0 {
+        return Err(AppError::BadRequest {
+            code: "invalid_request",
+            message: "the file is empty".into(),
+        });
+    }
+    let (temp, hash, size, info) = sink.finish().await?;
+    let private = fields.private.unwrap_or(false);
+    let deletion_token = secret::random_token();
+    let now = clock::now_ms();
+    let record = ImageRecord {
+        uuid: *uuid::Uuid::new_v4().as_bytes(),
+        filename: filename_with_ext(&filename, info.kind.ext()),
+        kind: info.kind.code(),
+        size,
+        width: info.width,
+        height: info.height,
+        hash,
+        uploaded_at: now,
+        private_key: private.then(secret::random_bytes::<16>),
+        deletion_hash: secret::token_hash(deletion_token.expose()),
+        uploader: auth.uploader,
+    };
+    let new = NewImage {
+        record,
+        key_hash: auth.key_hash,
+    };
+    let limit = state.config.max_storage_bytes;
+    let stored = state
+        .blocking(move |s| s.commit_upload(new, temp, limit, now))
+        .await?;
+    tracing::info!(image = stored.id, size, kind = info.kind.ext(), "uploaded");
+
+    let json = image_json(state, &stored, Some(deletion_token.expose()));
+    if text_response {
+        let url = crate::http::handlers::images::public_url(state, &stored);
+        let mut res = Response::new(full(format!("{url}\n")));
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        return Ok(res);
+    }
+    let mut res = ok_json(&json);
+    *res.status_mut() = StatusCode::OK;
+    Ok(res)
+}
+
+/// ksnip-style clients want only the link: `?format=text` or `Accept: text/plain`.
+fn wants_text(req: &Request<Incoming>) -> bool {
+    if let Ok(Some(f)) = query::param(req.uri().query(), "format") {
+        return f == "text";
+    }
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.trim() == "text/plain")
+}
+
+/// Keeps the sanitised name but makes its extension match the detected type, so
+/// a download of `x.png` that is really a JPEG is not misnamed.
+fn filename_with_ext(name: &str, ext: &str) -> String {
+    let stem = match name.rsplit_once('.') {
+        Some((stem, e)) if !stem.is_empty() && e.len() <= 5 => stem,
+        _ => name,
+    };
+    let mut out: String = stem.chars().take(MAX_FILENAME - ext.len() - 1).collect();
+    out.push('.');
+    out.push_str(ext);
+    out
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn filenames_are_sanitised() {
+        assert_eq!(sanitize_filename("../../../etc/cron.d/x"), "x");
+        assert_eq!(sanitize_filename("C:\\Users\\me\\shot.png"), "shot.png");
+        assert_eq!(sanitize_filename("a\0.png"), "a.png");
+        assert_eq!(sanitize_filename("a\r\nX-Evil: 1.png"), "aX-Evil: 1.png");
+        assert_eq!(sanitize_filename("evil\u{202E}gnp.exe"), "evilgnp.exe");
+        assert_eq!(sanitize_filename(""), "upload");
+        assert_eq!(sanitize_filename(".."), "upload");
+        assert_eq!(sanitize_filename(&"a".repeat(4096)).chars().count(), 255);
+        assert_eq!(
+            sanitize_filename("<img src=x onerror=alert(1)>.png"),
+            "<img src=x onerror=alert(1)>.png"
+        );
+    }
+
+    #[test]
+    fn extensions_follow_the_bytes() {
+        assert_eq!(filename_with_ext("photo.png", "jpg"), "photo.jpg");
+        assert_eq!(filename_with_ext("photo", "png"), "photo.png");
+        assert_eq!(
+            filename_with_ext("my.holiday.photo.jpeg", "jpg"),
+            "my.holiday.photo.jpg"
+        );
+        assert_eq!(
+            filename_with_ext(&"a".repeat(255), "webp").chars().count(),
+            255
+        );
+    }
+
+    #[test]
+    fn booleans() {
+        assert_eq!(parse_bool("TRUE"), Some(true));
+        assert_eq!(parse_bool("0"), Some(false));
+        assert_eq!(parse_bool("maybe"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn sanitised_names_have_no_path_or_controls(s in "\\PC{0,300}|[\\x00-\\x7f]{0,300}") {
+            let n = sanitize_filename(&s);
+            prop_assert!(!n.is_empty() && n.chars().count() <= MAX_FILENAME);
+            prop_assert!(!n.contains('/') && !n.contains('\\'));
+            prop_assert!(!n.chars().any(|c| c.is_control()));
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! HTTP: routing, bodies, conditional and range requests, embedded assets, handlers.
+
+pub mod assets;
+pub mod body;
+pub mod conditional;
+pub mod dispatch;
+pub mod handlers;
+pub mod query;
+pub mod range;
+pub mod router;

@@ -1,0 +1,342 @@
+//! (method, path) -> typed [`Route`]. Handlers never slice paths themselves.
+//!
+//! Every path parser here is a pure function over untrusted input, so it is
+//! unit- and property-tested without sockets. An accepted image path always
+//! means a canonical lowercase hyphenated UUID and an allowed canonical extension;
+//! anything else (percent escapes, uppercase, `..`, NUL, `;`) is not found.
+
+use hyper::Method;
+use uuid::Uuid;
+
+use crate::media::ImageType;
+
+/// How a handler names an image: numeric id or uuid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageRef {
+    /// `/api/images/42`
+    Id(u64),
+    /// `/api/images/<uuid>`
+    Uuid(Uuid),
+}
+
+/// Every endpoint pixbin answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `GET|HEAD /{uuid}.{ext}`
+    Public(Uuid, ImageType),
+    /// `GET|HEAD /api/proxy/{uuid}.{ext}`
+    Proxy(Uuid, ImageType),
+    /// `POST /api/upload`
+    Upload,
+    /// `GET /api/list`
+    List,
+    /// `GET /api/images/{id}`
+    Image(ImageRef),
+    /// `POST /api/images/{id}/privacy` and `POST /api/privacy/{id}`
+    Privacy(ImageRef),
+    /// `POST /api/images/{id}/rotate-key`
+    RotateKey(ImageRef),
+    /// `DELETE /api/delete/{uuid}` (session, or `?token=`)
+    Delete(Uuid),
+    /// `GET /api/delete/{uuid}?token=`: confirm page, deletes nothing
+    DeletePage(Uuid),
+    /// `POST /api/delete/{uuid}?token=`: the confirm page's form
+    DeleteConfirm(Uuid),
+    /// `POST /api/login`
+    Login,
+    /// `POST /api/refresh`
+    Refresh,
+    /// `POST /api/logout`
+    Logout,
+    /// `GET /api/session`
+    Session,
+    /// `GET /api/keys`
+    ListKeys,
+    /// `POST /api/keys`
+    CreateKey,
+    /// `DELETE /api/keys/{id}`
+    RevokeKey(u64),
+    /// `GET /healthz`
+    Health,
+    /// `GET /readyz`
+    Ready,
+    /// `GET /` -> the admin UI
+    Root,
+    /// `GET /admin/...` page routes (the UI's entry page)
+    AdminPage,
+    /// `GET /admin/static-<hash>/<file>`, carrying `<hash>/<file>`
+    AdminAsset(String),
+}
+
+/// Why no route matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteError {
+    /// No such path.
+    NotFound,
+    /// The path exists, not with this method.
+    MethodNotAllowed,
+}
+
+/// True for `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in lowercase hex only.
+fn is_canonical_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+        })
+}
+
+/// Parses a canonical uuid (lowercase, hyphenated) and nothing else.
+pub fn parse_uuid(s: &str) -> Option<Uuid> {
+    if is_canonical_uuid(s) {
+        Uuid::parse_str(s).ok()
+    } else {
+        None
+    }
+}
+
+/// `{uuid}.{ext}` with a canonical uuid and a canonical lowercase extension.
+pub fn parse_image_file(s: &str) -> Option<(Uuid, ImageType)> {
+    let (id, ext) = s.split_once('.')?;
+    Some((parse_uuid(id)?, ImageType::from_ext(ext)?))
+}
+
+/// The public image path `/{uuid}.{ext}`.
+pub fn parse_public_path(path: &str) -> Option<(Uuid, ImageType)> {
+    parse_image_file(path.strip_prefix('/')?)
+}
+
+/// The proxy path `/api/proxy/{uuid}.{ext}`.
+pub fn parse_proxy_path(path: &str) -> Option<(Uuid, ImageType)> {
+    parse_image_file(path.strip_prefix("/api/proxy/")?)
+}
+
+/// A numeric id (1..=u64::MAX, digits only) or a canonical uuid. `None` is a
+/// malformed id, which callers answer with 400.
+pub fn parse_image_ref(s: &str) -> Option<ImageRef> {
+    if !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit()) {
+        if s.starts_with('0') {
+            return None;
+        }
+        return s.parse().ok().filter(|&n| n > 0).map(ImageRef::Id);
+    }
+    parse_uuid(s).map(ImageRef::Uuid)
+}
+
+/// A malformed image id in an otherwise known route: the router reports it as
+/// [`Route::Image`] with this sentinel so the handler can answer 400, not 404.
+pub const BAD_REF: ImageRef = ImageRef::Id(0);
+
+fn image_ref_or_bad(s: &str) -> ImageRef {
+    parse_image_ref(s).unwrap_or(BAD_REF)
+}
+
+/// Routes a request. Query strings must already be split off `path`.
+pub fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
+    use RouteError::*;
+    let get = method == Method::GET || method == Method::HEAD;
+    let post = method == Method::POST;
+    let only = |ok: bool, r: Route| if ok { Ok(r) } else { Err(MethodNotAllowed) };
+
+    match path {
+        "/" => return only(get, Route::Root),
+        "/healthz" => return only(get, Route::Health),
+        "/readyz" => return only(get, Route::Ready),
+        "/api/upload" => return only(post, Route::Upload),
+        "/api/list" => return only(get, Route::List),
+        "/api/login" => return only(post, Route::Login),
+        "/api/refresh" => return only(post, Route::Refresh),
+        "/api/logout" => return only(post, Route::Logout),
+        "/api/session" => return only(get, Route::Session),
+        "/api/keys" => {
+            return match *method {
+                Method::GET | Method::HEAD => Ok(Route::ListKeys),
+                Method::POST => Ok(Route::CreateKey),
+                _ => Err(MethodNotAllowed),
+            };
+        }
+        "/admin" => return only(get, Route::AdminPage),
+        _ => {}
+    }
+
+    if let Some(rest) = path.strip_prefix("/admin/") {
+        if let Some(asset) = rest.strip_prefix("static-") {
+            if !asset.contains('/') {
+                return Err(NotFound);
+            }
+            return only(get, Route::AdminAsset(asset.to_string()));
+        }
+        return only(get, Route::AdminPage);
+    }
+    if path.starts_with("/api/proxy/") {
+        let (u, t) = parse_proxy_path(path).ok_or(NotFound)?;
+        return only(get, Route::Proxy(u, t));
+    }
+    if let Some(rest) = path.strip_prefix("/api/delete/") {
+        let u = parse_uuid(rest).ok_or(NotFound)?;
+        return match *method {
+            Method::GET | Method::HEAD => Ok(Route::DeletePage(u)),
+            Method::POST => Ok(Route::DeleteConfirm(u)),
+            Method::DELETE => Ok(Route::Delete(u)),
+            _ => Err(MethodNotAllowed),
+        };
+    }
+    if let Some(rest) = path.strip_prefix("/api/privacy/") {
+        return only(post, Route::Privacy(image_ref_or_bad(rest)));
+    }
+    if let Some(rest) = path.strip_prefix("/api/images/") {
+        return match rest.split_once('/') {
+            None => only(get, Route::Image(image_ref_or_bad(rest))),
+            Some((id, "privacy")) => only(post, Route::Privacy(image_ref_or_bad(id))),
+            Some((id, "rotate-key")) => only(post, Route::RotateKey(image_ref_or_bad(id))),
+            Some(_) => Err(NotFound),
+        };
+    }
+    if let Some(rest) = path.strip_prefix("/api/keys/") {
+        let id = rest
+            .parse::<u64>()
+            .ok()
+            .filter(|_| rest.bytes().all(|b| b.is_ascii_digit()));
+        return match (id, method) {
+            (Some(id), &Method::DELETE) => Ok(Route::RevokeKey(id)),
+            (Some(_), _) => Err(MethodNotAllowed),
+            (None, _) => Err(NotFound),
+        };
+    }
+    if let Some((u, t)) = parse_public_path(path) {
+        return only(get, Route::Public(u, t));
+    }
+    Err(NotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const U: &str = "0b6f1c2e-8f8e-4c1a-9d5e-2f1a3b4c5d6e";
+
+    #[test]
+    fn routes_the_seed_api() {
+        let uuid = Uuid::parse_str(U).unwrap();
+        let r = |m: Method, p: &str| route(&m, p);
+        assert_eq!(
+            r(Method::GET, &format!("/{U}.png")),
+            Ok(Route::Public(uuid, ImageType::Png))
+        );
+        assert_eq!(
+            r(Method::HEAD, &format!("/{U}.jpg")),
+            Ok(Route::Public(uuid, ImageType::Jpeg))
+        );
+        assert_eq!(
+            r(Method::GET, &format!("/api/proxy/{U}.gif")),
+            Ok(Route::Proxy(uuid, ImageType::Gif))
+        );
+        assert_eq!(r(Method::POST, "/api/upload"), Ok(Route::Upload));
+        assert_eq!(
+            r(Method::GET, "/api/upload"),
+            Err(RouteError::MethodNotAllowed)
+        );
+        assert_eq!(r(Method::GET, "/api/list"), Ok(Route::List));
+        assert_eq!(
+            r(Method::GET, "/api/images/42"),
+            Ok(Route::Image(ImageRef::Id(42)))
+        );
+        assert_eq!(
+            r(Method::GET, &format!("/api/images/{U}")),
+            Ok(Route::Image(ImageRef::Uuid(uuid)))
+        );
+        assert_eq!(r(Method::GET, "/api/images/abc"), Ok(Route::Image(BAD_REF)));
+        assert_eq!(
+            r(Method::POST, "/api/images/7/privacy"),
+            Ok(Route::Privacy(ImageRef::Id(7)))
+        );
+        assert_eq!(
+            r(Method::POST, "/api/privacy/7"),
+            Ok(Route::Privacy(ImageRef::Id(7)))
+        );
+        assert_eq!(
+            r(Method::POST, "/api/images/7/rotate-key"),
+            Ok(Route::RotateKey(ImageRef::Id(7)))
+        );
+        assert_eq!(
+            r(Method::DELETE, &format!("/api/delete/{U}")),
+            Ok(Route::Delete(uuid))
+        );
+        assert_eq!(
+            r(Method::GET, &format!("/api/delete/{U}")),
+            Ok(Route::DeletePage(uuid))
+        );
+        assert_eq!(
+            r(Method::POST, &format!("/api/delete/{U}")),
+            Ok(Route::DeleteConfirm(uuid))
+        );
+        assert_eq!(r(Method::DELETE, "/api/keys/3"), Ok(Route::RevokeKey(3)));
+        assert_eq!(r(Method::POST, "/api/keys"), Ok(Route::CreateKey));
+        assert_eq!(
+            r(Method::GET, "/admin/static-abc/app.js"),
+            Ok(Route::AdminAsset("abc/app.js".into()))
+        );
+        assert_eq!(r(Method::GET, "/admin/library"), Ok(Route::AdminPage));
+        assert_eq!(
+            r(Method::DELETE, "/healthz"),
+            Err(RouteError::MethodNotAllowed)
+        );
+    }
+
+    #[test]
+    fn hostile_paths_are_not_found() {
+        let cases = [
+            "/..%2f..%2fetc%2fpasswd".to_string(),
+            "/%2e%2e/%2e%2e/pixbin.redb".into(),
+            format!("/{U}.png/..%2f.."),
+            format!("/{U}.png%00.jpg"),
+            format!("/{U}.png;x"),
+            format!("/{U}%5c.png"),
+            format!("/{U}.%252e"),
+            format!("/{U}.PNG"),
+            format!("/{U}.jpeg"),
+            format!("/{}.png", U.to_uppercase()),
+            format!("/{}.png", U.replace('-', "")),
+            format!("/{U}a.png"),
+            format!("/{}%c0%ae.png", &U[..35]),
+            "/".to_string() + &"a".repeat(5000),
+        ];
+        for p in cases {
+            assert_eq!(route(&Method::GET, &p), Err(RouteError::NotFound), "{p}");
+            let proxied = format!("/api/proxy{p}");
+            assert_eq!(
+                route(&Method::GET, &proxied),
+                Err(RouteError::NotFound),
+                "{proxied}"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn accepted_public_paths_are_canonical(s in "\\PC{0,60}") {
+            if let Some((u, t)) = parse_public_path(&s) {
+                prop_assert_eq!(s, format!("/{}.{}", u.hyphenated(), t.ext()));
+            }
+        }
+
+        #[test]
+        fn near_miss_paths_never_panic(id in "[0-9a-fA-F-]{30,40}", ext in "[a-zA-Z%.]{0,6}") {
+            let p = format!("/{id}.{ext}");
+            if let Some((u, t)) = parse_public_path(&p) {
+                prop_assert_eq!(p, format!("/{}.{}", u.hyphenated(), t.ext()));
+            }
+            let _ = route(&Method::GET, &format!("/api/proxy/{id}.{ext}"));
+        }
+
+        #[test]
+        fn image_refs_are_positive_ids_or_uuids(s in "\\PC{0,40}") {
+            match parse_image_ref(&s) {
+                Some(ImageRef::Id(n)) => prop_assert_eq!(n.to_string(), s),
+                Some(ImageRef::Uuid(u)) => prop_assert_eq!(u.hyphenated().to_string(), s),
+                None => {}
+            }
+        }
+    }
+}

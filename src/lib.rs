@@ -1,0 +1,31 @@
+//! pixbin: a self-hosted image host in one static binary.
+//!
+//! Module map:
+//! - `app`: start-up (open data, first account and key, shared state)
+//! - `analytics`: view events -> one batching writer task
+//! - `auth`: passwords, sessions + CSRF, upload keys
+//! - `cli`: the command line (`serve`, `user`, `key`)
+//! - `clock`: Unix milliseconds and RFC 3339
+//! - `config`: flags/env/TOML -> validated `Config`
+//! - `error`: `AppError` -> status + JSON body
+//! - `http`: router, bodies, conditional/range, assets, handlers, dispatch
+//! - `media`: image type, structure and dimensions from the bytes
+//! - `secret`: random tokens, hashing, constant-time comparison
+//! - `server`: the accept loop (`run(listener, state, shutdown)`)
+//! - `state`: `AppState`, shared as `Arc`
+//! - `store`: redb metadata, content-addressed blobs
+#![forbid(unsafe_code)]
+
+pub mod analytics;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod media;
+pub mod secret;
+pub mod server;
+pub mod state;
+pub mod store;

@@ -1,0 +1,91 @@
+//! The `pixbin` binary: parse the command line, set up logging, run, map errors
+//! to an exit code.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use pixbin::cli::{Cli, Command, LogFormat};
+use tracing_subscriber::EnvFilter;
+
+fn init_tracing(format: LogFormat) {
+    let filter = std::env::var("PIXBIN_LOG")
+        .ok()
+        .and_then(|v| EnvFilter::try_new(v).ok())
+        .or_else(|| EnvFilter::try_from_default_env().ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn serve(cli: &Cli, args: &pixbin::config::ServeArgs) -> anyhow::Result<()> {
+    let config = pixbin::config::load(args, cli.data_dir.as_deref(), cli.config.as_deref())?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let app = pixbin::app::start(config, &listener).await?;
+    let base = app.state.config.base_url().to_string();
+    if let Some(pw) = &app.created.admin_password {
+        println!("created account admin with password: {}", pw.expose());
+    } else if app.created.admin_created {
+        println!("created account admin with the password from PIXBIN_ADMIN_PASSWORD");
+    }
+    if let Some(key) = &app.created.upload_key {
+        println!("created upload key: {}", key.expose());
+        println!(
+            "try it: curl -H \"Authorization: Bearer {}\" -F \"file=@screenshot.png\" {base}/api/upload",
+            key.expose()
+        );
+        println!("(these secrets are shown only this once)");
+    }
+    println!("pixbin listening on http://{addr}");
+    println!("admin UI: {base}/admin/");
+    tracing::info!(%addr, base_url = %base, "serving");
+
+    pixbin::server::run(listener, app.state.clone(), shutdown_signal()).await;
+    tracing::info!("draining view events");
+    app.writer.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    let result = match &cli.command {
+        Command::Serve(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")
+            .and_then(|rt| rt.block_on(serve(&cli, args))),
+        _ => pixbin::cli::run_admin_command(&cli),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pixbin: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

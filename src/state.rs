@@ -1,0 +1,34 @@
+//! The state every request shares, built once and passed as `Arc<AppState>`.
+
+use std::sync::Arc;
+
+use crate::analytics::Views;
+use crate::config::Config;
+use crate::error::AppError;
+use crate::http::assets::AdminUi;
+use crate::store::{Store, StoreError};
+
+/// Immutable configuration plus handles to the store and background writers.
+#[derive(Debug)]
+pub struct AppState {
+    /// Settings, with `base_url` resolved.
+    pub config: Config,
+    /// Metadata and blobs.
+    pub store: Arc<Store>,
+    /// The view-event queue.
+    pub views: Views,
+    /// The embedded admin UI.
+    pub admin: AdminUi,
+}
+
+impl AppState {
+    /// Runs a blocking store call on the blocking pool (redb is synchronous).
+    pub async fn blocking<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.store.clone();
+        Ok(tokio::task::spawn_blocking(move || f(&store)).await??)
+    }
+}

@@ -1,0 +1,216 @@
+//! Every record stored in redb, and its one encoding: postcard inside a versioned enum.
+//!
+//! postcard is not self-describing, so a field added to a record would silently
+//! misread old rows. Each record is therefore wrapped in an enum whose variant
+//! index is the first byte on disk; a new layout is a new variant, and old rows
+//! still decode. Golden-byte tests below fail on any accidental format change.
+
+use serde::{Deserialize, Serialize};
+
+/// Who uploaded an image: an upload key (by key id) or a logged-in user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Uploader {
+    /// An upload key, by its numeric id.
+    Key(u64),
+    /// A user session, by user name.
+    User(String),
+    /// Brought in by `pixbin import` or another offline tool.
+    Import,
+}
+
+/// One uploaded image (a row of `IMAGES`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// Public identifier, the `{uuid}` in URLs.
+    pub uuid: [u8; 16],
+    /// The client's file name, sanitised (see `http::handlers::upload`); display only.
+    pub filename: String,
+    /// `media::ImageType` code.
+    pub kind: u8,
+    /// Bytes in the blob.
+    pub size: u64,
+    /// Pixels, from the header.
+    pub width: u32,
+    /// Pixels, from the header.
+    pub height: u32,
+    /// blake3 of the stored bytes; names the blob.
+    pub hash: [u8; 32],
+    /// Unix milliseconds.
+    pub uploaded_at: i64,
+    /// Per-image random key for private links; `None` when public.
+    pub private_key: Option<[u8; 16]>,
+    /// blake3 of the ShareX-style deletion token.
+    pub deletion_hash: [u8; 32],
+    /// Who uploaded it.
+    pub uploader: Uploader,
+}
+
+/// Reference count and facts of one content-addressed blob (a row of `BLOBS`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobRecord {
+    /// Bytes on disk.
+    pub size: u64,
+    /// Number of image rows pointing at this blob.
+    pub refcount: u64,
+    /// `media::ImageType` code.
+    pub kind: u8,
+}
+
+/// A login account (a row of `USERS`, keyed by user name).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+}
+
+/// A live login session (a row of `SESSIONS`, keyed by blake3 of the token).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// The account.
+    pub username: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Unix milliseconds after which the session is dead.
+    pub expires_at: i64,
+}
+
+/// An upload key (a row of `UPLOAD_KEYS`, keyed by blake3 of the key).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// Stable numeric id used by the API and CLI.
+    pub id: u64,
+    /// Human label.
+    pub name: String,
+    /// The first characters of the key, to recognise it in a list.
+    pub prefix: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Unix milliseconds of the last accepted upload, if any.
+    pub last_used_at: Option<i64>,
+}
+
+/// Error decoding a stored record: the bytes are not any known version.
+#[derive(Debug, thiserror::Error)]
+#[error("undecodable {0} record")]
+pub struct DecodeError(pub &'static str);
+
+macro_rules! versioned {
+    ($envelope:ident, $record:ident, $what:literal) => {
+        #[derive(Serialize, Deserialize)]
+        enum $envelope {
+            V1($record),
+        }
+
+        impl $record {
+            /// Encodes as the current version.
+            pub fn encode(&self) -> Vec<u8> {
+                // Serialising plain owned data into a Vec cannot fail.
+                postcard::to_stdvec(&$envelope::V1(self.clone())).expect("postcard encode")
+            }
+            /// Decodes any known version.
+            pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+                match postcard::from_bytes::<$envelope>(bytes) {
+                    Ok($envelope::V1(r)) => Ok(r),
+                    Err(_) => Err(DecodeError($what)),
+                }
+            }
+        }
+    };
+}
+
+versioned!(ImageEnvelope, ImageRecord, "image");
+versioned!(BlobEnvelope, BlobRecord, "blob");
+versioned!(UserEnvelope, UserRecord, "user");
+versioned!(SessionEnvelope, SessionRecord, "session");
+versioned!(KeyEnvelope, KeyRecord, "upload key");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample_image() -> ImageRecord {
+        ImageRecord {
+            uuid: [7; 16],
+            filename: "a.png".into(),
+            kind: 1,
+            size: 300,
+            width: 2,
+            height: 3,
+            hash: [9; 32],
+            uploaded_at: 1_700_000_000_000,
+            private_key: Some([1; 16]),
+            deletion_hash: [2; 32],
+            uploader: Uploader::Key(5),
+        }
+    }
+
+    #[test]
+    fn image_record_golden_bytes() {
+        let bytes = sample_image().encode();
+        let mut expected = vec![0u8]; // V1
+        expected.extend([7; 16]);
+        expected.extend([5, b'a', b'.', b'p', b'n', b'g']);
+        expected.push(1); // kind
+        expected.extend([0xac, 0x02]); // 300 varint
+        expected.extend([2, 3]);
+        expected.extend([9; 32]);
+        expected.extend([0x80, 0xa0, 0xab, 0xfe, 0xf9, 0x62]); // zigzag varint of 1.7e12
+        expected.push(1); // Some
+        expected.extend([1; 16]);
+        expected.extend([2; 32]);
+        expected.extend([0, 5]); // Uploader::Key(5)
+        assert_eq!(bytes, expected);
+        assert_eq!(ImageRecord::decode(&bytes).unwrap(), sample_image());
+    }
+
+    #[test]
+    fn blob_and_key_golden_bytes() {
+        let b = BlobRecord {
+            size: 1,
+            refcount: 2,
+            kind: 3,
+        };
+        assert_eq!(b.encode(), vec![0, 1, 2, 3]);
+        let k = KeyRecord {
+            id: 1,
+            name: "k".into(),
+            prefix: "p".into(),
+            created_at: 1,
+            last_used_at: None,
+        };
+        assert_eq!(k.encode(), vec![0, 1, 1, b'k', 1, b'p', 2, 0]);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(ImageRecord::decode(&[]).is_err());
+        assert!(ImageRecord::decode(&[1, 2, 3]).is_err());
+        assert!(BlobRecord::decode(&[9]).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn image_records_round_trip(
+            uuid in any::<[u8; 16]>(), name in ".{0,40}", kind in 1u8..7, size in any::<u64>(),
+            w in any::<u32>(), h in any::<u32>(), at in any::<i64>(), key in any::<Option<[u8; 16]>>(),
+            user in proptest::option::of("[a-z]{1,10}"), key_id in any::<u64>(),
+        ) {
+            let r = ImageRecord {
+                uuid, filename: name, kind, size, width: w, height: h, hash: [3; 32],
+                uploaded_at: at, private_key: key, deletion_hash: [4; 32],
+                uploader: match user { Some(u) => Uploader::User(u), None => Uploader::Key(key_id) },
+            };
+            prop_assert_eq!(ImageRecord::decode(&r.encode()).unwrap(), r);
+        }
+
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = ImageRecord::decode(&bytes);
+            let _ = SessionRecord::decode(&bytes);
+            let _ = KeyRecord::decode(&bytes);
+        }
+    }
+}

@@ -1,0 +1,735 @@
+//! Metadata in redb and bytes in content-addressed blobs: every read and write of
+//! persistent state goes through here.
+//!
+//! All functions are blocking; async callers run them in `spawn_blocking`
+//! (`crate::state::AppState::blocking`). redb's error types are converted into
+//! [`StoreError`] at this boundary so nothing above sees database internals.
+
+pub mod blobs;
+pub mod codec;
+pub mod meta;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+
+use self::blobs::{BlobHash, BlobStore, FsBlobStore, TempBlob};
+use self::codec::{BlobRecord, ImageRecord, KeyRecord, SessionRecord, UserRecord};
+use self::meta::*;
+
+/// What can go wrong below the HTTP layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process holds the database lock.
+    #[error(
+        "the database is already open in another pixbin process (stop the server first, or use the admin UI/API)"
+    )]
+    AlreadyOpen,
+    /// The file was written by a different pixbin schema.
+    #[error(
+        "the database has schema version {found}, this pixbin understands {expected}; refusing to touch it"
+    )]
+    SchemaMismatch {
+        /// In the file.
+        found: u64,
+        /// In this binary.
+        expected: u64,
+    },
+    /// The redb file format is older than this redb understands.
+    #[error(
+        "the database file uses an old redb file format (v{0}); upgrade it with the release that wrote it before using this one"
+    )]
+    UpgradeRequired(u8),
+    /// Stored bytes do not decode, or a table is inconsistent.
+    #[error("the database is corrupt: {0}")]
+    Corrupt(String),
+    /// Any other redb failure.
+    #[error("database error: {0}")]
+    Db(String),
+    /// A filesystem failure.
+    #[error("storage I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The configured storage limit would be exceeded.
+    #[error("storage limit reached")]
+    StorageFull,
+}
+
+impl StoreError {
+    /// Whether this is the disk itself being full (ENOSPC / EDQUOT).
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, StoreError::Io(e) if e.kind() == std::io::ErrorKind::StorageFull || e.kind() == std::io::ErrorKind::QuotaExceeded)
+    }
+}
+
+macro_rules! db_err {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Db(e.to_string())
+            }
+        }
+    )*};
+}
+db_err!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+impl From<redb::DatabaseError> for StoreError {
+    fn from(e: redb::DatabaseError) -> Self {
+        match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen,
+            redb::DatabaseError::UpgradeRequired(v) => StoreError::UpgradeRequired(v),
+            redb::DatabaseError::Storage(redb::StorageError::Corrupted(m)) => {
+                StoreError::Corrupt(m)
+            }
+            other => StoreError::Db(other.to_string()),
+        }
+    }
+}
+
+impl From<codec::DecodeError> for StoreError {
+    fn from(e: codec::DecodeError) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+/// Result alias for store calls.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// An image row with its id and committed view count.
+#[derive(Debug, Clone)]
+pub struct StoredImage {
+    /// Numeric id.
+    pub id: u64,
+    /// The row.
+    pub record: ImageRecord,
+    /// Views counted so far (flushed ones).
+    pub views: u64,
+}
+
+/// Running totals kept in the meta table (never computed by walking directories).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Deduplicated bytes of all blobs.
+    pub bytes_stored: u64,
+    /// Image rows.
+    pub images: u64,
+    /// Private image rows.
+    pub private_images: u64,
+}
+
+/// Which images a listing wants.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// `Some(true)` private only, `Some(false)` public only.
+    pub private: Option<bool>,
+    /// Uploaded at or after (ms).
+    pub from: Option<i64>,
+    /// Uploaded at or before (ms).
+    pub to: Option<i64>,
+    /// Case-insensitive filename substring.
+    pub query: Option<String>,
+    /// Page size (already clamped by the caller).
+    pub limit: usize,
+    /// Continue strictly after this (uploaded_at, id).
+    pub cursor: Option<(i64, u64)>,
+}
+
+/// One page of a listing and the cursor (uploaded_at, id) of the next, if any.
+pub type Page = (Vec<StoredImage>, Option<(i64, u64)>);
+
+/// What an upload wants to create; the store fills in the id.
+#[derive(Debug)]
+pub struct NewImage {
+    /// The row to insert (its `hash` names the blob in the temp file).
+    pub record: ImageRecord,
+    /// The upload key to mark as used, by hash.
+    pub key_hash: Option<[u8; 32]>,
+}
+
+/// The open data directory.
+pub struct Store {
+    db: Database,
+    blobs: FsBlobStore,
+    data_dir: PathBuf,
+    /// Serialises "blob file appears/disappears" with the row change that
+    /// justifies it: an upload's rename+commit and a delete's commit+unlink. Without
+    /// it a delete could unlink a blob that a concurrent upload just deduplicated
+    /// against (the CAS GC race of quay#6318).
+    namespace: Mutex<()>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("data_dir", &self.data_dir)
+            .finish()
+    }
+}
+
+fn uuid_key(uuid: &[u8; 16]) -> u128 {
+    u128::from_be_bytes(*uuid)
+}
+
+fn get_meta(table: &impl ReadableTable<&'static str, u64>, key: &str) -> Result<u64> {
+    Ok(table.get(key)?.map(|v| v.value()).unwrap_or(0))
+}
+
+impl Store {
+    /// The database file inside a data directory.
+    pub fn db_path(data_dir: &Path) -> PathBuf {
+        data_dir.join("pixbin.redb")
+    }
+
+    /// Opens (or creates) the data directory. Refuses, without writing anything,
+    /// a database of another schema version, an old file format, a corrupt file, or
+    /// one that another process has open.
+    pub fn open(data_dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(data_dir)?;
+        let path = Self::db_path(data_dir);
+        let db = Database::builder()
+            .set_cache_size(32 * 1024 * 1024)
+            .create(&path)?;
+        // Check the version before any write so a foreign file is left untouched.
+        {
+            let read = db.begin_read()?;
+            match read.open_table(NAME_TO_META) {
+                Ok(t) => {
+                    let found = get_meta(&t, keys::SCHEMA_VERSION)?;
+                    if found != SCHEMA_VERSION {
+                        return Err(StoreError::SchemaMismatch {
+                            found,
+                            expected: SCHEMA_VERSION,
+                        });
+                    }
+                }
+                Err(redb::TableError::TableDoesNotExist(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let txn = db.begin_write()?;
+        {
+            txn.open_table(ID_TO_IMAGE)?;
+            txn.open_table(UUID_TO_ID)?;
+            txn.open_table(UPLOADED_AT_TO_ID)?;
+            txn.open_table(HASH_TO_BLOB)?;
+            txn.open_table(NAME_TO_USER)?;
+            txn.open_table(TOKEN_HASH_TO_SESSION)?;
+            txn.open_table(KEY_HASH_TO_UPLOAD_KEY)?;
+            txn.open_table(ID_TO_VIEWS)?;
+            let mut m = txn.open_table(NAME_TO_META)?;
+            if m.get(keys::SCHEMA_VERSION)?.is_none() {
+                m.insert(keys::SCHEMA_VERSION, SCHEMA_VERSION)?;
+                m.insert(keys::NEXT_IMAGE_ID, 1)?;
+                m.insert(keys::NEXT_KEY_ID, 1)?;
+            }
+        }
+        txn.commit()?;
+        Ok(Store {
+            db,
+            blobs: FsBlobStore::open(data_dir)?,
+            data_dir: data_dir.to_path_buf(),
+            namespace: Mutex::new(()),
+        })
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The blob store.
+    pub fn blobs(&self) -> &FsBlobStore {
+        &self.blobs
+    }
+
+    /// Removes every temp file. Only safe when no upload is in flight: at start-up,
+    /// while this process holds the database lock.
+    pub fn purge_temps(&self) -> Result<usize> {
+        let temps = self.blobs.list_temps()?;
+        for (path, _) in &temps {
+            let _ = std::fs::remove_file(path);
+        }
+        Ok(temps.len())
+    }
+
+    /// Running totals.
+    pub fn totals(&self) -> Result<Totals> {
+        let r = self.db.begin_read()?;
+        let m = r.open_table(NAME_TO_META)?;
+        Ok(Totals {
+            bytes_stored: get_meta(&m, keys::BYTES_STORED)?,
+            images: get_meta(&m, keys::IMAGES)?,
+            private_images: get_meta(&m, keys::PRIVATE_IMAGES)?,
+        })
+    }
+
+    /// A cheap read transaction, for readiness checks.
+    pub fn ping(&self) -> Result<()> {
+        self.totals().map(|_| ())
+    }
+
+    // ---- images -------------------------------------------------------------
+
+    /// Commits an upload whose bytes sit, fsynced, in `temp`: moves the blob into
+    /// place (or drops it as a duplicate) and inserts the rows, in one write
+    /// transaction. Refuses with `StorageFull` when a new blob would take the
+    /// running total past `max_storage`; the check and the increment happen in the
+    /// same transaction, so parallel uploads cannot overshoot the limit together.
+    pub fn commit_upload(
+        &self,
+        new: NewImage,
+        temp: TempBlob,
+        max_storage: Option<u64>,
+        now: i64,
+    ) -> Result<StoredImage> {
+        let _ns = self.namespace.lock().unwrap_or_else(|p| p.into_inner());
+        let rec = new.record;
+        let txn = self.db.begin_write()?;
+        let id;
+        {
+            let mut meta = txn.open_table(NAME_TO_META)?;
+            let mut blobs = txn.open_table(HASH_TO_BLOB)?;
+            let existing = blobs
+                .get(rec.hash.as_slice())?
+                .map(|v| BlobRecord::decode(v.value()))
+                .transpose()?;
+            let blob = match existing {
+                Some(mut b) => {
+                    b.refcount += 1;
+                    drop(temp); // identical bytes already stored
+                    b
+                }
+                None => {
+                    let used = get_meta(&meta, keys::BYTES_STORED)?;
+                    if let Some(limit) = max_storage
+                        && used.saturating_add(rec.size) > limit
+                    {
+                        return Err(StoreError::StorageFull);
+                    }
+                    // Durable rename before the row exists (invariant 1).
+                    self.blobs.put(temp, &rec.hash)?;
+                    meta.insert(keys::BYTES_STORED, used + rec.size)?;
+                    BlobRecord {
+                        size: rec.size,
+                        refcount: 1,
+                        kind: rec.kind,
+                    }
+                }
+            };
+            blobs.insert(rec.hash.as_slice(), blob.encode().as_slice())?;
+
+            id = get_meta(&meta, keys::NEXT_IMAGE_ID)?.max(1);
+            meta.insert(keys::NEXT_IMAGE_ID, id + 1)?;
+            let images = get_meta(&meta, keys::IMAGES)?;
+            meta.insert(keys::IMAGES, images + 1)?;
+            if rec.private_key.is_some() {
+                let p = get_meta(&meta, keys::PRIVATE_IMAGES)?;
+                meta.insert(keys::PRIVATE_IMAGES, p + 1)?;
+            }
+            txn.open_table(ID_TO_IMAGE)?
+                .insert(id, rec.encode().as_slice())?;
+            txn.open_table(UUID_TO_ID)?
+                .insert(uuid_key(&rec.uuid), id)?;
+            txn.open_table(UPLOADED_AT_TO_ID)?
+                .insert((rec.uploaded_at, id), ())?;
+            if let Some(kh) = new.key_hash {
+                let mut keys_t = txn.open_table(KEY_HASH_TO_UPLOAD_KEY)?;
+                let found = keys_t
+                    .get(kh.as_slice())?
+                    .map(|v| KeyRecord::decode(v.value()))
+                    .transpose()?;
+                if let Some(mut k) = found {
+                    k.last_used_at = Some(now);
+                    keys_t.insert(kh.as_slice(), k.encode().as_slice())?;
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(StoredImage {
+            id,
+            record: rec,
+            views: 0,
+        })
+    }
+
+    fn load(
+        &self,
+        images: &impl ReadableTable<u64, &'static [u8]>,
+        views: &impl ReadableTable<u64, u64>,
+        id: u64,
+    ) -> Result<Option<StoredImage>> {
+        let Some(v) = images.get(id)? else {
+            return Ok(None);
+        };
+        let record = ImageRecord::decode(v.value())?;
+        let views = views.get(id)?.map(|v| v.value()).unwrap_or(0);
+        Ok(Some(StoredImage { id, record, views }))
+    }
+
+    /// Looks an image up by numeric id.
+    pub fn image(&self, id: u64) -> Result<Option<StoredImage>> {
+        let r = self.db.begin_read()?;
+        self.load(&r.open_table(ID_TO_IMAGE)?, &r.open_table(ID_TO_VIEWS)?, id)
+    }
+
+    /// Looks an image up by uuid.
+    pub fn image_by_uuid(&self, uuid: &[u8; 16]) -> Result<Option<StoredImage>> {
+        let r = self.db.begin_read()?;
+        let Some(id) = r
+            .open_table(UUID_TO_ID)?
+            .get(uuid_key(uuid))?
+            .map(|v| v.value())
+        else {
+            return Ok(None);
+        };
+        self.load(&r.open_table(ID_TO_IMAGE)?, &r.open_table(ID_TO_VIEWS)?, id)
+    }
+
+    /// One page of images, newest first, and the cursor of the next page.
+    pub fn list_images(&self, f: &ListFilter) -> Result<Page> {
+        let r = self.db.begin_read()?;
+        let index = r.open_table(UPLOADED_AT_TO_ID)?;
+        let images = r.open_table(ID_TO_IMAGE)?;
+        let views = r.open_table(ID_TO_VIEWS)?;
+        let lower = (f.from.unwrap_or(i64::MIN), 0u64);
+        let upper = match (f.cursor, f.to) {
+            (Some(c), Some(to)) if (to, u64::MAX) < c => (to, u64::MAX),
+            (Some(c), _) => c,
+            (None, Some(to)) => (to, u64::MAX),
+            (None, None) => (i64::MAX, u64::MAX),
+        };
+        // The cursor bound is exclusive, a `to` bound inclusive.
+        let inclusive_upper = f.cursor.is_none_or(|c| upper != c);
+        let query = f.query.as_ref().map(|q| q.to_lowercase());
+        let mut out = Vec::with_capacity(f.limit.min(512));
+        let range = if inclusive_upper {
+            index.range(lower..=upper)?
+        } else {
+            index.range(lower..upper)?
+        };
+        let mut next = None;
+        for entry in range.rev() {
+            let (_, id) = entry?.0.value();
+            let Some(img) = self.load(&images, &views, id)? else {
+                return Err(StoreError::Corrupt(format!(
+                    "index points at missing image {id}"
+                )));
+            };
+            if let Some(p) = f.private
+                && img.record.private_key.is_some() != p
+            {
+                continue;
+            }
+            if let Some(q) = &query
+                && !img.record.filename.to_lowercase().contains(q.as_str())
+            {
+                continue;
+            }
+            if out.len() == f.limit {
+                next = out
+                    .last()
+                    .map(|l: &StoredImage| (l.record.uploaded_at, l.id));
+                break;
+            }
+            out.push(img);
+        }
+        Ok((out, next))
+    }
+
+    /// Deletes an image: the row removal and refcount decrement commit first; the
+    /// blob file is unlinked only after that commit, and only when no other image
+    /// uses it (invariant 2). A crash in between leaves an orphan, never a dangling
+    /// row. Returns the removed row, or `None` when there was none.
+    pub fn delete_image(&self, id: u64) -> Result<Option<ImageRecord>> {
+        let _ns = self.namespace.lock().unwrap_or_else(|p| p.into_inner());
+        let txn = self.db.begin_write()?;
+        let removed;
+        let mut unlink = None;
+        {
+            let mut images = txn.open_table(ID_TO_IMAGE)?;
+            let Some(v) = images.remove(id)? else {
+                return Ok(None);
+            };
+            let rec = ImageRecord::decode(v.value())?;
+            drop(v);
+            txn.open_table(UUID_TO_ID)?.remove(uuid_key(&rec.uuid))?;
+            txn.open_table(UPLOADED_AT_TO_ID)?
+                .remove((rec.uploaded_at, id))?;
+            txn.open_table(ID_TO_VIEWS)?.remove(id)?;
+            let mut meta = txn.open_table(NAME_TO_META)?;
+            let n = get_meta(&meta, keys::IMAGES)?;
+            meta.insert(keys::IMAGES, n.saturating_sub(1))?;
+            if rec.private_key.is_some() {
+                let p = get_meta(&meta, keys::PRIVATE_IMAGES)?;
+                meta.insert(keys::PRIVATE_IMAGES, p.saturating_sub(1))?;
+            }
+            let mut blobs = txn.open_table(HASH_TO_BLOB)?;
+            let blob = blobs
+                .get(rec.hash.as_slice())?
+                .map(|v| BlobRecord::decode(v.value()))
+                .transpose()?;
+            match blob {
+                Some(b) if b.refcount > 1 => {
+                    let b = BlobRecord {
+                        refcount: b.refcount - 1,
+                        ..b
+                    };
+                    blobs.insert(rec.hash.as_slice(), b.encode().as_slice())?;
+                }
+                Some(b) => {
+                    blobs.remove(rec.hash.as_slice())?;
+                    let used = get_meta(&meta, keys::BYTES_STORED)?;
+                    meta.insert(keys::BYTES_STORED, used.saturating_sub(b.size))?;
+                    unlink = Some(rec.hash);
+                }
+                None => {
+                    tracing::warn!(image = id, "deleted image had no blob row");
+                }
+            }
+            removed = rec;
+        }
+        txn.commit()?;
+        if let Some(hash) = unlink
+            && let Err(e) = self.blobs.delete(&hash)
+        {
+            // The row is gone, so this is only an orphan for GC to reclaim.
+            tracing::warn!(error = %e, "could not unlink blob after delete");
+        }
+        Ok(Some(removed))
+    }
+
+    /// Sets or clears an image's private key. Returns the updated image.
+    pub fn set_private_key(&self, id: u64, key: Option<[u8; 16]>) -> Result<Option<StoredImage>> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut images = txn.open_table(ID_TO_IMAGE)?;
+            let Some(v) = images.get(id)? else {
+                return Ok(None);
+            };
+            let mut rec = ImageRecord::decode(v.value())?;
+            drop(v);
+            let delta: i64 = match (rec.private_key.is_some(), key.is_some()) {
+                (false, true) => 1,
+                (true, false) => -1,
+                _ => 0,
+            };
+            rec.private_key = key;
+            images.insert(id, rec.encode().as_slice())?;
+            if delta != 0 {
+                let mut meta = txn.open_table(NAME_TO_META)?;
+                let p = get_meta(&meta, keys::PRIVATE_IMAGES)?;
+                meta.insert(keys::PRIVATE_IMAGES, p.saturating_add_signed(delta))?;
+            }
+        }
+        txn.commit()?;
+        self.image(id)
+    }
+
+    /// Adds counted views to per-image totals, in one transaction (one fsync for a
+    /// whole batch).
+    pub fn add_views(&self, counts: &[(u64, u64)]) -> Result<()> {
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let txn = self.db.begin_write()?;
+        {
+            let images = txn.open_table(ID_TO_IMAGE)?;
+            let mut views = txn.open_table(ID_TO_VIEWS)?;
+            for &(id, n) in counts {
+                // The image may have been deleted since it was served.
+                if images.get(id)?.is_none() {
+                    continue;
+                }
+                let cur = views.get(id)?.map(|v| v.value()).unwrap_or(0);
+                views.insert(id, cur + n)?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    // ---- users and sessions -----------------------------------------------
+
+    /// Number of accounts.
+    pub fn user_count(&self) -> Result<u64> {
+        let r = self.db.begin_read()?;
+        Ok(r.open_table(NAME_TO_USER)?.len()?)
+    }
+
+    /// An account by name.
+    pub fn user(&self, name: &str) -> Result<Option<UserRecord>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(NAME_TO_USER)?;
+        Ok(t.get(name)?
+            .map(|v| UserRecord::decode(v.value()))
+            .transpose()?)
+    }
+
+    /// Creates or replaces an account. Replacing also ends its sessions, so a
+    /// password change logs every browser out.
+    pub fn put_user(&self, name: &str, rec: &UserRecord) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            txn.open_table(NAME_TO_USER)?
+                .insert(name, rec.encode().as_slice())?;
+            let mut sessions = txn.open_table(TOKEN_HASH_TO_SESSION)?;
+            sessions.retain(|_, v| SessionRecord::decode(v).is_ok_and(|s| s.username != name))?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Stores a new session under the hash of its token.
+    pub fn put_session(&self, token_hash: &[u8; 32], rec: &SessionRecord) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(TOKEN_HASH_TO_SESSION)?
+            .insert(token_hash.as_slice(), rec.encode().as_slice())?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Replaces one session by another in one transaction (refresh, login over an
+    /// existing session).
+    pub fn rotate_session(
+        &self,
+        old: Option<&[u8; 32]>,
+        new: &[u8; 32],
+        rec: &SessionRecord,
+    ) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut t = txn.open_table(TOKEN_HASH_TO_SESSION)?;
+            if let Some(old) = old {
+                t.remove(old.as_slice())?;
+            }
+            t.insert(new.as_slice(), rec.encode().as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// A live session by token hash (expired ones read as absent).
+    pub fn session(&self, token_hash: &[u8; 32], now: i64) -> Result<Option<SessionRecord>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(TOKEN_HASH_TO_SESSION)?;
+        let s = t
+            .get(token_hash.as_slice())?
+            .map(|v| SessionRecord::decode(v.value()))
+            .transpose()?;
+        Ok(s.filter(|s| s.expires_at > now))
+    }
+
+    /// Ends a session.
+    pub fn delete_session(&self, token_hash: &[u8; 32]) -> Result<bool> {
+        let txn = self.db.begin_write()?;
+        let existed = txn
+            .open_table(TOKEN_HASH_TO_SESSION)?
+            .remove(token_hash.as_slice())?
+            .is_some();
+        txn.commit()?;
+        Ok(existed)
+    }
+
+    /// Drops expired sessions; returns how many.
+    pub fn purge_sessions(&self, now: i64) -> Result<u64> {
+        let txn = self.db.begin_write()?;
+        let mut n = 0;
+        {
+            let mut t = txn.open_table(TOKEN_HASH_TO_SESSION)?;
+            t.retain(|_, v| {
+                let live = SessionRecord::decode(v).is_ok_and(|s| s.expires_at > now);
+                n += u64::from(!live);
+                live
+            })?;
+        }
+        txn.commit()?;
+        Ok(n)
+    }
+
+    // ---- upload keys ------------------------------------------------------
+
+    /// Stores a new upload key under its hash, assigning the next id.
+    pub fn create_key(
+        &self,
+        key_hash: &[u8; 32],
+        name: &str,
+        prefix: &str,
+        now: i64,
+    ) -> Result<KeyRecord> {
+        let txn = self.db.begin_write()?;
+        let rec;
+        {
+            let mut meta = txn.open_table(NAME_TO_META)?;
+            let id = get_meta(&meta, keys::NEXT_KEY_ID)?.max(1);
+            meta.insert(keys::NEXT_KEY_ID, id + 1)?;
+            rec = KeyRecord {
+                id,
+                name: name.to_string(),
+                prefix: prefix.to_string(),
+                created_at: now,
+                last_used_at: None,
+            };
+            txn.open_table(KEY_HASH_TO_UPLOAD_KEY)?
+                .insert(key_hash.as_slice(), rec.encode().as_slice())?;
+        }
+        txn.commit()?;
+        Ok(rec)
+    }
+
+    /// The upload key with this hash, if it exists.
+    pub fn key_by_hash(&self, key_hash: &[u8; 32]) -> Result<Option<KeyRecord>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(KEY_HASH_TO_UPLOAD_KEY)?;
+        Ok(t.get(key_hash.as_slice())?
+            .map(|v| KeyRecord::decode(v.value()))
+            .transpose()?)
+    }
+
+    /// All upload keys, by id.
+    pub fn list_keys(&self) -> Result<Vec<KeyRecord>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(KEY_HASH_TO_UPLOAD_KEY)?;
+        let mut out = Vec::new();
+        for e in t.iter()? {
+            out.push(KeyRecord::decode(e?.1.value())?);
+        }
+        out.sort_by_key(|k| k.id);
+        Ok(out)
+    }
+
+    /// Revokes (deletes) the upload key with this id; `false` when none had it.
+    pub fn revoke_key(&self, id: u64) -> Result<bool> {
+        let txn = self.db.begin_write()?;
+        let mut found = false;
+        {
+            let mut t = txn.open_table(KEY_HASH_TO_UPLOAD_KEY)?;
+            t.retain(|_, v| {
+                let hit = KeyRecord::decode(v).is_ok_and(|k| k.id == id);
+                found |= hit;
+                !hit
+            })?;
+        }
+        txn.commit()?;
+        Ok(found)
+    }
+
+    /// Number of upload keys.
+    pub fn key_count(&self) -> Result<u64> {
+        let r = self.db.begin_read()?;
+        Ok(r.open_table(KEY_HASH_TO_UPLOAD_KEY)?.len()?)
+    }
+
+    /// The blob row for a hash (size, refcount), if any.
+    pub fn blob(&self, hash: &BlobHash) -> Result<Option<BlobRecord>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(HASH_TO_BLOB)?;
+        Ok(t.get(hash.as_slice())?
+            .map(|v| BlobRecord::decode(v.value()))
+            .transpose()?)
+    }
+}

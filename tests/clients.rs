@@ -1,0 +1,298 @@
+//! Real clients on the wire: ShareX's exact multipart shape (boundary style,
+//! arguments first, any file field name, Content-Length, its User-Agent), curl
+//! with a chunked body, raw-body uploads, a `key` form field, and the plain-text
+//! answer ksnip-style scripts want.
+
+use crate::support::*;
+use reqwest::StatusCode;
+
+/// A body byte-for-byte as ShareX 19 builds it (ECOSYSTEM.md §1.3).
+fn sharex_body(
+    boundary: &str,
+    field: &str,
+    args: &[(&str, &str)],
+    name: &str,
+    mime: &str,
+    bytes: &[u8],
+) -> Vec<u8> {
+    let mut b = Vec::new();
+    for (k, v) in args {
+        b.extend(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    b.extend(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{name}\"\r\nContent-Type: {mime}\r\n\r\n")
+            .as_bytes(),
+    );
+    b.extend_from_slice(bytes);
+    b.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    b
+}
+
+#[tokio::test]
+async fn sharex_requests_upload_with_file_or_img_field() {
+    let app = spawn_app().await;
+    let bytes = fixture("real/rocket.jpg");
+    for (field, args) in [
+        ("file", vec![]),
+        ("img", vec![("private", "false")]),
+        ("files[]", vec![("x", "1")]),
+    ] {
+        let boundary = format!("{}{:x}", "-".repeat(20), 638_674_000_000_000_000u64);
+        let body = sharex_body(
+            &boundary,
+            field,
+            &args,
+            "Zx4kP9qL2m.jpg",
+            "image/jpeg",
+            &bytes,
+        );
+        let len = body.len();
+        let res = client()
+            .post(app.url("/api/upload"))
+            .header("User-Agent", "ShareX/19.0.2")
+            .header("Authorization", format!("Bearer {}", app.upload_key))
+            .header(
+                "Content-Type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .header("Content-Length", len)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "field {field}: {}", res.status());
+        let v: serde_json::Value = res.json().await.unwrap();
+        for k in ["url", "thumbnail_url", "deletion_url"] {
+            assert!(
+                v[k].as_str().is_some_and(|s| s.starts_with("http://")),
+                "{k} missing: {v}"
+            );
+        }
+        assert_eq!(v["filename"], "Zx4kP9qL2m.jpg");
+        let served = client()
+            .get(v["url"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(served.status(), StatusCode::OK);
+        assert_eq!(served.bytes().await.unwrap().as_ref(), bytes.as_slice());
+    }
+}
+
+#[tokio::test]
+async fn sharex_errors_are_json_with_an_error_field() {
+    let app = spawn_app().await;
+    let boundary = "--------------------8dd1a2b3c4d5e6f";
+    let body = sharex_body(
+        boundary,
+        "file",
+        &[],
+        "x.png",
+        "image/png",
+        &fixture("hostile/html-named.png"),
+    );
+    let res = client()
+        .post(app.url("/api/upload"))
+        .header("User-Agent", "ShareX/19.0.2")
+        .header("Authorization", format!("Bearer {}", app.upload_key))
+        .header(
+            "Content-Type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()));
+}
+
+#[tokio::test]
+async fn curl_style_chunked_multipart_uploads() {
+    let app = spawn_app().await;
+    let bytes = fixture("real/coffee.webp");
+    let boundary = "------------------------d74496d66958873e";
+    let body = sharex_body(boundary, "file", &[], "shot.webp", "image/webp", &bytes);
+    // Unknown length: reqwest sends it with Transfer-Encoding: chunked.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        body.chunks(4096).map(|c| Ok(c.to_vec())).collect();
+    let res = client()
+        .post(app.url("/api/upload"))
+        .header("User-Agent", "curl/8.5.0")
+        .header("Authorization", format!("Bearer {}", app.upload_key))
+        .header(
+            "Content-Type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let v: serde_json::Value = res.json().await.unwrap();
+    let served = client()
+        .get(v["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.bytes().await.unwrap().as_ref(), bytes.as_slice());
+}
+
+#[tokio::test]
+async fn the_key_may_come_as_a_form_field_before_the_file() {
+    let app = spawn_app().await;
+    let ok = reqwest::multipart::Form::new()
+        .text("key", app.upload_key.clone())
+        .text("private", "true")
+        .part(
+            "image",
+            reqwest::multipart::Part::bytes(fixture("real/logo.ico")).file_name("logo.ico"),
+        );
+    let res = client()
+        .post(app.url("/api/upload"))
+        .multipart(ok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(v["isPrivate"], true);
+    // A key after the file is too late: the file is not stored unauthenticated.
+    let late = reqwest::multipart::Form::new()
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(fixture("real/logo.ico")).file_name("logo.ico"),
+        )
+        .text("key", app.upload_key.clone());
+    let res = client()
+        .post(app.url("/api/upload"))
+        .multipart(late)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.totals().images, 1);
+}
+
+#[tokio::test]
+async fn raw_body_uploads_take_the_name_from_the_query() {
+    let app = spawn_app().await;
+    let bytes = fixture("real/no_time_for_that_tiny.gif");
+    let res = client()
+        .post(app.url("/api/upload?filename=funny%20cat.gif"))
+        .header("X-Upload-Key", &app.upload_key)
+        .header("Content-Type", "application/octet-stream")
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(v["filename"], "funny cat.gif");
+    assert_eq!(v["contentType"], "image/gif");
+}
+
+#[tokio::test]
+async fn text_format_returns_just_the_link() {
+    let app = spawn_app().await;
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(fixture("real/logo.ico")).file_name("x.ico"),
+    );
+    let res = client()
+        .post(app.url("/api/upload?format=text"))
+        .bearer_auth(&app.upload_key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = res.text().await.unwrap();
+    let url = text.trim();
+    assert!(
+        url.starts_with(&app.base) && url.ends_with(".ico") && !url.contains(' '),
+        "{text:?}"
+    );
+    assert_eq!(
+        client().get(url).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn sharex_deletion_url_confirms_on_get_and_deletes_on_post() {
+    let app = spawn_app().await;
+    let v = app.upload_ok(fixture("real/logo.png"), "logo.png").await;
+    let del = v["deletion_url"].as_str().unwrap().to_string();
+    // GET is safe: a page, nothing deleted (link previews and scanners GET it).
+    let page = client().get(&del).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<form method=\"post\""), "{html}");
+    assert_eq!(
+        client()
+            .get(v["url"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    // A wrong token neither shows the form nor deletes.
+    let wrong = del.split("token=").next().unwrap().to_string() + "token=AAAA";
+    assert_eq!(
+        client().get(&wrong).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        client().post(&wrong).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(app.totals().images, 1);
+    // The form's POST deletes.
+    let done = client().post(&del).send().await.unwrap();
+    assert_eq!(done.status(), StatusCode::OK);
+    assert_eq!(
+        client()
+            .get(v["url"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    app.assert_empty_store();
+}
+
+#[tokio::test]
+async fn delete_with_token_via_the_api_answers_json() {
+    let app = spawn_app().await;
+    let v = app.upload_ok(fixture("real/logo.png"), "logo.png").await;
+    let del = v["deletion_url"].as_str().unwrap();
+    let res = client().delete(del).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.json::<serde_json::Value>().await.unwrap()["deleted"],
+        true
+    );
+    app.assert_empty_store();
+}
