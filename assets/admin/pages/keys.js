@@ -1,0 +1,150 @@
+// Upload keys: create (the key is shown once, with client configs to download),
+// list with last use, revoke.
+
+import * as api from '../api.js';
+import { h, icon, button, busy, setTitle, copyWithToast, confirmDialog, toast, timeEl, emptyState, downloadFile, uid } from '../ui.js';
+import { sharexConfig, ishareConfig, shellScript, curlOneLiner, hostOf, slug } from '../integrations.js';
+
+export async function mount(root, { signal }) {
+  setTitle('Upload keys');
+  const nameId = uid('keyname');
+  const nameInput = h('input', { id: nameId, class: 'input', placeholder: 'e.g. laptop-sharex', maxlength: 64, required: true, autocomplete: 'off' });
+  const createBtn = h('button', { type: 'submit', class: 'btn btn-primary' }, icon('plus'), h('span', { text: 'Create key' }));
+  const reveal = h('div', { class: 'key-reveal-slot' });
+  const listHost = h('div', null, h('div', { class: 'skeleton-group' }, h('div', { class: 'skeleton' }), h('div', { class: 'skeleton' })));
+  const uploadUrl = `${api.baseUrl()}/api/upload`;
+
+  const form = h('form', {
+    class: 'key-form',
+    onSubmit: async (e) => {
+      e.preventDefault();
+      const name = nameInput.value.trim();
+      if (!name) {
+        nameInput.focus();
+        toast('Give the key a name, such as the device it is for.', 'error');
+        return;
+      }
+      await busy(createBtn, async () => {
+        try {
+          const created = await api.api('POST', '/api/keys', { body: { name } });
+          nameInput.value = '';
+          showReveal(created);
+          loadKeys();
+        } catch (err) {
+          if (err.status !== 401) toast(err.message, 'error');
+        }
+      });
+    },
+  },
+  h('label', { for: nameId, class: 'label', text: 'Name' }),
+  h('div', { class: 'input-group' }, nameInput, createBtn),
+  h('p', { class: 'hint muted', text: 'One key per device or app, so you can revoke it alone.' }));
+
+  root.append(
+    h('div', { class: 'page-head' }, h('h1', { class: 'page-title', text: 'Upload keys' })),
+    h('p', { class: 'page-intro muted' },
+      'Upload keys let ShareX, ishare, scripts and shortcuts upload without your password. They send ',
+      h('code', { text: 'Authorization: Bearer <key>' }), ' to ', h('code', { class: 'break', text: uploadUrl }), '.'),
+    h('section', { class: 'panel', 'aria-labelledby': `${nameId}-h` },
+      h('div', { class: 'panel-head' }, h('h2', { id: `${nameId}-h`, class: 'panel-title', text: 'Create a key' })),
+      h('div', { class: 'panel-body' }, form)),
+    reveal,
+    h('section', { class: 'panel', 'aria-labelledby': `${nameId}-l` },
+      h('div', { class: 'panel-head' }, h('h2', { id: `${nameId}-l`, class: 'panel-title', text: 'Your keys' })),
+      h('div', { class: 'panel-body panel-body-flush' }, listHost)));
+
+  function showReveal(created) {
+    const key = created.key;
+    const base = api.baseUrl();
+    const host = hostOf(base);
+    const fileBase = `${host.replace(/[^a-z0-9.-]+/gi, '-')}-${slug(created.name)}`;
+    const keyId = uid('newkey');
+    const keyField = h('input', { id: keyId, class: 'input mono', readOnly: true, value: key });
+    keyField.addEventListener('focus', () => keyField.select());
+    const oneLiner = curlOneLiner({ baseUrl: base, key });
+    const cfg = { baseUrl: base, key, name: created.name };
+    const close = () => {
+      reveal.replaceChildren();
+      nameInput.focus();
+    };
+    const box = h('section', { class: 'panel key-reveal', 'aria-labelledby': `${keyId}-t` },
+      h('div', { class: 'panel-head' },
+        h('h2', { id: `${keyId}-t`, class: 'panel-title' }, icon('check'), h('span', { text: `Key “${created.name}” created` })),
+        button('Done', { variant: 'ghost', onClick: close })),
+      h('div', { class: 'panel-body' },
+        h('p', { class: 'callout', role: 'note' }, icon('alert'), h('span', { text: 'Copy the key or download a config now. It is shown only once; pixbin keeps just a hash of it.' })),
+        h('label', { for: keyId, class: 'label', text: 'Upload key' }),
+        h('div', { class: 'input-group' }, keyField, button('Copy key', { icon: 'copy', variant: 'primary', onClick: () => copyWithToast(key, 'Key') })),
+        h('h3', { class: 'subhead', text: 'Set up a client' }),
+        h('div', { class: 'integrations' },
+          integration('ShareX', 'Windows. Double-click the file to import it and make pixbin your image uploader.', 'Download .sxcu', () =>
+            downloadFile(`${fileBase}.sxcu`, `${JSON.stringify(sharexConfig(cfg), null, 2)}\n`, 'application/json')),
+          integration('ishare', 'macOS. Open the file to add pixbin as a custom uploader.', 'Download .iscu', () =>
+            downloadFile(`${fileBase}.iscu`, `${JSON.stringify(ishareConfig(cfg), null, 2)}\n`, 'application/json')),
+          integration('Shell script', 'Linux: Flameshot, grim, maim, ksnip. Uploads a file or a Flameshot capture and copies the link.', 'Download .sh', () =>
+            downloadFile('pixbin-upload.sh', shellScript(cfg), 'text/x-shellscript'))),
+        h('div', { class: 'field' },
+          h('span', { class: 'label', text: 'Or one line with curl' }),
+          h('div', { class: 'code-block' },
+            h('pre', null, h('code', { text: oneLiner })),
+            button('Copy command', { icon: 'copy', iconOnly: true, onClick: () => copyWithToast(oneLiner, 'Command') })))));
+    reveal.replaceChildren(box);
+    keyField.focus();
+  }
+
+  async function loadKeys() {
+    let data;
+    try {
+      data = await api.api('GET', '/api/keys', { signal });
+    } catch (e) {
+      if (e.name === 'AbortError' || e.status === 401) return;
+      listHost.replaceChildren(emptyState('alert', 'Could not load keys', e.message));
+      return;
+    }
+    const keys = data?.keys || [];
+    if (!keys.length) {
+      listHost.replaceChildren(emptyState('key', 'No upload keys yet', 'Create one above to upload from ShareX, ishare or a script.'));
+      return;
+    }
+    listHost.replaceChildren(h('div', { class: 'table-wrap' }, h('table', { class: 'table keys-table' },
+      h('thead', null, h('tr', null, ['Name', 'Key', 'Created', 'Last used', ''].map((t, i) =>
+        h('th', { scope: 'col', text: t }, i === 4 ? h('span', { class: 'visually-hidden', text: 'Actions' }) : null)))),
+      h('tbody', null, keys.map((k) => h('tr', { dataset: { keyId: String(k.id) } },
+        h('td', { class: 'key-name', dataset: { label: 'Name' }, text: k.name, title: k.name }),
+        h('td', { dataset: { label: 'Key' } }, h('code', { class: 'mono', text: `${k.prefix}…` })),
+        h('td', { dataset: { label: 'Created' } }, timeEl(k.createdAt)),
+        h('td', { dataset: { label: 'Last used' } }, timeEl(k.lastUsedAt)),
+        h('td', { class: 'cell-actions' }, button('Revoke', {
+          icon: 'trash', variant: 'danger-ghost', cls: 'btn-sm',
+          onClick: (e) => revoke(k, e.currentTarget),
+        }))))))));
+  }
+
+  async function revoke(k, btn) {
+    const ok = await confirmDialog({
+      title: `Revoke “${k.name}”?`,
+      body: 'Clients using this key will get “unauthorized” on their next upload. Images already uploaded stay.',
+      confirmText: 'Revoke key',
+      danger: true,
+    });
+    if (!ok) return;
+    await busy(btn, async () => {
+      try {
+        await api.api('DELETE', `/api/keys/${encodeURIComponent(k.id)}`);
+        toast(`Key “${k.name}” revoked`, 'success');
+        await loadKeys();
+      } catch (e) {
+        if (e.status !== 401) toast(e.message, 'error');
+      }
+    });
+  }
+
+  await loadKeys();
+  return () => { reveal.replaceChildren(); };
+}
+
+function integration(title, text, label, onDownload) {
+  return h('div', { class: 'integration' },
+    h('div', { class: 'integration-text' }, h('strong', { text: title }), h('span', { class: 'muted', text })),
+    button(label, { icon: 'download', onClick: onDownload, cls: 'integration-btn' }));
+}

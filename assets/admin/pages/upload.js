@@ -1,0 +1,224 @@
+// Upload: file picker, drag-and-drop, paste, a queue with per-file progress
+// (XHR, since fetch reports no upload progress), and links to copy.
+
+import * as api from '../api.js';
+import { h, icon, button, fmtBytes, setTitle, copyWithToast, uid } from '../ui.js';
+
+const CONCURRENCY = 3;
+const PRIVATE_PREF = 'pixbin:upload-private';
+
+export async function mount(root, { pendingFiles }) {
+  setTitle('Upload');
+  const queue = [];
+  const objectUrls = [];
+  let running = 0;
+
+  const inputId = uid('file');
+  const input = h('input', { type: 'file', id: inputId, multiple: true, accept: 'image/*', class: 'visually-hidden file-input' });
+  const privId = uid('priv');
+  let privDefault = true;
+  try { privDefault = localStorage.getItem(PRIVATE_PREF) !== 'false'; } catch { /* storage disabled */ }
+  const priv = h('input', { type: 'checkbox', id: privId, checked: privDefault, class: 'checkbox' });
+  priv.addEventListener('change', () => { try { localStorage.setItem(PRIVATE_PREF, String(priv.checked)); } catch { /* ignore */ } });
+
+  const zone = h('div', { class: 'dropzone' },
+    h('div', { class: 'dropzone-icon' }, icon('upload')),
+    h('p', { class: 'dropzone-title', text: 'Drop images here' }),
+    h('p', { class: 'dropzone-text muted' }, 'or paste from the clipboard (', h('kbd', { text: 'Ctrl' }), '+', h('kbd', { text: 'V' }), ')'),
+    input,
+    h('label', { for: inputId, class: 'btn btn-primary' }, icon('plus'), h('span', { text: 'Choose files' })));
+
+  const list = h('ul', { class: 'upload-list', 'aria-label': 'Uploads' });
+  const copyAll = button('Copy all links', { icon: 'copy', onClick: () => {
+    const links = queue.filter((q) => q.result).map((q) => q.result.url);
+    if (links.length) copyWithToast(links.join('\n'), links.length === 1 ? 'Link' : `${links.length} links`);
+  } });
+  const clearDone = button('Clear finished', { variant: 'ghost', onClick: () => {
+    for (const item of [...queue]) {
+      if (item.state === 'done' || item.state === 'error') {
+        item.el.remove();
+        queue.splice(queue.indexOf(item), 1);
+      }
+    }
+    syncToolbar();
+  } });
+  const toolbar = h('div', { class: 'upload-toolbar', hidden: true }, copyAll, clearDone);
+
+  root.append(
+    h('div', { class: 'page-head' }, h('h1', { class: 'page-title', text: 'Upload' })),
+    zone,
+    h('div', { class: 'upload-options' },
+      h('div', { class: 'check-field' }, priv,
+        h('label', { for: privId },
+          h('span', { class: 'check-title', text: 'Private' }),
+          h('span', { class: 'check-hint muted', text: 'Only people with the link (it carries a secret key) can see it.' })))),
+    toolbar,
+    list);
+
+  input.addEventListener('change', () => {
+    addFiles(input.files);
+    input.value = '';
+  });
+
+  // Drag and drop: highlight while files hover the page.
+  let dragDepth = 0;
+  const onDragEnter = (e) => {
+    if (!e.dataTransfer?.types.includes('Files')) return;
+    dragDepth += 1;
+    zone.classList.add('is-dragging');
+  };
+  const onDragLeave = () => {
+    dragDepth = Math.max(0, dragDepth - 1);
+    if (!dragDepth) zone.classList.remove('is-dragging');
+  };
+  const onDrop = (e) => {
+    dragDepth = 0;
+    zone.classList.remove('is-dragging');
+    if (!e.dataTransfer?.files.length) return;
+    e.preventDefault();
+    addFiles(e.dataTransfer.files);
+  };
+  const onPaste = (e) => {
+    const files = [...(e.clipboardData?.files || [])];
+    if (!files.length) return;
+    e.preventDefault();
+    addFiles(files.map((f, i) => renamePasted(f, i)));
+  };
+  document.addEventListener('dragenter', onDragEnter);
+  document.addEventListener('dragleave', onDragLeave);
+  document.addEventListener('drop', onDrop);
+  document.addEventListener('paste', onPaste);
+
+  function addFiles(files) {
+    for (const file of files) {
+      const item = { file, state: 'queued', result: null, abort: null };
+      item.el = row(item);
+      queue.push(item);
+      list.append(item.el);
+    }
+    syncToolbar();
+    pump();
+  }
+
+  function syncToolbar() {
+    toolbar.hidden = !queue.length;
+    copyAll.hidden = !queue.some((q) => q.result);
+    clearDone.hidden = !queue.some((q) => q.state === 'done' || q.state === 'error');
+  }
+
+  function pump() {
+    while (running < CONCURRENCY) {
+      const item = queue.find((q) => q.state === 'queued');
+      if (!item) return;
+      start(item);
+    }
+  }
+
+  function start(item) {
+    running += 1;
+    item.state = 'uploading';
+    setStatus(item, 'Uploading… 0%');
+    item.el.classList.add('is-uploading');
+    const { promise, abort } = api.uploadFile(item.file, {
+      isPrivate: priv.checked,
+      onProgress: (f) => {
+        const pct = Math.round(f * 100);
+        item.progress.value = pct;
+        setStatus(item, pct >= 100 ? 'Processing…' : `Uploading… ${pct}%`);
+      },
+    });
+    item.abort = abort;
+    promise.then((img) => {
+      item.state = 'done';
+      item.result = img;
+      item.progress.value = 100;
+      item.el.classList.add('is-done');
+      setStatus(item, 'Done');
+      showResult(item, img);
+    }, (err) => {
+      item.state = 'error';
+      item.el.classList.add('is-error');
+      setStatus(item, err.code === 'aborted' ? 'Cancelled' : err.message);
+    }).finally(() => {
+      running -= 1;
+      item.el.classList.remove('is-uploading');
+      item.cancel.hidden = true;
+      syncToolbar();
+      pump();
+    });
+  }
+
+  function setStatus(item, text) {
+    item.status.textContent = text;
+    item.progress.setAttribute('aria-valuetext', text);
+  }
+
+  function row(item) {
+    const preview = URL.createObjectURL(item.file);
+    objectUrls.push(preview);
+    const img = h('img', { src: preview, alt: '', class: 'upload-thumb', decoding: 'async' });
+    img.addEventListener('error', () => img.replaceWith(h('span', { class: 'upload-thumb thumb-broken' }, icon('image'))));
+    const nameId = uid('up');
+    item.progress = h('progress', { max: 100, value: 0, class: 'progress', 'aria-labelledby': nameId });
+    item.status = h('span', { class: 'upload-status', text: 'Waiting…' });
+    item.result_el = h('div', { class: 'upload-result', hidden: true });
+    item.cancel = button('Cancel upload', {
+      icon: 'x', iconOnly: true, variant: 'ghost',
+      onClick: () => {
+        if (item.state === 'uploading') item.abort?.();
+        else if (item.state === 'queued') {
+          item.state = 'error';
+          item.el.classList.add('is-error');
+          setStatus(item, 'Cancelled');
+          item.cancel.hidden = true;
+          syncToolbar();
+        }
+      },
+    });
+    return h('li', { class: 'upload-item' },
+      img,
+      h('div', { class: 'upload-main' },
+        h('div', { class: 'upload-line' },
+          h('span', { id: nameId, class: 'upload-name', text: item.file.name, title: item.file.name }),
+          h('span', { class: 'upload-size muted', text: fmtBytes(item.file.size) })),
+        item.progress,
+        item.status,
+        item.result_el),
+      item.cancel);
+  }
+
+  function showResult(item, img) {
+    const linkId = uid('link');
+    const link = h('input', { id: linkId, class: 'input mono input-sm', readOnly: true, value: img.url, 'aria-label': `Link to ${img.filename}` });
+    link.addEventListener('focus', () => link.select());
+    item.result_el.replaceChildren(
+      h('div', { class: 'input-group' }, link,
+        button('Copy link', { icon: 'copy', variant: 'primary', cls: 'btn-sm', onClick: () => copyWithToast(img.url) })),
+      h('div', { class: 'upload-links' },
+        h('a', { href: img.url, target: '_blank', rel: 'noopener noreferrer', class: 'text-link' }, 'Open', icon('external')),
+        h('a', { href: `/admin/images/${encodeURIComponent(img.id)}`, class: 'text-link', text: 'Details' }),
+        img.isPrivate && h('span', { class: 'badge badge-private' }, icon('lock'), h('span', { text: 'Private' }))));
+    item.result_el.hidden = false;
+  }
+
+  if (pendingFiles?.length) addFiles(pendingFiles.splice(0));
+
+  return () => {
+    document.removeEventListener('dragenter', onDragEnter);
+    document.removeEventListener('dragleave', onDragLeave);
+    document.removeEventListener('drop', onDrop);
+    document.removeEventListener('paste', onPaste);
+    // Uploads in flight keep going; only the previews are released.
+    for (const u of objectUrls) URL.revokeObjectURL(u);
+  };
+}
+
+/** Clipboard images arrive as "image.png"; give them a name worth keeping. */
+function renamePasted(file, i) {
+  if (!/^image\.\w+$/i.test(file.name) && file.name) return file;
+  const ext = (file.type.split('/')[1] || 'png').replace('jpeg', 'jpg').replace(/\+.*$/, '');
+  const d = new Date();
+  const p = (n) => String(n).padStart(2, '0');
+  const stamp = `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}_${p(d.getHours())}-${p(d.getMinutes())}-${p(d.getSeconds())}`;
+  return new File([file], `paste_${stamp}${i ? `_${i + 1}` : ''}.${ext}`, { type: file.type });
+}

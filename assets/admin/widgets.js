@@ -1,0 +1,125 @@
+// Statistics widgets shared by the dashboard and the image page: a views-per-day
+// bar chart drawn with plain elements (crisp at any width, themed by CSS),
+// and ranked lists of countries and referrers.
+
+import { h, fmtNumber, fmtDay, country, emptyState, uid } from './ui.js';
+
+/** A titled panel. `body` may be replaced later via panel.setBody(). */
+export function panel(title, body, { cls, action } = {}) {
+  const id = uid('panel');
+  const content = h('div', { class: 'panel-body' }, body);
+  const el = h('section', { class: ['panel', cls], 'aria-labelledby': id },
+    h('div', { class: 'panel-head' }, h('h2', { id, class: 'panel-title', text: title }), action),
+    content);
+  el.setBody = (...nodes) => content.replaceChildren(...nodes);
+  return el;
+}
+
+/** Grey placeholder lines shown while a panel loads. */
+export function skeleton(lines = 3) {
+  return h('div', { class: 'skeleton-group', 'aria-hidden': 'true' },
+    Array.from({ length: lines }, () => h('div', { class: 'skeleton' })));
+}
+
+/** The "no data yet" state for stats that are missing or empty. */
+export function noData(text = 'No data yet') {
+  return h('p', { class: 'no-data', text });
+}
+
+/** Fills the last `n` days so a chart always shows a full month, even with gaps. */
+export function fillDays(days, n = 30) {
+  const byDate = new Map((days || []).map((d) => [d.date, d]));
+  const out = [];
+  const today = new Date();
+  for (let i = n - 1; i >= 0; i -= 1) {
+    const d = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() - i));
+    const key = d.toISOString().slice(0, 10);
+    const v = byDate.get(key);
+    out.push({ date: key, views: v?.views ?? 0, unique: v?.unique ?? 0 });
+  }
+  // Keep any dates the server sent that fall outside our window (clock skew).
+  if ((days || []).some((d) => !out.find((o) => o.date === d.date))) return days;
+  return out;
+}
+
+function niceMax(v) {
+  if (v <= 4) return 4;
+  const pow = 10 ** Math.floor(Math.log10(v));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * pow >= v) return m * pow;
+  return 10 * pow;
+}
+
+/** Views (bars) and unique visitors (inner bars) per day. */
+export function viewsChart(days) {
+  if (!days?.length || days.every((d) => !d.views)) return noData('No views in the last 30 days');
+  const max = niceMax(Math.max(...days.map((d) => d.views || 0)));
+  const total = days.reduce((s, d) => s + (d.views || 0), 0);
+  const uniqueTotal = days.reduce((s, d) => s + (d.unique || 0), 0);
+  const bars = days.map((d) => {
+    const views = d.views || 0;
+    const unique = Math.min(d.unique || 0, views);
+    const bar = h('div', { class: ['bar', !views && 'bar-zero'] });
+    bar.style.height = `${(views / max) * 100}%`;
+    const inner = h('div', { class: 'bar-unique' });
+    inner.style.height = views ? `${(unique / views) * 100}%` : '0';
+    bar.append(inner);
+    return h('div', { class: 'bar-col' }, bar,
+      h('div', { class: 'bar-tip', role: 'presentation' },
+        h('strong', { text: fmtDay(d.date) }),
+        h('span', { text: `${fmtNumber(views)} views` }),
+        h('span', { text: `${fmtNumber(unique)} unique` })));
+  });
+  const grid = h('div', { class: 'chart-grid', 'aria-hidden': 'true' },
+    [max, max / 2, 0].map((v) => h('div', { class: 'chart-gridline' }, h('span', { text: fmtNumber(v) }))));
+  const labels = h('div', { class: 'chart-x', 'aria-hidden': 'true' },
+    h('span', { text: fmtDay(days[0].date) }),
+    h('span', { text: fmtDay(days[Math.floor(days.length / 2)].date) }),
+    h('span', { text: fmtDay(days[days.length - 1].date) }));
+  // The bars are decoration for sighted users; screen readers get a table.
+  const table = h('table', { class: 'visually-hidden' },
+    h('caption', { text: 'Views per day' }),
+    h('thead', null, h('tr', null, h('th', { text: 'Day' }), h('th', { text: 'Views' }), h('th', { text: 'Unique' }))),
+    h('tbody', null, days.map((d) => h('tr', null, h('td', { text: d.date }), h('td', { text: fmtNumber(d.views || 0) }), h('td', { text: fmtNumber(d.unique || 0) })))));
+  return h('div', { class: 'chart' },
+    h('div', { class: 'chart-legend' },
+      h('span', { class: 'legend legend-views' }, h('span', { class: 'legend-dot' }), `${fmtNumber(total)} views`),
+      h('span', { class: 'legend legend-unique' }, h('span', { class: 'legend-dot' }), `${fmtNumber(uniqueTotal)} unique`)),
+    h('div', { class: 'chart-plot' }, grid, h('div', { class: 'chart-bars', 'aria-hidden': 'true' }, bars)),
+    labels, table);
+}
+
+/** A ranked list with a proportional bar behind each row. */
+function rankList(rows) {
+  const max = Math.max(1, ...rows.map((r) => r.value));
+  return h('ol', { class: 'rank-list' }, rows.map((r) => {
+    const fill = h('span', { class: 'rank-fill', 'aria-hidden': 'true' });
+    fill.style.width = `${(r.value / max) * 100}%`;
+    return h('li', { class: 'rank-row' }, fill,
+      h('span', { class: 'rank-label' }, r.lead && h('span', { class: 'cc', 'aria-hidden': 'true', text: r.lead }), h('span', { class: 'rank-text', text: r.label, title: r.label })),
+      h('span', { class: 'rank-value', text: r.valueText }));
+  }));
+}
+
+/** Top countries with code, name, views and share. */
+export function countryList(countries) {
+  if (!countries?.length) return noData();
+  return rankList(countries.slice(0, 10).map((c) => {
+    const { code, name } = country(c.country);
+    const pct = typeof c.percent === 'number' ? ` · ${c.percent.toFixed(c.percent < 10 ? 1 : 0)}%` : '';
+    return { lead: code, label: name, value: c.views || 0, valueText: `${fmtNumber(c.views)}${pct}` };
+  }));
+}
+
+/** Top referrer hosts ("Direct" when there was none). */
+export function referrerList(referrers) {
+  if (!referrers?.length) return noData();
+  return rankList(referrers.slice(0, 10).map((r) => ({
+    label: r.host || 'Direct or unknown', value: r.views || 0, valueText: fmtNumber(r.views),
+  })));
+}
+
+/** Replaces a panel body with an error message that does not break the page. */
+export function panelError(err) {
+  if (err?.status === 404) return noData();
+  return emptyState('alert', 'Could not load this', err?.message);
+}
