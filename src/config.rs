@@ -46,6 +46,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// How often buffered view counts are written.
     pub view_flush_interval: Duration,
+    /// Proxies whose `X-Forwarded-For` is believed; empty trusts no header.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Config {
@@ -66,6 +68,7 @@ impl Config {
             max_connections: 256,
             shutdown_timeout: Duration::from_secs(5),
             view_flush_interval: Duration::from_millis(50),
+            trusted_proxies: Vec::new(),
         }
     }
 
@@ -118,6 +121,9 @@ pub struct ServeArgs {
     /// Open connections at most [default: 1024]
     #[arg(long, env = "PIXBIN_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Reverse proxies (comma-separated CIDRs) whose X-Forwarded-For is trusted [default: none]
+    #[arg(long, env = "PIXBIN_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
 }
 
 /// The same settings as they may appear in the TOML file.
@@ -136,6 +142,7 @@ struct FileConfig {
     header_timeout: Option<String>,
     body_idle_timeout: Option<String>,
     max_connections: Option<usize>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 fn toml_size(v: &toml::Value, what: &str) -> anyhow::Result<u64> {
@@ -321,7 +328,28 @@ pub fn load(
         max_connections,
         shutdown_timeout: Duration::from_secs(10),
         view_flush_interval: Duration::from_millis(500),
+        trusted_proxies: match (&args.trusted_proxies, &file.trusted_proxies) {
+            (Some(s), _) => parse_cidrs(s.split(','))?,
+            (None, Some(v)) => parse_cidrs(v.iter().map(String::as_str))?,
+            (None, None) => Vec::new(),
+        },
     })
+}
+
+/// Parses CIDRs (`10.0.0.0/8`, `::1/128`); a bare address means that one host.
+pub fn parse_cidrs<'a>(items: impl Iterator<Item = &'a str>) -> anyhow::Result<Vec<ipnet::IpNet>> {
+    let mut out = Vec::new();
+    for item in items.map(str::trim).filter(|s| !s.is_empty()) {
+        let net = match item.parse::<ipnet::IpNet>() {
+            Ok(n) => n,
+            Err(_) => item
+                .parse::<std::net::IpAddr>()
+                .map(ipnet::IpNet::from)
+                .with_context(|| format!("trusted proxy {item:?} is not an address or CIDR"))?,
+        };
+        out.push(net);
+    }
+    Ok(out)
 }
 
 /// Accepts `http(s)://host[:port][/prefix]`, returned without a trailing slash.

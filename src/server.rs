@@ -47,7 +47,7 @@ pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Fut
             p = permits.clone().acquire_owned() => p.expect("semaphore never closed"),
             _ = &mut shutdown => break,
         };
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(c) => {
                     backoff = Duration::from_millis(5);
@@ -68,7 +68,7 @@ pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Fut
         let state = state.clone();
         let service = service_fn(move |req| {
             let state = state.clone();
-            async move { Ok::<_, std::convert::Infallible>(dispatch::handle(state, req).await) }
+            async move { Ok::<_, std::convert::Infallible>(dispatch::handle(state, peer, req).await) }
         });
         let conn = builder
             .serve_connection(TokioIo::new(stream), service)

@@ -2,6 +2,7 @@
 //! CSRF for unsafe methods), then the handler, then security headers and the
 //! access log. No hidden layers.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,6 +15,7 @@ use crate::clock;
 use crate::error::AppError;
 use crate::http::assets::UI_CSP;
 use crate::http::body::{Body, error_response};
+use crate::http::client_ip;
 use crate::http::handlers::upload::UploadAuth;
 use crate::http::handlers::{admin, auth, health, images, keys, serve, upload};
 use crate::http::query;
@@ -21,6 +23,16 @@ use crate::http::router::{self, Route, RouteError};
 use crate::secret::{self, Secret};
 use crate::state::AppState;
 use crate::store::codec::Uploader;
+
+/// The client's address (the TCP peer, or the first untrusted hop of
+/// `X-Forwarded-For` behind a trusted proxy), stored in request extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub IpAddr);
+
+/// The client address of a request that went through [`handle`].
+pub fn client_of(req: &Request<Incoming>) -> Option<IpAddr> {
+    req.extensions().get::<ClientAddr>().map(|c| c.0)
+}
 
 /// A live session attached to a request.
 #[derive(Debug)]
@@ -257,7 +269,13 @@ fn security_headers(res: &mut Response<Body>, kind: Kind) {
 }
 
 /// The service function: never fails, every error becomes a JSON response.
-pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(
+    state: Arc<AppState>,
+    peer: SocketAddr,
+    mut req: Request<Incoming>,
+) -> Response<Body> {
+    let client = client_ip::client_addr(peer, req.headers(), &state.config.trusted_proxies);
+    req.extensions_mut().insert(ClientAddr(client));
     let start = Instant::now();
     let method = req.method().clone();
     let logged_path = query::redact(

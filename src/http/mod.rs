@@ -2,6 +2,7 @@
 
 pub mod assets;
 pub mod body;
+pub mod client_ip;
 pub mod conditional;
 pub mod dispatch;
 pub mod handlers;

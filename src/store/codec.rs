@@ -43,6 +43,12 @@ pub struct ImageRecord {
     pub deletion_hash: [u8; 32],
     /// Who uploaded it.
     pub uploader: Uploader,
+    /// blake3 of the thumbnail blob, once one has been made.
+    pub thumbnail: Option<[u8; 32]>,
+    /// Unix milliseconds after which the image is gone; `None` keeps it.
+    pub expires_at: Option<i64>,
+    /// Counted views after which the image is gone; `None` for no limit.
+    pub max_views: Option<u64>,
 }
 
 /// Reference count and facts of one content-addressed blob (a row of `BLOBS`).
@@ -144,6 +150,9 @@ mod tests {
             private_key: Some([1; 16]),
             deletion_hash: [2; 32],
             uploader: Uploader::Key(5),
+            thumbnail: None,
+            expires_at: Some(1),
+            max_views: None,
         }
     }
 
@@ -162,6 +171,7 @@ mod tests {
         expected.extend([1; 16]);
         expected.extend([2; 32]);
         expected.extend([0, 5]); // Uploader::Key(5)
+        expected.extend([0, 1, 2, 0]); // no thumbnail, expires_at Some(1) (zigzag 2), no max_views
         assert_eq!(bytes, expected);
         assert_eq!(ImageRecord::decode(&bytes).unwrap(), sample_image());
     }
@@ -202,6 +212,7 @@ mod tests {
                 uuid, filename: name, kind, size, width: w, height: h, hash: [3; 32],
                 uploaded_at: at, private_key: key, deletion_hash: [4; 32],
                 uploader: match user { Some(u) => Uploader::User(u), None => Uploader::Key(key_id) },
+                thumbnail: key.map(|_| [5; 32]), expires_at: Some(at), max_views: Some(size),
             };
             prop_assert_eq!(ImageRecord::decode(&r.encode()).unwrap(), r);
         }

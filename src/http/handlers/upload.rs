@@ -373,6 +373,9 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
         private_key: private.then(secret::random_bytes::<16>),
         deletion_hash: secret::token_hash(deletion_token.expose()),
         uploader: auth.uploader,
+        thumbnail: None,
+        expires_at: None,
+        max_views: None,
     };
     let new = NewImage {
         record,
