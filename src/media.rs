@@ -10,14 +10,19 @@
 //!
 //! Errors are raised as early as the bytes allow: a disallowed type after the
 //! first few bytes, and a pixel bomb as soon as its header declares the size.
-//! No pixel data is decoded.
+//! No pixel data is decoded here; [`thumbnail`] decodes, under its own limits,
+//! after the upload is stored, and [`strip`] removes location and identifying
+//! metadata from the stored bytes without touching pixel data.
 
 mod bmp;
+pub mod exif;
 mod gif;
 mod ico;
 mod jpeg;
 mod png;
 mod sniff;
+pub mod strip;
+pub mod thumbnail;
 mod walk;
 mod webp;
 

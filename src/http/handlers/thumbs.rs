@@ -1,0 +1,131 @@
+//! Serving thumbnails: `GET|HEAD /thumb/{uuid}.{ext}` (same access rules as the
+//! original: public, or `?key=` for a private image) and
+//! `/api/proxy/thumb/{uuid}.{ext}` (session, like the proxy route).
+//!
+//! `{ext}` is the original's extension, so a thumbnail URL is refused exactly
+//! when the image URL would be; the response's Content-Type is the thumbnail's
+//! own (JPEG or WebP). A thumbnail counts no view. An image without one yet
+//! gets it made now, in the bounded worker pool, and the request waits at most
+//! [`WAIT`]; if it cannot be made the answer is 404 (clients then show the
+//! original), if the pool is saturated 503 with `Retry-After`.
+
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response};
+use uuid::Uuid;
+
+use crate::clock;
+use crate::error::AppError;
+use crate::http::body::Body;
+use crate::http::handlers::images::{decode_key, public_url};
+use crate::http::handlers::serve::serve_blob;
+use crate::http::query;
+use crate::media::ImageType;
+use crate::secret;
+use crate::state::AppState;
+use crate::store::StoredImage;
+use crate::store::codec::BlobRecord;
+use crate::thumbnails::Outcome;
+
+/// Longest a request waits for a thumbnail being made.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+/// The absolute thumbnail link of an image: the public link with `/thumb`
+/// before the file name (and the same `?key=` when private).
+pub fn thumbnail_url(state: &AppState, img: &StoredImage) -> String {
+    let url = public_url(state, img);
+    let base = state.config.base_url();
+    format!("{base}/thumb{}", &url[base.len()..])
+}
+
+async fn lookup(
+    state: &AppState,
+    uuid: Uuid,
+    kind: ImageType,
+) -> Result<(StoredImage, Option<BlobRecord>), AppError> {
+    let (img, blob) = state
+        .blocking(move |s| s.image_with_thumbnail(uuid.as_bytes()))
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if img.record.kind != kind.code() || img.is_gone(clock::now_ms()) {
+        return Err(AppError::NotFound);
+    }
+    Ok((img, blob))
+}
+
+/// `GET|HEAD /thumb/{uuid}.{ext}`
+pub async fn public(
+    state: &AppState,
+    uuid: Uuid,
+    kind: ImageType,
+    req: &Request<Incoming>,
+) -> Result<Response<Body>, AppError> {
+    let (img, blob) = lookup(state, uuid, kind).await?;
+    if let Some(expected) = &img.record.private_key {
+        let presented = query::param(req.uri().query(), "key")
+            .ok()
+            .flatten()
+            .and_then(|k| decode_key(&k));
+        match presented {
+            Some(k) if secret::ct_eq(&k, expected) => {}
+            _ => return Err(AppError::NotFound),
+        }
+    }
+    // A view-limited link is consumed by views of the original; its preview
+    // must not show the picture without spending one, so only a session sees it.
+    if img.record.max_views.is_some() {
+        return Err(AppError::NotFound);
+    }
+    let private = img.record.private_key.is_some();
+    serve(state, img, blob, req, private).await
+}
+
+/// `GET|HEAD /api/proxy/thumb/{uuid}.{ext}` (session checked by dispatch).
+pub async fn proxy(
+    state: &AppState,
+    uuid: Uuid,
+    kind: ImageType,
+    req: &Request<Incoming>,
+) -> Result<Response<Body>, AppError> {
+    let (img, blob) = lookup(state, uuid, kind).await?;
+    serve(state, img, blob, req, true).await
+}
+
+async fn serve(
+    state: &AppState,
+    img: StoredImage,
+    blob: Option<BlobRecord>,
+    req: &Request<Incoming>,
+    private: bool,
+) -> Result<Response<Body>, AppError> {
+    let (hash, blob) = match (img.record.thumbnail, blob) {
+        (Some(h), Some(b)) => (h, b),
+        _ => match state.thumbs.wait(img.id, WAIT).await {
+            Ok(Outcome::Ready(h)) => {
+                let b = state
+                    .blocking(move |s| s.blob(&h))
+                    .await?
+                    .ok_or(AppError::NotFound)?;
+                (h, b)
+            }
+            Ok(Outcome::Failed | Outcome::Gone) => return Err(AppError::NotFound),
+            Err(_busy) => {
+                let mut res = crate::http::body::error_response(&AppError::Unavailable(
+                    "the thumbnail is being made; try again shortly",
+                ));
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                return Ok(res);
+            }
+        },
+    };
+    // The thumbnail is served like an image whose blob is the thumbnail: its
+    // own hash as ETag, its own type and length, the original's caching rules.
+    let mut thumb = img;
+    thumb.record.hash = hash;
+    thumb.record.size = blob.size;
+    thumb.record.kind = blob.kind;
+    serve_blob(state, &thumb, req, private).await
+}
