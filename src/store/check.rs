@@ -1,0 +1,436 @@
+//! `pixbin check`: prove the data directory is intact, and repair what is safe.
+//!
+//! Verified: every image row decodes, has its blob row and both indexes; every
+//! blob row's file exists with the recorded size and (with `rehash`) content
+//! whose blake3 is its name; refcounts equal the uses of each blob (as an
+//! image's bytes or as its thumbnail, see `store::thumbs`); the running totals
+//! equal what the rows add up to; no blob file lacks a row (orphan); no temp
+//! file is left. Runs offline only (the caller holds the database lock), so
+//! nothing changes underneath it. The problems themselves are in `problem`.
+//!
+//! Repair fixes what can be recomputed from what is still there (totals,
+//! refcounts, indexes, a blob row whose file is intact, orphans, temps) and never
+//! removes an image row: an image whose bytes are gone is reported for a restore
+//! from backup, not silently dropped.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+
+use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+
+use super::blobs::{BlobHash, BlobStore};
+use super::codec::{BlobRecord, ImageRecord};
+use super::meta::*;
+use super::{Result, Store, get_meta};
+
+mod problem;
+#[cfg(test)]
+mod tests;
+
+pub use self::problem::{CheckReport, Problem};
+
+/// What `check` should do.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckOptions {
+    /// Read every blob and compare its blake3 with its name.
+    pub rehash: bool,
+    /// Fix what is safe to fix.
+    pub repair: bool,
+}
+
+/// Looks at an existing database file without modifying it, before it is opened
+/// for writing (which rewrites its header even when nothing else is written):
+/// refuses a file in use, of an old format, corrupt, or of another schema
+/// version, leaving every byte as it was. A file that needs crash recovery
+/// cannot be opened read-only; the writable open recovers it, then checks the
+/// schema version itself.
+pub(crate) fn precheck(path: &std::path::Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.len() > 0 => {}
+        _ => return Ok(()), // absent or empty: created fresh
+    }
+    let db = match redb::ReadOnlyDatabase::open(path) {
+        Ok(db) => db,
+        Err(redb::DatabaseError::RepairAborted) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let r = db.begin_read()?;
+    match r.open_table(NAME_TO_META) {
+        Ok(t) => {
+            let found = get_meta(&t, keys::SCHEMA_VERSION)?;
+            if found != SCHEMA_VERSION {
+                return Err(super::StoreError::SchemaMismatch {
+                    found,
+                    expected: SCHEMA_VERSION,
+                });
+            }
+            Ok(())
+        }
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Length and blake3 of a file's content, read in chunks.
+pub(crate) fn hash_file(path: &std::path::Path) -> std::io::Result<(u64, BlobHash)> {
+    let mut f = std::fs::File::open(path)?;
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut len = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        len += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    Ok((len, *hasher.finalize().as_bytes()))
+}
+
+impl Store {
+    /// One meta counter (a running total or sequence), 0 when unset.
+    pub fn meta_counter(&self, key: &str) -> Result<u64> {
+        let r = self.db.begin_read()?;
+        get_meta(&r.open_table(NAME_TO_META)?, key)
+    }
+
+    /// Checks (and with `repair`, fixes) the data directory. Offline only.
+    pub fn check(&self, opts: CheckOptions) -> Result<CheckReport> {
+        let mut report = self.scan(opts.rehash)?;
+        if opts.repair && report.problems.iter().any(Problem::repairable) {
+            report.repaired = self.repair(&report.problems)?;
+        }
+        Ok(report)
+    }
+
+    /// Whether a blob file exists with `size` bytes (and, when `rehash`, the
+    /// content its name promises).
+    fn file_state(&self, hash: &BlobHash, size: u64, rehash: bool) -> Option<Problem> {
+        let path = self.blobs.path_of(hash);
+        let meta = match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => m,
+            _ => return Some(Problem::MissingFile(*hash)),
+        };
+        if meta.len() != size {
+            return Some(Problem::WrongFileSize {
+                hash: *hash,
+                expected: size,
+                found: meta.len(),
+            });
+        }
+        if rehash {
+            match hash_file(&path) {
+                Ok((_, h)) if h == *hash => {}
+                Ok(_) => return Some(Problem::WrongContent(*hash)),
+                Err(_) => return Some(Problem::MissingFile(*hash)),
+            }
+        }
+        None
+    }
+
+    fn scan(&self, rehash: bool) -> Result<CheckReport> {
+        let mut rep = CheckReport::default();
+        let mut problems = Vec::new();
+        let r = self.db.begin_read()?;
+        let images = r.open_table(ID_TO_IMAGE)?;
+        let uuids = r.open_table(UUID_TO_ID)?;
+        let times = r.open_table(UPLOADED_AT_TO_ID)?;
+        let blobs = r.open_table(HASH_TO_BLOB)?;
+        let views = r.open_table(ID_TO_VIEWS)?;
+        let meta = r.open_table(NAME_TO_META)?;
+
+        // Images: decode, blob row, indexes; count uses of each blob.
+        let mut uses: HashMap<BlobHash, u64> = HashMap::new();
+        let (mut private, mut max_id) = (0u64, 0u64);
+        for e in images.iter()? {
+            let (k, v) = e?;
+            let id = k.value();
+            max_id = max_id.max(id);
+            rep.images += 1;
+            let Ok(rec) = ImageRecord::decode(v.value()) else {
+                problems.push(Problem::UndecodableImage(id));
+                continue;
+            };
+            private += u64::from(rec.private_key.is_some());
+            *uses.entry(rec.hash).or_default() += 1;
+            if let Some(t) = rec.thumbnail {
+                *uses.entry(t).or_default() += 1;
+                if blobs.get(t.as_slice())?.is_none() {
+                    problems.push(Problem::MissingThumbnailRow { id, hash: t });
+                }
+            }
+            match blobs.get(rec.hash.as_slice())? {
+                Some(b) => match BlobRecord::decode(b.value()) {
+                    Ok(b) if b.size != rec.size => problems.push(Problem::SizeDisagrees {
+                        id,
+                        image: rec.size,
+                        blob: b.size,
+                    }),
+                    _ => {}
+                },
+                None => problems.push(Problem::MissingBlobRow {
+                    id,
+                    hash: rec.hash,
+                    size: rec.size,
+                    kind: rec.kind,
+                    file_ok: self.file_state(&rec.hash, rec.size, rehash).is_none(),
+                }),
+            }
+            if uuids.get(u128::from_be_bytes(rec.uuid))?.map(|v| v.value()) != Some(id) {
+                problems.push(Problem::MissingUuidIndex(id));
+            }
+            if times.get((rec.uploaded_at, id))?.is_none() {
+                problems.push(Problem::MissingTimeIndex(id));
+            }
+        }
+        let image_of = |id: u64| -> Result<Option<ImageRecord>> {
+            Ok(images
+                .get(id)?
+                .and_then(|v| ImageRecord::decode(v.value()).ok()))
+        };
+        for e in uuids.iter()? {
+            let (k, v) = e?;
+            let (u, id) = (k.value(), v.value());
+            if image_of(id)?.is_none_or(|rec| u128::from_be_bytes(rec.uuid) != u) {
+                problems.push(Problem::DanglingUuidIndex(u));
+            }
+        }
+        for e in times.iter()? {
+            let (t, id) = e?.0.value();
+            if image_of(id)?.is_none_or(|rec| rec.uploaded_at != t) {
+                problems.push(Problem::DanglingTimeIndex(t, id));
+            }
+        }
+        for e in views.iter()? {
+            let id = e?.0.value();
+            if images.get(id)?.is_none() {
+                problems.push(Problem::DanglingViews(id));
+            }
+        }
+
+        // Blob rows: file, size, content, refcount.
+        let mut rows: HashSet<BlobHash> = HashSet::new();
+        for e in blobs.iter()? {
+            let (k, v) = e?;
+            let Ok(hash) = BlobHash::try_from(k.value()) else {
+                continue;
+            };
+            rows.insert(hash);
+            rep.blobs += 1;
+            let Ok(b) = BlobRecord::decode(v.value()) else {
+                problems.push(Problem::UndecodableBlob(hash));
+                continue;
+            };
+            rep.bytes += b.size;
+            let actual = uses.get(&hash).copied().unwrap_or(0);
+            if b.refcount != actual {
+                problems.push(Problem::Refcount {
+                    hash,
+                    stored: b.refcount,
+                    actual,
+                });
+            }
+            problems.extend(self.file_state(&hash, b.size, rehash));
+        }
+
+        // Running totals: what the running server reports and enforces.
+        let bytes_in_use: u64 = {
+            let mut n = 0;
+            for e in blobs.iter()? {
+                let (k, v) = e?;
+                let Ok(hash) = BlobHash::try_from(k.value()) else {
+                    continue;
+                };
+                if let Ok(b) = BlobRecord::decode(v.value())
+                    && uses.get(&hash).copied().unwrap_or(0) > 0
+                {
+                    n += b.size;
+                }
+            }
+            // Image rows whose blob row is missing are re-created by repair.
+            n + problems
+                .iter()
+                .filter_map(|p| match p {
+                    Problem::MissingBlobRow {
+                        hash,
+                        size,
+                        file_ok: true,
+                        ..
+                    } => Some((*hash, *size)),
+                    _ => None,
+                })
+                .collect::<HashMap<_, _>>()
+                .values()
+                .sum::<u64>()
+        };
+        for (key, actual) in [
+            (keys::IMAGES, rep.images),
+            (keys::PRIVATE_IMAGES, private),
+            (keys::BYTES_STORED, bytes_in_use),
+        ] {
+            let stored = get_meta(&meta, key)?;
+            if stored != actual {
+                problems.push(Problem::Total {
+                    key,
+                    stored,
+                    actual,
+                });
+            }
+        }
+        let next = get_meta(&meta, keys::NEXT_IMAGE_ID)?;
+        if max_id > 0 && next <= max_id {
+            problems.push(Problem::NextId {
+                stored: next,
+                max: max_id,
+            });
+        }
+        drop((images, uuids, times, blobs, views, meta));
+        drop(r);
+
+        // Files: orphans and temps.
+        for e in self.blobs.list()? {
+            if !rows.contains(&e.hash) && !uses.contains_key(&e.hash) {
+                problems.push(Problem::Orphan(e.hash));
+            }
+        }
+        for (path, _) in self.blobs.list_temps()? {
+            problems.push(Problem::StaleTemp(path));
+        }
+        rep.problems = problems;
+        Ok(rep)
+    }
+
+    /// Applies the safe fixes in one write transaction, then removes files.
+    fn repair(&self, problems: &[Problem]) -> Result<Vec<Problem>> {
+        let _ns = self.namespace.lock().unwrap_or_else(|p| p.into_inner());
+        let mut fixed = Vec::new();
+        let mut orphans_after = Vec::new();
+        let txn = self.db.begin_write()?;
+        for p in problems.iter().filter(|p| p.repairable()) {
+            if self.repair_row(&txn, p, &mut orphans_after)? {
+                fixed.push(p.clone());
+            }
+        }
+        txn.commit()?;
+        for p in problems {
+            match p {
+                Problem::Orphan(h) => {
+                    self.blobs.delete(h)?;
+                    fixed.push(p.clone());
+                }
+                Problem::StaleTemp(path) => {
+                    match std::fs::remove_file(path) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                    fixed.push(p.clone());
+                }
+                _ => {}
+            }
+        }
+        // Blob rows dropped for having no user leave their files unreferenced.
+        for h in orphans_after {
+            self.blobs.delete(&h)?;
+        }
+        Ok(fixed)
+    }
+
+    /// One row-level fix; `true` when applied.
+    fn repair_row(
+        &self,
+        txn: &WriteTransaction,
+        p: &Problem,
+        orphans_after: &mut Vec<BlobHash>,
+    ) -> Result<bool> {
+        match p {
+            Problem::MissingBlobRow {
+                hash,
+                size,
+                kind,
+                file_ok: true,
+                ..
+            } => {
+                let mut blobs = txn.open_table(HASH_TO_BLOB)?;
+                // Several images may share the blob: the refcount is set once,
+                // from a fresh count.
+                if blobs.get(hash.as_slice())?.is_none() {
+                    let uses = count_uses(txn, hash)?;
+                    let rec = BlobRecord {
+                        size: *size,
+                        refcount: uses,
+                        kind: *kind,
+                    };
+                    blobs.insert(hash.as_slice(), rec.encode().as_slice())?;
+                }
+            }
+            Problem::Refcount { hash, actual, .. } => {
+                let mut blobs = txn.open_table(HASH_TO_BLOB)?;
+                let Some(old) = blobs
+                    .get(hash.as_slice())?
+                    .and_then(|v| BlobRecord::decode(v.value()).ok())
+                else {
+                    return Ok(false);
+                };
+                if *actual == 0 {
+                    blobs.remove(hash.as_slice())?;
+                    orphans_after.push(*hash);
+                } else {
+                    let rec = BlobRecord {
+                        refcount: *actual,
+                        ..old
+                    };
+                    blobs.insert(hash.as_slice(), rec.encode().as_slice())?;
+                }
+            }
+            Problem::MissingUuidIndex(id) | Problem::MissingTimeIndex(id) => {
+                let Some(rec) = txn
+                    .open_table(ID_TO_IMAGE)?
+                    .get(*id)?
+                    .and_then(|v| ImageRecord::decode(v.value()).ok())
+                else {
+                    return Ok(false);
+                };
+                if matches!(p, Problem::MissingUuidIndex(_)) {
+                    txn.open_table(UUID_TO_ID)?
+                        .insert(u128::from_be_bytes(rec.uuid), *id)?;
+                } else {
+                    txn.open_table(UPLOADED_AT_TO_ID)?
+                        .insert((rec.uploaded_at, *id), ())?;
+                }
+            }
+            Problem::DanglingUuidIndex(u) => {
+                txn.open_table(UUID_TO_ID)?.remove(*u)?;
+            }
+            Problem::DanglingTimeIndex(t, id) => {
+                txn.open_table(UPLOADED_AT_TO_ID)?.remove((*t, *id))?;
+            }
+            Problem::DanglingViews(id) => {
+                txn.open_table(ID_TO_VIEWS)?.remove(*id)?;
+            }
+            Problem::Total { key, actual, .. } => {
+                txn.open_table(NAME_TO_META)?.insert(*key, *actual)?;
+            }
+            Problem::NextId { max, .. } => {
+                txn.open_table(NAME_TO_META)?
+                    .insert(keys::NEXT_IMAGE_ID, max + 1)?;
+            }
+            // Files are handled after the commit.
+            Problem::Orphan(_) | Problem::StaleTemp(_) => return Ok(false),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+/// Uses of a blob (as bytes or thumbnail), counted inside a write transaction.
+fn count_uses(txn: &WriteTransaction, hash: &BlobHash) -> Result<u64> {
+    let mut n = 0;
+    for e in txn.open_table(ID_TO_IMAGE)?.iter()? {
+        if let Ok(r) = ImageRecord::decode(e?.1.value()) {
+            n += u64::from(r.hash == *hash) + u64::from(r.thumbnail == Some(*hash));
+        }
+    }
+    Ok(n)
+}

@@ -1,0 +1,327 @@
+//! SECURITY A36, A37, A39, A41: fifty identical uploads at once share one blob
+//! that outlives 49 deletes and goes with the 50th; a delete during a slow
+//! download never yields wrong bytes; a full disk answers 507, leaves nothing
+//! behind and recovers without a restart (a real 8 MiB tmpfs as root, else
+//! fault injection behind the blob store); a blob removed by hand costs only
+//! its own image.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use super::*;
+
+async fn delete(app: &TestApp, uuid: &str) -> StatusCode {
+    app.client
+        .delete(app.url(&format!("/api/delete/{uuid}")))
+        .header("X-CSRF-Token", app.csrf())
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn a36_fifty_identical_uploads_share_one_blob() {
+    let mut app = spawn_app().await;
+    app.login_admin().await;
+    let bytes = bmp(64, 64, 36);
+    let uploads = (0..50).map(|i| {
+        let (base, key, bytes) = (app.base.clone(), app.upload_key.clone(), bytes.clone());
+        tokio::spawn(async move { upload_to(&base, &key, bytes, &format!("{i}.bmp")).await })
+    });
+    let mut images = Vec::new();
+    for u in uploads {
+        images.push(u.await.unwrap());
+    }
+    let hash = blake3::hash(&bytes).to_hex().to_string();
+    let blob = app
+        .dir
+        .path()
+        .join("blobs")
+        .join(&hash[..2])
+        .join(&hash[2..4])
+        .join(&hash);
+    assert_eq!(app.files_on_disk(), (1, 0), "one blob, no temp");
+    assert_eq!(std::fs::read(&blob).unwrap(), bytes);
+    let mut ids: Vec<u64> = images.iter().map(|i| i["id"].as_u64().unwrap()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 50);
+    for img in &images {
+        let got = client()
+            .get(img["url"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(&got[..], &bytes[..]);
+    }
+    for img in &images[..49] {
+        assert_eq!(
+            delete(&app, img["uuid"].as_str().unwrap()).await,
+            StatusCode::OK
+        );
+    }
+    assert!(blob.exists(), "one image still uses it");
+    assert_eq!(
+        app.state
+            .store
+            .blob(blake3::hash(&bytes).as_bytes())
+            .unwrap()
+            .unwrap()
+            .refcount,
+        1
+    );
+    assert_eq!(
+        delete(&app, images[49]["uuid"].as_str().unwrap()).await,
+        StatusCode::OK
+    );
+    assert!(!blob.exists());
+    assert_eq!(app.files_on_disk(), (0, 0));
+    assert_eq!(app.totals().bytes_stored, 0);
+}
+
+#[tokio::test]
+async fn a37_delete_during_a_slow_download() {
+    let mut app = spawn_app_with(|c| c.max_upload_bytes = 64 * 1024 * 1024).await;
+    app.login_admin().await;
+    let bytes = bmp(4096, 4096, 37); // 48 MiB
+    let img = app.upload_ok(bytes.clone(), "big.bmp").await;
+    let mut res = client()
+        .get(img["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let mut got = Vec::new();
+    while got.len() < 1024 * 1024 {
+        got.extend_from_slice(&res.chunk().await.unwrap().expect("more body"));
+    }
+    assert_eq!(
+        delete(&app, img["uuid"].as_str().unwrap()).await,
+        StatusCode::OK
+    );
+    // The rest arrives complete, or the transfer is cut; never other bytes.
+    loop {
+        match res.chunk().await {
+            Ok(Some(c)) => got.extend_from_slice(&c),
+            Ok(None) => {
+                assert_eq!(got.len(), bytes.len());
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    assert_eq!(&got[..], &bytes[..got.len()]);
+    let again = client()
+        .get(img["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+}
+
+/// A tmpfs mounted for one test; unmounted (lazily) when dropped.
+struct Mount(std::path::PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+fn mount_tmpfs(at: &Path, size: &str) -> Option<Mount> {
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(at)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    ok.then(|| Mount(at.to_path_buf()))
+}
+
+/// A chunked raw-body upload over a raw socket, so the answer is read even
+/// when the server answers before the body ends (as it does on ENOSPC).
+fn raw_upload(app: &TestApp, body: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(app.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let head = format!(
+        "POST /api/upload?filename=big.bmp HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: image/bmp\r\nTransfer-Encoding: chunked\r\n\r\n",
+        app.addr, app.upload_key
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let mut sent_all = true;
+    for chunk in body.chunks(64 * 1024) {
+        if s.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .and_then(|_| s.write_all(chunk))
+            .and_then(|_| s.write_all(b"\r\n"))
+            .is_err()
+        {
+            sent_all = false;
+            break;
+        }
+    }
+    if sent_all {
+        let _ = s.write_all(b"0\r\n\r\n");
+    }
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 8192];
+    loop {
+        match s.read(&mut tmp) {
+            Ok(0) => break,
+            Ok(n) => {
+                buf.extend_from_slice(&tmp[..n]);
+                let text = String::from_utf8_lossy(&buf);
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        break;
+                    }
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no response: {text:?}"));
+    (
+        status,
+        text.split_once("\r\n\r\n")
+            .map(|x| x.1.to_string())
+            .unwrap_or_default(),
+    )
+}
+
+#[tokio::test]
+async fn a39_disk_full_answers_507_leaves_nothing_and_recovers() {
+    let mnt = tempfile::tempdir().unwrap();
+    let mounted = mount_tmpfs(mnt.path(), "8m");
+    let data = tempfile::tempdir_in(mnt.path()).unwrap();
+    let app = spawn_app_in(data, |c| c.max_upload_bytes = 16 * 1024 * 1024).await;
+    let small = bmp(64, 64, 390);
+    let kept = app.upload_ok(small.clone(), "kept.bmp").await;
+    let before = (app.totals(), app.files_on_disk());
+    let big = bmp(1870, 1870, 391); // 10 MiB
+    let medium = bmp(700, 700, 392); // 1.4 MiB
+    let filler = mnt.path().join("filler");
+    if mounted.is_some() {
+        // Fill the disk until less than the medium image is free.
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 256 * 1024];
+        while f.write_all(&block).is_ok() {}
+        drop(f);
+        let len = std::fs::metadata(&filler).unwrap().len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&filler)
+            .unwrap()
+            .set_len(len.saturating_sub(512 * 1024))
+            .unwrap();
+    } else {
+        eprintln!("a39: cannot mount a tmpfs here; injecting ENOSPC in the blob store instead");
+        app.state.store.blobs().simulate_disk_full(true);
+    }
+    for body in [&big, &medium] {
+        let (status, json) = raw_upload(&app, body);
+        assert_eq!(status, 507, "{json}");
+        let v: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["code"], "disk_full");
+        assert!(!json.contains(&mnt.path().display().to_string()));
+        // Nothing stored, no temp left (the temp goes with the request).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while app.files_on_disk() != before.1 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!((app.totals(), app.files_on_disk()), before);
+    }
+    let res = client()
+        .get(kept["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(&res.bytes().await.unwrap()[..], &small[..]);
+    // Space comes back: uploads work again without a restart.
+    if mounted.is_some() {
+        std::fs::remove_file(&filler).unwrap();
+    } else {
+        app.state.store.blobs().simulate_disk_full(false);
+    }
+    let v = app.upload_ok(medium.clone(), "medium.bmp").await;
+    let res = client()
+        .get(v["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(&res.bytes().await.unwrap()[..], &medium[..]);
+    drop(app);
+    drop(mounted);
+}
+
+#[tokio::test]
+async fn a41_a_blob_removed_by_hand_costs_only_its_image() {
+    let app = spawn_app().await;
+    let a = bmp(20, 20, 411);
+    let b = bmp(20, 20, 412);
+    let gone = app.upload_ok(a, "gone.bmp").await;
+    let fine = app.upload_ok(b.clone(), "fine.bmp").await;
+    let hash = gone["hash"].as_str().unwrap();
+    std::fs::remove_file(
+        app.dir
+            .path()
+            .join("blobs")
+            .join(&hash[..2])
+            .join(&hash[2..4])
+            .join(hash),
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let res = client()
+            .get(gone["url"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            matches!(res.status().as_u16(), 404 | 500),
+            "{}",
+            res.status()
+        );
+        let body: Value = res.json().await.unwrap();
+        assert!(body["code"].is_string());
+        assert!(
+            !body.to_string().contains(hash),
+            "no path or hash in the body"
+        );
+    }
+    let res = client()
+        .get(fine["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(&res.bytes().await.unwrap()[..], &b[..]);
+    let report = app
+        .state
+        .store
+        .check(pixbin::store::check::CheckOptions {
+            rehash: true,
+            repair: false,
+        })
+        .unwrap();
+    let problems: Vec<String> = report.remaining().map(|p| p.to_string()).collect();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].starts_with(&format!("missing-file: blob {hash}")));
+}
