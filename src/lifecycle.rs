@@ -1,0 +1,368 @@
+//! Image lifecycle: expiry specs (`30m`, `7d`, `never`, RFC 3339), the server and
+//! per-key policies that bound them, privacy defaults, and the sweeper that
+//! deletes expired and used-up images through the normal delete path.
+//!
+//! An image past its expiry or out of views is dead at once for the public link
+//! (the serving path checks); the sweeper only reclaims the space.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::clock;
+use crate::config::Config;
+use crate::error::AppError;
+use crate::store::Store;
+use crate::store::codec::KeyPolicy;
+
+/// Longest expiry anyone can write down: about 100 years (keeps ms arithmetic far
+/// from overflow).
+const MAX_SPEC: Duration = Duration::from_secs(100 * 366 * 86_400);
+
+/// Parses `90s`, `30m`, `12h`, `7d`, `4w` (no bare numbers: the unit is required,
+/// so `7` is never silently seven seconds).
+pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    if num.is_empty() || num.len() > 12 {
+        bail!("expected a number followed by s, m, h, d or w");
+    }
+    let n: u64 = num.parse().context("expected a number")?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => bail!("unknown unit {unit:?} (use s, m, h, d or w)"),
+    };
+    let d = Duration::from_secs(n.checked_mul(secs).context("duration too large")?);
+    if d.is_zero() {
+        bail!("a duration must be above zero");
+    }
+    if d > MAX_SPEC {
+        bail!("a duration must be under 100 years");
+    }
+    Ok(d)
+}
+
+/// What an upload or edit asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpirySpec {
+    /// Keep until deleted.
+    Never,
+    /// Expire this long after now.
+    After(Duration),
+    /// Expire at this instant (Unix ms).
+    At(i64),
+}
+
+/// Parses `never`, a duration (`30m`, `12h`, `7d`) or an RFC 3339 time.
+pub fn parse_spec(s: &str) -> Result<ExpirySpec, AppError> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("never") {
+        return Ok(ExpirySpec::Never);
+    }
+    if s.len() > 40 {
+        return Err(AppError::bad_request("expires is too long"));
+    }
+    if let Ok(d) = parse_duration(s) {
+        return Ok(ExpirySpec::After(d));
+    }
+    if s.len() > 10
+        && let Some(t) = clock::parse_time(s)
+    {
+        return Ok(ExpirySpec::At(t));
+    }
+    Err(AppError::bad_request(
+        "expires must be a duration (30m, 12h, 7d, 4w), an RFC 3339 time, or never",
+    ))
+}
+
+/// Formats a duration in the largest unit that divides it (`7d`, `90m`).
+pub fn fmt_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        s if s % 604_800 == 0 => format!("{}w", s / 604_800),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+fn too_long(max: Duration) -> AppError {
+    AppError::BadRequest {
+        code: "expiry_too_long",
+        message: format!(
+            "expiry is longer than allowed (at most {})",
+            fmt_duration(max)
+        ),
+    }
+}
+
+/// The smaller of two optional limits (`None` = unlimited).
+fn min_limit(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Turns a requested expiry into an absolute time (Unix ms) or `None` (never),
+/// under the server's and the key's defaults and maxima. A request beyond the
+/// maximum is refused (400 `expiry_too_long`), not clamped, so a client is never
+/// surprised by an image vanishing earlier than it asked. A default longer than
+/// the maximum is clamped to it (that is configuration, not a request).
+pub fn resolve_expiry(
+    requested: Option<ExpirySpec>,
+    config: &Config,
+    key: Option<&KeyPolicy>,
+    now: i64,
+) -> Result<Option<i64>, AppError> {
+    let key_max = key.and_then(|k| k.max_expiry_secs).map(Duration::from_secs);
+    let max = min_limit(config.max_expiry, key_max);
+    let after = |d: Duration| now.saturating_add(d.as_millis() as i64);
+    match requested {
+        None => {
+            let default = key
+                .and_then(|k| k.default_expiry_secs)
+                .map(Duration::from_secs)
+                .or(config.default_expiry);
+            Ok(match (default, max) {
+                (Some(d), Some(m)) => Some(after(d.min(m))),
+                (Some(d), None) => Some(after(d)),
+                (None, Some(m)) => Some(after(m)),
+                (None, None) => None,
+            })
+        }
+        Some(ExpirySpec::Never) => match max {
+            Some(m) => Err(too_long(m)),
+            None => Ok(None),
+        },
+        Some(ExpirySpec::After(d)) => match max {
+            Some(m) if d > m => Err(too_long(m)),
+            _ => Ok(Some(after(d))),
+        },
+        Some(ExpirySpec::At(t)) => {
+            if t <= now {
+                return Err(AppError::bad_request("expires is in the past"));
+            }
+            match max {
+                Some(m) if t - now > m.as_millis() as i64 => Err(too_long(m)),
+                _ => Ok(Some(t)),
+            }
+        }
+    }
+}
+
+/// Whether an upload is private: an explicit `private` wins where the key allows
+/// it; else the key's default; else the server's.
+pub fn resolve_private(
+    requested: Option<bool>,
+    config: &Config,
+    key: Option<&KeyPolicy>,
+) -> Result<bool, AppError> {
+    if let Some(k) = key
+        && k.force_private
+    {
+        if requested == Some(false) {
+            return Err(AppError::BadRequest {
+                code: "public_not_allowed",
+                message: "this upload key only makes private uploads".into(),
+            });
+        }
+        return Ok(true);
+    }
+    Ok(requested.unwrap_or_else(|| {
+        key.and_then(|k| k.private_by_default)
+            .unwrap_or(config.private_by_default)
+    }))
+}
+
+/// Parses a view limit: a whole number from 1 to one billion.
+pub fn parse_max_views(s: &str) -> Result<u64, AppError> {
+    let s = s.trim();
+    s.parse::<u64>()
+        .ok()
+        .filter(|n| (1..=1_000_000_000).contains(n) && s.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| {
+            AppError::bad_request("max_views must be a whole number from 1 to 1000000000")
+        })
+}
+
+/// Deletes every image due at `now`; returns how many. Goes through
+/// `Store::delete_image`, so refcounts, blobs, thumbnails and tokens are
+/// released exactly as by a user's delete.
+pub fn sweep_once(store: &Store, now: i64) -> crate::store::Result<usize> {
+    let mut n = 0;
+    loop {
+        let due = store.due_for_sweep(now, 256)?;
+        if due.is_empty() {
+            return Ok(n);
+        }
+        for id in due {
+            if store.delete_image(id)?.is_some() {
+                n += 1;
+            }
+        }
+    }
+}
+
+/// The background sweeper: runs every `interval` until the process ends.
+pub async fn sweeper(store: Arc<Store>, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let s = store.clone();
+        match tokio::task::spawn_blocking(move || sweep_once(&s, clock::now_ms())).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(images = n, "deleted expired images"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "expiry sweep failed"),
+            Err(e) => tracing::warn!(error = %e, "expiry sweep task failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = 3_600_000;
+
+    fn cfg(default: Option<&str>, max: Option<&str>) -> Config {
+        let mut c = Config::for_tests(std::path::Path::new("/nonexistent"));
+        c.default_expiry = default.map(|d| parse_duration(d).unwrap());
+        c.max_expiry = max.map(|d| parse_duration(d).unwrap());
+        c
+    }
+
+    #[test]
+    fn specs_parse() {
+        assert_eq!(
+            parse_spec("30m").unwrap(),
+            ExpirySpec::After(Duration::from_secs(1800))
+        );
+        assert_eq!(
+            parse_spec("7d").unwrap(),
+            ExpirySpec::After(Duration::from_secs(7 * 86_400))
+        );
+        assert_eq!(parse_spec("NEVER").unwrap(), ExpirySpec::Never);
+        assert_eq!(
+            parse_spec("2030-01-01T00:00:00Z").unwrap(),
+            ExpirySpec::At(1_893_456_000_000)
+        );
+        for bad in [
+            "",
+            "7",
+            "0d",
+            "-1d",
+            "7y",
+            "tomorrow",
+            "2030-01-01",
+            "99999999999999d",
+        ] {
+            assert!(parse_spec(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn expiry_respects_defaults_and_maxima() {
+        let now = 1_000 * H;
+        let none = cfg(None, None);
+        assert_eq!(resolve_expiry(None, &none, None, now).unwrap(), None);
+        assert_eq!(
+            resolve_expiry(Some(ExpirySpec::Never), &none, None, now).unwrap(),
+            None
+        );
+        assert_eq!(
+            resolve_expiry(Some(parse_spec("2h").unwrap()), &none, None, now).unwrap(),
+            Some(now + 2 * H)
+        );
+
+        let server = cfg(Some("1d"), Some("7d"));
+        assert_eq!(
+            resolve_expiry(None, &server, None, now).unwrap(),
+            Some(now + 24 * H)
+        );
+        let e = resolve_expiry(Some(ExpirySpec::Never), &server, None, now).unwrap_err();
+        assert_eq!(e.status_and_code().1, "expiry_too_long");
+        assert!(resolve_expiry(Some(parse_spec("8d").unwrap()), &server, None, now).is_err());
+        assert!(resolve_expiry(Some(ExpirySpec::At(now + 200 * H)), &server, None, now).is_err());
+        assert!(resolve_expiry(Some(ExpirySpec::At(now - 1)), &server, None, now).is_err());
+        assert_eq!(
+            resolve_expiry(Some(ExpirySpec::At(now + H)), &server, None, now).unwrap(),
+            Some(now + H)
+        );
+
+        // The key tightens the maximum and sets its own default.
+        let key = KeyPolicy {
+            default_expiry_secs: Some(3600),
+            max_expiry_secs: Some(2 * 86_400),
+            ..Default::default()
+        };
+        assert_eq!(
+            resolve_expiry(None, &server, Some(&key), now).unwrap(),
+            Some(now + H)
+        );
+        assert!(resolve_expiry(Some(parse_spec("3d").unwrap()), &server, Some(&key), now).is_err());
+        // A key maximum cannot loosen the server's.
+        let loose = KeyPolicy {
+            max_expiry_secs: Some(30 * 86_400),
+            ..Default::default()
+        };
+        assert!(
+            resolve_expiry(Some(parse_spec("8d").unwrap()), &server, Some(&loose), now).is_err()
+        );
+        // Only a maximum: uploads without an expiry get the maximum.
+        let only_max = cfg(None, Some("12h"));
+        assert_eq!(
+            resolve_expiry(None, &only_max, None, now).unwrap(),
+            Some(now + 12 * H)
+        );
+        // A default beyond the maximum is clamped.
+        let clamped = cfg(Some("30d"), Some("1d"));
+        assert_eq!(
+            resolve_expiry(None, &clamped, None, now).unwrap(),
+            Some(now + 24 * H)
+        );
+    }
+
+    #[test]
+    fn privacy_defaults_and_forced_keys() {
+        let mut c = cfg(None, None);
+        assert!(!resolve_private(None, &c, None).unwrap());
+        c.private_by_default = true;
+        assert!(resolve_private(None, &c, None).unwrap());
+        assert!(!resolve_private(Some(false), &c, None).unwrap());
+        let k = KeyPolicy {
+            private_by_default: Some(false),
+            ..Default::default()
+        };
+        assert!(!resolve_private(None, &c, Some(&k)).unwrap());
+        let forced = KeyPolicy {
+            force_private: true,
+            ..Default::default()
+        };
+        assert!(resolve_private(None, &c, Some(&forced)).unwrap());
+        assert!(resolve_private(Some(true), &c, Some(&forced)).unwrap());
+        assert_eq!(
+            resolve_private(Some(false), &c, Some(&forced))
+                .unwrap_err()
+                .status_and_code()
+                .1,
+            "public_not_allowed"
+        );
+    }
+
+    #[test]
+    fn max_views_parse() {
+        assert_eq!(parse_max_views("2").unwrap(), 2);
+        for bad in ["0", "-1", "1.5", "x", "1000000001", "+3"] {
+            assert!(parse_max_views(bad).is_err(), "{bad}");
+        }
+    }
+}
