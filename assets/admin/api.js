@@ -165,7 +165,7 @@ export function baseUrl() {
  * Uploads one file with XHR (fetch has no upload progress).
  * Returns { promise, abort }. `onProgress(fraction)` runs as bytes leave.
  */
-export function uploadFile(file, { isPrivate, onProgress }) {
+export function uploadFile(file, { isPrivate, expires, maxViews, onProgress }) {
   const xhr = new XMLHttpRequest();
   const promise = new Promise((resolve, reject) => {
     xhr.open('POST', '/api/upload');
@@ -196,6 +196,8 @@ export function uploadFile(file, { isPrivate, onProgress }) {
     // The server reads `private` before the file part, so it must come first.
     const form = new FormData();
     form.append('private', isPrivate ? 'true' : 'false');
+    if (expires) form.append('expires', expires);
+    if (maxViews) form.append('max_views', String(maxViews));
     form.append('file', file, file.name);
     xhr.send(form);
   });

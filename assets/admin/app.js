@@ -2,6 +2,7 @@
 // keeping the session alive while the tab is open.
 
 import * as api from './api.js';
+import { safeNext } from './safe-next.js';
 import { h, icon, logo, toast, setTitle, emptyState } from './ui.js';
 import * as loginPage from './pages/login.js';
 import * as dashboardPage from './pages/dashboard.js';
@@ -32,15 +33,12 @@ let shell = null; // { main, links } while signed in
 let current = null; // { cleanup, controller }
 let lastRefresh = 0;
 let refreshTimer = null;
+let rendered = 0; // page renders so far; the first one leaves focus at the document start
 /** Files dropped on another page, handed to the upload page. */
 export const pendingFiles = [];
 
-/** A `next` target is followed only if it is a same-origin path. */
-export function safeNext(next) {
-  if (typeof next !== 'string' || !next.startsWith('/')) return null;
-  if (next.startsWith('//') || next.startsWith('/\\')) return null;
-  return next;
-}
+/** A `next` target is followed only if it is a same-origin admin path. */
+export { safeNext };
 
 /** Client-side navigation. */
 export function navigate(path, { replace = false } = {}) {
@@ -152,8 +150,10 @@ async function render() {
       emptyState('alert', e.message || 'This page failed to load.', null,
         h('button', { type: 'button', class: 'btn', text: 'Try again', onClick: () => render() })));
   }
-  // Move focus to the new page's heading so keyboard and screen reader users land there.
-  if (document.activeElement === document.body || document.activeElement?.closest('.sidebar')) {
+  // After a client-side navigation, move focus to the new page's heading so
+  // keyboard and screen reader users land there (a full load starts at the top).
+  rendered += 1;
+  if (rendered > 1 && (document.activeElement === document.body || document.activeElement?.closest('.sidebar'))) {
     const heading = container.querySelector('h1');
     if (heading) {
       heading.tabIndex = -1;

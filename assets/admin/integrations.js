@@ -16,8 +16,11 @@ export function slug(text) {
  * ShareX custom uploader. Version must be above 13.7.1: older values make
  * ShareX refuse the file or migrate `$…$` syntax, which would escape `{json:url}`.
  */
-export function sharexConfig({ baseUrl, key, name }) {
+export function sharexConfig({ baseUrl, key, name, askExpiry }) {
   const host = hostOf(baseUrl);
+  // `{select:…}` makes ShareX ask on every upload; the choice travels as the
+  // `expires` form field, which the server bounds by the key's maximum.
+  const extra = askExpiry ? { Arguments: { expires: '{select:1d|7d|30d|never}' } } : {};
   return {
     Version: '17.0.0',
     Name: name ? `${host} (${name})` : host,
@@ -27,6 +30,7 @@ export function sharexConfig({ baseUrl, key, name }) {
     Headers: { Authorization: `Bearer ${key}` },
     Body: 'MultipartFormData',
     FileFormName: 'file',
+    ...extra,
     URL: '{json:url}',
     ThumbnailURL: '{json:thumbnail_url}',
     DeletionURL: '{json:deletion_url}',

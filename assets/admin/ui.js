@@ -2,7 +2,8 @@
 //
 // Everything is built with createElement/textContent: the UI runs under a CSP
 // without 'unsafe-inline', and filenames are hostile input, so no user string
-// ever passes through innerHTML and no element gets a style attribute.
+// ever passes through innerHTML and no markup carries a style attribute
+// (dynamic sizes are set through element.style, which the CSP allows).
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
@@ -76,6 +77,8 @@ const ICONS = {
   link: 'M10 14a4 4 0 0 0 6 0l3-3a4 4 0 0 0-6-6l-1 1 M14 10a4 4 0 0 0-6 0l-3 3a4 4 0 0 0 6 6l1-1',
   alert: 'M12 3l10 18H2z M12 10v4 M12 17.5v.5',
   terminal: 'M4 5h16v14H4z M8 10l3 2-3 2 M13 15h3',
+  database: 'M4 6c0-1.7 3.6-3 8-3s8 1.3 8 3-3.6 3-8 3-8-1.3-8-3z M4 6v12c0 1.7 3.6 3 8 3s8-1.3 8-3V6 M4 12c0 1.7 3.6 3 8 3s8-1.3 8-3',
+  disk: 'M3 14h18v6H3z M3 14l3-9h12l3 9 M7 17h.01 M11 17h.01',
 };
 
 /** An inline SVG icon, hidden from assistive technology. */

@@ -76,10 +76,11 @@ export function viewsChart(days) {
     h('span', { text: fmtDay(days[Math.floor(days.length / 2)].date) }),
     h('span', { text: fmtDay(days[days.length - 1].date) }));
   // The bars are decoration for sighted users; screen readers get a table.
-  const table = h('table', { class: 'visually-hidden' },
+  // (Wrapped: a table ignores the width/height/overflow that hide a box.)
+  const table = h('div', { class: 'visually-hidden' }, h('table', null,
     h('caption', { text: 'Views per day' }),
     h('thead', null, h('tr', null, h('th', { text: 'Day' }), h('th', { text: 'Views' }), h('th', { text: 'Unique' }))),
-    h('tbody', null, days.map((d) => h('tr', null, h('td', { text: d.date }), h('td', { text: fmtNumber(d.views || 0) }), h('td', { text: fmtNumber(d.unique || 0) })))));
+    h('tbody', null, days.map((d) => h('tr', null, h('td', { text: d.date }), h('td', { text: fmtNumber(d.views || 0) }), h('td', { text: fmtNumber(d.unique || 0) }))))));
   return h('div', { class: 'chart' },
     h('div', { class: 'chart-legend' },
       h('span', { class: 'legend legend-views' }, h('span', { class: 'legend-dot' }), `${fmtNumber(total)} views`),

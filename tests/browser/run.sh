@@ -6,6 +6,8 @@
 #   tests/browser/run.sh --mock   run the suite against mock-server.mjs instead
 #                                 (UI work without the Rust server)
 #
+# PIXBIN_SKIP_BUILD=1 uses the existing binary as it is; PIXBIN_BIN points at
+# another binary (default target/release/pixbin).
 # Needs node >= 20 and Debian's chromium (apt-get install -y chromium).
 # Screenshots go to target/browser-screenshots/ (PIXBIN_SCREENSHOTS overrides).
 set -eu
@@ -43,11 +45,13 @@ if [ "$mode" = "--mock" ]; then
   node "$here/mock-server.mjs" >"$out" 2>"$err" &
   pid=$!
 else
-  (cd "$repo" && cargo build --release --quiet)
+  if [ "${PIXBIN_SKIP_BUILD:-}" != 1 ]; then
+    (cd "$repo" && cargo build --release --quiet)
+  fi
   mkdir "$data/store"
   # No --base-url: the server defaults it to the bound address, which we only
   # learn from its "listening on" line.
-  "$repo/target/release/pixbin" serve --listen 127.0.0.1:0 --data-dir "$data/store" >"$out" 2>"$err" &
+  "${PIXBIN_BIN:-$repo/target/release/pixbin}" serve --listen 127.0.0.1:0 --data-dir "$data/store" >"$out" 2>"$err" &
   pid=$!
 fi
 

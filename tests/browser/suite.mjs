@@ -43,7 +43,13 @@ let allowed = []; // [{ status, re }] for the current test
 function expectHttp(status, re) {
   allowed.push({ status, re });
 }
+// The stats endpoints may come after the rest of the API; the UI must then show
+// "no data yet". While GET /api/stats answers 404 their 404s are tolerated, and
+// the tests that need numbers fail with that reason instead.
+let statsMissing = false;
+const STATS_RE = /\/api\/(stats(\/|\?|$)|images\/[^/]+\/stats$)/;
 function isAllowed(status, url) {
+  if (statsMissing && status === 404 && STATS_RE.test(url)) return true;
   return allowed.some((a) => a.status === status && a.re.test(url));
 }
 
@@ -87,6 +93,7 @@ function slug(s) {
 
 /** Full-page screenshots at desktop and phone width, light and dark. */
 async function shoot(name) {
+  await page.evaluate(() => window.scrollTo(0, 0));
   for (const [label, size] of [['desktop', DESKTOP], ['phone', PHONE]]) {
     await page.setViewportSize(size);
     for (const scheme of ['light', 'dark']) {
@@ -117,6 +124,12 @@ async function session() {
   return page.evaluate(async () => (await fetch('/api/session', { headers: { Accept: 'application/json' } })).json());
 }
 
+/** Waits until the dashboard has finished loading its panels. */
+async function dashboardSettled() {
+  await page.waitForFunction(() => document.querySelector('[data-stat="images"] .card-value')?.textContent !== '…'
+    && !document.querySelector('.panels .skeleton'), null, { timeout: TIMEOUT });
+}
+
 /** Reads a dashboard card's number ("1,234" → 1234). */
 async function cardNumber(stat) {
   const loc = page.locator(`[data-stat="${stat}"] .card-value`);
@@ -125,7 +138,7 @@ async function cardNumber(stat) {
     return el && el.textContent !== '…';
   }, stat, { timeout: TIMEOUT });
   const text = (await loc.textContent()).replace(/[^\d]/g, '');
-  assert(text !== '', `dashboard card "${stat}" shows no number (is GET /api/stats implemented?)`);
+  assert(text !== '', `dashboard card "${stat}" shows no number${statsMissing ? ': GET /api/stats is not implemented (404)' : ''}`);
   return Number(text);
 }
 
@@ -179,6 +192,10 @@ p.on('console', (msg) => {
   problems.push(`console error: ${msg.text()}${url ? ` (${url})` : ''}`);
 });
 p.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+p.on('dialog', (d) => {
+  problems.push(`unexpected ${d.type()} dialog: ${d.message()}`);
+  d.dismiss().catch(() => {});
+});
 p.on('requestfailed', (req) => {
   const why = req.failure()?.errorText || 'failed';
   // ERR_ABORTED is the page cancelling its own request (a superseded search, a
@@ -245,10 +262,13 @@ await test('signs in and lands on the page it was sent from', async () => {
   const s = await session();
   assert(s.username && s.csrfToken, `GET /api/session answered ${JSON.stringify(s)}`);
   baseUrl = (s.baseUrl || BASE).replace(/\/+$/, '');
+  expectHttp(404, /\/api\/stats$/);
+  statsMissing = (await page.evaluate(async () => (await fetch('/api/stats')).status)) === 404;
+  if (statsMissing) console.log('     note: GET /api/stats answers 404; stats 404s are tolerated and the dashboard-number tests will fail');
 });
 
 await test('an unsafe ?next= is not followed', async () => {
-  for (const next of ['//evil.example/x', '/\\evil.example/x']) {
+  for (const next of ['//evil.example/x', '/\\evil.example/x', '/\t/evil.example/x', 'https://evil.example/admin/']) {
     await page.goto(`${BASE}/admin/login?next=${encodeURIComponent(next)}`);
     await page.waitForURL(`${BASE}/admin/`);
     await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
@@ -258,8 +278,9 @@ await test('an unsafe ?next= is not followed', async () => {
 await test('dashboard shows the totals', async () => {
   await nav('Dashboard');
   await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
-  baseline = { images: await cardNumber('images'), private: await cardNumber('private'), views: await cardNumber('views') };
+  await dashboardSettled();
   await shoot('02-dashboard-empty');
+  baseline = { images: await cardNumber('images'), private: await cardNumber('private'), views: await cardNumber('views') };
 });
 
 await test('uploads a real image through the file input and sees progress finish', async () => {
@@ -283,6 +304,30 @@ await test('uploads a real image through the file input and sees progress finish
   await shoot('03-upload');
 });
 
+await test('a hostile filename is shown as text everywhere', async () => {
+  const name = '<img src=x onerror=alert(1)>"\'&.png';
+  await page.locator('input[type=file]').setInputFiles({ name, mimeType: 'image/png', buffer: await readFile(FIXTURE_2) });
+  const item = page.locator('.upload-item').last();
+  await item.locator('.upload-status', { hasText: 'Done' }).waitFor();
+  const link = await item.getByRole('textbox').inputValue();
+  const uuid = /\/([0-9a-f-]{36})\./.exec(link)?.[1];
+  await nav('Library');
+  const tile = page.locator(`.tile[data-uuid="${uuid}"]`);
+  await tile.waitFor();
+  const id = await tile.getAttribute('data-id');
+  const stored = await page.evaluate(async (i) => (await (await fetch(`/api/images/${i}`)).json()).filename, id);
+  assertEq(await tile.locator('.tile-name').textContent(), stored, 'tile name');
+  await tile.locator('.tile-name').click();
+  await page.getByRole('heading', { name: stored }).waitFor();
+  await page.getByRole('button', { name: 'Delete' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Delete this image?' });
+  assert((await dialog.textContent()).includes(stored), 'the confirmation names the file');
+  assertEq(await page.locator('img[src="x"], img[src$="/x"]').count(), 0, 'an <img src=x> was injected');
+  await dialog.getByRole('button', { name: 'Delete' }).click();
+  await page.waitForURL(`${BASE}/admin/library`);
+  await tile.waitFor({ state: 'detached' });
+});
+
 await test('finds the image in the library, with search', async () => {
   await nav('Library');
   const tile = page.locator(`.tile[data-uuid="${image.uuid}"]`);
@@ -299,6 +344,44 @@ await test('finds the image in the library, with search', async () => {
   await tile.waitFor();
   await page.getByRole('button', { name: 'Clear filters' }).click();
   await tile.waitFor();
+});
+
+await test('the library works from the keyboard with visible focus', async () => {
+  await page.reload();
+  const tile = page.locator(`.tile[data-uuid="${image.uuid}"]`);
+  await tile.waitFor();
+  await page.keyboard.press('Tab');
+  assertEq(await page.evaluate(() => document.activeElement?.textContent), 'Skip to content', 'first Tab stop');
+  await page.keyboard.press('Enter');
+  assertEq(await page.evaluate(() => document.activeElement?.id), 'main', 'focus after the skip link');
+  const focusedLabel = () => page.evaluate(() => {
+    const el = document.activeElement;
+    return el?.getAttribute('aria-label') || el?.textContent?.trim() || el?.tagName;
+  });
+  let label = '';
+  for (let i = 0; i < 40 && label !== 'Copy link'; i += 1) {
+    await page.keyboard.press('Tab');
+    label = await focusedLabel();
+  }
+  assertEq(label, 'Copy link', 'Tab reaches the first tile\'s copy button');
+  const outline = await page.evaluate(() => {
+    const cs = getComputedStyle(document.activeElement);
+    return { style: cs.outlineStyle, width: parseFloat(cs.outlineWidth) };
+  });
+  assert(outline.style !== 'none' && outline.width >= 2, `focused button has no visible outline (${JSON.stringify(outline)})`);
+  for (let i = 0; i < 6 && label !== 'Delete'; i += 1) {
+    await page.keyboard.press('Tab');
+    label = await focusedLabel();
+  }
+  assertEq(label, 'Delete', 'Tab reaches the delete button');
+  await page.keyboard.press('Enter');
+  const dialog = page.getByRole('dialog', { name: 'Delete this image?' });
+  await dialog.waitFor();
+  assert(await page.evaluate(() => Boolean(document.activeElement?.closest('dialog'))), 'focus did not move into the dialog');
+  await page.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'detached' });
+  await tile.waitFor();
+  assertEq(await focusedLabel(), 'Delete', 'focus after closing the dialog');
 });
 
 await test('browsing the library does not count views', async () => {
@@ -430,16 +513,42 @@ await test('revoking the key stops uploads with it', async () => {
   await row.getByRole('button', { name: 'Revoke' }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Revoke key' }).click();
   await row.waitFor({ state: 'detached' });
-  const form = new FormData();
-  form.append('file', new Blob([fixture], { type: 'image/png' }), 'x.png');
-  const res = await fetch(`${baseUrl}/api/upload`, { method: 'POST', headers: { Authorization: `Bearer ${uploadKey}` }, body: form });
+  // No body: this checks the key alone (auth is decided before the body is read).
+  const res = await fetch(`${baseUrl}/api/upload`, { method: 'POST', headers: { Authorization: `Bearer ${uploadKey}` } });
   assertEq(res.status, 401, 'upload with a revoked key');
   const body = await res.json().catch(() => null);
   assert(body && typeof body.error === 'string', `401 body is not JSON {error}: ${JSON.stringify(body)}`);
 });
 
+await test('a refused upload still delivers its JSON error to the client', async () => {
+  // ShareX shows {json:error} from the response; a connection reset shows nothing useful.
+  // Whether a reset wins the race varies, so try a few times.
+  const gif = await readFile(FIXTURE_SMALL);
+  for (let attempt = 1; attempt <= 5; attempt += 1) {
+    const form = new FormData();
+    form.append('file', new Blob([gif], { type: 'image/gif' }), 'x.gif');
+    let res;
+    try {
+      res = await fetch(`${baseUrl}/api/upload`, { method: 'POST', headers: { Authorization: `Bearer ${uploadKey}` }, body: form });
+    } catch (e) {
+      throw new Error(`attempt ${attempt}: multipart upload with a revoked key: the connection was reset before the 401 arrived `
+        + `(${e.cause?.code || e.message}); the server answers before reading the body and closes with unread bytes`);
+    }
+    assertEq(res.status, 401, 'status');
+    const body = await res.json().catch(() => null);
+    assert(body && typeof body.error === 'string', `401 body is not JSON {error}: ${JSON.stringify(body)}`);
+  }
+});
+
 await test('dashboard numbers follow the uploads', async () => {
   await nav('Dashboard');
+  await dashboardSettled();
+  // Views are written in batches; give the analytics writer a moment first.
+  await page.waitForTimeout(1500);
+  await page.reload();
+  await dashboardSettled();
+  await shoot('08-dashboard');
+  assert(baseline, 'no baseline numbers from the first dashboard visit');
   assertEq(await cardNumber('images'), baseline.images + 2, 'images card');
   assertEq(await cardNumber('private'), baseline.private + 1, 'private card');
   // Views are written in batches; give the analytics writer a moment.
@@ -451,7 +560,6 @@ await test('dashboard numbers follow the uploads', async () => {
     views = await cardNumber('views');
   }
   assert(views > baseline.views, `views card stayed at ${views} after the links were opened`);
-  await shoot('08-dashboard');
 });
 
 await test('the library loads the next page on scroll', async () => {
@@ -480,6 +588,7 @@ await test('the library loads the next page on scroll', async () => {
   }
   assertEq(await tiles.count(), total, 'tiles after scrolling to the end');
   assertEq(await page.locator('.load-more').isVisible(), false, '"Load more" still shown at the end');
+  await shoot('04b-library-full');
   await page.keyboard.press('Home');
 });
 
@@ -520,6 +629,7 @@ await test('bulk-selects and deletes the rest', async () => {
 
 await test('dashboard numbers drop after deleting', async () => {
   await nav('Dashboard');
+  assert(baseline, 'no baseline numbers from the first dashboard visit');
   assertEq(await cardNumber('images'), baseline.images, 'images card');
   assertEq(await cardNumber('private'), baseline.private, 'private card');
 });

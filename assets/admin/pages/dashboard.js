@@ -75,12 +75,20 @@ function renderCards(el, s) {
   el.replaceChildren(
     card('Images', v(s?.images), null, { ic: 'library', key: 'images' }),
     card('Private', v(s?.privateImages), null, { ic: 'lock', key: 'private' }),
-    card('Views', v(s?.views), null, { ic: 'eye', key: 'views' }),
+    card('Views', v(s?.views), automatedHits(s), { ic: 'eye', key: 'views' }),
     card('Unique visitors', v(s?.uniqueVisitors), null, { ic: 'globe', key: 'unique' }),
-    card('Storage used', v(s?.storageUsed, fmtBytes), storageSub, { ic: 'download', extra: bar, key: 'storage' }),
-    card('Disk free', v(s?.diskFree, fmtBytes), null, { ic: 'dashboard', key: 'disk' }),
+    card('Storage used', v(s?.storageUsed, fmtBytes), storageSub, { ic: 'database', extra: bar, key: 'storage' }),
+    card('Disk free', v(s?.diskFree, fmtBytes), null, { ic: 'disk', key: 'disk' }),
   );
   if (s === null) el.append(h('p', { class: 'cards-note muted', text: 'Statistics are not available on this server yet.' }));
+}
+
+/** "12 bot hits · 3 link previews" when the server counts those apart from views. */
+function automatedHits(s) {
+  const parts = [];
+  if (s?.botHits) parts.push(`${fmtNumber(s.botHits)} bot ${s.botHits === 1 ? 'hit' : 'hits'}`);
+  if (s?.unfurlerHits) parts.push(`${fmtNumber(s.unfurlerHits)} link ${s.unfurlerHits === 1 ? 'preview' : 'previews'}`);
+  return parts.length ? `+ ${parts.join(' · ')}` : null;
 }
 
 function topImages(images) {
@@ -95,13 +103,13 @@ function topImages(images) {
 function recentViews(views, names) {
   if (!views?.length) return noData();
   return h('div', { class: 'table-wrap' }, h('table', { class: 'table' },
-    h('thead', null, h('tr', null, ['When', 'Image', 'Country', 'Referrer', 'Client'].map((t) => h('th', { scope: 'col', text: t })))),
+    h('thead', null, h('tr', null, ['When', 'Image', 'Country', 'Referrer', 'Client'].map((t) => h('th', { scope: 'col', text: t, class: t === 'Client' ? 'col-client' : null })))),
     h('tbody', null, views.slice(0, 20).map((v) => {
       return h('tr', null,
         h('td', { class: 'nowrap' }, timeEl(v.at)),
         h('td', { class: 'truncate-cell' }, h('a', { href: `/admin/images/${encodeURIComponent(v.imageId ?? v.uuid)}`, text: v.filename || names.get(v.uuid) || (v.uuid ? v.uuid.slice(0, 8) : `#${v.imageId}`), title: v.uuid || '' })),
         h('td', { class: 'nowrap' }, countryLabel(v.country)),
         h('td', { class: 'truncate-cell', text: v.referrer || '—', title: v.referrer || '' }),
-        h('td', { class: 'truncate-cell muted', text: v.agent || '—', title: v.agent || '' }));
+        h('td', { class: 'truncate-cell muted col-client', text: v.agent || '—', title: v.agent || '' }));
     }))));
 }

@@ -9,6 +9,25 @@ export async function mount(root, { signal }) {
   setTitle('Upload keys');
   const nameId = uid('keyname');
   const nameInput = h('input', { id: nameId, class: 'input', placeholder: 'e.g. laptop-sharex', maxlength: 64, required: true, autocomplete: 'off' });
+  const choices = [['', 'Server default'], ['1h', '1 hour'], ['1d', '1 day'], ['7d', '7 days'], ['30d', '30 days'], ['90d', '90 days']];
+  const select = (id, options) => h('select', { id, class: 'input input-sm' },
+    options.map(([value, label]) => h('option', { value, text: label })));
+  const defId = uid('defexp');
+  const maxId = uid('maxexp');
+  const defaultExpiry = select(defId, [['', 'Server default'], ...choices.slice(1), ['never', 'Never']]);
+  const maxExpiry = select(maxId, [['', 'No key limit'], ...choices.slice(1)]);
+  const privateDefault = h('input', { type: 'checkbox', id: uid('kpriv'), class: 'checkbox' });
+  const forcePrivate = h('input', { type: 'checkbox', id: uid('kforce'), class: 'checkbox' });
+  const askExpiry = h('input', { type: 'checkbox', id: uid('kask'), class: 'checkbox' });
+  const check = (input, title, hint) => h('div', { class: 'check-field' }, input,
+    h('label', { for: input.id }, h('span', { class: 'check-title', text: title }), h('span', { class: 'check-hint muted', text: hint })));
+  const policy = h('details', { class: 'key-policy' },
+    h('summary', { text: 'Expiry and privacy for this key' }),
+    h('div', { class: 'field' }, h('label', { for: defId, class: 'label', text: 'Uploads expire after' }), defaultExpiry),
+    h('div', { class: 'field' }, h('label', { for: maxId, class: 'label', text: 'Longest expiry an upload may ask for' }), maxExpiry),
+    check(privateDefault, 'Private by default', 'Uploads get a private ?key= link unless they send private=false.'),
+    check(forcePrivate, 'Always private', 'Refuse public uploads with this key.'),
+    check(askExpiry, 'ShareX asks for an expiry', 'The .sxcu makes ShareX offer 1d, 7d, 30d or never on each upload.'));
   const createBtn = h('button', { type: 'submit', class: 'btn btn-primary' }, icon('plus'), h('span', { text: 'Create key' }));
   const reveal = h('div', { class: 'key-reveal-slot' });
   const listHost = h('div', null, h('div', { class: 'skeleton-group' }, h('div', { class: 'skeleton' }), h('div', { class: 'skeleton' })));
@@ -26,9 +45,16 @@ export async function mount(root, { signal }) {
       }
       await busy(createBtn, async () => {
         try {
-          const created = await api.api('POST', '/api/keys', { body: { name } });
+          const body = {
+            name,
+            defaultExpiry: defaultExpiry.value || null,
+            maxExpiry: maxExpiry.value || null,
+            privateByDefault: privateDefault.checked ? true : null,
+            forcePrivate: forcePrivate.checked,
+          };
+          const created = await api.api('POST', '/api/keys', { body });
           nameInput.value = '';
-          showReveal(created);
+          showReveal(created, askExpiry.checked);
           loadKeys();
         } catch (err) {
           if (err.status !== 401) toast(err.message, 'error');
@@ -38,7 +64,8 @@ export async function mount(root, { signal }) {
   },
   h('label', { for: nameId, class: 'label', text: 'Name' }),
   h('div', { class: 'input-group' }, nameInput, createBtn),
-  h('p', { class: 'hint muted', text: 'One key per device or app, so you can revoke it alone.' }));
+  h('p', { class: 'hint muted', text: 'One key per device or app, so you can revoke it alone.' }),
+  policy);
 
   root.append(
     h('div', { class: 'page-head' }, h('h1', { class: 'page-title', text: 'Upload keys' })),
@@ -53,7 +80,7 @@ export async function mount(root, { signal }) {
       h('div', { class: 'panel-head' }, h('h2', { id: `${nameId}-l`, class: 'panel-title', text: 'Your keys' })),
       h('div', { class: 'panel-body panel-body-flush' }, listHost)));
 
-  function showReveal(created) {
+  function showReveal(created, ask) {
     const key = created.key;
     const base = api.baseUrl();
     const host = hostOf(base);
@@ -62,7 +89,7 @@ export async function mount(root, { signal }) {
     const keyField = h('input', { id: keyId, class: 'input mono', readOnly: true, value: key });
     keyField.addEventListener('focus', () => keyField.select());
     const oneLiner = curlOneLiner({ baseUrl: base, key });
-    const cfg = { baseUrl: base, key, name: created.name };
+    const cfg = { baseUrl: base, key, name: created.name, askExpiry: ask };
     const close = () => {
       reveal.replaceChildren();
       nameInput.focus();
@@ -110,7 +137,8 @@ export async function mount(root, { signal }) {
       h('thead', null, h('tr', null, ['Name', 'Key', 'Created', 'Last used', ''].map((t, i) =>
         h('th', { scope: 'col', text: t }, i === 4 ? h('span', { class: 'visually-hidden', text: 'Actions' }) : null)))),
       h('tbody', null, keys.map((k) => h('tr', { dataset: { keyId: String(k.id) } },
-        h('td', { class: 'key-name', dataset: { label: 'Name' }, text: k.name, title: k.name }),
+        h('td', { class: 'key-name', dataset: { label: 'Name' }, title: k.name },
+          h('span', { text: k.name }), policyLine(k)),
         h('td', { dataset: { label: 'Key' } }, h('code', { class: 'mono', text: `${k.prefix}…` })),
         h('td', { dataset: { label: 'Created' } }, timeEl(k.createdAt)),
         h('td', { dataset: { label: 'Last used' } }, timeEl(k.lastUsedAt)),
@@ -147,4 +175,14 @@ function integration(title, text, label, onDownload) {
   return h('div', { class: 'integration' },
     h('div', { class: 'integration-text' }, h('strong', { text: title }), h('span', { class: 'muted', text })),
     button(label, { icon: 'download', onClick: onDownload, cls: 'integration-btn' }));
+}
+
+/** A one-line summary of a key's upload policy, or nothing when it has none. */
+function policyLine(k) {
+  const parts = [];
+  if (k.defaultExpiry) parts.push(`expires after ${k.defaultExpiry}`);
+  if (k.maxExpiry) parts.push(`at most ${k.maxExpiry}`);
+  if (k.forcePrivate) parts.push('always private');
+  else if (k.privateByDefault) parts.push('private by default');
+  return parts.length ? h('span', { class: 'key-policy-line muted', text: parts.join(' · ') }) : null;
 }

@@ -21,6 +21,13 @@ export async function mount(root, { pendingFiles }) {
   const priv = h('input', { type: 'checkbox', id: privId, checked: privDefault, class: 'checkbox' });
   priv.addEventListener('change', () => { try { localStorage.setItem(PRIVATE_PREF, String(priv.checked)); } catch { /* ignore */ } });
 
+  const expId = uid('exp');
+  const expires = h('select', { id: expId, class: 'input input-sm' },
+    [['', 'Server default'], ['1h', 'In 1 hour'], ['1d', 'In 1 day'], ['7d', 'In 7 days'], ['30d', 'In 30 days'], ['never', 'Never']]
+      .map(([value, label]) => h('option', { value, text: label })));
+  const mvId = uid('maxviews');
+  const maxViews = h('input', { id: mvId, type: 'number', min: 1, step: 1, inputmode: 'numeric', class: 'input input-sm', placeholder: 'No limit' });
+
   const zone = h('div', { class: 'dropzone' },
     h('div', { class: 'dropzone-icon' }, icon('upload')),
     h('p', { class: 'dropzone-title', text: 'Drop images here' }),
@@ -51,7 +58,10 @@ export async function mount(root, { pendingFiles }) {
       h('div', { class: 'check-field' }, priv,
         h('label', { for: privId },
           h('span', { class: 'check-title', text: 'Private' }),
-          h('span', { class: 'check-hint muted', text: 'Only people with the link (it carries a secret key) can see it.' })))),
+          h('span', { class: 'check-hint muted', text: 'Only people with the link (it carries a secret key) can see it.' }))),
+      h('div', { class: 'upload-limits' },
+        h('div', { class: 'field' }, h('label', { for: expId, class: 'label', text: 'Expires' }), expires),
+        h('div', { class: 'field' }, h('label', { for: mvId, class: 'label', text: 'Max views' }), maxViews))),
     toolbar,
     list);
 
@@ -121,6 +131,8 @@ export async function mount(root, { pendingFiles }) {
     item.el.classList.add('is-uploading');
     const { promise, abort } = api.uploadFile(item.file, {
       isPrivate: priv.checked,
+      expires: expires.value,
+      maxViews: Number.parseInt(maxViews.value, 10) > 0 ? Number.parseInt(maxViews.value, 10) : null,
       onProgress: (f) => {
         const pct = Math.round(f * 100);
         item.progress.value = pct;
