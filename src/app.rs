@@ -8,6 +8,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::analytics::{self, Writer};
+use crate::auth::ratelimit::LoginLimiter;
 use crate::auth::{password, upload_key};
 use crate::clock;
 use crate::config::Config;
@@ -66,6 +67,7 @@ pub fn bootstrap(store: &Store, config: &Config) -> anyhow::Result<Created> {
             "default",
             &upload_key::display_prefix(key.expose()),
             clock::now_ms(),
+            Default::default(),
         )?;
         created.upload_key = Some(key);
     }
@@ -79,6 +81,8 @@ pub async fn start(mut config: Config, listener: &TcpListener) -> anyhow::Result
         let addr = listener.local_addr()?;
         config.base_url = Some(format!("http://{addr}"));
     }
+    // Files last written before this moment belong to an earlier run.
+    let started = std::time::SystemTime::now();
     let dir = config.data_dir.clone();
     let cfg = config.clone();
     let (store, created) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
@@ -92,14 +96,40 @@ pub async fn start(mut config: Config, listener: &TcpListener) -> anyhow::Result
         Ok((Arc::new(store), created))
     })
     .await??;
-    let (views, writer) = analytics::start(store.clone(), config.view_flush_interval);
+    let (views, writer) = analytics::start(store.clone(), &config).await?;
+    let logins = LoginLimiter::new(config.login_attempts, config.login_window);
+    // Thumbnails decode on their own threads, one per core (see `thumbnails`).
+    let thumbs = crate::thumbnails::Thumbnailer::start(
+        store.clone(),
+        crate::thumbnails::default_workers(),
+        crate::media::thumbnail::ThumbLimits {
+            max_pixels: config.max_pixels,
+            ..Default::default()
+        },
+        config.max_storage_bytes,
+    )
+    .context("starting the thumbnail workers")?;
+    let control = crate::ops::control::publish(&config.data_dir, listener.local_addr()?)
+        .context("writing the control file")?;
     let state = Arc::new(AppState {
         config,
         store: store.clone(),
         views,
         admin: AdminUi::load(),
+        logins,
+        thumbs,
+        metrics: crate::metrics::Metrics::default(),
+        control,
     });
-    tokio::spawn(purge_sessions(store));
+    tokio::spawn(crate::ops::collect_garbage_periodically(
+        state.clone(),
+        started,
+    ));
+    tokio::spawn(purge_sessions(store.clone()));
+    tokio::spawn(crate::lifecycle::sweeper(
+        store,
+        state.config.sweep_interval,
+    ));
     Ok(App {
         state,
         writer,

@@ -1,4 +1,6 @@
-//! The command line: `serve`, `user`, `key`.
+//! The command line: `serve`, `user`, `key`, `thumbnails`, and the operations
+//! commands (`check`, `gc`, `backup`, `restore`, `import`, `systemd-unit`; their
+//! bodies are in `ops::commands`).
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -52,6 +54,51 @@ pub enum Command {
     /// Manage upload keys
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Make the missing thumbnails (the server also makes them on first request)
+    Thumbnails,
+    /// Verify every blob, row, refcount and total; exit non-zero on any problem
+    Check {
+        /// Fix what is safe (totals, refcounts, indexes, orphan blobs, temp files); never deletes an image
+        #[arg(long)]
+        repair: bool,
+        /// Compare blob sizes only, without re-hashing their bytes
+        #[arg(long)]
+        quick: bool,
+    },
+    /// Remove orphan blobs and stale temp files now (a running server does this itself)
+    Gc {
+        /// Spare files modified within this long, e.g. 1h [default: 0s; nothing else writes meanwhile]
+        #[arg(long)]
+        grace: Option<String>,
+    },
+    /// Write a verified backup archive; works while the server runs
+    Backup {
+        /// The archive to write (must not exist yet)
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Unpack a backup into an empty --data-dir, verifying every hash
+    Restore {
+        /// The archive made by `pixbin backup`
+        file: PathBuf,
+    },
+    /// Import a folder of images (recursively; file times become upload times)
+    Import {
+        /// The folder
+        dir: PathBuf,
+        /// Make the imported images private
+        #[arg(long)]
+        private: bool,
+        /// The limits and settings uploads get
+        #[command(flatten)]
+        settings: ServeArgs,
+    },
+    /// Print a hardened systemd unit for this binary
+    SystemdUnit {
+        /// Path for ExecStart= [default: this executable]
+        #[arg(long)]
+        binary: Option<String>,
+    },
 }
 
 /// `pixbin user …`
@@ -83,6 +130,18 @@ pub enum KeyCommand {
         /// A label, e.g. "laptop ShareX"
         #[arg(long, default_value = "cli")]
         name: String,
+        /// Expiry of this key's uploads when they name none, e.g. 7d
+        #[arg(long)]
+        default_expiry: Option<String>,
+        /// Longest expiry this key's uploads may ask for, e.g. 30d
+        #[arg(long)]
+        max_expiry: Option<String>,
+        /// This key's uploads are private unless they say otherwise
+        #[arg(long)]
+        private_by_default: bool,
+        /// This key's uploads are always private
+        #[arg(long)]
+        force_private: bool,
     },
     /// List upload keys (never the keys themselves)
     List,
@@ -94,7 +153,7 @@ pub enum KeyCommand {
 }
 
 /// Opens the store for a CLI command, explaining a running server clearly.
-fn open_store(dir: &Path) -> anyhow::Result<Store> {
+pub(crate) fn open_store(dir: &Path) -> anyhow::Result<Store> {
     match Store::open(dir) {
         Ok(s) => Ok(s),
         Err(StoreError::AlreadyOpen) => bail!(
@@ -123,6 +182,16 @@ pub fn run_admin_command(cli: &Cli) -> anyhow::Result<()> {
     let dir = config::resolve_data_dir(cli.data_dir.as_deref(), cli.config.as_deref())?;
     match &cli.command {
         Command::Serve(_) => unreachable!("serve is handled by main"),
+        Command::Check { repair, quick } => crate::ops::commands::check(&dir, *repair, *quick)?,
+        Command::Gc { grace } => crate::ops::commands::gc(&dir, grace.as_deref())?,
+        Command::Backup { out } => crate::ops::commands::backup(&dir, out)?,
+        Command::Restore { file } => crate::ops::commands::restore(&dir, file)?,
+        Command::Import {
+            dir: folder,
+            private,
+            settings,
+        } => crate::ops::commands::import(&dir, cli.config.as_deref(), settings, folder, *private)?,
+        Command::SystemdUnit { binary } => crate::ops::commands::systemd_unit(binary.as_deref())?,
         Command::User(UserCommand::Add {
             name,
             password_stdin,
@@ -166,7 +235,27 @@ pub fn run_admin_command(cli: &Cli) -> anyhow::Result<()> {
                 println!("{pw}");
             }
         }
-        Command::Key(KeyCommand::Create { name }) => {
+        Command::Key(KeyCommand::Create {
+            name,
+            default_expiry,
+            max_expiry,
+            private_by_default,
+            force_private,
+        }) => {
+            let secs = |v: &Option<String>, what: &str| -> anyhow::Result<Option<u64>> {
+                v.as_deref()
+                    .map(|s| {
+                        crate::lifecycle::parse_duration(s).with_context(|| format!("{what} {s:?}"))
+                    })
+                    .transpose()
+                    .map(|d| d.map(|d| d.as_secs()))
+            };
+            let policy = crate::store::codec::KeyPolicy {
+                default_expiry_secs: secs(default_expiry, "--default-expiry")?,
+                max_expiry_secs: secs(max_expiry, "--max-expiry")?,
+                private_by_default: private_by_default.then_some(true),
+                force_private: *force_private,
+            };
             let store = open_store(&dir)?;
             let key = upload_key::generate();
             let rec = store.create_key(
@@ -174,6 +263,7 @@ pub fn run_admin_command(cli: &Cli) -> anyhow::Result<()> {
                 name,
                 &upload_key::display_prefix(key.expose()),
                 clock::now_ms(),
+                policy,
             )?;
             eprintln!(
                 "created upload key {} ({}); it is shown only now:",
@@ -206,6 +296,20 @@ pub fn run_admin_command(cli: &Cli) -> anyhow::Result<()> {
                 bail!("no upload key with id {id}");
             }
             eprintln!("revoked upload key {id}");
+        }
+        Command::Thumbnails => {
+            let store = open_store(&dir)?;
+            let workers = crate::thumbnails::default_workers();
+            // Offline, so no storage limit applies: thumbnails are a few KiB each.
+            let (made, failed) = crate::thumbnails::backfill(
+                &store,
+                workers,
+                &crate::media::thumbnail::ThumbLimits::default(),
+                None,
+            )?;
+            eprintln!(
+                "made {made} thumbnails; {failed} images have none (undecodable or too large)"
+            );
         }
     }
     Ok(())

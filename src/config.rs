@@ -12,6 +12,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use crate::media::ImageType;
+use crate::media::strip::StripMode;
 use crate::secret::Secret;
 
 /// The validated settings of one `pixbin serve`.
@@ -46,8 +47,43 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// How often buffered view counts are written.
     pub view_flush_interval: Duration,
+    /// Whether public fetches are classified and recorded (views, bot hits, statistics).
+    pub analytics: bool,
+    /// Offline MaxMind-format database giving viewers' countries.
+    pub geoip_db: Option<PathBuf>,
+    /// Keep viewers' IP addresses in the recent-views log (off: nothing identifying is stored).
+    pub store_viewer_ip: bool,
+    /// Days of per-day statistics kept.
+    pub stats_retention_days: u32,
+    /// Entries kept in the recent-views log.
+    pub recent_views: u64,
     /// Proxies whose `X-Forwarded-For` is believed; empty trusts no header.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Failed logins allowed per client address within `login_window` (four
+    /// times as many per user name) before login answers 429.
+    pub login_attempts: u32,
+    /// The window of `login_attempts`.
+    pub login_window: Duration,
+    /// Expiry of uploads that name none; `None` keeps them.
+    pub default_expiry: Option<Duration>,
+    /// Longest expiry an upload may ask for; `None` allows keeping forever.
+    pub max_expiry: Option<Duration>,
+    /// Whether uploads that do not say are private.
+    pub private_by_default: bool,
+    /// How often expired and used-up images are deleted.
+    pub sweep_interval: Duration,
+    /// How often orphan blobs and stale temp files are collected (also once at start).
+    pub gc_interval: Duration,
+    /// Files younger than this are never collected by the periodic GC.
+    pub gc_grace: Duration,
+    /// Bearer token `/metrics` requires; `None` leaves it open.
+    pub metrics_token: Option<Secret>,
+    /// Which metadata uploads lose before they are stored.
+    pub strip_metadata: StripMode,
+    /// Whether a thumbnail is queued as soon as an upload commits (otherwise
+    /// on its first request or by `pixbin thumbnails`). Not a user setting:
+    /// tests turn it off so blob counts do not race the background work.
+    pub thumbnail_on_upload: bool,
 }
 
 impl Config {
@@ -68,7 +104,23 @@ impl Config {
             max_connections: 256,
             shutdown_timeout: Duration::from_secs(5),
             view_flush_interval: Duration::from_millis(50),
+            analytics: true,
+            geoip_db: None,
+            store_viewer_ip: false,
+            stats_retention_days: 400,
+            recent_views: 10_000,
             trusted_proxies: Vec::new(),
+            login_attempts: 5,
+            login_window: Duration::from_secs(60),
+            default_expiry: None,
+            max_expiry: None,
+            private_by_default: false,
+            sweep_interval: Duration::from_millis(100),
+            gc_interval: Duration::from_secs(3600),
+            gc_grace: Duration::from_secs(3600),
+            metrics_token: None,
+            strip_metadata: StripMode::None,
+            thumbnail_on_upload: false,
         }
     }
 
@@ -121,9 +173,51 @@ pub struct ServeArgs {
     /// Open connections at most [default: 1024]
     #[arg(long, env = "PIXBIN_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Record views and statistics (true/false) [default: true]
+    #[arg(long, env = "PIXBIN_ANALYTICS")]
+    pub analytics: Option<bool>,
+    /// MaxMind-format country database (e.g. GeoLite2-Country.mmdb) for viewers' countries [default: none; countries unknown]
+    #[arg(long, env = "PIXBIN_GEOIP_DB")]
+    pub geoip_db: Option<PathBuf>,
+    /// Keep viewers' IP addresses in the recent-views log (true/false) [default: false]
+    #[arg(long, env = "PIXBIN_STORE_VIEWER_IP")]
+    pub store_viewer_ip: Option<bool>,
+    /// Days of daily statistics to keep [default: 400]
+    #[arg(long, env = "PIXBIN_STATS_RETENTION_DAYS")]
+    pub stats_retention_days: Option<u32>,
+    /// Entries of the recent-views log to keep [default: 10000]
+    #[arg(long, env = "PIXBIN_RECENT_VIEWS")]
+    pub recent_views: Option<u64>,
     /// Reverse proxies (comma-separated CIDRs) whose X-Forwarded-For is trusted [default: none]
     #[arg(long, env = "PIXBIN_TRUSTED_PROXIES")]
     pub trusted_proxies: Option<String>,
+    /// Failed logins per client address per login window before 429 [default: 5]
+    #[arg(long, env = "PIXBIN_LOGIN_ATTEMPTS")]
+    pub login_attempts: Option<u32>,
+    /// The window of login attempts, e.g. 60s, 15m [default: 60s]
+    #[arg(long, env = "PIXBIN_LOGIN_WINDOW")]
+    pub login_window: Option<String>,
+    /// Expiry of uploads that name none, e.g. 30d, or never [default: never]
+    #[arg(long, env = "PIXBIN_DEFAULT_EXPIRY")]
+    pub default_expiry: Option<String>,
+    /// Longest expiry an upload may ask for, e.g. 90d, or never for no limit [default: never]
+    #[arg(long, env = "PIXBIN_MAX_EXPIRY")]
+    pub max_expiry: Option<String>,
+    /// Make uploads private unless they say otherwise (true/false) [default: false]
+    #[arg(long, env = "PIXBIN_PRIVATE_BY_DEFAULT")]
+    pub private_by_default: Option<bool>,
+    /// How often to collect orphan blobs and stale temp files [default: 6h]
+    #[arg(long, env = "PIXBIN_GC_INTERVAL")]
+    pub gc_interval: Option<String>,
+    /// Files younger than this are left alone by the periodic GC [default: 1h]
+    #[arg(long, env = "PIXBIN_GC_GRACE")]
+    pub gc_grace: Option<String>,
+    /// Require `Authorization: Bearer <token>` on /metrics [default: open]
+    #[arg(long, env = "PIXBIN_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// Metadata removed from uploads: gps (location, serial numbers, owner), all (everything but orientation) or none [default: gps]
+    #[arg(long, env = "PIXBIN_STRIP_METADATA")]
+    pub strip_metadata: Option<String>,
 }
 
 /// The same settings as they may appear in the TOML file.
@@ -142,7 +236,21 @@ struct FileConfig {
     header_timeout: Option<String>,
     body_idle_timeout: Option<String>,
     max_connections: Option<usize>,
+    analytics: Option<bool>,
+    geoip_db: Option<PathBuf>,
+    store_viewer_ip: Option<bool>,
+    stats_retention_days: Option<u32>,
+    recent_views: Option<u64>,
     trusted_proxies: Option<Vec<String>>,
+    login_attempts: Option<u32>,
+    login_window: Option<String>,
+    default_expiry: Option<String>,
+    max_expiry: Option<String>,
+    private_by_default: Option<bool>,
+    strip_metadata: Option<String>,
+    gc_interval: Option<String>,
+    gc_grace: Option<String>,
+    metrics_token: Option<String>,
 }
 
 fn toml_size(v: &toml::Value, what: &str) -> anyhow::Result<u64> {
@@ -328,12 +436,101 @@ pub fn load(
         max_connections,
         shutdown_timeout: Duration::from_secs(10),
         view_flush_interval: Duration::from_millis(500),
+        analytics: args.analytics.or(file.analytics).unwrap_or(true),
+        geoip_db: args.geoip_db.clone().or(file.geoip_db),
+        store_viewer_ip: args
+            .store_viewer_ip
+            .or(file.store_viewer_ip)
+            .unwrap_or(false),
+        stats_retention_days: match args
+            .stats_retention_days
+            .or(file.stats_retention_days)
+            .unwrap_or(400)
+        {
+            n @ 1..=3660 => n,
+            n => bail!("stats retention days must be 1 to 3660, not {n}"),
+        },
+        recent_views: match args.recent_views.or(file.recent_views).unwrap_or(10_000) {
+            n @ 0..=1_000_000 => n,
+            n => bail!("recent views must be at most 1000000, not {n}"),
+        },
         trusted_proxies: match (&args.trusted_proxies, &file.trusted_proxies) {
             (Some(s), _) => parse_cidrs(s.split(','))?,
             (None, Some(v)) => parse_cidrs(v.iter().map(String::as_str))?,
             (None, None) => Vec::new(),
         },
+        login_attempts: match args.login_attempts.or(file.login_attempts).unwrap_or(5) {
+            0 => bail!("login attempts must be above zero"),
+            n => n,
+        },
+        login_window: match dur(
+            &args.login_window,
+            &file.login_window,
+            "login window",
+            Duration::from_secs(60),
+        )? {
+            d if d.is_zero() => bail!("login window must be above zero"),
+            d => d,
+        },
+        default_expiry: expiry_setting(
+            args.default_expiry
+                .as_ref()
+                .or(file.default_expiry.as_ref()),
+            "default expiry",
+        )?,
+        max_expiry: expiry_setting(
+            args.max_expiry.as_ref().or(file.max_expiry.as_ref()),
+            "max expiry",
+        )?,
+        private_by_default: args
+            .private_by_default
+            .or(file.private_by_default)
+            .unwrap_or(false),
+        sweep_interval: Duration::from_secs(30),
+        gc_interval: match dur(
+            &args.gc_interval,
+            &file.gc_interval,
+            "gc interval",
+            Duration::from_secs(6 * 3600),
+        )? {
+            d if d < Duration::from_secs(1) => bail!("gc interval must be at least 1s"),
+            d => d,
+        },
+        gc_grace: dur(
+            &args.gc_grace,
+            &file.gc_grace,
+            "gc grace",
+            Duration::from_secs(3600),
+        )?,
+        metrics_token: args
+            .metrics_token
+            .clone()
+            .or(file.metrics_token)
+            .filter(|t| !t.trim().is_empty())
+            .map(Secret::new),
+        strip_metadata: match args
+            .strip_metadata
+            .as_ref()
+            .or(file.strip_metadata.as_ref())
+        {
+            Some(s) => StripMode::parse(s)
+                .with_context(|| format!("strip metadata: {s:?} (use gps, all or none)"))?,
+            None => StripMode::Gps,
+        },
+        thumbnail_on_upload: true,
     })
+}
+
+/// `never` (or unset) is `None`; otherwise a duration such as `30d`.
+fn expiry_setting(v: Option<&String>, what: &str) -> anyhow::Result<Option<Duration>> {
+    match v.map(|s| s.trim()) {
+        None | Some("never") | Some("") => Ok(None),
+        Some(s) => {
+            let d = crate::lifecycle::parse_duration(s)
+                .with_context(|| format!("{what}: {s:?} (use e.g. 12h, 7d, 4w or never)"))?;
+            Ok(Some(d))
+        }
+    }
 }
 
 /// Parses CIDRs (`10.0.0.0/8`, `::1/128`); a bare address means that one host.

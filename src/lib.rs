@@ -2,18 +2,23 @@
 //!
 //! Module map:
 //! - `app`: start-up (open data, first account and key, shared state)
-//! - `analytics`: view events -> one batching writer task
+//! - `analytics`: what counts as a view; view events -> one batching writer task
 //! - `auth`: passwords, sessions + CSRF, upload keys
 //! - `cli`: the command line (`serve`, `user`, `key`)
 //! - `clock`: Unix milliseconds and RFC 3339
 //! - `config`: flags/env/TOML -> validated `Config`
 //! - `error`: `AppError` -> status + JSON body
 //! - `http`: router, bodies, conditional/range, assets, handlers, dispatch
-//! - `media`: image type, structure and dimensions from the bytes
+//! - `lifecycle`: expiry and view limits, privacy defaults, the sweeper
+//! - `metrics`: Prometheus counters and the `/metrics` text
+//! - `media`: image type, structure and dimensions from the bytes; metadata stripping; thumbnails
+//! - `ops`: backup, restore, import, the control file, periodic GC
 //! - `secret`: random tokens, hashing, constant-time comparison
 //! - `server`: the accept loop (`run(listener, state, shutdown)`)
 //! - `state`: `AppState`, shared as `Arc`
 //! - `store`: redb metadata, content-addressed blobs
+//! - `systemd`: the hardened unit, readiness and watchdog notifications
+//! - `thumbnails`: the thumbnail worker pool (one per core) and the backfill
 #![forbid(unsafe_code)]
 
 pub mod analytics;
@@ -24,8 +29,13 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod lifecycle;
 pub mod media;
+pub mod metrics;
+pub mod ops;
 pub mod secret;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod systemd;
+pub mod thumbnails;

@@ -47,10 +47,17 @@ async fn serve(cli: &Cli, args: &pixbin::config::ServeArgs) -> anyhow::Result<()
     println!("pixbin listening on http://{addr}");
     println!("admin UI: {base}/admin/");
     tracing::info!(%addr, base_url = %base, "serving");
+    pixbin::systemd::notify_ready(addr);
+    tokio::spawn(pixbin::systemd::watchdog(app.state.clone()));
 
-    pixbin::server::run(listener, app.state.clone(), shutdown_signal()).await;
+    let shutdown = async {
+        shutdown_signal().await;
+        pixbin::systemd::notify_stopping();
+    };
+    pixbin::server::run(listener, app.state.clone(), shutdown).await;
     tracing::info!("draining view events");
     app.writer.shutdown().await;
+    pixbin::ops::control::retract(&app.state.config.data_dir);
     tracing::info!("stopped");
     Ok(())
 }

@@ -66,16 +66,28 @@ pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Fut
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
+        let first_byte = state.config.header_timeout;
         let service = service_fn(move |req| {
             let state = state.clone();
             async move { Ok::<_, std::convert::Infallible>(dispatch::handle(state, peer, req).await) }
         });
-        let conn = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let _ = conn.await;
+            // hyper's header timeout starts at the first byte, and the protocol
+            // sniffing of the auto builder has none: a client that connects and
+            // sends nothing would hold its slot forever (slowloris, SECURITY.md
+            // A33). It gets the header timeout to start talking.
+            let mut probe = [0u8; 1];
+            if tokio::time::timeout(first_byte, stream.peek(&mut probe))
+                .await
+                .is_ok()
+            {
+                let conn = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .into_owned();
+                let _ = watcher.watch(conn).await;
+            }
             drop(permit);
         });
     }

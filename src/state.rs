@@ -3,10 +3,12 @@
 use std::sync::Arc;
 
 use crate::analytics::Views;
+use crate::auth::ratelimit::LoginLimiter;
 use crate::config::Config;
 use crate::error::AppError;
 use crate::http::assets::AdminUi;
 use crate::store::{Store, StoreError};
+use crate::thumbnails::Thumbnailer;
 
 /// Immutable configuration plus handles to the store and background writers.
 #[derive(Debug)]
@@ -19,6 +21,14 @@ pub struct AppState {
     pub views: Views,
     /// The embedded admin UI.
     pub admin: AdminUi,
+    /// Failed-login throttling.
+    pub logins: LoginLimiter,
+    /// The thumbnail worker pool.
+    pub thumbs: Thumbnailer,
+    /// Request, latency and GC counters for `/metrics`.
+    pub metrics: crate::metrics::Metrics,
+    /// Checks the token `pixbin backup` presents (see `ops::control`).
+    pub control: crate::ops::control::Control,
 }
 
 impl AppState {

@@ -16,7 +16,17 @@ mod sessions;
 mod http_semantics;
 // Listing with filters and cursor pagination; details; upload-key management.
 mod library;
+// Expiry, view limits, privacy defaults, the sweeper.
+mod lifecycle;
+// View statistics: countries, referrers, uniques, bots apart, restart and crash.
+mod analytics;
 // The command line: first start, key and user commands, a locked data dir.
 mod cli;
 // Memory stays flat during a very large upload.
 mod memory;
+// Every hostile-input case of SECURITY.md §2 (A01–A35), one test per case.
+mod security;
+// EXIF/GPS stripping, thumbnails and their access rules, pixel bombs and memory.
+mod media;
+// Check, GC, backup/restore, import, start-up refusals, metrics, logs, systemd, A36–A41.
+mod ops;

@@ -116,6 +116,11 @@ pub async fn read_json<T: serde::de::DeserializeOwned>(
     idle: Duration,
 ) -> Result<T, AppError> {
     let bytes = read_limited(body, limit, idle).await?;
+    // Every JSON body of the API is an object; serde would also fill a struct
+    // from an array (`["admin", "pw"]`), a second spelling nobody documents.
+    if bytes.trim_ascii_start().first() != Some(&b'{') {
+        return Err(AppError::bad_request("the JSON body must be an object"));
+    }
     serde_json::from_slice(&bytes)
         .map_err(|e| AppError::bad_request(format!("invalid JSON body: {}", short_json_error(&e))))
 }

@@ -17,7 +17,9 @@ use crate::http::assets::UI_CSP;
 use crate::http::body::{Body, error_response};
 use crate::http::client_ip;
 use crate::http::handlers::upload::UploadAuth;
-use crate::http::handlers::{admin, auth, health, images, keys, serve, upload};
+use crate::http::handlers::{
+    admin, auth, backup, health, images, keys, metrics, serve, stats, thumbs, upload,
+};
 use crate::http::query;
 use crate::http::router::{self, Route, RouteError};
 use crate::secret::{self, Secret};
@@ -118,6 +120,7 @@ pub async fn upload_auth_from_key(state: &AppState, key: &str) -> Result<UploadA
         Some(k) => Ok(UploadAuth {
             uploader: Uploader::Key(k.id),
             key_hash: Some(hash),
+            policy: Some(k.policy),
         }),
         None => Err(AppError::Unauthorized),
     }
@@ -140,6 +143,7 @@ pub async fn upload_auth_from_headers(
         return Ok(Some(UploadAuth {
             uploader: Uploader::User(ctx.username),
             key_hash: None,
+            policy: None,
         }));
     }
     Ok(None)
@@ -156,6 +160,11 @@ async fn run(
             require_session(state, &req).await?;
             serve::proxy(state, u, t, &req).await
         }
+        Route::Thumb(u, t) => thumbs::public(state, u, t, &req).await,
+        Route::ProxyThumb(u, t) => {
+            require_session(state, &req).await?;
+            thumbs::proxy(state, u, t, &req).await
+        }
         Route::Upload => upload::upload(state, req).await,
         Route::List => {
             require_session(state, &req).await?;
@@ -164,6 +173,10 @@ async fn run(
         Route::Image(r) => {
             require_session(state, &req).await?;
             images::details(state, r).await
+        }
+        Route::EditImage(r) => {
+            require_session_csrf(state, &req).await?;
+            images::edit(state, r, req).await
         }
         Route::Privacy(r) => {
             require_session_csrf(state, &req).await?;
@@ -208,8 +221,15 @@ async fn run(
             require_session_csrf(state, &req).await?;
             keys::revoke(state, id).await
         }
+        Route::Stats(r) => {
+            require_session(state, &req).await?;
+            stats::handle(state, r, &req).await
+        }
         Route::Health => Ok(health::healthz()),
         Route::Ready => health::readyz(state).await,
+        Route::OpenApi => Ok(crate::http::openapi::document()),
+        Route::Metrics => metrics::metrics(state, &req).await,
+        Route::Backup => backup::backup(state, &req).await,
         Route::Root => Ok(admin::root()),
         Route::AdminPage => Ok(admin::page(state)),
         Route::AdminAsset(path) => admin::asset(state, &path),
@@ -286,8 +306,14 @@ pub async fn handle(
     )
     .into_owned();
     let route = router::route(&method, req.uri().path());
+    let route_name = match &route {
+        Ok(r) => r.name(),
+        Err(_) => "unmatched",
+    };
     let kind = match &route {
-        Ok(Route::Public(..) | Route::Proxy(..)) => Kind::Blob,
+        Ok(Route::Public(..) | Route::Proxy(..) | Route::Thumb(..) | Route::ProxyThumb(..)) => {
+            Kind::Blob
+        }
         Ok(
             Route::AdminPage
             | Route::AdminAsset(_)
@@ -297,10 +323,15 @@ pub async fn handle(
         ) => Kind::Ui,
         _ => Kind::Api,
     };
+    let mut allow = None;
     let result = match route {
         Ok(r) => run(&state, r, req).await,
         Err(RouteError::NotFound) => Err(AppError::NotFound),
-        Err(RouteError::MethodNotAllowed) => Err(AppError::MethodNotAllowed),
+        Err(RouteError::MethodNotAllowed) => {
+            // RFC 9110 §15.5.6: a 405 lists the methods the resource supports.
+            allow = HeaderValue::from_str(&router::allowed_methods(req.uri().path())).ok();
+            Err(AppError::MethodNotAllowed)
+        }
     };
     let mut res = match result {
         Ok(r) => r,
@@ -320,7 +351,13 @@ pub async fn handle(
         Kind::Blob if !res.headers().contains_key(header::ETAG) => Kind::Api,
         k => k,
     };
+    if let Some(a) = allow {
+        res.headers_mut().insert(header::ALLOW, a);
+    }
     security_headers(&mut res, kind);
+    state
+        .metrics
+        .observe(route_name, res.status().as_u16(), start.elapsed());
     tracing::debug!(
         method = %method,
         path = %logged_path,

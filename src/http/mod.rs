@@ -6,6 +6,8 @@ pub mod client_ip;
 pub mod conditional;
 pub mod dispatch;
 pub mod handlers;
+pub mod multipart;
+pub mod openapi;
 pub mod query;
 pub mod range;
 pub mod router;

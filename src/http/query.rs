@@ -31,17 +31,24 @@ pub fn percent_decode(s: &str) -> Option<Cow<'_, str>> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Malformed;
 
-/// The first value of parameter `name`, decoded; `Err(Malformed)` when present
-/// but undecodable.
+/// The value of parameter `name`, decoded; `Err(Malformed)` when present but
+/// undecodable, or present twice (`?key=a&key=b`: which one a cache, a proxy
+/// or the server reads is up to each of them, so none is chosen).
 pub fn param<'a>(query: Option<&'a str>, name: &str) -> Result<Option<Cow<'a, str>>, Malformed> {
     let Some(q) = query else { return Ok(None) };
+    let mut found = None;
     for pair in q.split('&') {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         if k == name {
-            return percent_decode(v).map(Some).ok_or(Malformed);
+            if found.is_some() {
+                return Err(Malformed);
+            }
+            found = Some(v);
         }
     }
-    Ok(None)
+    found
+        .map(|v| percent_decode(v).ok_or(Malformed))
+        .transpose()
 }
 
 /// Removes the values of secret-bearing parameters (`key`, `token`) so a URL can
@@ -80,6 +87,8 @@ mod tests {
         assert!(param(Some("key=%%%"), "key").is_err());
         assert!(param(Some("key=%c0%ae"), "key").is_err());
         assert_eq!(param(Some("key"), "key").unwrap().unwrap(), "");
+        assert!(param(Some("key=a&x=1&key=b"), "key").is_err());
+        assert_eq!(param(Some("key=a&keys=b"), "key").unwrap().unwrap(), "a");
     }
 
     #[test]

@@ -26,12 +26,18 @@ pub enum Route {
     Public(Uuid, ImageType),
     /// `GET|HEAD /api/proxy/{uuid}.{ext}`
     Proxy(Uuid, ImageType),
+    /// `GET|HEAD /thumb/{uuid}.{ext}`: the thumbnail, with the original's access rules
+    Thumb(Uuid, ImageType),
+    /// `GET|HEAD /api/proxy/thumb/{uuid}.{ext}`: the thumbnail, for a session
+    ProxyThumb(Uuid, ImageType),
     /// `POST /api/upload`
     Upload,
     /// `GET /api/list`
     List,
     /// `GET /api/images/{id}`
     Image(ImageRef),
+    /// `PATCH /api/images/{id}`: expiry and view limit
+    EditImage(ImageRef),
     /// `POST /api/images/{id}/privacy` and `POST /api/privacy/{id}`
     Privacy(ImageRef),
     /// `POST /api/images/{id}/rotate-key`
@@ -56,16 +62,43 @@ pub enum Route {
     CreateKey,
     /// `DELETE /api/keys/{id}`
     RevokeKey(u64),
+    /// `GET /api/stats…` and `GET /api/images/{id}/stats` (session)
+    Stats(StatsRoute),
     /// `GET /healthz`
     Health,
     /// `GET /readyz`
     Ready,
+    /// `GET /api/openapi.json`
+    OpenApi,
+    /// `GET /metrics` (Prometheus text)
+    Metrics,
+    /// `GET /api/backup` (a tar of everything; session or the local control token)
+    Backup,
     /// `GET /` -> the admin UI
     Root,
     /// `GET /admin/...` page routes (the UI's entry page)
     AdminPage,
     /// `GET /admin/static-<hash>/<file>`, carrying `<hash>/<file>`
     AdminAsset(String),
+}
+
+/// The statistics endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatsRoute {
+    /// `GET /api/stats`: dashboard totals
+    Summary,
+    /// `GET /api/stats/views?days=N`
+    Views,
+    /// `GET /api/stats/countries`
+    Countries,
+    /// `GET /api/stats/referrers`
+    Referrers,
+    /// `GET /api/stats/recent`
+    Recent,
+    /// `GET /api/stats/top`
+    Top,
+    /// `GET /api/images/{id}/stats`
+    Image(ImageRef),
 }
 
 /// Why no route matched.
@@ -131,6 +164,60 @@ fn image_ref_or_bad(s: &str) -> ImageRef {
     parse_image_ref(s).unwrap_or(BAD_REF)
 }
 
+impl Route {
+    /// A fixed, low-cardinality name for metrics labels (never an id).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Route::Public(..) => "public",
+            Route::Proxy(..) => "proxy",
+            Route::Thumb(..) => "thumb",
+            Route::ProxyThumb(..) => "proxy_thumb",
+            Route::Upload => "upload",
+            Route::List => "list",
+            Route::Image(_) => "image",
+            Route::EditImage(_) => "edit_image",
+            Route::Privacy(_) => "privacy",
+            Route::RotateKey(_) => "rotate_key",
+            Route::Delete(_) => "delete",
+            Route::DeletePage(_) => "delete_page",
+            Route::DeleteConfirm(_) => "delete_confirm",
+            Route::Login => "login",
+            Route::Refresh => "refresh",
+            Route::Logout => "logout",
+            Route::Session => "session",
+            Route::ListKeys => "list_keys",
+            Route::CreateKey => "create_key",
+            Route::RevokeKey(_) => "revoke_key",
+            Route::Stats(_) => "stats",
+            Route::Health => "health",
+            Route::Ready => "ready",
+            Route::OpenApi => "openapi",
+            Route::Metrics => "metrics",
+            Route::Backup => "backup",
+            Route::Root => "root",
+            Route::AdminPage => "admin_page",
+            Route::AdminAsset(_) => "admin_asset",
+        }
+    }
+}
+
+/// The methods `path` answers, for the `Allow` header of a 405.
+pub fn allowed_methods(path: &str) -> String {
+    [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+    ]
+    .iter()
+    .filter(|m| route(m, path).is_ok())
+    .map(Method::as_str)
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
 /// Routes a request. Query strings must already be split off `path`.
 pub fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
     use RouteError::*;
@@ -142,6 +229,9 @@ pub fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
         "/" => return only(get, Route::Root),
         "/healthz" => return only(get, Route::Health),
         "/readyz" => return only(get, Route::Ready),
+        "/api/openapi.json" => return only(get, Route::OpenApi),
+        "/metrics" => return only(get, Route::Metrics),
+        "/api/backup" => return only(get, Route::Backup),
         "/api/upload" => return only(post, Route::Upload),
         "/api/list" => return only(get, Route::List),
         "/api/login" => return only(post, Route::Login),
@@ -156,6 +246,12 @@ pub fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
             };
         }
         "/admin" => return only(get, Route::AdminPage),
+        "/api/stats" => return only(get, Route::Stats(StatsRoute::Summary)),
+        "/api/stats/views" => return only(get, Route::Stats(StatsRoute::Views)),
+        "/api/stats/countries" => return only(get, Route::Stats(StatsRoute::Countries)),
+        "/api/stats/referrers" => return only(get, Route::Stats(StatsRoute::Referrers)),
+        "/api/stats/recent" => return only(get, Route::Stats(StatsRoute::Recent)),
+        "/api/stats/top" => return only(get, Route::Stats(StatsRoute::Top)),
         _ => {}
     }
 
@@ -167,6 +263,14 @@ pub fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
             return only(get, Route::AdminAsset(asset.to_string()));
         }
         return only(get, Route::AdminPage);
+    }
+    if let Some(rest) = path.strip_prefix("/api/proxy/thumb/") {
+        let (u, t) = parse_image_file(rest).ok_or(NotFound)?;
+        return only(get, Route::ProxyThumb(u, t));
+    }
+    if let Some(rest) = path.strip_prefix("/thumb/") {
+        let (u, t) = parse_image_file(rest).ok_or(NotFound)?;
+        return only(get, Route::Thumb(u, t));
     }
     if path.starts_with("/api/proxy/") {
         let (u, t) = parse_proxy_path(path).ok_or(NotFound)?;
@@ -186,9 +290,11 @@ pub fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
     }
     if let Some(rest) = path.strip_prefix("/api/images/") {
         return match rest.split_once('/') {
+            None if *method == Method::PATCH => Ok(Route::EditImage(image_ref_or_bad(rest))),
             None => only(get, Route::Image(image_ref_or_bad(rest))),
             Some((id, "privacy")) => only(post, Route::Privacy(image_ref_or_bad(id))),
             Some((id, "rotate-key")) => only(post, Route::RotateKey(image_ref_or_bad(id))),
+            Some((id, "stats")) => only(get, Route::Stats(StatsRoute::Image(image_ref_or_bad(id)))),
             Some(_) => Err(NotFound),
         };
     }
@@ -231,6 +337,18 @@ mod tests {
         assert_eq!(
             r(Method::GET, &format!("/api/proxy/{U}.gif")),
             Ok(Route::Proxy(uuid, ImageType::Gif))
+        );
+        assert_eq!(
+            r(Method::GET, &format!("/thumb/{U}.png")),
+            Ok(Route::Thumb(uuid, ImageType::Png))
+        );
+        assert_eq!(
+            r(Method::HEAD, &format!("/api/proxy/thumb/{U}.webp")),
+            Ok(Route::ProxyThumb(uuid, ImageType::Webp))
+        );
+        assert_eq!(
+            r(Method::POST, &format!("/thumb/{U}.png")),
+            Err(RouteError::MethodNotAllowed)
         );
         assert_eq!(r(Method::POST, "/api/upload"), Ok(Route::Upload));
         assert_eq!(
@@ -279,6 +397,23 @@ mod tests {
         );
         assert_eq!(r(Method::GET, "/admin/library"), Ok(Route::AdminPage));
         assert_eq!(
+            r(Method::GET, "/api/stats"),
+            Ok(Route::Stats(StatsRoute::Summary))
+        );
+        assert_eq!(
+            r(Method::GET, "/api/stats/countries"),
+            Ok(Route::Stats(StatsRoute::Countries))
+        );
+        assert_eq!(
+            r(Method::GET, "/api/images/7/stats"),
+            Ok(Route::Stats(StatsRoute::Image(ImageRef::Id(7))))
+        );
+        assert_eq!(
+            r(Method::POST, "/api/stats/top"),
+            Err(RouteError::MethodNotAllowed)
+        );
+        assert_eq!(r(Method::GET, "/api/stats/nope"), Err(RouteError::NotFound));
+        assert_eq!(
             r(Method::DELETE, "/healthz"),
             Err(RouteError::MethodNotAllowed)
         );
@@ -310,6 +445,13 @@ mod tests {
                 Err(RouteError::NotFound),
                 "{proxied}"
             );
+            for thumb in [format!("/thumb{p}"), format!("/api/proxy/thumb{p}")] {
+                assert_eq!(
+                    route(&Method::GET, &thumb),
+                    Err(RouteError::NotFound),
+                    "{thumb}"
+                );
+            }
         }
     }
 

@@ -104,6 +104,9 @@ impl Drop for TempBlob {
 pub struct FsBlobStore {
     blobs: PathBuf,
     tmp: PathBuf,
+    /// Fault injection for the disk-full test where no small filesystem can
+    /// be mounted (SECURITY M6): see [`FsBlobStore::simulate_disk_full`].
+    disk_full: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl FsBlobStore {
@@ -114,7 +117,19 @@ impl FsBlobStore {
         let tmp = data_dir.join("tmp");
         fs::create_dir_all(&blobs)?;
         fs::create_dir_all(&tmp)?;
-        Ok(FsBlobStore { blobs, tmp })
+        Ok(FsBlobStore {
+            blobs,
+            tmp,
+            disk_full: Default::default(),
+        })
+    }
+
+    /// Test hook: while on, writes to new temp files fail with ENOSPC, as on a
+    /// full disk.
+    #[doc(hidden)]
+    pub fn simulate_disk_full(&self, on: bool) {
+        self.disk_full
+            .store(on, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The on-disk path of a blob: two fan-out levels from the first hash bytes so
@@ -139,7 +154,13 @@ impl BlobStore for FsBlobStore {
             .read(true)
             .create_new(true)
             .open(&path)?;
-        Ok((TempBlob { path, armed: true }, file))
+        let temp = TempBlob { path, armed: true };
+        if self.disk_full.load(std::sync::atomic::Ordering::SeqCst) {
+            // /dev/full answers every write with ENOSPC.
+            let full = fs::OpenOptions::new().write(true).open("/dev/full")?;
+            return Ok((temp, full));
+        }
+        Ok((temp, file))
     }
 
     fn put(&self, temp: TempBlob, hash: &BlobHash) -> io::Result<bool> {

@@ -95,6 +95,40 @@ pub struct KeyRecord {
     pub created_at: i64,
     /// Unix milliseconds of the last accepted upload, if any.
     pub last_used_at: Option<i64>,
+    /// Upload policy attached to this key.
+    pub policy: KeyPolicy,
+}
+
+/// What an upload key's uploads default to and may ask for.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyPolicy {
+    /// Expiry applied when an upload names none (seconds); overrides the server default.
+    pub default_expiry_secs: Option<u64>,
+    /// Longest expiry an upload may ask for (seconds); the server maximum still applies.
+    pub max_expiry_secs: Option<u64>,
+    /// Privacy when the upload does not say; overrides the server default.
+    pub private_by_default: Option<bool>,
+    /// When set, uploads are always private and `private=false` is refused.
+    pub force_private: bool,
+}
+
+/// One entry of the capped recent-views log (a row of `SEQ_TO_RECENT_VIEW`).
+/// Holds nothing that identifies a person unless the operator opted in to
+/// storing viewer addresses.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecentViewRecord {
+    /// The image.
+    pub image_id: u64,
+    /// Unix milliseconds.
+    pub at: i64,
+    /// ISO 3166 alpha-2 code, `None` when unknown.
+    pub country: Option<[u8; 2]>,
+    /// Referrer host only (never the URL); empty when there was none.
+    pub referrer: String,
+    /// `analytics::AgentClass` code.
+    pub agent: u8,
+    /// The viewer's address (IPv4 as mapped IPv6), only with `PIXBIN_STORE_VIEWER_IP=true`.
+    pub ip: Option<[u8; 16]>,
 }
 
 /// Error decoding a stored record: the bytes are not any known version.
@@ -131,6 +165,7 @@ versioned!(BlobEnvelope, BlobRecord, "blob");
 versioned!(UserEnvelope, UserRecord, "user");
 versioned!(SessionEnvelope, SessionRecord, "session");
 versioned!(KeyEnvelope, KeyRecord, "upload key");
+versioned!(RecentViewEnvelope, RecentViewRecord, "recent view");
 
 #[cfg(test)]
 mod tests {
@@ -190,8 +225,32 @@ mod tests {
             prefix: "p".into(),
             created_at: 1,
             last_used_at: None,
+            policy: KeyPolicy {
+                default_expiry_secs: Some(3),
+                ..Default::default()
+            },
         };
-        assert_eq!(k.encode(), vec![0, 1, 1, b'k', 1, b'p', 2, 0]);
+        assert_eq!(
+            k.encode(),
+            vec![0, 1, 1, b'k', 1, b'p', 2, 0, 1, 3, 0, 0, 0]
+        );
+    }
+
+    #[test]
+    fn recent_view_golden_bytes() {
+        let r = RecentViewRecord {
+            image_id: 3,
+            at: 1,
+            country: Some(*b"GB"),
+            referrer: "a.io".into(),
+            agent: 1,
+            ip: None,
+        };
+        assert_eq!(
+            r.encode(),
+            vec![0, 3, 2, 1, b'G', b'B', 4, b'a', b'.', b'i', b'o', 1, 0]
+        );
+        assert_eq!(RecentViewRecord::decode(&r.encode()).unwrap(), r);
     }
 
     #[test]

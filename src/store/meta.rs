@@ -27,8 +27,42 @@ pub const KEY_HASH_TO_UPLOAD_KEY: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new("key_hash_to_upload_key");
 /// Image id -> total counted views.
 pub const ID_TO_VIEWS: TableDefinition<u64, u64> = TableDefinition::new("id_to_views");
+/// (expires-at ms, image id) -> (): what the sweeper deletes, oldest first. Also
+/// holds images whose last allowed view was consumed (keyed by that moment).
+pub const EXPIRES_AT_TO_ID: TableDefinition<(i64, u64), ()> =
+    TableDefinition::new("expires_at_to_id");
+/// Image id -> (views consumed against its `max_views`, when the last one was
+/// consumed or 0). Written synchronously, so a one-time link stays one-time
+/// across a crash.
+pub const ID_TO_CONSUMED_VIEWS: TableDefinition<u64, (u64, i64)> =
+    TableDefinition::new("id_to_consumed_views");
 /// Name -> number: schema version, running totals and id sequences.
 pub const NAME_TO_META: TableDefinition<&str, u64> = TableDefinition::new("name_to_meta");
+
+// ---- view statistics (written in batches by the analytics writer) ----------
+// Per-day rows are pruned after the retention period, the recent log is capped,
+// and referrer hosts (client-chosen strings) are capped in number, so these
+// tables cannot grow without bound.
+
+/// (day number, metric) -> count; metrics in `store::stats::metric`.
+pub const DAY_METRIC_TO_COUNT: TableDefinition<(i64, u8), u64> =
+    TableDefinition::new("day_metric_to_count");
+/// (image id, day number, metric) -> count.
+pub const IMAGE_DAY_METRIC_TO_COUNT: TableDefinition<(u64, i64, u8), u64> =
+    TableDefinition::new("image_day_metric_to_count");
+/// Country code (or `unknown`) -> views, all time.
+pub const COUNTRY_TO_VIEWS: TableDefinition<&str, u64> = TableDefinition::new("country_to_views");
+/// (image id, country code) -> views.
+pub const IMAGE_COUNTRY_TO_VIEWS: TableDefinition<(u64, &str), u64> =
+    TableDefinition::new("image_country_to_views");
+/// Referrer host (empty for none) -> views, all time.
+pub const REFERRER_TO_VIEWS: TableDefinition<&str, u64> = TableDefinition::new("referrer_to_views");
+/// (image id, referrer host) -> views.
+pub const IMAGE_REFERRER_TO_VIEWS: TableDefinition<(u64, &str), u64> =
+    TableDefinition::new("image_referrer_to_views");
+/// Sequence number -> `RecentViewRecord`, oldest first; capped in length.
+pub const SEQ_TO_RECENT_VIEW: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("seq_to_recent_view");
 
 /// Keys of `NAME_TO_META`.
 pub mod keys {
@@ -44,4 +78,16 @@ pub mod keys {
     pub const NEXT_IMAGE_ID: &str = "next_image_id";
     /// Next upload key id to hand out.
     pub const NEXT_KEY_ID: &str = "next_key_id";
+    /// Counted views, all time.
+    pub const VIEWS: &str = "views";
+    /// Unique visitors per day, summed over all days.
+    pub const UNIQUE_VISITORS: &str = "unique_visitors";
+    /// Fetches by bots, all time (not views).
+    pub const BOT_HITS: &str = "bot_hits";
+    /// Fetches by link-preview unfurlers, all time (not views).
+    pub const UNFURLER_HITS: &str = "unfurler_hits";
+    /// Next recent-views sequence number.
+    pub const NEXT_RECENT_SEQ: &str = "next_recent_seq";
+    /// The last day number on which old statistics were pruned.
+    pub const STATS_PRUNED_DAY: &str = "stats_pruned_day";
 }

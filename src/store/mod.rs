@@ -6,8 +6,14 @@
 //! [`StoreError`] at this boundary so nothing above sees database internals.
 
 pub mod blobs;
+pub mod check;
 pub mod codec;
+pub mod gc;
+pub mod lifecycle;
 pub mod meta;
+pub mod snapshot;
+pub mod stats;
+pub mod thumbs;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -109,6 +115,58 @@ pub struct StoredImage {
     pub record: ImageRecord,
     /// Views counted so far (flushed ones).
     pub views: u64,
+    /// Views consumed against `record.max_views` (0 without a limit).
+    pub consumed: u64,
+}
+
+impl StoredImage {
+    /// Views still allowed, when the image has a view limit.
+    pub fn views_left(&self) -> Option<u64> {
+        self.record
+            .max_views
+            .map(|m| m.saturating_sub(self.consumed))
+    }
+
+    /// Whether the public link is dead: past its expiry, or out of views.
+    pub fn is_gone(&self, now: i64) -> bool {
+        self.record.expires_at.is_some_and(|t| t <= now) || self.views_left() == Some(0)
+    }
+}
+
+/// The tables an image is assembled from, opened once per read transaction.
+struct ImageTables {
+    images: redb::ReadOnlyTable<u64, &'static [u8]>,
+    views: redb::ReadOnlyTable<u64, u64>,
+    consumed: redb::ReadOnlyTable<u64, (u64, i64)>,
+}
+
+impl ImageTables {
+    fn open(r: &redb::ReadTransaction) -> Result<Self> {
+        Ok(ImageTables {
+            images: r.open_table(ID_TO_IMAGE)?,
+            views: r.open_table(ID_TO_VIEWS)?,
+            consumed: r.open_table(ID_TO_CONSUMED_VIEWS)?,
+        })
+    }
+
+    fn load(&self, id: u64) -> Result<Option<StoredImage>> {
+        let Some(v) = self.images.get(id)? else {
+            return Ok(None);
+        };
+        let record = ImageRecord::decode(v.value())?;
+        let views = self.views.get(id)?.map(|v| v.value()).unwrap_or(0);
+        let consumed = if record.max_views.is_some() {
+            self.consumed.get(id)?.map(|v| v.value().0).unwrap_or(0)
+        } else {
+            0
+        };
+        Ok(Some(StoredImage {
+            id,
+            record,
+            views,
+            consumed,
+        }))
+    }
 }
 
 /// Running totals kept in the meta table (never computed by walking directories).
@@ -137,6 +195,24 @@ pub struct ListFilter {
     pub limit: usize,
     /// Continue strictly after this (uploaded_at, id).
     pub cursor: Option<(i64, u64)>,
+    /// Which lifecycle states to include.
+    pub status: StatusFilter,
+    /// The instant expiry is judged against (Unix ms).
+    pub now: i64,
+}
+
+/// Lifecycle filter of a listing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StatusFilter {
+    /// Servable images (the default: a dead link never shows as live).
+    #[default]
+    Active,
+    /// Servable images that will expire or run out of views.
+    Expiring,
+    /// Expired or used-up images the sweeper has not removed yet.
+    Expired,
+    /// Everything.
+    All,
 }
 
 /// One page of a listing and the cursor (uploaded_at, id) of the next, if any.
@@ -161,6 +237,8 @@ pub struct Store {
     /// it a delete could unlink a blob that a concurrent upload just deduplicated
     /// against (the CAS GC race of quay#6318).
     namespace: Mutex<()>,
+    /// Backups in progress: while one runs, deletes leave blob files for GC.
+    pins: gc::Pins,
 }
 
 impl std::fmt::Debug for Store {
@@ -191,6 +269,8 @@ impl Store {
     pub fn open(data_dir: &Path) -> Result<Store> {
         std::fs::create_dir_all(data_dir)?;
         let path = Self::db_path(data_dir);
+        // Opening for writing rewrites the header: look first, read-only.
+        check::precheck(&path)?;
         let db = Database::builder()
             .set_cache_size(32 * 1024 * 1024)
             .create(&path)?;
@@ -221,6 +301,9 @@ impl Store {
             txn.open_table(TOKEN_HASH_TO_SESSION)?;
             txn.open_table(KEY_HASH_TO_UPLOAD_KEY)?;
             txn.open_table(ID_TO_VIEWS)?;
+            stats::create_tables(&txn)?;
+            txn.open_table(EXPIRES_AT_TO_ID)?;
+            txn.open_table(ID_TO_CONSUMED_VIEWS)?;
             let mut m = txn.open_table(NAME_TO_META)?;
             if m.get(keys::SCHEMA_VERSION)?.is_none() {
                 m.insert(keys::SCHEMA_VERSION, SCHEMA_VERSION)?;
@@ -234,6 +317,7 @@ impl Store {
             blobs: FsBlobStore::open(data_dir)?,
             data_dir: data_dir.to_path_buf(),
             namespace: Mutex::new(()),
+            pins: gc::Pins::default(),
         })
     }
 
@@ -337,6 +421,9 @@ impl Store {
                 .insert(uuid_key(&rec.uuid), id)?;
             txn.open_table(UPLOADED_AT_TO_ID)?
                 .insert((rec.uploaded_at, id), ())?;
+            if let Some(at) = rec.expires_at {
+                txn.open_table(EXPIRES_AT_TO_ID)?.insert((at, id), ())?;
+            }
             if let Some(kh) = new.key_hash {
                 let mut keys_t = txn.open_table(KEY_HASH_TO_UPLOAD_KEY)?;
                 let found = keys_t
@@ -354,27 +441,14 @@ impl Store {
             id,
             record: rec,
             views: 0,
+            consumed: 0,
         })
-    }
-
-    fn load(
-        &self,
-        images: &impl ReadableTable<u64, &'static [u8]>,
-        views: &impl ReadableTable<u64, u64>,
-        id: u64,
-    ) -> Result<Option<StoredImage>> {
-        let Some(v) = images.get(id)? else {
-            return Ok(None);
-        };
-        let record = ImageRecord::decode(v.value())?;
-        let views = views.get(id)?.map(|v| v.value()).unwrap_or(0);
-        Ok(Some(StoredImage { id, record, views }))
     }
 
     /// Looks an image up by numeric id.
     pub fn image(&self, id: u64) -> Result<Option<StoredImage>> {
         let r = self.db.begin_read()?;
-        self.load(&r.open_table(ID_TO_IMAGE)?, &r.open_table(ID_TO_VIEWS)?, id)
+        ImageTables::open(&r)?.load(id)
     }
 
     /// Looks an image up by uuid.
@@ -387,15 +461,14 @@ impl Store {
         else {
             return Ok(None);
         };
-        self.load(&r.open_table(ID_TO_IMAGE)?, &r.open_table(ID_TO_VIEWS)?, id)
+        ImageTables::open(&r)?.load(id)
     }
 
     /// One page of images, newest first, and the cursor of the next page.
     pub fn list_images(&self, f: &ListFilter) -> Result<Page> {
         let r = self.db.begin_read()?;
         let index = r.open_table(UPLOADED_AT_TO_ID)?;
-        let images = r.open_table(ID_TO_IMAGE)?;
-        let views = r.open_table(ID_TO_VIEWS)?;
+        let tables = ImageTables::open(&r)?;
         let lower = (f.from.unwrap_or(i64::MIN), 0u64);
         let upper = match (f.cursor, f.to) {
             (Some(c), Some(to)) if (to, u64::MAX) < c => (to, u64::MAX),
@@ -415,11 +488,22 @@ impl Store {
         let mut next = None;
         for entry in range.rev() {
             let (_, id) = entry?.0.value();
-            let Some(img) = self.load(&images, &views, id)? else {
+            let Some(img) = tables.load(id)? else {
                 return Err(StoreError::Corrupt(format!(
                     "index points at missing image {id}"
                 )));
             };
+            let gone = img.is_gone(f.now);
+            let limited = img.record.expires_at.is_some() || img.record.max_views.is_some();
+            let wanted = match f.status {
+                StatusFilter::Active => !gone,
+                StatusFilter::Expiring => !gone && limited,
+                StatusFilter::Expired => gone,
+                StatusFilter::All => true,
+            };
+            if !wanted {
+                continue;
+            }
             if let Some(p) = f.private
                 && img.record.private_key.is_some() != p
             {
@@ -450,6 +534,7 @@ impl Store {
         let txn = self.db.begin_write()?;
         let removed;
         let mut unlink = None;
+        let mut unlink_thumb = None;
         {
             let mut images = txn.open_table(ID_TO_IMAGE)?;
             let Some(v) = images.remove(id)? else {
@@ -461,6 +546,8 @@ impl Store {
             txn.open_table(UPLOADED_AT_TO_ID)?
                 .remove((rec.uploaded_at, id))?;
             txn.open_table(ID_TO_VIEWS)?.remove(id)?;
+            lifecycle::forget(&txn, id, &rec)?;
+            stats::forget(&txn, id)?;
             let mut meta = txn.open_table(NAME_TO_META)?;
             let n = get_meta(&meta, keys::IMAGES)?;
             meta.insert(keys::IMAGES, n.saturating_sub(1))?;
@@ -491,14 +578,21 @@ impl Store {
                     tracing::warn!(image = id, "deleted image had no blob row");
                 }
             }
+            // The thumbnail is a refcounted blob of its own.
+            if let Some(t) = &rec.thumbnail {
+                unlink_thumb = thumbs::release_blob(&mut blobs, &mut meta, t)?;
+            }
             removed = rec;
         }
         txn.commit()?;
-        if let Some(hash) = unlink
-            && let Err(e) = self.blobs.delete(&hash)
-        {
-            // The row is gone, so this is only an orphan for GC to reclaim.
-            tracing::warn!(error = %e, "could not unlink blob after delete");
+        // A running backup may still copy this blob: leave it for GC then.
+        for hash in unlink.iter().chain(unlink_thumb.iter()) {
+            if !self.pins.active()
+                && let Err(e) = self.blobs.delete(hash)
+            {
+                // The row is gone, so this is only an orphan for GC to reclaim.
+                tracing::warn!(error = %e, "could not unlink blob after delete");
+            }
         }
         Ok(Some(removed))
     }
@@ -528,29 +622,6 @@ impl Store {
         }
         txn.commit()?;
         self.image(id)
-    }
-
-    /// Adds counted views to per-image totals, in one transaction (one fsync for a
-    /// whole batch).
-    pub fn add_views(&self, counts: &[(u64, u64)]) -> Result<()> {
-        if counts.is_empty() {
-            return Ok(());
-        }
-        let txn = self.db.begin_write()?;
-        {
-            let images = txn.open_table(ID_TO_IMAGE)?;
-            let mut views = txn.open_table(ID_TO_VIEWS)?;
-            for &(id, n) in counts {
-                // The image may have been deleted since it was served.
-                if images.get(id)?.is_none() {
-                    continue;
-                }
-                let cur = views.get(id)?.map(|v| v.value()).unwrap_or(0);
-                views.insert(id, cur + n)?;
-            }
-        }
-        txn.commit()?;
-        Ok(())
     }
 
     // ---- users and sessions -----------------------------------------------
@@ -660,6 +731,7 @@ impl Store {
         name: &str,
         prefix: &str,
         now: i64,
+        policy: codec::KeyPolicy,
     ) -> Result<KeyRecord> {
         let txn = self.db.begin_write()?;
         let rec;
@@ -673,6 +745,7 @@ impl Store {
                 prefix: prefix.to_string(),
                 created_at: now,
                 last_used_at: None,
+                policy,
             };
             txn.open_table(KEY_HASH_TO_UPLOAD_KEY)?
                 .insert(key_hash.as_slice(), rec.encode().as_slice())?;

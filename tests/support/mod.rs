@@ -38,20 +38,14 @@ pub fn fixture_names(dir: &str) -> Vec<String> {
     names
 }
 
-pub struct TestApp {
-    pub addr: SocketAddr,
-    pub base: String,
-    pub dir: tempfile::TempDir,
-    pub state: Arc<AppState>,
-    pub upload_key: String,
-    /// Client with a cookie store and no redirects.
-    pub client: Client,
-    pub csrf: Option<String>,
+/// Stops the in-process server when dropped (declared first in `TestApp`, so
+/// it is dropped before the state and the data dir).
+struct ServerGuard {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl Drop for TestApp {
+impl Drop for ServerGuard {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -60,6 +54,18 @@ impl Drop for TestApp {
             let _ = t.join();
         }
     }
+}
+
+pub struct TestApp {
+    guard: ServerGuard,
+    pub addr: SocketAddr,
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    pub state: Arc<AppState>,
+    pub upload_key: String,
+    /// Client with a cookie store and no redirects.
+    pub client: Client,
+    pub csrf: Option<String>,
 }
 
 pub fn client() -> Client {
@@ -72,7 +78,11 @@ pub fn client() -> Client {
 
 /// Starts a server with `Config::for_tests`, adjusted by `tweak`.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
+    spawn_app_in(tempfile::tempdir().unwrap(), tweak).await
+}
+
+/// Starts a server on an existing data dir (e.g. `app.restart()`'s), adjusted by `tweak`.
+pub async fn spawn_app_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config::for_tests(dir.path());
     tweak(&mut config);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -87,13 +97,13 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
             let app = pixbin::app::start(config, &listener).await.unwrap();
+            // Only the first start creates a key; a restart keeps the old one.
             let key = app
                 .created
                 .upload_key
                 .as_ref()
-                .unwrap()
-                .expose()
-                .to_string();
+                .map(|k| k.expose().to_string())
+                .unwrap_or_default();
             ready_tx.send((addr, app.state.clone(), key)).unwrap();
             pixbin::server::run(listener, app.state.clone(), async {
                 let _ = stop_rx.await;
@@ -111,8 +121,10 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         upload_key,
         client: client(),
         csrf: None,
-        shutdown: Some(stop_tx),
-        thread: Some(thread),
+        guard: ServerGuard {
+            shutdown: Some(stop_tx),
+            thread: Some(thread),
+        },
     }
 }
 
@@ -121,6 +133,24 @@ pub async fn spawn_app() -> TestApp {
 }
 
 impl TestApp {
+    /// Stops this server (draining views) and starts a new one on the same data
+    /// dir with the same settings tweak; the upload key of the first start is kept.
+    pub async fn restart(self, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let TestApp {
+            guard,
+            state,
+            dir,
+            upload_key,
+            ..
+        } = self;
+        // Stop the server, then let go of the last handle on the database.
+        drop(guard);
+        drop(state);
+        let mut app = spawn_app_in(dir, tweak).await;
+        app.upload_key = upload_key;
+        app
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -269,7 +299,24 @@ impl BinaryApp {
 
 /// Runs the real binary with extra environment variables.
 pub fn spawn_binary(envs: &[(&str, &str)]) -> BinaryApp {
-    let tmp = tempfile::tempdir().unwrap();
+    spawn_binary_in(tempfile::tempdir().unwrap(), envs)
+}
+
+impl BinaryApp {
+    /// SIGKILLs the server (no graceful drain) and starts a new one on the same
+    /// data dir; the upload key of the first start is kept.
+    pub fn crash_and_restart(mut self, envs: &[(&str, &str)]) -> BinaryApp {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let tmp = self._tmp.take().expect("data dir owned by this app");
+        let mut app = spawn_binary_in(tmp, envs);
+        app.upload_key = std::mem::take(&mut self.upload_key);
+        app
+    }
+}
+
+/// Runs the real binary on an existing data dir.
+pub fn spawn_binary_in(tmp: tempfile::TempDir, envs: &[(&str, &str)]) -> BinaryApp {
     let dir = tmp.path().to_path_buf();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pixbin"));
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])

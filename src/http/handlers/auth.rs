@@ -1,5 +1,8 @@
 //! Login, refresh, logout and session info.
 
+use std::net::IpAddr;
+use std::time::Instant;
+
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response};
@@ -9,7 +12,7 @@ use crate::auth::{password, session};
 use crate::clock;
 use crate::error::AppError;
 use crate::http::body::{self, Body, ok_json};
-use crate::http::dispatch::SessionCtx;
+use crate::http::dispatch::{self, SessionCtx};
 use crate::secret::{self, Secret};
 use crate::state::AppState;
 use crate::store::codec::SessionRecord;
@@ -82,9 +85,19 @@ pub async fn login(state: &AppState, req: Request<Incoming>) -> Result<Response<
     let https = state.config.is_https();
     let previous =
         session::token_from(req.headers(), https).map(|t| secret::token_hash(t.expose()));
+    let client = dispatch::client_of(&req).unwrap_or(IpAddr::from([0, 0, 0, 0]));
     let body: LoginBody =
         body::read_json(req.into_body(), 8 * 1024, state.config.body_idle_timeout).await?;
+    // Throttle before the password is checked: during a lockout the right
+    // password is refused too, so guessing gains nothing (SECURITY.md A30).
+    state
+        .logins
+        .check(client, &body.username, Instant::now())
+        .map_err(|t| AppError::RateLimited {
+            retry_after: t.retry_after_secs,
+        })?;
     if body.username.len() > 128 || body.password.len() > 1024 {
+        state.logins.failed(client, &body.username, Instant::now());
         return Err(AppError::InvalidCredentials);
     }
     let username = body.username.clone();
@@ -98,9 +111,13 @@ pub async fn login(state: &AppState, req: Request<Incoming>) -> Result<Response<
         })
         .await?;
     if !ok {
-        tracing::info!("failed login");
+        state.logins.failed(client, &body.username, Instant::now());
+        tracing::info!(client = %client, "failed login");
         return Err(AppError::InvalidCredentials);
     }
+    state
+        .logins
+        .succeeded(client, &body.username, Instant::now());
     start_session(state, body.username, previous).await
 }
 

@@ -17,7 +17,8 @@ use crate::media::ImageType;
 use crate::secret;
 use crate::state::AppState;
 use crate::store::blobs::hex;
-use crate::store::{ListFilter, StoredImage};
+use crate::store::lifecycle::LifecycleEdit;
+use crate::store::{ListFilter, StatusFilter, StoredImage};
 
 /// The image JSON of the API (seed field names kept, plus ShareX's snake_case links).
 #[derive(Debug, Serialize)]
@@ -42,6 +43,9 @@ pub struct ImageJson {
     thumbnail_url: String,
     #[serde(rename = "deletion_url")]
     deletion_url: Option<String>,
+    expires_at: Option<String>,
+    max_views: Option<u64>,
+    views_left: Option<u64>,
 }
 
 /// The `?key=` value of a private image.
@@ -104,11 +108,14 @@ pub fn image_json(state: &AppState, img: &StoredImage, deletion_token: Option<&s
         content_type: kind.content_type(),
         hash: hex(&r.hash),
         full_link: url.clone(),
-        thumbnail_url: url.clone(),
+        thumbnail_url: crate::http::handlers::thumbs::thumbnail_url(state, img),
         deletion_url: deletion_token
             .map(|t| format!("{}/api/delete/{uuid}?token={t}", state.config.base_url())),
         url,
         uuid,
+        expires_at: r.expires_at.map(clock::rfc3339),
+        max_views: r.max_views,
+        views_left: img.views_left(),
     }
 }
 
@@ -150,8 +157,22 @@ fn parse_list_query(q: Option<&str>) -> Result<ListFilter, AppError> {
     };
     let mut f = ListFilter {
         limit: 50,
+        now: clock::now_ms(),
         ..Default::default()
     };
+    if let Some(s) = p("status")? {
+        f.status = match s.as_ref() {
+            "active" | "" => StatusFilter::Active,
+            "expiring" => StatusFilter::Expiring,
+            "expired" => StatusFilter::Expired,
+            "all" => StatusFilter::All,
+            _ => {
+                return Err(AppError::bad_request(
+                    "status must be active, expiring, expired or all",
+                ));
+            }
+        };
+    }
     if let Some(t) = p("type")? {
         f.private = match t.as_ref() {
             "public" => Some(false),
@@ -385,6 +406,65 @@ pub fn html_escape(s: &str) -> String {
         }
     }
     out
+}
+
+/// `PATCH /api/images/{id}` `{"expiresAt": "7d" | RFC 3339 | "never" | null,
+/// "maxViews": n | null}`: absent fields stay as they are; `null` or `"never"`
+/// clears. Edits by a logged-in owner are not bound by the upload maxima, which
+/// limit what upload keys may ask for.
+pub async fn edit(
+    state: &AppState,
+    r: ImageRef,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, AppError> {
+    let body: serde_json::Map<String, serde_json::Value> =
+        body::read_json(req.into_body(), 4096, state.config.body_idle_timeout).await?;
+    let now = clock::now_ms();
+    let mut change = LifecycleEdit::default();
+    for (k, v) in &body {
+        match (k.as_str(), v) {
+            ("expiresAt", serde_json::Value::Null) => change.expires_at = Some(None),
+            ("expiresAt", serde_json::Value::String(s)) => {
+                change.expires_at = Some(match crate::lifecycle::parse_spec(s)? {
+                    crate::lifecycle::ExpirySpec::Never => None,
+                    crate::lifecycle::ExpirySpec::After(d) => {
+                        Some(now.saturating_add(d.as_millis() as i64))
+                    }
+                    crate::lifecycle::ExpirySpec::At(t) if t > now => Some(t),
+                    crate::lifecycle::ExpirySpec::At(_) => {
+                        return Err(AppError::bad_request("expiresAt is in the past"));
+                    }
+                })
+            }
+            ("maxViews", serde_json::Value::Null) => change.max_views = Some(None),
+            ("maxViews", serde_json::Value::Number(n)) => {
+                let n = n
+                    .as_u64()
+                    .filter(|n| (1..=1_000_000_000).contains(n))
+                    .ok_or_else(|| {
+                        AppError::bad_request(
+                            "maxViews must be a whole number from 1 to 1000000000",
+                        )
+                    })?;
+                change.max_views = Some(Some(n));
+            }
+            ("expiresAt" | "maxViews", _) => {
+                return Err(AppError::bad_request(format!("{k} has the wrong type")));
+            }
+            _ => {
+                return Err(AppError::bad_request(format!(
+                    "unknown field {:?}",
+                    k.chars().take(40).collect::<String>()
+                )));
+            }
+        }
+    }
+    let img = find(state, r).await?;
+    let updated = state
+        .blocking(move |s| s.edit_lifecycle(img.id, change, now))
+        .await?
+        .or_not_found()?;
+    Ok(ok_json(&image_json(state, &updated, None)))
 }
 
 #[cfg(test)]

@@ -5,11 +5,14 @@ use hyper::{Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::upload_key;
+use std::time::Duration;
+
 use crate::clock;
 use crate::error::AppError;
 use crate::http::body::{self, Body, json, ok_json};
+use crate::lifecycle::fmt_duration;
 use crate::state::AppState;
-use crate::store::codec::KeyRecord;
+use crate::store::codec::{KeyPolicy, KeyRecord};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -19,6 +22,10 @@ struct KeyJson {
     prefix: String,
     created_at: String,
     last_used_at: Option<String>,
+    default_expiry: Option<String>,
+    max_expiry: Option<String>,
+    private_by_default: Option<bool>,
+    force_private: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     key: Option<String>,
 }
@@ -30,6 +37,16 @@ fn key_json(k: &KeyRecord, key: Option<String>) -> KeyJson {
         prefix: k.prefix.clone(),
         created_at: clock::rfc3339(k.created_at),
         last_used_at: k.last_used_at.map(clock::rfc3339),
+        default_expiry: k
+            .policy
+            .default_expiry_secs
+            .map(|s| fmt_duration(Duration::from_secs(s))),
+        max_expiry: k
+            .policy
+            .max_expiry_secs
+            .map(|s| fmt_duration(Duration::from_secs(s))),
+        private_by_default: k.policy.private_by_default,
+        force_private: k.policy.force_private,
         key,
     }
 }
@@ -42,9 +59,31 @@ pub async fn list(state: &AppState) -> Result<Response<Body>, AppError> {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct CreateBody {
     #[serde(default)]
     name: String,
+    /// e.g. "7d"; absent or null for the server default.
+    #[serde(default)]
+    default_expiry: Option<String>,
+    /// e.g. "30d"; absent or null for no key-specific limit.
+    #[serde(default)]
+    max_expiry: Option<String>,
+    #[serde(default)]
+    private_by_default: Option<bool>,
+    #[serde(default)]
+    force_private: bool,
+}
+
+fn policy_secs(v: &Option<String>, what: &str) -> Result<Option<u64>, AppError> {
+    match v.as_deref().map(str::trim) {
+        None | Some("") | Some("never") => Ok(None),
+        Some(s) => crate::lifecycle::parse_duration(s)
+            .map(|d| Some(d.as_secs()))
+            .map_err(|_| {
+                AppError::bad_request(format!("{what} must be a duration such as 12h, 7d or 4w"))
+            }),
+    }
 }
 
 /// Validates a key label: 1–64 printable characters.
@@ -67,11 +106,17 @@ pub async fn create(state: &AppState, req: Request<Incoming>) -> Result<Response
     let body: CreateBody =
         body::read_json(req.into_body(), 4096, state.config.body_idle_timeout).await?;
     let name = clean_name(&body.name)?;
+    let policy = KeyPolicy {
+        default_expiry_secs: policy_secs(&body.default_expiry, "defaultExpiry")?,
+        max_expiry_secs: policy_secs(&body.max_expiry, "maxExpiry")?,
+        private_by_default: body.private_by_default,
+        force_private: body.force_private,
+    };
     let key = upload_key::generate();
     let hash = upload_key::hash(key.expose());
     let prefix = upload_key::display_prefix(key.expose());
     let rec = state
-        .blocking(move |s| s.create_key(&hash, &name, &prefix, clock::now_ms()))
+        .blocking(move |s| s.create_key(&hash, &name, &prefix, clock::now_ms(), policy))
         .await?;
     Ok(json(
         StatusCode::CREATED,

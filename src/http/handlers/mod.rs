@@ -3,8 +3,12 @@
 
 pub mod admin;
 pub mod auth;
+pub mod backup;
 pub mod health;
 pub mod images;
 pub mod keys;
+pub mod metrics;
 pub mod serve;
+pub mod stats;
+pub mod thumbs;
 pub mod upload;

@@ -16,10 +16,12 @@ use hyper::header;
 use hyper::{Method, Request, Response, StatusCode};
 use uuid::Uuid;
 
-use crate::analytics::ViewEvent;
+use crate::analytics::{self, Audience};
+use crate::clock;
 use crate::error::AppError;
 use crate::http::body::{Body, empty, full};
 use crate::http::conditional::{self, Outcome};
+use crate::http::dispatch;
 use crate::http::handlers::images::decode_key;
 use crate::http::query;
 use crate::http::range::{self, RangeResult};
@@ -28,22 +30,15 @@ use crate::secret;
 use crate::state::AppState;
 use crate::store::StoredImage;
 use crate::store::blobs::{BlobStore, hex};
+use crate::store::lifecycle::Consume;
 
 /// Files up to this size are read in one call and sent with the headers in one
 /// write; larger ones are streamed in chunks of this size.
 const CHUNK: usize = 128 * 1024;
 
-/// Whether a request came from the admin UI (its views are not counted).
-fn from_admin(state: &AppState, req: &Request<Incoming>) -> bool {
-    let Some(r) = req
-        .headers()
-        .get(header::REFERER)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let admin = format!("{}/admin", state.config.base_url());
-    r.starts_with(&admin)
+/// Who is asking, by the one shared rule (`analytics::classify`).
+pub fn audience(state: &AppState, req: &Request<Incoming>) -> Audience {
+    analytics::classify(req.method(), req.headers(), state.views.admin_prefix())
 }
 
 async fn lookup(state: &AppState, uuid: Uuid, kind: ImageType) -> Result<StoredImage, AppError> {
@@ -65,6 +60,10 @@ pub async fn public(
     req: &Request<Incoming>,
 ) -> Result<Response<Body>, AppError> {
     let img = lookup(state, uuid, kind).await?;
+    // Expired or used up: dead at once, before the sweeper reclaims it.
+    if img.is_gone(clock::now_ms()) {
+        return Err(AppError::NotFound);
+    }
     if let Some(expected) = &img.record.private_key {
         let presented = query::param(req.uri().query(), "key")
             .ok()
@@ -75,13 +74,29 @@ pub async fn public(
             _ => return Err(AppError::NotFound),
         }
     }
+    let who = audience(state, req);
+    if let Some(max) = img.record.max_views
+        && who.is_view()
+    {
+        // Consumed durably before the bytes go out; bots, unfurlers (a Discord
+        // preview), the admin UI, HEAD and the proxy never reach this.
+        let id = img.id;
+        let now = clock::now_ms();
+        if state
+            .blocking(move |s| s.consume_view(id, max, now))
+            .await?
+            == Consume::Exhausted
+        {
+            return Err(AppError::NotFound);
+        }
+    }
     let res = serve_blob(state, &img, req, img.record.private_key.is_some()).await?;
-    let counted = matches!(
-        res.status(),
-        StatusCode::OK | StatusCode::PARTIAL_CONTENT | StatusCode::NOT_MODIFIED
-    );
-    if req.method() == Method::GET && counted && !from_admin(state, req) {
-        state.views.record(ViewEvent { image_id: img.id });
+    if analytics::counted_status(res.status()) {
+        // Views, and bots and unfurlers (counted apart), go to the batching
+        // writer; this never waits.
+        state
+            .views
+            .observe(who, img.id, req.headers(), dispatch::client_of(req));
     }
     Ok(res)
 }
@@ -105,7 +120,7 @@ enum Loaded {
 
 /// Sends a blob with validators, conditional and range handling. `private`
 /// responses are never cached by shared caches and send no Referer onwards.
-async fn serve_blob(
+pub(crate) async fn serve_blob(
     state: &AppState,
     img: &StoredImage,
     req: &Request<Incoming>,

@@ -20,20 +20,19 @@ use crate::error::AppError;
 use crate::http::body::{Body, full, ok_json};
 use crate::http::dispatch;
 use crate::http::handlers::images::image_json;
+use crate::http::multipart::{self, FormLimits, Part};
 use crate::http::query;
+use crate::lifecycle;
+use crate::media::strip::{self, StripMode};
 use crate::media::{Inspector, Limits, MediaError, MediaInfo};
 use crate::secret;
 use crate::state::AppState;
 use crate::store::NewImage;
-use crate::store::blobs::{BlobStore, TempBlob};
+use crate::store::blobs::{BlobStore, FsBlobStore, TempBlob};
 use crate::store::codec::{ImageRecord, Uploader};
 
 /// Slack for multipart boundaries and small text fields on top of the file limit.
 pub const MULTIPART_OVERHEAD: u64 = 64 * 1024;
-/// Largest text field (`key`, `private`, …) read from a multipart body.
-const MAX_TEXT_FIELD: usize = 4 * 1024;
-/// Most parts accepted in one multipart body.
-const MAX_PARTS: usize = 16;
 /// Longest stored file name, in characters.
 const MAX_FILENAME: usize = 255;
 /// Write buffer between the network and the temp file.
@@ -46,6 +45,8 @@ pub struct UploadAuth {
     pub uploader: Uploader,
     /// The upload key's hash, to mark it used.
     pub key_hash: Option<[u8; 32]>,
+    /// The key's upload policy (`None` for a logged-in user).
+    pub policy: Option<crate::store::codec::KeyPolicy>,
 }
 
 /// Turns a client file name into something safe to store and display: no path,
@@ -98,6 +99,7 @@ fn body_stream(
     body: Incoming,
     idle: Duration,
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
+    use futures_util::StreamExt;
     futures_util::stream::unfold(Some(body), move |body| async move {
         let mut body = body?;
         loop {
@@ -121,6 +123,9 @@ fn body_stream(
             }
         }
     })
+    // Readers may poll again after the end (or after an error); a fused stream
+    // keeps answering `None` instead of panicking.
+    .fuse()
 }
 
 /// Bytes on their way to a temp file, hashed and inspected as they pass.
@@ -131,6 +136,10 @@ struct Sink {
     inspector: Inspector,
     size: u64,
     max: u64,
+    /// What metadata to strip, and what the stripped copy must still pass.
+    strip: StripMode,
+    limits: Limits,
+    blobs: FsBlobStore,
 }
 
 impl Sink {
@@ -151,6 +160,9 @@ impl Sink {
             inspector: Inspector::new(&limits),
             size: 0,
             max: state.config.max_upload_bytes,
+            strip: state.config.strip_metadata,
+            limits,
+            blobs: state.store.blobs().clone(),
         })
     }
 
@@ -165,39 +177,44 @@ impl Sink {
         Ok(())
     }
 
-    /// Validates, then makes the bytes durable (fsync) before anything refers to them.
-    async fn finish(mut self) -> Result<(TempBlob, [u8; 32], u64, MediaInfo), AppError> {
+    /// Validates, strips metadata, then makes the bytes durable (fsync) before
+    /// anything refers to them. Stripping is a second pass over the temp file
+    /// into a new one (`media::strip`), so the hash and size returned are those
+    /// of the bytes stored; the unstripped temp is removed when dropped.
+    #[allow(clippy::type_complexity)]
+    async fn finish(
+        mut self,
+    ) -> Result<(TempBlob, [u8; 32], u64, MediaInfo, Vec<&'static str>), AppError> {
         let info = self.inspector.finish().map_err(media_error)?;
         self.file.flush().await?;
+        if self.strip != StripMode::None {
+            let src = self.temp.path().to_path_buf();
+            let (size, mode, limits, blobs) = (
+                self.size,
+                self.strip,
+                self.limits.clone(),
+                self.blobs.clone(),
+            );
+            let rewritten = tokio::task::spawn_blocking(move || {
+                strip::rewrite(&src, size, info.kind, mode, &limits, || blobs.create_temp())
+            })
+            .await?
+            .map_err(|e| match e {
+                strip::RewriteError::Io(io) => AppError::from(io),
+                strip::RewriteError::Invalid(m) => AppError::Internal(m.to_string()),
+            })?;
+            if let Some(r) = rewritten {
+                return Ok((r.temp, r.hash, r.size, info, r.stripped));
+            }
+        }
         self.file.get_mut().sync_all().await?;
         Ok((
             self.temp,
             *self.hasher.finalize().as_bytes(),
             self.size,
             info,
+            Vec::new(),
         ))
-    }
-}
-
-fn multer_error(e: multer::Error, max: u64) -> AppError {
-    match e {
-        multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => {
-            too_large(max)
-        }
-        multer::Error::StreamReadFailed(inner) => {
-            let timed_out = inner
-                .downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
-            AppError::bad_request(if timed_out {
-                "request body timed out"
-            } else {
-                "request body was cut off"
-            })
-        }
-        multer::Error::IncompleteStream | multer::Error::IncompleteFieldData { .. } => {
-            AppError::bad_request("multipart body is incomplete")
-        }
-        _ => AppError::bad_request("malformed multipart body"),
     }
 }
 
@@ -205,6 +222,36 @@ fn multer_error(e: multer::Error, max: u64) -> AppError {
 #[derive(Default)]
 struct Fields {
     private: Option<bool>,
+    expires: Option<String>,
+    max_views: Option<String>,
+}
+
+impl Fields {
+    /// `X-Pixbin-Expires`, `X-Pixbin-Max-Views` and `X-Pixbin-Private` headers,
+    /// for clients that cannot add form fields (raw bodies, iOS Shortcuts).
+    fn from_headers(h: &hyper::HeaderMap) -> Result<Fields, AppError> {
+        let get = |name: &str| -> Result<Option<String>, AppError> {
+            h.get(name)
+                .map(|v| {
+                    v.to_str()
+                        .map(|s| s.to_string())
+                        .map_err(|_| AppError::bad_request(format!("{name} must be ASCII")))
+                })
+                .transpose()
+        };
+        let private =
+            match get("x-pixbin-private")? {
+                Some(v) => Some(parse_bool(&v).ok_or_else(|| {
+                    AppError::bad_request("X-Pixbin-Private must be true or false")
+                })?),
+                None => None,
+            };
+        Ok(Fields {
+            private,
+            expires: get("x-pixbin-expires")?,
+            max_views: get("x-pixbin-max-views")?,
+        })
+    }
 }
 
 /// `POST /api/upload`
@@ -236,6 +283,7 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
+    let header_fields = Fields::from_headers(req.headers())?;
     let text_response = wants_text(&req);
     let query_name = query::param(req.uri().query(), "filename")
         .ok()
@@ -244,63 +292,35 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
     let idle = state.config.body_idle_timeout;
 
     let (sink, filename, fields) = if mime == "multipart/form-data" {
-        let boundary = multer::parse_boundary(&content_type)
-            .map_err(|_| AppError::bad_request("multipart body without a valid boundary"))?;
-        if boundary.is_empty() || boundary.len() > 70 {
-            return Err(AppError::bad_request(
-                "multipart boundary must be 1 to 70 characters (RFC 2046)",
-            ));
-        }
-        let constraints = multer::Constraints::new().size_limit(
-            multer::SizeLimit::new()
-                .whole_stream(max + MULTIPART_OVERHEAD)
-                .per_field(max),
-        );
-        let mut mp = multer::Multipart::with_constraints(
+        // The form rules (boundary, part count, one file, bounded part headers
+        // and text fields) live in `multipart`, where they are property-tested.
+        let boundary = multipart::boundary(&content_type).map_err(|e| e.into_app_error(max))?;
+        let mut form = multipart::FormReader::new(
             body_stream(req.into_body(), idle),
             boundary,
-            constraints,
+            FormLimits::for_upload(max, MULTIPART_OVERHEAD),
         );
-        let mut fields = Fields::default();
+        let mut fields = header_fields;
         let mut file: Option<(Sink, String)> = None;
-        let mut parts = 0;
-        while let Some(mut field) = mp.next_field().await.map_err(|e| multer_error(e, max))? {
-            parts += 1;
-            if parts > MAX_PARTS {
-                return Err(AppError::bad_request(
-                    "too many parts in the multipart body",
-                ));
-            }
-            if let Some(name) = field.file_name() {
-                if file.is_some() {
-                    return Err(AppError::bad_request(
-                        "more than one file in the upload; send one per request",
-                    ));
+        while let Some(part) = form.next().await.map_err(|e| e.into_app_error(max))? {
+            let (name, value) = match part {
+                Part::File {
+                    file_name,
+                    mut data,
+                } => {
+                    if auth.is_none() {
+                        return Err(AppError::Unauthorized);
+                    }
+                    let name = sanitize_filename(&file_name);
+                    let mut sink = Sink::create(state)?;
+                    while let Some(chunk) = data.chunk().await.map_err(|e| e.into_app_error(max))? {
+                        sink.write(&chunk).await?;
+                    }
+                    file = Some((sink, name));
+                    continue;
                 }
-                if auth.is_none() {
-                    return Err(AppError::Unauthorized);
-                }
-                let name = sanitize_filename(name);
-                let mut sink = Sink::create(state)?;
-                while let Some(chunk) = field.chunk().await.map_err(|e| multer_error(e, max))? {
-                    sink.write(&chunk).await?;
-                }
-                file = Some((sink, name));
-                continue;
-            }
-            let name = field.name().unwrap_or("").to_string();
-            let mut value = Vec::new();
-            while let Some(chunk) = field.chunk().await.map_err(|e| multer_error(e, max))? {
-                if value.len() + chunk.len() > MAX_TEXT_FIELD {
-                    return Err(AppError::bad_request(format!(
-                        "form field {:?} is too long",
-                        truncate(&name)
-                    )));
-                }
-                value.extend_from_slice(&chunk);
-            }
-            let value = String::from_utf8(value)
-                .map_err(|_| AppError::bad_request("form fields must be UTF-8"))?;
+                Part::Text { name, value } => (name, value),
+            };
             match name.as_str() {
                 "key" if auth.is_none() => {
                     auth = Some(dispatch::upload_auth_from_key(state, value.trim()).await?);
@@ -311,11 +331,14 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
                             AppError::bad_request("private must be true or false")
                         })?);
                 }
+                "expires" => fields.expires = Some(value),
+                "max_views" | "maxViews" => fields.max_views = Some(value),
                 // Unknown fields (including any URL to fetch) are ignored: pixbin
                 // never makes outbound requests on a client's behalf.
                 _ => {}
             }
         }
+        form.finish().await.map_err(|e| e.into_app_error(max))?;
         let (sink, name) = file.ok_or_else(|| {
             AppError::bad_request("no file in the upload (send a part with a filename)")
         })?;
@@ -338,7 +361,7 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
             sink.write(&chunk).await?;
         }
         let name = sanitize_filename(query_name.as_deref().unwrap_or("upload"));
-        (sink, name, Fields::default())
+        (sink, name, header_fields)
     } else if mime.is_empty() {
         return Err(AppError::bad_request(
             "missing Content-Type: send multipart/form-data or an image body",
@@ -357,10 +380,22 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
             message: "the file is empty".into(),
         });
     }
-    let (temp, hash, size, info) = sink.finish().await?;
-    let private = fields.private.unwrap_or(false);
-    let deletion_token = secret::random_token();
+    let (temp, hash, size, info, stripped) = sink.finish().await?;
     let now = clock::now_ms();
+    let policy = auth.policy.as_ref();
+    let private = lifecycle::resolve_private(fields.private, &state.config, policy)?;
+    let expiry = fields
+        .expires
+        .as_deref()
+        .map(lifecycle::parse_spec)
+        .transpose()?;
+    let expires_at = lifecycle::resolve_expiry(expiry, &state.config, policy, now)?;
+    let max_views = fields
+        .max_views
+        .as_deref()
+        .map(lifecycle::parse_max_views)
+        .transpose()?;
+    let deletion_token = secret::random_token();
     let record = ImageRecord {
         uuid: *uuid::Uuid::new_v4().as_bytes(),
         filename: filename_with_ext(&filename, info.kind.ext()),
@@ -374,8 +409,8 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
         deletion_hash: secret::token_hash(deletion_token.expose()),
         uploader: auth.uploader,
         thumbnail: None,
-        expires_at: None,
-        max_views: None,
+        expires_at,
+        max_views,
     };
     let new = NewImage {
         record,
@@ -386,8 +421,16 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
         .blocking(move |s| s.commit_upload(new, temp, limit, now))
         .await?;
     tracing::info!(image = stored.id, size, kind = info.kind.ext(), "uploaded");
+    // Off the request path: the pool makes it after this response (or the
+    // first request for it does, if the queue is full). Never fails the upload.
+    if state.config.thumbnail_on_upload {
+        state.thumbs.enqueue(stored.id);
+    }
 
-    let json = image_json(state, &stored, Some(deletion_token.expose()));
+    let json = UploadJson {
+        image: image_json(state, &stored, Some(deletion_token.expose())),
+        metadata_stripped: stripped,
+    };
     if text_response {
         let url = crate::http::handlers::images::public_url(state, &stored);
         let mut res = Response::new(full(format!("{url}\n")));
@@ -400,6 +443,16 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
     let mut res = ok_json(&json);
     *res.status_mut() = StatusCode::OK;
     Ok(res)
+}
+
+/// The upload response: the image JSON plus what metadata was removed
+/// (`"metadataStripped": ["gps", "serial"]`, empty when nothing was).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UploadJson {
+    #[serde(flatten)]
+    image: crate::http::handlers::images::ImageJson,
+    metadata_stripped: Vec<&'static str>,
 }
 
 /// ksnip-style clients want only the link: `?format=text` or `Accept: text/plain`.
