@@ -296,3 +296,41 @@ async fn delete_with_token_via_the_api_answers_json() {
     );
     app.assert_empty_store();
 }
+
+/// A client that sends its whole body before reading (ShareX, Node's fetch)
+/// must get the JSON refusal, not a connection reset: a small body is read to
+/// its end before the 401, and the connection stays usable afterwards.
+#[tokio::test]
+async fn a_wrong_key_gets_its_json_401_after_the_body_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let body = vec![b'x'; 200_000];
+    let mut s = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /api/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer pbk_wrong\r\nContent-Type: image/png\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&body).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !String::from_utf8_lossy(&got).contains("ok\n") && tokio::time::Instant::now() < deadline
+    {
+        match tokio::time::timeout(std::time::Duration::from_secs(5), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Err(_) => break,
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Ok(Err(e)) => panic!("connection failed: {e}"),
+        }
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 401"), "{text}");
+    assert!(text.contains("\"code\":\"unauthorized\""), "{text}");
+    assert!(
+        text.contains("HTTP/1.1 200"),
+        "the connection must survive the refusal: {text}"
+    );
+}

@@ -257,19 +257,22 @@ impl Fields {
 /// `POST /api/upload`
 pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response<Body>, AppError> {
     let max = state.config.max_upload_bytes;
-    // Header auth first, before a byte of the body is read.
-    let mut auth = dispatch::upload_auth_from_headers(state, &req).await?;
-
-    if let Some(len) = req
+    let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        && len > max + MULTIPART_OVERHEAD
-    {
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max + MULTIPART_OVERHEAD) {
         // Answer without reading: hyper then sends no `100 Continue`.
         return Err(AppError::PayloadTooLarge { limit: max });
     }
+    // Header auth first, before a byte of the body is kept.
+    let mut auth = match dispatch::upload_auth_from_headers(state, &req).await {
+        Ok(a) => a,
+        Err(e) => {
+            return Err(refuse_unread(req, declared, state.config.body_idle_timeout, e).await);
+        }
+    };
 
     let content_type = req
         .headers()
@@ -283,7 +286,12 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    let header_fields = Fields::from_headers(req.headers())?;
+    let header_fields = match Fields::from_headers(req.headers()) {
+        Ok(f) => f,
+        Err(e) => {
+            return Err(refuse_unread(req, declared, state.config.body_idle_timeout, e).await);
+        }
+    };
     let text_response = wants_text(&req);
     let query_name = query::param(req.uri().query(), "filename")
         .ok()
@@ -363,14 +371,16 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
         let name = sanitize_filename(query_name.as_deref().unwrap_or("upload"));
         (sink, name, header_fields)
     } else if mime.is_empty() {
-        return Err(AppError::bad_request(
+        let e = AppError::bad_request(
             "missing Content-Type: send multipart/form-data or an image body",
-        ));
+        );
+        return Err(refuse_unread(req, declared, idle, e).await);
     } else {
-        return Err(AppError::bad_request(format!(
+        let e = AppError::bad_request(format!(
             "unsupported Content-Type {:?}: send multipart/form-data or an image body",
             truncate(&mime)
-        )));
+        ));
+        return Err(refuse_unread(req, declared, idle, e).await);
     };
     let auth = auth.ok_or(AppError::Unauthorized)?;
 
@@ -453,6 +463,28 @@ struct UploadJson {
     #[serde(flatten)]
     image: crate::http::handlers::images::ImageJson,
     metadata_stripped: Vec<&'static str>,
+}
+
+/// Largest unwanted body read and discarded before an early refusal.
+const DRAIN_LIMIT: u64 = 1024 * 1024;
+
+/// Reads and throws away a small request body before answering `err`.
+///
+/// A server that answers and closes while request bytes are still unread makes
+/// the kernel reset the connection, and many clients (ShareX's .NET stack,
+/// Node's fetch) then report a network error instead of the JSON answer, so a
+/// wrong key shows up as "connection reset". Bodies over `DRAIN_LIMIT` (or of
+/// unknown length that turn out larger) are not read: hyper closes those.
+async fn refuse_unread(
+    req: Request<Incoming>,
+    declared: Option<u64>,
+    idle: Duration,
+    err: AppError,
+) -> AppError {
+    if declared.is_none_or(|n| n <= DRAIN_LIMIT) {
+        let _ = crate::http::body::read_limited(req.into_body(), DRAIN_LIMIT as usize, idle).await;
+    }
+    err
 }
 
 /// ksnip-style clients want only the link: `?format=text` or `Accept: text/plain`.
