@@ -59,13 +59,33 @@ struct Shared {
     /// Ids queued or in progress, with the requests waiting for each.
     waiting: Waiters,
     failed: Mutex<HashSet<u64>>,
+    /// Set when the pool is dropped: queued jobs are abandoned, not run.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
-/// Handle to the pool; dropping it closes the queue and the workers exit.
+/// Handle to the pool; dropping it closes the queue and waits for the workers
+/// to exit, so no worker still holds the database when the server is gone
+/// (a restart on the same data dir would otherwise find it locked).
 pub struct Thumbnailer {
-    queue: SyncSender<u64>,
+    queue: Option<SyncSender<u64>>,
     shared: Arc<Shared>,
     workers: usize,
+    handles: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Thumbnailer {
+    fn drop(&mut self) {
+        // Queued jobs are dropped (missing thumbnails are made on first request
+        // or by `pixbin thumbnails`); closing the sender ends each worker's
+        // `recv` loop after its current job.
+        self.shared
+            .stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.queue.take();
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for Thumbnailer {
@@ -101,18 +121,23 @@ impl Thumbnailer {
             max_storage,
             waiting: Mutex::new(HashMap::new()),
             failed: Mutex::new(HashSet::new()),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         });
         let workers = workers.max(1);
+        let mut handles = Vec::with_capacity(workers);
         for i in 0..workers {
             let (rx, shared) = (rx.clone(), shared.clone());
-            std::thread::Builder::new()
-                .name(format!("thumbnail-{i}"))
-                .spawn(move || work(&rx, &shared))?;
+            handles.push(
+                std::thread::Builder::new()
+                    .name(format!("thumbnail-{i}"))
+                    .spawn(move || work(&rx, &shared))?,
+            );
         }
         Ok(Thumbnailer {
-            queue,
+            queue: Some(queue),
             shared,
             workers,
+            handles,
         })
     }
 
@@ -134,7 +159,10 @@ impl Thumbnailer {
         id: u64,
         waiters: Vec<oneshot::Sender<Outcome>>,
     ) -> bool {
-        match self.queue.try_send(id) {
+        let Some(queue) = &self.queue else {
+            return false;
+        };
+        match queue.try_send(id) {
             Ok(()) => {
                 waiting.insert(id, waiters);
                 true
@@ -175,6 +203,9 @@ fn work(rx: &Mutex<Receiver<u64>>, shared: &Shared) {
         let Ok(id) = lock(rx).recv() else {
             return; // the Thumbnailer was dropped
         };
+        if shared.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         let Some(store) = shared.store.upgrade() else {
             return; // the server has shut down
         };
