@@ -456,3 +456,32 @@ async fn used_up_images_leave_the_default_list_and_expiry_survives_a_restart() {
     );
     assert_eq!(status(&moved(&later)).await, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn an_expired_image_takes_its_thumbnail_link_with_it() {
+    let app = spawn_app_with(|c| c.sweep_interval = Duration::from_secs(3600)).await;
+    let res = app
+        .upload_with(fixture("real/rocket.jpg"), "r.jpg", &[("expires", "2s")])
+        .await;
+    let v: Value = res.json().await.unwrap();
+    let thumb = v["thumbnail_url"].as_str().unwrap();
+    assert_ne!(thumb, v["url"].as_str().unwrap());
+    assert_eq!(
+        status(thumb).await,
+        StatusCode::OK,
+        "the thumbnail serves while the image lives"
+    );
+    assert!(
+        wait_status(
+            v["url"].as_str().unwrap(),
+            StatusCode::NOT_FOUND,
+            Duration::from_secs(4)
+        )
+        .await
+    );
+    assert_eq!(
+        status(thumb).await,
+        StatusCode::NOT_FOUND,
+        "an expired image's thumbnail is gone too"
+    );
+}

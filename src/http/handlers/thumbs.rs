@@ -19,11 +19,9 @@ use uuid::Uuid;
 use crate::clock;
 use crate::error::AppError;
 use crate::http::body::Body;
-use crate::http::handlers::images::{decode_key, public_url};
-use crate::http::handlers::serve::serve_blob;
-use crate::http::query;
+use crate::http::handlers::images::public_url;
+use crate::http::handlers::serve::{check_public_access, serve_blob};
 use crate::media::ImageType;
-use crate::secret;
 use crate::state::AppState;
 use crate::store::StoredImage;
 use crate::store::codec::BlobRecord;
@@ -63,16 +61,7 @@ pub async fn public(
     req: &Request<Incoming>,
 ) -> Result<Response<Body>, AppError> {
     let (img, blob) = lookup(state, uuid, kind).await?;
-    if let Some(expected) = &img.record.private_key {
-        let presented = query::param(req.uri().query(), "key")
-            .ok()
-            .flatten()
-            .and_then(|k| decode_key(&k));
-        match presented {
-            Some(k) if secret::ct_eq(&k, expected) => {}
-            _ => return Err(AppError::NotFound),
-        }
-    }
+    check_public_access(&img, req)?;
     // A view-limited link is consumed by views of the original; its preview
     // must not show the picture without spending one, so only a session sees it.
     if img.record.max_views.is_some() {
