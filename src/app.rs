@@ -120,6 +120,7 @@ pub async fn start(mut config: Config, listener: &TcpListener) -> anyhow::Result
         thumbs,
         metrics: crate::metrics::Metrics::default(),
         control,
+        blob_cache: Default::default(),
     });
     tokio::spawn(crate::ops::collect_garbage_periodically(
         state.clone(),

@@ -29,6 +29,8 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     /// Checks the token `pixbin backup` presents (see `ops::control`).
     pub control: crate::ops::control::Control,
+    /// Small hot blobs in memory, by hash (see `http::blobcache`).
+    pub blob_cache: crate::http::blobcache::BlobCache,
 }
 
 impl AppState {

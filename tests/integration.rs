@@ -14,6 +14,8 @@ mod private_links;
 mod sessions;
 // Conditional requests, ranges, HEAD, caching and security headers.
 mod http_semantics;
+// Small images served from memory: exact bytes and ranges, delete, privacy, view limits.
+mod serve_cache;
 // Listing with filters and cursor pagination; details; upload-key management.
 mod library;
 // Expiry, view limits, privacy defaults, the sweeper.

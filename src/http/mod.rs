@@ -1,6 +1,7 @@
 //! HTTP: routing, bodies, conditional and range requests, embedded assets, handlers.
 
 pub mod assets;
+pub mod blobcache;
 pub mod body;
 pub mod client_ip;
 pub mod conditional;
