@@ -131,6 +131,27 @@ pub struct RecentViewRecord {
     pub ip: Option<[u8; 16]>,
 }
 
+/// A minimal valid image row naming the blob of `bytes`, for store tests.
+#[cfg(test)]
+pub(crate) fn test_record(bytes: &[u8]) -> ImageRecord {
+    ImageRecord {
+        uuid: *uuid::Uuid::new_v4().as_bytes(),
+        filename: "x.png".into(),
+        kind: 1,
+        size: bytes.len() as u64,
+        width: 1,
+        height: 1,
+        hash: *blake3::hash(bytes).as_bytes(),
+        uploaded_at: 1,
+        private_key: None,
+        deletion_hash: [0; 32],
+        uploader: Uploader::Import,
+        thumbnail: None,
+        expires_at: None,
+        max_views: None,
+    }
+}
+
 /// Error decoding a stored record: the bytes are not any known version.
 #[derive(Debug, thiserror::Error)]
 #[error("undecodable {0} record")]

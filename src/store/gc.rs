@@ -154,25 +154,10 @@ mod tests {
     use std::time::Duration;
 
     use crate::store::NewImage;
-    use crate::store::codec::{ImageRecord, Uploader};
+    use crate::store::codec::ImageRecord;
 
     fn record(bytes: &[u8]) -> ImageRecord {
-        ImageRecord {
-            uuid: *uuid::Uuid::new_v4().as_bytes(),
-            filename: "x.png".into(),
-            kind: 1,
-            size: bytes.len() as u64,
-            width: 1,
-            height: 1,
-            hash: *blake3::hash(bytes).as_bytes(),
-            uploaded_at: 1,
-            private_key: None,
-            deletion_hash: [0; 32],
-            uploader: Uploader::Import,
-            thumbnail: None,
-            expires_at: None,
-            max_views: None,
-        }
+        crate::store::codec::test_record(bytes)
     }
 
     fn temp_with(store: &Store, bytes: &[u8]) -> crate::store::blobs::TempBlob {

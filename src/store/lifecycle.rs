@@ -148,27 +148,15 @@ mod tests {
     use super::*;
     use crate::store::NewImage;
     use crate::store::blobs::BlobStore;
-    use crate::store::codec::Uploader;
     use std::io::Write;
 
     fn image(store: &Store, bytes: &[u8], expires_at: Option<i64>, max_views: Option<u64>) -> u64 {
         let (temp, mut f) = store.blobs().create_temp().unwrap();
         f.write_all(bytes).unwrap();
         let rec = ImageRecord {
-            uuid: *uuid::Uuid::new_v4().as_bytes(),
-            filename: "x.png".into(),
-            kind: 1,
-            size: bytes.len() as u64,
-            width: 1,
-            height: 1,
-            hash: *blake3::hash(bytes).as_bytes(),
-            uploaded_at: 1,
-            private_key: None,
-            deletion_hash: [0; 32],
-            uploader: Uploader::Import,
-            thumbnail: None,
             expires_at,
             max_views,
+            ..crate::store::codec::test_record(bytes)
         };
         store
             .commit_upload(

@@ -4,24 +4,12 @@ use super::*;
 use std::io::Write;
 
 use crate::store::NewImage;
-use crate::store::codec::Uploader;
 
 fn upload(store: &Store, bytes: &[u8], private: bool) -> u64 {
     let rec = ImageRecord {
-        uuid: *uuid::Uuid::new_v4().as_bytes(),
-        filename: "x.png".into(),
-        kind: 1,
-        size: bytes.len() as u64,
-        width: 1,
-        height: 1,
-        hash: *blake3::hash(bytes).as_bytes(),
         uploaded_at: 1_000,
         private_key: private.then_some([1; 16]),
-        deletion_hash: [0; 32],
-        uploader: Uploader::Import,
-        thumbnail: None,
-        expires_at: None,
-        max_views: None,
+        ..crate::store::codec::test_record(bytes)
     };
     let (temp, mut f) = store.blobs().create_temp().unwrap();
     f.write_all(bytes).unwrap();
