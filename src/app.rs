@@ -121,6 +121,7 @@ pub async fn start(mut config: Config, listener: &TcpListener) -> anyhow::Result
         metrics: crate::metrics::Metrics::default(),
         control,
         blob_cache: Default::default(),
+        chunks: Default::default(),
     });
     tokio::spawn(crate::ops::collect_garbage_periodically(
         state.clone(),

@@ -31,6 +31,9 @@ pub struct AppState {
     pub control: crate::ops::control::Control,
     /// Small hot blobs in memory, by hash (see `http::blobcache`).
     pub blob_cache: crate::http::blobcache::BlobCache,
+    /// Read buffers for streaming large blobs, one budget for all responses
+    /// (see `http::chunks`).
+    pub chunks: crate::http::chunks::ChunkPool,
 }
 
 impl AppState {

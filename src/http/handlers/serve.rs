@@ -9,7 +9,7 @@
 use std::io::{Read, Seek, SeekFrom};
 
 use bytes::Bytes;
-use futures_util::stream;
+use futures_util::{StreamExt, stream};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::header;
@@ -20,6 +20,7 @@ use crate::analytics::{self, Audience};
 use crate::clock;
 use crate::error::AppError;
 use crate::http::body::{Body, empty, full};
+use crate::http::chunks::ChunkPool;
 use crate::http::conditional::{self, Outcome};
 use crate::http::dispatch;
 use crate::http::handlers::images::decode_key;
@@ -35,8 +36,10 @@ use crate::store::lifecycle::Consume;
 /// Files up to this size are read in one call and sent with the headers in one
 /// write; larger ones are streamed in chunks of this size. 256 KiB rather than
 /// 128 KiB halves the hops to the blocking pool per byte: 1 MiB GETs at 64
-/// connections went from about 0.75x to 0.95x nginx (benches/load.sh).
-const CHUNK: usize = 256 * 1024;
+/// connections went from about 0.75x to 0.95x nginx (benches/load.sh). The
+/// buffers come from `state.chunks`, which caps how many exist at once and
+/// falls back to small reads beyond that (`http::chunks`).
+pub const CHUNK: usize = 256 * 1024;
 
 /// Who is asking, by the one shared rule (`analytics::classify`).
 pub fn audience(state: &AppState, req: &Request<Incoming>) -> Audience {
@@ -134,8 +137,9 @@ pub async fn proxy(
 enum Loaded {
     /// The entire blob, to be cached.
     Cached(Bytes),
-    Whole(Bytes),
-    Stream(std::fs::File),
+    /// The first chunk of the requested bytes, and the file positioned after
+    /// it if more remain.
+    Chunk(Bytes, Option<std::fs::File>),
 }
 
 /// Sends a blob with validators, conditional and range handling. `private`
@@ -234,25 +238,24 @@ pub(crate) async fn serve_blob(
     }
     let cacheable = state.blob_cache.wants(len);
     let store = state.store.clone();
+    // Opening and the first read share one hop to the blocking pool.
+    let first = (!cacheable).then(|| state.chunks.take(count as usize));
     let loaded = tokio::task::spawn_blocking(move || -> std::io::Result<Loaded> {
         let mut f = store.blobs().open(&hash)?;
-        if cacheable {
+        let Some(mut buf) = first else {
             // Read the whole blob once (one read call, size known) so later
             // requests, ranges included, are served from memory.
             let mut buf = vec![0u8; len as usize];
             f.read_exact(&mut buf)?;
             return Ok(Loaded::Cached(Bytes::from(buf)));
-        }
+        };
         if start > 0 {
             f.seek(SeekFrom::Start(start))?;
         }
-        if count <= CHUNK as u64 {
-            let mut buf = vec![0u8; count as usize];
-            f.read_exact(&mut buf)?;
-            Ok(Loaded::Whole(Bytes::from(buf)))
-        } else {
-            Ok(Loaded::Stream(f))
-        }
+        let n = buf.capacity().min(count as usize);
+        buf.fill(&mut f, n)?;
+        let rest = (n as u64) < count;
+        Ok(Loaded::Chunk(buf.freeze(n), rest.then_some(f)))
     })
     .await?;
     let loaded = match loaded {
@@ -269,50 +272,127 @@ pub(crate) async fn serve_blob(
             state.blob_cache.insert(hash, b.clone());
             full(b.slice(start as usize..(start + count) as usize))
         }
-        Loaded::Whole(b) => full(b),
-        Loaded::Stream(f) => file_stream(f, count),
+        Loaded::Chunk(b, None) => full(b),
+        Loaded::Chunk(b, Some(f)) => {
+            let sent = b.len() as u64;
+            file_stream(state.chunks.clone(), b, f, count - sent)
+        }
     };
     Ok(builder.body(body).expect("valid response"))
 }
 
-/// Streams `remaining` bytes of an open file in chunks read on the blocking pool.
-fn file_stream(file: std::fs::File, remaining: u64) -> Body {
-    let s = stream::unfold((Some(file), remaining), |(file, remaining)| async move {
-        let file = file?;
-        if remaining == 0 {
-            return None;
-        }
-        let want = remaining.min(CHUNK as u64) as usize;
-        let res = tokio::task::spawn_blocking(move || {
-            let mut f = file;
-            let mut buf = vec![0u8; want];
-            let mut got = 0;
-            while got < want {
-                match f.read(&mut buf[got..]) {
-                    Ok(0) => break,
-                    Ok(n) => got += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
+/// Streams `first`, then `remaining` more bytes of an open file, each chunk
+/// read on the blocking pool into a buffer from `pool`.
+fn file_stream(pool: ChunkPool, first: Bytes, file: std::fs::File, remaining: u64) -> Body {
+    let head = stream::once(async move { Ok::<_, std::io::Error>(Frame::data(first)) });
+    let tail = stream::unfold((Some(file), remaining), move |(file, remaining)| {
+        let pool = pool.clone();
+        async move {
+            let mut f = file?;
+            if remaining == 0 {
+                return None;
+            }
+            let mut buf = pool.take(usize::try_from(remaining).unwrap_or(usize::MAX));
+            let n = buf
+                .capacity()
+                .min(usize::try_from(remaining).unwrap_or(usize::MAX));
+            let res = tokio::task::spawn_blocking(move || {
+                buf.fill(&mut f, n)?;
+                Ok::<_, std::io::Error>((f, buf.freeze(n)))
+            })
+            .await;
+            match res {
+                Ok(Ok((f, bytes))) => {
+                    Some((Ok(Frame::data(bytes)), (Some(f), remaining - n as u64)))
                 }
+                // A blob shorter than its row says ends the response early;
+                // the client sees a cut body, never wrong bytes.
+                Ok(Err(e)) => Some((Err(e), (None, 0))),
+                Err(e) => Some((Err(std::io::Error::other(e)), (None, 0))),
             }
-            if got < want {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "blob shorter than recorded",
-                ));
-            }
-            buf.truncate(got);
-            Ok((f, buf))
-        })
-        .await;
-        match res {
-            Ok(Ok((f, buf))) => {
-                let n = buf.len() as u64;
-                Some((Ok(Frame::data(Bytes::from(buf))), (Some(f), remaining - n)))
-            }
-            Ok(Err(e)) => Some((Err(e), (None, 0))),
-            Err(e) => Some((Err(std::io::Error::other(e)), (None, 0))),
         }
     });
-    StreamBody::new(s).boxed_unsync()
+    StreamBody::new(head.chain(tail)).boxed_unsync()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Streams `data[skip..]` through `file_stream` after a first chunk of
+    /// `data[..skip]`, the way `serve_blob` calls it.
+    async fn stream_all(pool: &ChunkPool, data: &[u8], skip: usize) -> (Vec<u8>, Vec<usize>) {
+        let mut tmp = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut tmp, data).unwrap();
+        tmp.seek(SeekFrom::Start(skip as u64)).unwrap();
+        let first = Bytes::copy_from_slice(&data[..skip]);
+        let mut body = file_stream(pool.clone(), first, tmp, (data.len() - skip) as u64);
+        let (mut out, mut sizes) = (Vec::new(), Vec::new());
+        while let Some(frame) = body.frame().await {
+            let chunk = frame.unwrap().into_data().unwrap();
+            sizes.push(chunk.len());
+            out.extend_from_slice(&chunk);
+        }
+        (out, sizes)
+    }
+
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 31 % 251) as u8).collect()
+    }
+
+    #[tokio::test]
+    async fn streams_exact_bytes_in_pooled_chunks_and_returns_them() {
+        let pool = ChunkPool::new(4 * 65536, 65536);
+        let data = pattern(300_000);
+        let (out, sizes) = stream_all(&pool, &data, 1000).await;
+        assert_eq!(out, data);
+        assert_eq!(sizes[0], 1000);
+        assert!(
+            sizes[1..sizes.len() - 1].iter().all(|&n| n == 65536),
+            "{sizes:?}"
+        );
+        assert_eq!(pool.available(), 4, "every buffer went back to the pool");
+    }
+
+    #[tokio::test]
+    async fn an_exhausted_pool_falls_back_to_small_chunks_without_waiting() {
+        let pool = ChunkPool::new(65536, 65536);
+        let held = pool.take(1 << 20);
+        assert_eq!(pool.available(), 0);
+        let data = pattern(200_000);
+        let (out, sizes) = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream_all(&pool, &data, 10),
+        )
+        .await
+        .expect("streaming never waits for a slot");
+        assert_eq!(out, data);
+        assert!(
+            sizes[1..].iter().all(|&n| n <= crate::http::chunks::SMALL),
+            "{sizes:?}"
+        );
+        drop(held);
+        assert_eq!(pool.available(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_blob_shorter_than_its_row_ends_in_an_error_not_wrong_bytes() {
+        let pool = ChunkPool::new(65536, 65536);
+        let data = pattern(100_000);
+        let mut tmp = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut tmp, &data).unwrap();
+        tmp.seek(SeekFrom::Start(0)).unwrap();
+        let mut body = file_stream(pool.clone(), Bytes::new(), tmp, 150_000);
+        let mut got = 0;
+        let mut failed = false;
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(f) => got += f.into_data().unwrap().len(),
+                Err(_) => failed = true,
+            }
+        }
+        assert!(failed, "the short read is reported");
+        assert!(got < 150_000);
+        assert_eq!(pool.available(), 1);
+    }
 }
