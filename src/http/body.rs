@@ -82,7 +82,46 @@ pub fn html(status: StatusCode, page: String) -> Response<Body> {
     res
 }
 
-/// Reads a whole small body (JSON, forms) with a size cap and an idle timeout.
+/// The slowest average rate, in bytes per second, a request body may keep
+/// once its grace period (the body idle timeout) has passed. The idle timeout
+/// alone lets a client hold a connection for hours by sending a byte just
+/// before each pause runs out; with this, such a body is cut about one grace
+/// period after it starts. 1 KiB/s is below any real connection (a 32 MiB
+/// upload at that rate takes nine hours).
+pub const MIN_BODY_RATE: u64 = 1024;
+
+/// Tracks a body's progress against [`MIN_BODY_RATE`].
+#[derive(Debug)]
+pub struct Pace {
+    start: tokio::time::Instant,
+    grace: Duration,
+    bytes: u64,
+}
+
+impl Pace {
+    /// Starts the clock; nothing is owed during `grace`.
+    pub fn new(grace: Duration) -> Self {
+        Pace {
+            start: tokio::time::Instant::now(),
+            grace,
+            bytes: 0,
+        }
+    }
+
+    /// Counts `n` more received bytes; `false` once the body has fallen behind
+    /// the minimum rate.
+    pub fn advance(&mut self, n: usize) -> bool {
+        self.bytes = self.bytes.saturating_add(n as u64);
+        let Some(late) = self.start.elapsed().checked_sub(self.grace) else {
+            return true;
+        };
+        let owed = u128::from(MIN_BODY_RATE) * late.as_millis() / 1000;
+        u128::from(self.bytes) >= owed
+    }
+}
+
+/// Reads a whole small body (JSON, forms) with a size cap, an idle timeout and
+/// the minimum rate.
 pub async fn read_limited(
     mut body: Incoming,
     limit: usize,
@@ -92,6 +131,7 @@ pub async fn read_limited(
         return Err(AppError::bad_request("request body too large"));
     }
     let mut buf = Vec::new();
+    let mut pace = Pace::new(idle);
     loop {
         let frame = match tokio::time::timeout(idle, body.frame()).await {
             Err(_) => return Err(AppError::bad_request("request body timed out")),
@@ -102,6 +142,9 @@ pub async fn read_limited(
         if let Ok(data) = frame.into_data() {
             if buf.len() + data.len() > limit {
                 return Err(AppError::bad_request("request body too large"));
+            }
+            if !pace.advance(data.len()) {
+                return Err(AppError::bad_request("request body timed out"));
             }
             buf.extend_from_slice(&data);
         }
@@ -138,4 +181,26 @@ pub fn redirect(location: &'static str) -> Response<Body> {
     res.headers_mut()
         .insert(header::LOCATION, HeaderValue::from_static(location));
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn pace_owes_nothing_during_the_grace_period_then_the_minimum_rate() {
+        let mut generous = Pace::new(Duration::from_secs(3600));
+        assert!(
+            generous.advance(0),
+            "within the grace period nothing is owed"
+        );
+
+        let mut p = Pace::new(Duration::ZERO);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // About 200 bytes are owed after 200 ms at 1 KiB/s.
+        assert!(!p.advance(10), "behind the minimum rate");
+        let mut p = Pace::new(Duration::ZERO);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(p.advance(100_000), "well ahead of it");
+    }
 }

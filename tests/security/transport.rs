@@ -143,6 +143,81 @@ async fn a33_stalled_bodies_are_cut_by_the_idle_timeout() {
     assert_no_store(&app);
 }
 
+/// A33 (slow POST): a body that never pauses long enough for the idle timeout,
+/// one byte every 400 ms, is still cut once it falls behind the minimum rate
+/// after its grace period (the idle timeout), for uploads and JSON bodies.
+#[tokio::test]
+async fn a33_trickled_bodies_are_cut_by_the_minimum_rate() {
+    let app = spawn_app_with(|c| c.body_idle_timeout = Duration::from_secs(1)).await;
+    let png = fixture("real/logo.png");
+    let login = br#"{"username":"admin","password":"not-the-password-but-long-enough-to-trickle"}"#;
+    let cases: Vec<(String, Vec<u8>)> = vec![
+        (
+            upload_head(
+                &app,
+                "image/png",
+                &format!("Content-Length: {}\r\n", png.len()),
+            ),
+            png.clone(),
+        ),
+        {
+            let body = form(&[RawPart::file("file", "a.png", &png)]);
+            (
+                upload_head(
+                    &app,
+                    &form_type(),
+                    &format!("Content-Length: {}\r\n", body.len()),
+                ),
+                body,
+            )
+        },
+        (
+            format!(
+                "POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                login.len()
+            ),
+            login.to_vec(),
+        ),
+    ];
+    for (head, body) in cases {
+        let mut s = connect(app.addr);
+        s.write_all(head.as_bytes()).unwrap();
+        let t = Instant::now();
+        let mut sent = 0;
+        // Trickle from another thread; stop when the server answers or closes.
+        let mut writer = s.try_clone().unwrap();
+        let trickle = std::thread::spawn(move || {
+            for b in &body[..body.len() - 1] {
+                std::thread::sleep(Duration::from_millis(400));
+                if writer.write_all(std::slice::from_ref(b)).is_err() {
+                    break;
+                }
+                sent += 1;
+            }
+            sent
+        });
+        let mut buf = Vec::new();
+        let r = read_response(&mut s, &mut buf).expect("an answer");
+        let took = t.elapsed();
+        let _ = s.shutdown(std::net::Shutdown::Both);
+        let sent = trickle.join().unwrap();
+        assert_error(r.status, &r.body, 400, "invalid_request");
+        assert!(
+            String::from_utf8_lossy(&r.body).contains("timed out"),
+            "{head}"
+        );
+        assert!(
+            took > Duration::from_secs(1),
+            "not before the grace period: {took:?}"
+        );
+        assert!(
+            took < Duration::from_secs(8),
+            "{head}: {took:?}, {sent} bytes sent"
+        );
+    }
+    assert_no_store(&app);
+}
+
 /// CPU time (user + system) of a process, in clock ticks.
 fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();

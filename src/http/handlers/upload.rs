@@ -17,7 +17,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::clock;
 use crate::error::AppError;
-use crate::http::body::{Body, full, ok_json};
+use crate::http::body::{Body, Pace, full, ok_json};
 use crate::http::dispatch;
 use crate::http::handlers::images::image_json;
 use crate::http::multipart::{self, FormLimits, Part};
@@ -99,14 +99,16 @@ fn too_large(limit: u64) -> AppError {
 }
 
 /// The request body as a stream of chunks, failing when the client goes quiet
-/// for longer than `idle` (hyper has no body timeout of its own).
+/// for longer than `idle` (hyper has no body timeout of its own) or falls
+/// behind the minimum rate once `idle` has passed (`body::MIN_BODY_RATE`).
 fn body_stream(
     body: Incoming,
     idle: Duration,
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
     use futures_util::StreamExt;
-    futures_util::stream::unfold(Some(body), move |body| async move {
-        let mut body = body?;
+    let start = Some((body, Pace::new(idle)));
+    futures_util::stream::unfold(start, move |state| async move {
+        let (mut body, mut pace) = state?;
         loop {
             match tokio::time::timeout(idle, body.frame()).await {
                 Err(_) => {
@@ -122,7 +124,16 @@ fn body_stream(
                 Ok(Some(Err(e))) => return Some((Err(std::io::Error::other(e)), None)),
                 Ok(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
-                        return Some((Ok(data), Some(body)));
+                        if !pace.advance(data.len()) {
+                            return Some((
+                                Err(std::io::Error::new(
+                                    std::io::ErrorKind::TimedOut,
+                                    "request body too slow",
+                                )),
+                                None,
+                            ));
+                        }
+                        return Some((Ok(data), Some((body, pace))));
                     }
                 }
             }
