@@ -96,9 +96,18 @@ impl std::fmt::Debug for Thumbnailer {
     }
 }
 
-/// One worker per core, at least one.
+/// Most workers started, whatever the core count. Each decode may use up to
+/// `ThumbLimits::max_alloc` (128 MiB), so this bounds the memory thumbnails
+/// can take during an upload burst to 512 MiB on a big machine; four workers
+/// still make thumbnails for about 1,600 twelve-megapixel JPEGs a minute
+/// (`cargo bench --bench thumbnail`: ~12 ms per megapixel per worker).
+pub const MAX_WORKERS: usize = 4;
+
+/// One worker per core, at least one and at most [`MAX_WORKERS`].
 pub fn default_workers() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_WORKERS)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
