@@ -2,14 +2,20 @@
 //!
 //! `run(listener, state, shutdown)` is the seam: the caller binds (tests bind
 //! port 0) and owns the shutdown signal.
+//!
+//! HTTP/1.1 only. Browsers speak HTTP/2 only over TLS, which a reverse proxy
+//! terminates (and Caddy and nginx talk HTTP/1.1 to their upstream by
+//! default), so cleartext HTTP/2 would serve no client while adding its own
+//! attack surface (stream resets, header continuation floods, idle
+//! connections kept alive by answering pings).
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -21,19 +27,13 @@ use crate::state::AppState;
 /// configured shutdown timeout for requests in flight.
 pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()>) {
     let cfg = &state.config;
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         // hyper silently disables its header timeout without a timer.
         .timer(TokioTimer::new())
         .header_read_timeout(cfg.header_timeout)
         .max_buf_size(64 * 1024)
         .keep_alive(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(64)
-        .keep_alive_interval(Some(Duration::from_secs(30)));
     let builder = Arc::new(builder);
     let permits = Arc::new(Semaphore::new(cfg.max_connections));
     let graceful = GracefulShutdown::new();
@@ -74,18 +74,16 @@ pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Fut
         let builder = builder.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            // hyper's header timeout starts at the first byte, and the protocol
-            // sniffing of the auto builder has none: a client that connects and
-            // sends nothing would hold its slot forever (slowloris, SECURITY.md
-            // A33). It gets the header timeout to start talking.
+            // hyper's header timeout starts at the first byte: a client that
+            // connects and sends nothing would hold its slot forever
+            // (slowloris, SECURITY.md A33). It gets the header timeout to
+            // start talking.
             let mut probe = [0u8; 1];
             if tokio::time::timeout(first_byte, stream.peek(&mut probe))
                 .await
                 .is_ok()
             {
-                let conn = builder
-                    .serve_connection(TokioIo::new(stream), service)
-                    .into_owned();
+                let conn = builder.serve_connection(TokioIo::new(stream), service);
                 let _ = watcher.watch(conn).await;
             }
             drop(permit);

@@ -6,7 +6,7 @@
 //! (`.ci/run` repeats A33 with 500 sockets and A35 with wrk against the release
 //! build: `tests/security/slowloris.py`, `tests/security/load.py`.)
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,14 @@ async fn a32_oversized_request_heads_are_refused_and_closed() {
         (
             "150 headers",
             format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many}\r\n"),
+        ),
+        // Over pixbin's own 64 KiB limit but under hyper's default (408 KiB).
+        (
+            "128 KiB header",
+            format!(
+                "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+                "a".repeat(128 << 10)
+            ),
         ),
         (
             "1 MiB header",
@@ -59,6 +67,33 @@ async fn a32_oversized_request_heads_are_refused_and_closed() {
     assert!(answered >= 1, "no oversized head got an answer");
     let res = client().get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
+}
+
+/// Cleartext HTTP/2 is not spoken: a prior-knowledge preface gets an
+/// HTTP/1.1 error (or a close), never an HTTP/2 SETTINGS frame, and an
+/// `Upgrade: h2c` request is answered as plain HTTP/1.1.
+#[tokio::test]
+async fn cleartext_http2_is_refused() {
+    let app = spawn_app().await;
+    let mut s = connect(app.addr);
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .unwrap();
+    let mut first = Vec::new();
+    let _ = s.read_to_end(&mut first);
+    assert!(
+        first.is_empty() || first.starts_with(b"HTTP/1.1 4"),
+        "{:?}",
+        String::from_utf8_lossy(&first[..first.len().min(40)])
+    );
+
+    let mut s = connect(app.addr);
+    s.write_all(
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    let r = read_response(&mut s, &mut buf).expect("an answer");
+    assert_eq!(r.status, 200);
 }
 
 /// A33: slowloris. 60 connections that trickle one header byte at a time and
