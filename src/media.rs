@@ -157,6 +157,11 @@ pub struct MediaInfo {
     pub width: u32,
     /// Height in pixels (≥ 1).
     pub height: u32,
+    /// Where data after the image begins, when the upload carries more than
+    /// the image: the bytes after a JPEG's end-of-image marker (a motion
+    /// photo's video, a vendor trailer). They are cut off before storing
+    /// (`strip::rewrite`). `None` when the image runs to the end of the upload.
+    pub trailer_at: Option<u64>,
 }
 
 /// Why an upload was refused. Messages are short and safe to show to the
@@ -342,6 +347,7 @@ impl Inspector {
             kind: *kind,
             width,
             height,
+            trailer_at: walker.end_of_image().filter(|&end| end < self.total),
         })
     }
 

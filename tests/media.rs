@@ -8,6 +8,7 @@
 //!   is its first frame;
 //! - a private image's thumbnail needs its key (or a session on the proxy
 //!   route); deleting the last image that uses a thumbnail frees it;
+//! - a motion photo keeps its photo and loses the video appended to it;
 //! - images without a thumbnail get one on first request or from the backfill;
 //! - pixel bombs and a truncated PNG are refused while the server's peak
 //!   memory stays under 64 MiB.
@@ -130,6 +131,44 @@ async fn strip_all_keeps_only_orientation_and_none_keeps_everything() {
     assert_eq!(img["metadataStripped"], serde_json::json!([]));
     let (_, _, served) = get_bytes(img["url"].as_str().unwrap()).await;
     assert_eq!(served, original);
+}
+
+/// A phone's motion photo (the JPEG, then a video appended after its
+/// end-of-image marker) is accepted as the photo alone in every strip mode:
+/// the video, which can carry its own location, is never stored or served.
+#[tokio::test]
+async fn motion_photo_trailers_are_cut_in_every_mode() {
+    let photo = fixture("real/rocket.jpg");
+    let mut upload = photo.clone();
+    // An MP4 header, a "location" atom and bytes that look like JPEG markers.
+    upload.extend_from_slice(b"\0\0\0\x18ftypmp42\0\0\0\0isommp42");
+    upload.extend_from_slice(b"\0\0\0\x1c\xa9xyz+59.3293+018.0686/");
+    upload.extend_from_slice(&[0xff, 0xd8, 0xff, 0xd9]);
+    upload.extend(std::iter::repeat_n(0x5a, 200_000));
+    for mode in [StripMode::Gps, StripMode::All, StripMode::None] {
+        let app = app_with_strip(mode).await;
+        let img = app.upload_ok(upload.clone(), "motion.jpg").await;
+        let stripped = img["metadataStripped"].as_array().unwrap();
+        assert!(
+            stripped.contains(&"trailer".into()),
+            "{mode:?}: {stripped:?}"
+        );
+        let (status, ct, served) = get_bytes(img["url"].as_str().unwrap()).await;
+        assert_eq!((status, ct.as_str()), (StatusCode::OK, "image/jpeg"));
+        assert!(!served.windows(8).any(|w| w == b"+59.3293"), "{mode:?}");
+        assert!(served.ends_with(&[0xff, 0xd9]));
+        assert_eq!(img["size"].as_u64().unwrap(), served.len() as u64);
+        assert_eq!(img["hash"], blake3::hash(&served).to_hex().as_str());
+        assert_eq!(scan_data(&served), scan_data(&photo));
+        if mode == StripMode::None {
+            // Nothing but the trailer goes: the photo is stored byte for byte.
+            assert_eq!(served, photo);
+        }
+        assert_eq!(
+            (img["width"].as_u64(), img["height"].as_u64()),
+            (Some(640), Some(427))
+        );
+    }
 }
 
 /// (fixture, thumbnail content type, width, height) — a thumbnail is at most

@@ -26,6 +26,9 @@ pub enum Category {
     Iptc,
     /// JPEG comments and PNG text chunks (mode `all`).
     Comment,
+    /// Data after a JPEG's end-of-image marker (a motion photo's video, a
+    /// vendor trailer); removed in every mode, `none` included.
+    Trailer,
 }
 
 impl Category {
@@ -40,6 +43,7 @@ impl Category {
             Category::Xmp => "xmp",
             Category::Iptc => "iptc",
             Category::Comment => "comment",
+            Category::Trailer => "trailer",
         }
     }
 }

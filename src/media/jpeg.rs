@@ -1,5 +1,10 @@
-//! JPEG walker: marker segments up to the first scan, the frame header's size,
-//! and an end-of-image marker near the end of the file.
+//! JPEG walker: marker segments, the frame header's size, the entropy-coded
+//! scans (searched for the markers that end them) and the end-of-image marker.
+//!
+//! The image ends at its first EOI. Phones append data after it (a motion
+//! photo's video, vendor trailers): that trailer is reported through
+//! `end_of_image` and never stored (see `strip::rewrite`), so a JPEG with a
+//! ZIP or a page behind it is accepted only as the JPEG.
 //!
 //! References are to ITU-T T.81 (ISO/IEC 10918-1), Annex B. Segments are
 //! skipped by their length field, so an Exif thumbnail inside APP1 (a whole
@@ -20,6 +25,10 @@ enum State {
     Length(u8),
     /// Expecting P, Y, X, Nf of a frame header of length `.0`.
     Frame(u16),
+    /// In entropy-coded data; `.0` when the last byte seen was 0xFF.
+    Scan(bool),
+    /// After EOI.
+    Done,
 }
 
 #[derive(Default)]
@@ -28,6 +37,8 @@ pub(super) struct Jpeg {
     dims: Option<(u32, u32)>,
     /// Offset where the first scan's entropy-coded data begins.
     scan_start: Option<u64>,
+    /// Offset just past the EOI marker.
+    eoi_end: Option<u64>,
 }
 
 /// T.81 Table B.1: SOF0–SOF15, except DHT (C4), JPG (C8) and DAC (CC).
@@ -54,8 +65,9 @@ impl Jpeg {
                 self.state = State::Code;
                 Ok(Need::read(1))
             }
-            State::Code => self.code(rec[0]),
+            State::Code => self.code(rec[0], at),
             State::Length(code) => self.length(code, be16(rec, 0), at),
+            State::Scan(_) | State::Done => Err(MediaError::Corrupt("JPEG parser state")),
             State::Frame(len) => {
                 // §B.2.2 frame header: P, Y (lines), X (samples per line), Nf,
                 // then Nf component specs of 3 bytes each.
@@ -75,7 +87,8 @@ impl Jpeg {
         }
     }
 
-    fn code(&mut self, code: u8) -> Result<Need, MediaError> {
+    /// A marker code read at offset `at`.
+    fn code(&mut self, code: u8, at: u64) -> Result<Need, MediaError> {
         match code {
             // §B.1.1.2: any marker may be preceded by 0xFF fill bytes.
             0xff => Ok(Need::read(1)),
@@ -85,6 +98,8 @@ impl Jpeg {
                 Ok(Need::read(1))
             }
             0xd8 => Err(MediaError::Corrupt("JPEG has a second SOI marker")),
+            // EOI after a segment that followed the last scan (a comment, say).
+            0xd9 if self.scan_start.is_some() => Ok(self.end(at + 1)),
             0xd9 => Err(MediaError::Corrupt("JPEG ends before its image data")),
             0xc0..=0xfe => {
                 self.state = State::Length(code);
@@ -117,8 +132,10 @@ impl Jpeg {
                     "JPEG scan comes before its frame header",
                 ));
             }
-            self.scan_start = Some(at + u64::from(len));
-            return Ok(Need::body(u64::from(len) - 2));
+            // Progressive images have several scans; the first one counts.
+            self.scan_start.get_or_insert(at + u64::from(len));
+            self.state = State::Scan(false);
+            return Ok(Need::scan(u64::from(len) - 2));
         }
         self.state = State::Marker;
         Ok(Need::skip_read(u64::from(len) - 2, 1))
@@ -128,21 +145,74 @@ impl Jpeg {
         self.scan_start.is_some()
     }
 
-    /// EOI (FF D9) must lie in the last `TAIL_LEN` bytes and after the start
-    /// of the scan data; a few bytes of encoder padding may follow it.
-    pub fn finish(&self, end: &EndState<'_>) -> Result<(u32, u32), MediaError> {
-        let (Some(dims), Some(scan_start), true) = (self.dims, self.scan_start, end.in_body) else {
+    /// The image ends just after EOI at `end`; whatever follows is a trailer.
+    fn end(&mut self, end: u64) -> Need {
+        self.eoi_end = Some(end);
+        self.state = State::Done;
+        Need::end(0, u64::MAX)
+    }
+
+    /// Entropy-coded data (§B.1.1.5, §F.1.2.3): a 0xFF in it is followed by
+    /// 0x00 (a stuffed byte), RSTn, more 0xFF fill, or a marker that ends the
+    /// scan: EOI, or a segment (DHT, SOS, DRI, ... between progressive scans)
+    /// read by the record walker. Finding 0xFF is a memchr, so this costs a
+    /// small fraction of receiving the bytes.
+    pub fn on_scan(
+        &mut self,
+        data: &[u8],
+        at: u64,
+        _ctx: &Ctx,
+    ) -> Result<(usize, Option<Need>), MediaError> {
+        let State::Scan(mut ff) = self.state else {
+            return Err(MediaError::Corrupt("JPEG parser state"));
+        };
+        let mut i = 0;
+        loop {
+            if !ff {
+                match memchr::memchr(0xff, &data[i..]) {
+                    Some(j) => {
+                        i += j + 1;
+                        ff = true;
+                    }
+                    None => {
+                        self.state = State::Scan(false);
+                        return Ok((data.len(), None));
+                    }
+                }
+            }
+            let Some(&b) = data.get(i) else {
+                self.state = State::Scan(true);
+                return Ok((i, None));
+            };
+            i += 1;
+            match b {
+                0xff => {}
+                0x00 | 0xd0..=0xd7 => ff = false,
+                // Not a marker that can follow scan data (TEM and reserved
+                // codes): a stray 0xFF some encoders leave; decoders skip it.
+                0x01..=0xbf => ff = false,
+                0xd9 => return Ok((i, Some(self.end(at + i as u64)))),
+                code => {
+                    let next = self.code(code, at + i as u64 - 1)?;
+                    return Ok((i, Some(next)));
+                }
+            }
+        }
+    }
+
+    /// Where the image ends (just past its EOI), once known.
+    pub fn end_of_image(&self) -> Option<u64> {
+        self.eoi_end
+    }
+
+    /// The image must have its frame, a scan and an end-of-image marker.
+    pub fn finish(&self, _end: &EndState<'_>) -> Result<(u32, u32), MediaError> {
+        let (Some(dims), Some(_)) = (self.dims, self.scan_start) else {
             return Err(MediaError::Corrupt(
                 "JPEG is truncated before its image data",
             ));
         };
-        let tail_start = end.total - end.tail.len() as u64;
-        let has_eoi = end
-            .tail
-            .windows(2)
-            .enumerate()
-            .any(|(i, w)| w == [0xff, 0xd9] && tail_start + i as u64 >= scan_start);
-        if !has_eoi {
+        if self.eoi_end.is_none() {
             return Err(MediaError::Corrupt(
                 "JPEG is truncated (no end-of-image marker)",
             ));

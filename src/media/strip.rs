@@ -25,7 +25,7 @@ use std::path::Path;
 
 use super::exif::{self, Category};
 use super::png::crc32;
-use super::{ImageType, Inspector, Limits, MediaError};
+use super::{ImageType, Inspector, Limits, MediaError, MediaInfo};
 
 /// Largest metadata block read into memory; a larger EXIF or XMP block is
 /// removed whole without being parsed (it cannot be checked, so it goes).
@@ -112,6 +112,16 @@ impl Plan {
             with: Vec::new(),
         });
         self.stripped.push(why);
+    }
+
+    /// Cuts everything from `at` to the end (`len`): the data after the image.
+    pub fn cut_trailer(&mut self, at: u64, len: u64) {
+        if at < len {
+            self.remove(at, len - at, Category::Trailer);
+            self.edits.sort_by_key(|e| e.at);
+            self.stripped.sort();
+            self.stripped.dedup();
+        }
     }
 
     fn finish(mut self) -> Plan {
@@ -571,20 +581,25 @@ pub enum RewriteError {
     Invalid(MediaError),
 }
 
-/// Strips the validated upload at `src` (`len` bytes, of type `kind`) into a
-/// new file from `create`, hashing it and re-inspecting it under `limits` on
-/// the way, then fsyncs it. `Ok(None)` when there is nothing to strip (the
-/// original is stored as is). Blocking: run it off the async threads.
+/// Strips the validated upload at `src` (`len` bytes, as `info` describes it)
+/// into a new file from `create`, hashing it and re-inspecting it under
+/// `limits` on the way, then fsyncs it. Data after the image
+/// (`info.trailer_at`) is cut in every mode. `Ok(None)` when there is nothing
+/// to strip (the original is stored as is). Blocking: run it off the async
+/// threads.
 pub fn rewrite<T>(
     src: &Path,
     len: u64,
-    kind: ImageType,
+    info: &MediaInfo,
     mode: StripMode,
     limits: &Limits,
     create: impl FnOnce() -> io::Result<(T, File)>,
 ) -> Result<Option<Rewritten<T>>, RewriteError> {
+    let kind = info.kind;
+    let image_len = info.trailer_at.unwrap_or(len).min(len);
     let mut input = File::open(src)?;
-    let plan = plan(&mut input, len, kind, mode)?;
+    let mut plan = plan(&mut input, image_len, kind, mode)?;
+    plan.cut_trailer(image_len, len);
     if plan.is_empty() {
         return Ok(None);
     }
@@ -605,9 +620,12 @@ pub fn rewrite<T>(
     if let Some(e) = bad {
         return Err(RewriteError::Invalid(e));
     }
-    let info = inspector.finish().map_err(RewriteError::Invalid)?;
-    if info.kind != kind {
+    let out = inspector.finish().map_err(RewriteError::Invalid)?;
+    if out.kind != kind {
         return Err(RewriteError::Invalid(MediaError::Corrupt("type changed")));
+    }
+    if out.trailer_at.is_some() {
+        return Err(RewriteError::Invalid(MediaError::Corrupt("trailer left")));
     }
     let file = writer.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;

@@ -59,6 +59,7 @@ fn info(kind: ImageType, width: u32, height: u32) -> Result<MediaInfo, MediaErro
         kind,
         width,
         height,
+        trailer_at: None,
     })
 }
 
@@ -681,12 +682,11 @@ fn jpeg_structure_rules() {
     filled.splice(2..2, [0xff, 0xff]);
     filled.splice(2..2, jpeg_segment(0xe0, b"x"));
     assert_eq!(check(&filled), info(ImageType::Jpeg, 4, 4));
-    // Up to 30 bytes of padding after EOI; not more.
+    // Bytes after EOI are a trailer: reported where it starts, never refused.
     let mut padded = jpeg(4, 4);
+    let image_len = padded.len() as u64;
     padded.extend_from_slice(&[0; 30]);
-    assert_eq!(check(&padded), info(ImageType::Jpeg, 4, 4));
-    padded.push(0);
-    assert!(matches!(check(&padded), Err(MediaError::Corrupt(_))));
+    assert_eq!(check(&padded).unwrap().trailer_at, Some(image_len));
     let mut no_eoi = jpeg(4, 4);
     no_eoi.truncate(no_eoi.len() - 2);
     assert!(matches!(check(&no_eoi), Err(MediaError::Corrupt(_))));
@@ -707,6 +707,81 @@ fn jpeg_structure_rules() {
         check(&[0xff, 0xd8, 0xff, 0xd9]),
         Err(MediaError::Corrupt(_))
     ));
+}
+
+/// A JPEG of `width` x `height` whose scan data is `scan` (raw, after the
+/// SOS header), followed by EOI.
+fn jpeg_scan(scan: &[u8]) -> Vec<u8> {
+    let mut j = jpeg(4, 4);
+    let sos = j.len() - 2 - 64;
+    j.truncate(sos);
+    j.extend_from_slice(scan);
+    j.extend_from_slice(&[0xff, 0xd9]);
+    j
+}
+
+#[test]
+fn jpeg_scans_end_at_the_first_real_marker() {
+    // Stuffed bytes, restart markers and fill bytes do not end a scan.
+    let scan = [
+        0x12, 0xff, 0x00, 0x34, 0xff, 0xd0, 0x56, 0xff, 0xd7, 0xff, 0xff, 0x00, 0x78,
+    ];
+    let j = jpeg_scan(&scan);
+    assert_eq!(check(&j), info(ImageType::Jpeg, 4, 4));
+    // Progressive: a table and a second scan between the first scan and EOI.
+    let mut more = scan.to_vec();
+    more.extend_from_slice(&jpeg_segment(0xc4, &[0x00, 0xff, 0xd9, 0xff, 0xd9]));
+    more.extend_from_slice(&jpeg_segment(0xda, &[1, 1, 0, 0, 0x3f, 0]));
+    more.extend_from_slice(&[0x9a, 0xff, 0x00, 0xbc]);
+    let progressive = jpeg_scan(&more);
+    // The FF D9 inside the DHT segment is table data, not the end.
+    assert_eq!(check(&progressive), info(ImageType::Jpeg, 4, 4));
+    // A comment after the last scan, then EOI.
+    let mut commented = scan.to_vec();
+    commented.extend_from_slice(&jpeg_segment(0xfe, b"done"));
+    assert_eq!(check(&jpeg_scan(&commented)), info(ImageType::Jpeg, 4, 4));
+    // A second SOI inside the data is corrupt; a stray 0xFF before a byte
+    // that is no marker is skipped, as decoders do.
+    let mut broken = scan.to_vec();
+    broken.extend_from_slice(&[0xff, 0xd8]);
+    assert!(matches!(
+        check(&jpeg_scan(&broken)),
+        Err(MediaError::Corrupt(_))
+    ));
+    let mut stray = scan.to_vec();
+    stray.extend_from_slice(&[0xff, 0x02, 0x33]);
+    assert_eq!(check(&jpeg_scan(&stray)), info(ImageType::Jpeg, 4, 4));
+    // Cut anywhere inside the scan: truncated, however it is chunked.
+    let cut = &progressive[..progressive.len() - 3];
+    assert!(matches!(check(cut), Err(MediaError::Corrupt(_))));
+    for size in 1..8 {
+        assert_eq!(
+            chunked(&progressive, &[size], &Limits::default()),
+            check(&progressive)
+        );
+    }
+}
+
+#[test]
+fn motion_photo_trailers_are_reported_not_refused() {
+    // A phone's motion photo: the JPEG, then a video that itself holds
+    // FF D8 / FF D9 pairs. The image ends at its own first EOI.
+    let photo = jpeg(640, 480);
+    let mut upload = photo.clone();
+    upload.extend_from_slice(b"\0\0\0\x18ftypmp42");
+    upload.extend_from_slice(&[0xff, 0xd8, 0xff, 0xd9, 0x00, 0xff, 0xd9]);
+    upload.extend_from_slice(&[0x42; 5000]);
+    let got = check(&upload).unwrap();
+    assert_eq!(
+        (got.kind, got.width, got.height),
+        (ImageType::Jpeg, 640, 480)
+    );
+    assert_eq!(got.trailer_at, Some(photo.len() as u64));
+    for size in [1, 3, 7, 64] {
+        assert_eq!(chunked(&upload, &[size], &Limits::default()), Ok(got));
+    }
+    // A plain JPEG has none.
+    assert_eq!(check(&photo).unwrap().trailer_at, None);
 }
 
 #[test]

@@ -27,9 +27,12 @@ pub(super) const HEADER_TOO_LARGE: &str = "image header is larger than this serv
 pub(super) enum Then {
     /// Buffer this many bytes (1..=REC_MAX) and hand them to the parser.
     Read(usize),
-    /// The rest of the stream is opaque payload (pixel data, JPEG scans).
+    /// The rest of the stream is opaque payload (pixel data).
     #[default]
     Body,
+    /// Payload the parser scans itself for where it ends (JPEG entropy-coded
+    /// data, which has no length field); see [`Walker::on_scan`].
+    Scan,
     /// The format has ended; at most `slack` more bytes may follow.
     End { slack: u64 },
 }
@@ -59,6 +62,13 @@ impl Need {
         Need {
             skip,
             then: Then::Body,
+        }
+    }
+
+    pub const fn scan(skip: u64) -> Self {
+        Need {
+            skip,
+            then: Then::Scan,
         }
     }
 
@@ -160,6 +170,31 @@ impl Walker {
         }
     }
 
+    /// Payload bytes starting at offset `at`, in [`Then::Scan`]: returns how
+    /// many were consumed and, once the payload ends within them, what comes
+    /// next.
+    fn on_scan(
+        &mut self,
+        data: &[u8],
+        at: u64,
+        ctx: &Ctx,
+    ) -> Result<(usize, Option<Need>), MediaError> {
+        match self {
+            Walker::Jpeg(p) => p.on_scan(data, at, ctx),
+            // No other format asks for a scan.
+            _ => Ok((data.len(), None)),
+        }
+    }
+
+    /// Offset just past the image's own end marker, for formats whose end is
+    /// found by scanning (JPEG's EOI).
+    pub fn end_of_image(&self) -> Option<u64> {
+        match self {
+            Walker::Jpeg(p) => p.end_of_image(),
+            _ => None,
+        }
+    }
+
     /// The header region (which must fit in `max_head`) has been read.
     pub fn header_done(&self) -> bool {
         match self {
@@ -254,6 +289,15 @@ impl Cursor {
                 Then::Body => {
                     self.pos += data.len() as u64;
                     return Ok(());
+                }
+                Then::Scan => {
+                    let (used, next) = walker.on_scan(data, self.pos, ctx)?;
+                    self.pos += used as u64;
+                    data = &data[used..];
+                    if let Some(next) = next {
+                        self.skip = next.skip;
+                        self.then = next.then;
+                    }
                 }
                 Then::End { slack } => {
                     self.extra += data.len() as u64;

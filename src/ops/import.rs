@@ -110,11 +110,11 @@ fn import_file(
     file.write_all(&bytes).map_err(io)?;
     file.sync_all().map_err(io)?;
     let (mut temp, mut hash, mut size) = (temp, *blake3::hash(&bytes).as_bytes(), meta.len());
-    if config.strip_metadata != StripMode::None {
+    if config.strip_metadata != StripMode::None || info.trailer_at.is_some() {
         let rewritten = strip::rewrite(
             temp.path(),
             size,
-            info.kind,
+            &info,
             config.strip_metadata,
             &limits,
             || store.blobs().create_temp(),

@@ -227,7 +227,7 @@ impl Sink {
     ) -> Result<(TempBlob, [u8; 32], u64, MediaInfo, Vec<&'static str>), AppError> {
         let info = self.inspector.finish().map_err(media_error)?;
         self.file.flush().await?;
-        if self.strip != StripMode::None {
+        if self.strip != StripMode::None || info.trailer_at.is_some() {
             let src = self.temp.path().to_path_buf();
             let (size, mode, limits, blobs) = (
                 self.size,
@@ -236,7 +236,7 @@ impl Sink {
                 self.blobs.clone(),
             );
             let rewritten = tokio::task::spawn_blocking(move || {
-                strip::rewrite(&src, size, info.kind, mode, &limits, || blobs.create_temp())
+                strip::rewrite(&src, size, &info, mode, &limits, || blobs.create_temp())
             })
             .await?
             .map_err(|e| match e {
