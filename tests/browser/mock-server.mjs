@@ -39,7 +39,33 @@ function imageJson(r, withDeletion = false) {
     width: r.width, height: r.height, contentType: r.contentType, hash: r.hash,
     thumbnail_url: `${base}/thumb/${r.uuid}.${r.extension}${key}`,
     deletion_url: withDeletion ? `${base}/api/delete/${r.uuid}?token=${r.deletionToken}` : null,
+    expiresAt: r.expiresAt ?? null, maxViews: r.maxViews ?? null,
+    viewsLeft: r.maxViews == null ? null : Math.max(0, r.maxViews - (r.consumed || 0)),
   };
+}
+
+/** PATCH /api/images/{id} as the server parses it; returns an error [status, code, message] or null. */
+function editLifecycle(r, b) {
+  const change = {};
+  for (const [k, v] of Object.entries(b)) {
+    if (k === 'expiresAt' && v === null) change.expiresAt = null;
+    else if (k === 'expiresAt' && typeof v === 'string') {
+      const s = v.trim();
+      const d = /^(\d{1,12})([smhdw])$/.exec(s);
+      if (/^never$/i.test(s)) change.expiresAt = null;
+      else if (d && Number(d[1]) > 0) change.expiresAt = new Date(Date.now() + Number(d[1]) * { s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[d[2]] * 1000).toISOString();
+      else if (s.length > 10 && !Number.isNaN(Date.parse(s))) {
+        if (Date.parse(s) <= Date.now()) return [400, 'invalid_request', 'expiresAt is in the past'];
+        change.expiresAt = new Date(Date.parse(s)).toISOString();
+      } else return [400, 'invalid_request', 'expires must be a duration (30m, 12h, 7d, 4w), an RFC 3339 time, or never'];
+    } else if (k === 'maxViews' && v === null) change.maxViews = null;
+    else if (k === 'maxViews' && Number.isInteger(v) && v >= 1 && v <= 1e9) change.maxViews = v;
+    else if (k === 'maxViews' && typeof v === 'number') return [400, 'invalid_request', 'maxViews must be a whole number from 1 to 1000000000'];
+    else if (k === 'expiresAt' || k === 'maxViews') return [400, 'invalid_request', `${k} has the wrong type`];
+    else return [400, 'invalid_request', `unknown field ${JSON.stringify(k.slice(0, 40))}`];
+  }
+  Object.assign(r, change);
+  return null;
 }
 
 function send(res, status, body, headers = {}) {
@@ -181,6 +207,7 @@ async function route(req, res) {
     if (!r || r.extension !== pub[3] || (r.isPrivate && url.searchParams.get('key') !== r.key)) return err(res, 404, 'not_found', 'Not found');
     if (!pub[1]) {
       r.views += 1;
+      if (r.maxViews != null) r.consumed = (r.consumed || 0) + 1;
       views.unshift({ imageId: r.id, uuid: r.uuid, at: now(), country: ['GB', 'US', 'DE', 'FR'][r.views % 4], referrer: r.views % 2 ? 'discord.com' : null, agent: req.headers['user-agent'] || null, ip: req.socket.remoteAddress });
     }
     res.writeHead(200, { 'Content-Type': r.contentType, 'Content-Security-Policy': "default-src 'none'; sandbox", 'X-Content-Type-Options': 'nosniff' });
@@ -234,6 +261,13 @@ async function route(req, res) {
     const r = findImage(img[1]);
     if (!r) return err(res, 404, 'not_found', 'No such image');
     if (m === 'GET' && !img[2]) return send(res, 200, imageJson(r));
+    if (m === 'PATCH' && !img[2]) {
+      let b;
+      try { b = JSON.parse((await body(req)).toString()); } catch { return err(res, 400, 'invalid_request', 'Expected a JSON object'); }
+      if (!b || typeof b !== 'object' || Array.isArray(b)) return err(res, 400, 'invalid_request', 'Expected a JSON object');
+      const e = editLifecycle(r, b);
+      return e ? err(res, ...e) : send(res, 200, imageJson(r));
+    }
     if (m === 'POST' && img[2] === 'privacy') {
       r.isPrivate = Boolean(JSON.parse((await body(req)).toString()).isPrivate);
       return send(res, 200, imageJson(r));

@@ -453,6 +453,125 @@ await test('image page shows preview and metadata', async () => {
   await shoot('05-image');
 });
 
+/** GET /api/images/{id} through the page's session. */
+async function imageJson(id) {
+  return page.evaluate(async (i) => (await fetch(`/api/images/${i}`, { headers: { Accept: 'application/json' } })).json(), id);
+}
+
+/** The lifetime panel of the image page and its controls. */
+function lifetimePanel() {
+  const region = page.getByRole('region', { name: 'Lifetime' });
+  return {
+    region,
+    expiry: region.getByLabel('Expiry', { exact: true }),
+    date: region.getByLabel('Date and time', { exact: true }),
+    maxViews: region.getByLabel('Max views', { exact: true }),
+    save: region.getByRole('button', { name: 'Save', exact: true }),
+  };
+}
+
+function patchOf(id) {
+  return page.waitForResponse((r) => r.request().method() === 'PATCH' && new URL(r.url()).pathname === `/api/images/${id}`);
+}
+
+await test('sets an image\'s view limit and expiry on its page, then clears them', async () => {
+  if (!page.url().endsWith(`/admin/images/${image.id}`)) await page.goto(`${BASE}/admin/images/${image.id}`);
+  const lt = lifetimePanel();
+  await lt.region.waitFor();
+  assertEq(await lt.expiry.inputValue(), '', 'expiry choice before (keep current)');
+  assertEq(await lt.date.isVisible(), false, 'custom date field shown before choosing it');
+
+  await lt.expiry.selectOption({ label: 'In 7 days' });
+  await lt.maxViews.fill('3');
+  // Keyboard: Tab from the last field reaches Save, with a visible focus ring.
+  await lt.maxViews.press('Tab');
+  assertEq(await page.evaluate(() => document.activeElement?.textContent?.trim()), 'Save', 'Tab after max views');
+  const outline = await page.evaluate(() => {
+    const cs = getComputedStyle(document.activeElement);
+    return { style: cs.outlineStyle, width: parseFloat(cs.outlineWidth) };
+  });
+  assert(outline.style !== 'none' && outline.width >= 2, `focused Save button has no visible outline (${JSON.stringify(outline)})`);
+  const answer = patchOf(image.id);
+  await page.keyboard.press('Enter');
+  const res = await answer;
+  assertEq(res.status(), 200, 'PATCH status');
+  const sent = res.request().postDataJSON();
+  assertEq(JSON.stringify(sent), JSON.stringify({ expiresAt: '7d', maxViews: 3 }), 'PATCH body');
+  await page.locator('.toast', { hasText: 'Lifetime saved' }).waitFor();
+
+  const after = await imageJson(image.id);
+  assertEq(after.maxViews, 3, 'maxViews');
+  assertEq(after.viewsLeft, 3, 'viewsLeft');
+  const ahead = Date.parse(after.expiresAt) - Date.now();
+  assert(Math.abs(ahead - 7 * 86400e3) < 5 * 60e3, `expiresAt ${after.expiresAt} is not about 7 days ahead`);
+  // The page shows the saved values, and the form is back to "keep current".
+  assertEq(await lt.expiry.inputValue(), '', 'expiry choice after saving');
+  assertEq(await lt.maxViews.inputValue(), '3', 'max views field after saving');
+  const meta = page.locator('.image-side .meta-list');
+  assertEq(await meta.locator('time').getAttribute('datetime'), after.expiresAt, 'Expires row in the metadata');
+  assertEq(await meta.locator('time').innerText(), 'in 7 days', 'Expires row text');
+  assert((await meta.innerText()).includes('3 views left (of 3)'), `metadata lacks "3 views left":\n${await meta.innerText()}`);
+
+  // After a reload the page still shows them.
+  await page.reload();
+  await lt.region.waitFor();
+  const text = await lt.region.innerText();
+  assert(text.includes('3 views left (of 3)'), `lifetime panel lacks the view limit after reload:\n${text}`);
+  assertEq(await lt.region.locator('time').getAttribute('datetime'), after.expiresAt, 'expiry in the lifetime panel after reload');
+  assertEq(await lt.maxViews.inputValue(), '3', 'max views field after reload');
+  await page.waitForFunction(() => document.querySelector('.preview-img')?.naturalWidth > 0);
+  await shoot('05b-image-lifetime');
+
+  // Clear both: "Never" and an empty max views field.
+  await lt.expiry.selectOption({ label: 'Never' });
+  await lt.maxViews.fill('');
+  const cleared = patchOf(image.id);
+  await lt.maxViews.press('Enter');
+  const res2 = await cleared;
+  assertEq(res2.status(), 200, 'PATCH status (clear)');
+  assertEq(JSON.stringify(res2.request().postDataJSON()), JSON.stringify({ expiresAt: 'never', maxViews: null }), 'PATCH body (clear)');
+  await page.locator('.toast', { hasText: 'Lifetime saved' }).last().waitFor();
+  const none = await imageJson(image.id);
+  assertEq(none.expiresAt, null, 'expiresAt after clearing');
+  assertEq(none.maxViews, null, 'maxViews after clearing');
+  assertEq(none.viewsLeft, null, 'viewsLeft after clearing');
+  await page.waitForFunction(() => /Never/.test(document.querySelector('.image-side .meta-list')?.innerText || ''));
+  const meta2 = await meta.innerText();
+  assert(/Expires\s+Never/.test(meta2) && /View limit\s+No limit/.test(meta2), `metadata after clearing:\n${meta2}`);
+  assertEq(await lt.maxViews.inputValue(), '', 'max views field after clearing');
+});
+
+await test('a past custom expiry shows the server\'s error next to the form and keeps the values', async () => {
+  expectHttp(400, new RegExp(`/api/images/${image.id}$`));
+  const lt = lifetimePanel();
+  await lt.region.waitFor();
+  await lt.expiry.selectOption({ label: 'Custom date and time…' });
+  await lt.date.waitFor();
+  await lt.date.fill('2020-01-02T03:04');
+  await lt.maxViews.fill('5');
+  const answer = patchOf(image.id);
+  await lt.save.click();
+  const res = await answer;
+  assertEq(res.status(), 400, 'PATCH status');
+  const sent = res.request().postDataJSON();
+  assert(/^20(19-12-3[01]|20-01-0[12])T\d\d:\d\d:00Z$/.test(sent.expiresAt), `custom date sent as ${sent.expiresAt}`);
+  assertEq(sent.maxViews, 5, 'maxViews sent');
+  const served = (await res.json()).error;
+  const error = lt.region.getByRole('alert');
+  await error.filter({ hasText: served }).waitFor();
+  assert(/in the past/.test(served), `server error "${served}"`);
+  // Inline only, not a toast; the form keeps what was entered.
+  assertEq(await page.locator('.toast-error').count(), 0, 'error toasts');
+  assertEq(await lt.expiry.inputValue(), 'custom', 'expiry choice after the error');
+  assertEq(await lt.date.inputValue(), '2020-01-02T03:04', 'date after the error');
+  assertEq(await lt.maxViews.inputValue(), '5', 'max views after the error');
+  assertEq(await lt.date.getAttribute('aria-invalid'), 'true', 'date field marked invalid');
+  const unchanged = await imageJson(image.id);
+  assertEq(unchanged.expiresAt, null, 'expiresAt after the refused edit');
+  assertEq(unchanged.maxViews, null, 'maxViews after the refused edit');
+  await shoot('05c-image-lifetime-error');
+});
+
 await test('creates an upload key and downloads a ShareX config that works', async () => {
   await nav('Upload keys');
   await page.getByRole('heading', { name: 'Upload keys' }).waitFor();
