@@ -59,8 +59,10 @@ pub fn decode_key(s: &str) -> Option<[u8; 16]> {
     if s.is_empty() || s.len() > 32 {
         return None;
     }
+    // A 16-byte key is 22 characters; padded, exactly two `=` follow.
     let normalized: String = s
-        .trim_end_matches('=')
+        .strip_suffix("==")
+        .unwrap_or(s)
         .chars()
         .map(|c| match c {
             '+' => '-',
@@ -493,6 +495,9 @@ mod tests {
             "abc",
             &"A".repeat(10_000),
             "AAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            // Padding is `==` or nothing (found by the decode_key fuzz target).
+            "AAAAAAAAAAAAAAAAAAAAAA=",
+            "AAAAAAAAAAAAAAAAAAAAAA===",
         ] {
             assert_eq!(decode_key(bad), None, "{bad}");
         }
