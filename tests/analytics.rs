@@ -445,13 +445,7 @@ async fn a_scripted_sequence_gives_exact_numbers_that_survive_a_restart() {
     check_scripted(&app, &a, &b).await;
 
     // Deleting B drops its own numbers; the totals keep its views (they happened).
-    let res = app
-        .client
-        .delete(app.url(&format!("/api/delete/{}", b["uuid"].as_str().unwrap())))
-        .header("X-CSRF-Token", app.csrf())
-        .send()
-        .await
-        .unwrap();
+    let res = app.delete_image(&b).await;
     assert!(res.status().is_success());
     let gone = app
         .client

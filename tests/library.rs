@@ -159,9 +159,7 @@ async fn upload_keys_are_shown_once_and_can_be_revoked() {
     let mut app = spawn_app().await;
     app.login_admin().await;
     let res = app
-        .client
-        .post(app.url("/api/keys"))
-        .header("X-CSRF-Token", app.csrf())
+        .with_csrf(reqwest::Method::POST, "/api/keys")
         .json(&json!({"name": "laptop"}))
         .send()
         .await
@@ -213,9 +211,7 @@ async fn upload_keys_are_shown_once_and_can_be_revoked() {
 
     let id = k["id"].as_u64().unwrap();
     let res = app
-        .client
-        .delete(app.url(&format!("/api/keys/{id}")))
-        .header("X-CSRF-Token", app.csrf())
+        .with_csrf(reqwest::Method::DELETE, &format!("/api/keys/{id}"))
         .send()
         .await
         .unwrap();
@@ -233,9 +229,7 @@ async fn upload_keys_are_shown_once_and_can_be_revoked() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "revoked key");
     let res = app
-        .client
-        .delete(app.url(&format!("/api/keys/{id}")))
-        .header("X-CSRF-Token", app.csrf())
+        .with_csrf(reqwest::Method::DELETE, &format!("/api/keys/{id}"))
         .send()
         .await
         .unwrap();

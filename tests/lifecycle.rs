@@ -252,10 +252,7 @@ async fn server_maxima_are_enforced() {
 async fn per_key_policies_apply() {
     let mut app = spawn_app().await;
     app.login_admin().await;
-    let res = app
-        .client
-        .post(app.url("/api/keys"))
-        .header("X-CSRF-Token", app.csrf())
+    let res = app.with_csrf(reqwest::Method::POST, "/api/keys")
         .json(&json!({"name": "phone", "defaultExpiry": "1h", "maxExpiry": "1d", "forcePrivate": true}))
         .send()
         .await

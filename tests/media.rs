@@ -335,13 +335,7 @@ async fn shared_thumbnails_are_freed_with_the_last_image() {
         "the thumbnail counts as stored bytes"
     );
     for img in [&a, &b] {
-        let res = app
-            .client
-            .delete(app.url(&format!("/api/delete/{}", img["uuid"].as_str().unwrap())))
-            .header("X-CSRF-Token", app.csrf())
-            .send()
-            .await
-            .unwrap();
+        let res = app.delete_image(img).await;
         assert_eq!(res.status(), StatusCode::OK);
     }
     app.assert_empty_store();

@@ -100,9 +100,7 @@ async fn privacy_toggle_and_rotation_revoke_old_links() {
     assert_eq!(get(&public).await.0, StatusCode::OK);
 
     let res = app
-        .client
-        .post(app.url(&format!("/api/images/{id}/privacy")))
-        .header("X-CSRF-Token", app.csrf())
+        .with_csrf(reqwest::Method::POST, &format!("/api/images/{id}/privacy"))
         .json(&serde_json::json!({"isPrivate": true}))
         .send()
         .await
@@ -142,9 +140,7 @@ async fn privacy_toggle_and_rotation_revoke_old_links() {
 
     // The seed's legacy route makes it public again.
     let res = app
-        .client
-        .post(app.url(&format!("/api/privacy/{id}")))
-        .header("X-CSRF-Token", app.csrf())
+        .with_csrf(reqwest::Method::POST, &format!("/api/privacy/{id}"))
         .json(&serde_json::json!({"isPrivate": false}))
         .send()
         .await
@@ -160,9 +156,10 @@ async fn privacy_toggle_and_rotation_revoke_old_links() {
 
     // Rotating a public image's key is refused.
     let res = app
-        .client
-        .post(app.url(&format!("/api/images/{id}/rotate-key")))
-        .header("X-CSRF-Token", app.csrf())
+        .with_csrf(
+            reqwest::Method::POST,
+            &format!("/api/images/{id}/rotate-key"),
+        )
         .send()
         .await
         .unwrap();

@@ -40,13 +40,7 @@ async fn a_deleted_image_stops_serving_although_cached() {
     let v = app.upload_ok(bytes.clone(), "logo.png").await;
     let url = v["url"].as_str().unwrap();
     assert_eq!(fetch(url, None).await.0, StatusCode::OK);
-    let res = app
-        .client
-        .delete(app.url(&format!("/api/delete/{}", v["uuid"].as_str().unwrap())))
-        .header("X-CSRF-Token", app.csrf())
-        .send()
-        .await
-        .unwrap();
+    let res = app.delete_image(&v).await;
     assert!(res.status().is_success());
     assert_eq!(fetch(url, None).await.0, StatusCode::NOT_FOUND);
     // The same bytes uploaded again are one new image, served again.
@@ -66,9 +60,7 @@ async fn made_private_after_caching_needs_its_key() {
     let public = v["url"].as_str().unwrap().to_string();
     assert_eq!(fetch(&public, None).await.0, StatusCode::OK);
     let res = app
-        .client
-        .post(app.url(&format!("/api/images/{id}/privacy")))
-        .header("X-CSRF-Token", app.csrf())
+        .with_csrf(reqwest::Method::POST, &format!("/api/images/{id}/privacy"))
         .json(&serde_json::json!({"isPrivate": true}))
         .send()
         .await

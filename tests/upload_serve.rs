@@ -81,13 +81,7 @@ async fn identical_bytes_share_one_blob_until_the_last_delete() {
     );
     assert_eq!(app.totals().images, 2);
 
-    let del = app
-        .client
-        .delete(app.url(&format!("/api/delete/{}", a["uuid"].as_str().unwrap())))
-        .header("X-CSRF-Token", app.csrf())
-        .send()
-        .await
-        .unwrap();
+    let del = app.delete_image(&a).await;
     assert_eq!(del.status(), StatusCode::OK);
     assert_eq!(
         client()
@@ -107,24 +101,12 @@ async fn identical_bytes_share_one_blob_until_the_last_delete() {
     assert_eq!(res.bytes().await.unwrap().as_ref(), bytes.as_slice());
     assert_eq!(app.files_on_disk(), (1, 0));
 
-    let del = app
-        .client
-        .delete(app.url(&format!("/api/delete/{}", b["uuid"].as_str().unwrap())))
-        .header("X-CSRF-Token", app.csrf())
-        .send()
-        .await
-        .unwrap();
+    let del = app.delete_image(&b).await;
     assert_eq!(del.status(), StatusCode::OK);
     assert_eq!(app.files_on_disk(), (0, 0), "last delete frees the blob");
     assert_eq!(app.totals(), pixbin::store::Totals::default());
     // Deleting again is a 404.
-    let again = app
-        .client
-        .delete(app.url(&format!("/api/delete/{}", b["uuid"].as_str().unwrap())))
-        .header("X-CSRF-Token", app.csrf())
-        .send()
-        .await
-        .unwrap();
+    let again = app.delete_image(&b).await;
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
 }
 
@@ -191,9 +173,7 @@ async fn upload_by_session_needs_csrf_and_records_the_user() {
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     app.assert_empty_store();
     let res = app
-        .client
-        .post(app.url("/api/upload"))
-        .header("X-CSRF-Token", app.csrf())
+        .with_csrf(reqwest::Method::POST, "/api/upload")
         .multipart(form())
         .send()
         .await

@@ -10,16 +10,6 @@ use std::net::TcpStream;
 
 use super::*;
 
-async fn delete(app: &TestApp, uuid: &str) -> StatusCode {
-    app.client
-        .delete(app.url(&format!("/api/delete/{uuid}")))
-        .header("X-CSRF-Token", app.csrf())
-        .send()
-        .await
-        .unwrap()
-        .status()
-}
-
 #[tokio::test]
 async fn a36_fifty_identical_uploads_share_one_blob() {
     let mut app = spawn_app().await;
@@ -59,10 +49,7 @@ async fn a36_fifty_identical_uploads_share_one_blob() {
         assert_eq!(&got[..], &bytes[..]);
     }
     for img in &images[..49] {
-        assert_eq!(
-            delete(&app, img["uuid"].as_str().unwrap()).await,
-            StatusCode::OK
-        );
+        assert_eq!(app.delete_image(img).await.status(), StatusCode::OK);
     }
     assert!(blob.exists(), "one image still uses it");
     assert_eq!(
@@ -74,10 +61,7 @@ async fn a36_fifty_identical_uploads_share_one_blob() {
             .refcount,
         1
     );
-    assert_eq!(
-        delete(&app, images[49]["uuid"].as_str().unwrap()).await,
-        StatusCode::OK
-    );
+    assert_eq!(app.delete_image(&images[49]).await.status(), StatusCode::OK);
     assert!(!blob.exists());
     assert_eq!(app.files_on_disk(), (0, 0));
     assert_eq!(app.totals().bytes_stored, 0);
@@ -99,10 +83,7 @@ async fn a37_delete_during_a_slow_download() {
     while got.len() < 1024 * 1024 {
         got.extend_from_slice(&res.chunk().await.unwrap().expect("more body"));
     }
-    assert_eq!(
-        delete(&app, img["uuid"].as_str().unwrap()).await,
-        StatusCode::OK
-    );
+    assert_eq!(app.delete_image(&img).await.status(), StatusCode::OK);
     // The rest arrives complete, or the transfer is cut; never other bytes.
     loop {
         match res.chunk().await {

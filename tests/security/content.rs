@@ -123,9 +123,10 @@ async fn a12_polyglot_gif_is_served_inert_on_every_path() {
     ];
     // The same image made private, read through its keyed link.
     let res = app
-        .client
-        .post(app.url(&format!("/api/images/{}/privacy", v["id"])))
-        .header("X-CSRF-Token", app.csrf())
+        .with_csrf(
+            reqwest::Method::POST,
+            &format!("/api/images/{}/privacy", v["id"]),
+        )
         .json(&serde_json::json!({"isPrivate": true}))
         .send()
         .await

@@ -173,6 +173,24 @@ impl TestApp {
         self.csrf.as_deref().expect("log in first")
     }
 
+    /// Deletes an uploaded image (its JSON as the upload answered) through
+    /// the session API.
+    pub async fn delete_image(&self, img: &Value) -> Response {
+        let uuid = img["uuid"].as_str().expect("an image's JSON");
+        self.with_csrf(reqwest::Method::DELETE, &format!("/api/delete/{uuid}"))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A state-changing request with this app's session and its CSRF token
+    /// (after `login_admin`).
+    pub fn with_csrf(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .header("X-CSRF-Token", self.csrf())
+    }
+
     /// Uploads bytes as multipart field `file` with the upload key.
     pub async fn upload(&self, bytes: Vec<u8>, name: &str) -> Response {
         self.upload_with(bytes, name, &[]).await
