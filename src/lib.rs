@@ -18,8 +18,15 @@
 //! - `state`: `AppState`, shared as `Arc`
 //! - `store`: redb metadata, content-addressed blobs
 //! - `systemd`: the hardened unit, readiness and watchdog notifications
-//! - `thumbnails`: the thumbnail worker pool (one per core) and the backfill
-#![forbid(unsafe_code)]
+//! - `thumbnails`: the thumbnail worker pool (at most four workers) and the backfill
+// No unsafe code. Unit tests alone carry one: the counting allocator of
+// `alloc_probe`, which checks that untrusted-input parsers allocate a bounded
+// amount (SECURITY.md M2).
+#![cfg_attr(not(test), forbid(unsafe_code))]
+#![cfg_attr(test, deny(unsafe_code))]
+
+#[cfg(test)]
+mod alloc_probe;
 
 pub mod analytics;
 pub mod app;
