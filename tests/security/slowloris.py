@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
 """SECURITY.md A33 at scale (method M7) against the release binary.
 
-Opens 500 sockets: 200 trickle request-header bytes (slowloris), 150 connect
+Opens 600 sockets: 200 trickle request-header bytes (slowloris), 150 connect
 and say nothing, 150 send complete upload headers and then trickle the body
-slower than the body idle timeout (slow POST). Records when the server closes
-each, and times control requests for an image meanwhile.
+slower than the body idle timeout (slow POST), and 100 trickle the body just
+faster than it, a byte a second (which only the minimum body rate stops).
+Records when the server closes each, and times control requests for an image
+meanwhile.
 
 Pass: every slowloris socket is closed within 2 x header timeout (+2 s slack:
 one timeout to send a first byte, one to finish the head), every slow POST
-within the body idle timeout after its last byte (+2 s), and every control
-request answers in under 1 s.
+within the body idle timeout after its last byte (+2 s), every dribbling one
+within the idle timeout (its grace period) after it opened (+3 s), and every
+control request answers in under 1 s.
 """
 
 import resource
@@ -23,7 +26,7 @@ from harness import Server, bmp, upload
 
 HEADER_TIMEOUT = 2.0
 BODY_IDLE = 2.0
-TRICKLE, SILENT, SLOW_POST = 200, 150, 150
+TRICKLE, SILENT, SLOW_POST, DRIBBLE = 200, 150, 150, 100
 BMP = bmp(100, 100, 0)
 
 
@@ -43,14 +46,14 @@ def main():
         sel = selectors.DefaultSelector()
         socks = {}  # socket -> [kind, opened_at, last_sent, closed_at]
         start = time.monotonic()
-        for kind, n in (("trickle", TRICKLE), ("silent", SILENT), ("slowpost", SLOW_POST)):
+        for kind, n in (("trickle", TRICKLE), ("silent", SILENT), ("slowpost", SLOW_POST), ("dribble", DRIBBLE)):
             for _ in range(n):
                 s = socket.create_connection(addr)
                 s.setblocking(False)
                 now = time.monotonic()
                 if kind == "trickle":
                     s.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-                elif kind == "slowpost":
+                elif kind in ("slowpost", "dribble"):
                     # A valid BMP header, then pixel bytes far apart.
                     s.send(
                         (
@@ -71,12 +74,12 @@ def main():
         while time.monotonic() < deadline and any(v[3] is None for v in socks.values()):
             now = time.monotonic()
             if now >= next_trickle:
-                # Slowloris: one header byte a second. Slow POST: one body byte
-                # every 3 s, longer than the idle timeout.
+                # Slowloris and dribble: one byte a second. Slow POST: one body
+                # byte every 3 s, longer than the idle timeout.
                 for s, v in socks.items():
                     if v[3] is not None:
                         continue
-                    gap = 1.0 if v[0] == "trickle" else 3.0
+                    gap = 3.0 if v[0] == "slowpost" else 1.0
                     if v[0] != "silent" and now - v[2] >= gap:
                         try:
                             s.send(b"X")
@@ -108,6 +111,9 @@ def main():
             if kind == "slowpost":
                 late = closed - last
                 limit = BODY_IDLE + 2
+            elif kind == "dribble":
+                late = closed - opened
+                limit = BODY_IDLE + 3
             else:
                 late = closed - opened
                 limit = 2 * HEADER_TIMEOUT + 2
