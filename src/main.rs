@@ -51,15 +51,38 @@ async fn serve(cli: &Cli, args: &pixbin::config::ServeArgs) -> anyhow::Result<()
     tokio::spawn(pixbin::systemd::watchdog(app.state.clone()));
 
     let shutdown = async {
-        shutdown_signal().await;
+        tokio::select! {
+            _ = shutdown_signal() => {}
+            _ = database_failure() => {
+                tracing::error!(
+                    "the database file failed an I/O operation (a full or failing disk?); \
+                     redb refuses all further work until it is reopened, so pixbin stops \
+                     and lets its service manager start it again"
+                );
+            }
+        }
         pixbin::systemd::notify_stopping();
     };
     pixbin::server::run(listener, app.state.clone(), shutdown).await;
     tracing::info!("draining view events");
     app.writer.shutdown().await;
     pixbin::ops::control::retract(&app.state.config.data_dir);
+    if pixbin::store::database_failed() {
+        anyhow::bail!("stopped after a database I/O failure; restart to reopen the database");
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Resolves once the database has failed an I/O operation (`store::database_failed`).
+async fn database_failure() {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        if pixbin::store::database_failed() {
+            return;
+        }
+    }
 }
 
 async fn shutdown_signal() {

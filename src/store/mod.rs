@@ -17,6 +17,7 @@ pub mod thumbs;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
@@ -68,21 +69,63 @@ impl StoreError {
     }
 }
 
-macro_rules! db_err {
-    ($($t:ty),*) => {$(
-        impl From<$t> for StoreError {
-            fn from(e: $t) -> Self {
+/// Set once redb reports an I/O failure of its own file. redb then fails every
+/// later operation of that database (`PreviousIo`) until it is reopened, which
+/// for the server means a restart (see [`database_failed`]).
+static DATABASE_FAILED: AtomicBool = AtomicBool::new(false);
+
+/// Whether the database file has failed an I/O operation in this process.
+/// `serve` watches this and exits with an error so that the service manager
+/// restarts it (systemd: `Restart=on-failure`), instead of answering 500 to
+/// everything while looking alive.
+pub fn database_failed() -> bool {
+    DATABASE_FAILED.load(Ordering::Acquire)
+}
+
+impl From<redb::StorageError> for StoreError {
+    fn from(e: redb::StorageError) -> Self {
+        match e {
+            redb::StorageError::Io(io) => {
+                DATABASE_FAILED.store(true, Ordering::Release);
+                // Kept as I/O so a full disk is still answered 507.
+                StoreError::Io(io)
+            }
+            redb::StorageError::PreviousIo => {
+                DATABASE_FAILED.store(true, Ordering::Release);
                 StoreError::Db(e.to_string())
             }
+            redb::StorageError::Corrupted(m) => StoreError::Corrupt(m),
+            other => StoreError::Db(other.to_string()),
         }
-    )*};
+    }
 }
-db_err!(
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError
-);
+
+impl From<redb::TransactionError> for StoreError {
+    fn from(e: redb::TransactionError) -> Self {
+        match e {
+            redb::TransactionError::Storage(s) => s.into(),
+            other => StoreError::Db(other.to_string()),
+        }
+    }
+}
+
+impl From<redb::TableError> for StoreError {
+    fn from(e: redb::TableError) -> Self {
+        match e {
+            redb::TableError::Storage(s) => s.into(),
+            other => StoreError::Db(other.to_string()),
+        }
+    }
+}
+
+impl From<redb::CommitError> for StoreError {
+    fn from(e: redb::CommitError) -> Self {
+        match e {
+            redb::CommitError::Storage(s) => s.into(),
+            other => StoreError::Db(other.to_string()),
+        }
+    }
+}
 
 impl From<redb::DatabaseError> for StoreError {
     fn from(e: redb::DatabaseError) -> Self {
@@ -804,5 +847,25 @@ impl Store {
         Ok(t.get(hash.as_slice())?
             .map(|v| BlobRecord::decode(v.value()))
             .transpose()?)
+    }
+}
+
+#[cfg(test)]
+mod failure_tests {
+    use super::*;
+
+    /// redb latches an I/O failure of its file; the store reports it through
+    /// `database_failed` (which `serve` turns into a restart) and keeps a full
+    /// disk recognisable as such (507 to the client).
+    #[test]
+    fn redb_io_failures_are_latched_and_a_full_disk_stays_recognisable() {
+        let full = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        let e: StoreError = redb::CommitError::Storage(redb::StorageError::Io(full)).into();
+        assert!(e.is_disk_full(), "{e:?}");
+        assert!(database_failed());
+        let e: StoreError = redb::TransactionError::Storage(redb::StorageError::PreviousIo).into();
+        assert!(matches!(e, StoreError::Db(_)), "{e:?}");
+        let e: StoreError = redb::StorageError::Corrupted("x".into()).into();
+        assert!(matches!(e, StoreError::Corrupt(_)), "{e:?}");
     }
 }

@@ -306,3 +306,88 @@ async fn a41_a_blob_removed_by_hand_costs_only_its_image() {
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].starts_with(&format!("missing-file: blob {hash}")));
 }
+
+/// A39, the other half: the disk fills while redb itself writes (the view
+/// statistics commit, with no blob involved). redb then refuses all further
+/// work until the database is reopened, so the server stops with an error
+/// instead of answering 500 to everything (its service manager restarts it);
+/// once there is space again, the restarted server has every acknowledged
+/// image and takes uploads.
+#[tokio::test]
+async fn a39_a_database_write_on_a_full_disk_stops_the_server_and_loses_nothing() {
+    let mnt = tempfile::tempdir().unwrap();
+    let Some(mounted) = mount_tmpfs(mnt.path(), "8m") else {
+        eprintln!("a39: cannot mount a tmpfs here; a real full disk is needed, skipped");
+        return;
+    };
+    let data = tempfile::tempdir_in(mnt.path()).unwrap();
+    let mut app = spawn_binary_in(data, &[]);
+    let mut stored = Vec::new();
+    for seed in 0..3 {
+        let bytes = bmp(16, 16, 393 + seed);
+        let res = client()
+            .post(format!("{}/api/upload?filename=k{seed}.bmp", app.base))
+            .bearer_auth(&app.upload_key)
+            .header("Content-Type", "image/bmp")
+            .body(bytes.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let v: Value = res.json().await.unwrap();
+        stored.push((v["url"].as_str().unwrap().to_string(), bytes));
+    }
+    let filler = mnt.path().join("filler");
+    {
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        let small = [0u8; 512];
+        while f.write_all(&small).is_ok() {}
+    }
+    // Browser views from many sites: each batch of view statistics is a
+    // database commit that needs new pages.
+    let viewer = client();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut n = 0u32;
+    let status = loop {
+        if let Some(status) = app.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running after {n} views on a full disk"
+        );
+        let _ = viewer
+            .get(&stored[0].0)
+            .header(
+                "User-Agent",
+                "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0",
+            )
+            .header("Referer", format!("https://site{}.example/", n % 5000))
+            .send()
+            .await;
+        n += 1;
+    };
+    assert_eq!(status.code(), Some(1), "a clean error exit, not a crash");
+
+    std::fs::remove_file(&filler).unwrap();
+    let app = app.crash_and_restart(&[]);
+    for (url, bytes) in &stored {
+        let url = format!("{}/{}", app.base, url.rsplit('/').next().unwrap());
+        let res = client().get(&url).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(&res.bytes().await.unwrap()[..], &bytes[..]);
+    }
+    let res = client()
+        .post(format!("{}/api/upload?filename=after.bmp", app.base))
+        .bearer_auth(&app.upload_key)
+        .header("Content-Type", "image/bmp")
+        .body(bmp(16, 16, 399))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    drop(app);
+    drop(mounted);
+}
