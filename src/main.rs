@@ -1,6 +1,7 @@
 //! The `pixbin` binary: parse the command line, set up logging, run, map errors
 //! to an exit code.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -16,7 +17,11 @@ fn init_tracing(format: LogFormat) {
         .unwrap_or_else(|| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Its report of a failed write is an eprintln!, which panics when
+        // stderr is what failed (a log file on a full disk): the server must
+        // outlive its log destination.
+        .log_internal_errors(false);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -141,7 +146,9 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("pixbin: {e:#}");
+            // Not eprintln!: it panics (exit 101) when stderr cannot be
+            // written, e.g. a log file on the disk that just filled up.
+            let _ = writeln!(std::io::stderr(), "pixbin: {e:#}");
             ExitCode::FAILURE
         }
     }

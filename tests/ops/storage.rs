@@ -312,7 +312,8 @@ async fn a41_a_blob_removed_by_hand_costs_only_its_image() {
 /// work until the database is reopened, so the server stops with an error
 /// instead of answering 500 to everything (its service manager restarts it);
 /// once there is space again, the restarted server has every acknowledged
-/// image and takes uploads.
+/// image and takes uploads. Its log is a file on the same full disk, which
+/// must not turn the clean stop into a crash.
 #[tokio::test]
 async fn a39_a_database_write_on_a_full_disk_stops_the_server_and_loses_nothing() {
     let mnt = tempfile::tempdir().unwrap();
@@ -321,7 +322,8 @@ async fn a39_a_database_write_on_a_full_disk_stops_the_server_and_loses_nothing(
         return;
     };
     let data = tempfile::tempdir_in(mnt.path()).unwrap();
-    let mut app = spawn_binary_in(data, &[]);
+    let log = std::fs::File::create(mnt.path().join("server.log")).unwrap();
+    let mut app = spawn_binary_logging(data, &[], log.into());
     let mut stored = Vec::new();
     for seed in 0..3 {
         let bytes = bmp(16, 16, 393 + seed);

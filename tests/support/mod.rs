@@ -335,6 +335,16 @@ impl BinaryApp {
 
 /// Runs the real binary on an existing data dir.
 pub fn spawn_binary_in(tmp: tempfile::TempDir, envs: &[(&str, &str)]) -> BinaryApp {
+    spawn_binary_logging(tmp, envs, Stdio::null())
+}
+
+/// Runs the real binary on an existing data dir with its log (stderr) sent to
+/// `log`.
+pub fn spawn_binary_logging(
+    tmp: tempfile::TempDir,
+    envs: &[(&str, &str)],
+    log: Stdio,
+) -> BinaryApp {
     let dir = tmp.path().to_path_buf();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pixbin"));
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -342,7 +352,7 @@ pub fn spawn_binary_in(tmp: tempfile::TempDir, envs: &[(&str, &str)]) -> BinaryA
         .env("PIXBIN_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("PIXBIN_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(log);
     for (k, v) in envs {
         cmd.env(k, v);
     }
