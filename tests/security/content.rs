@@ -61,6 +61,10 @@ async fn a10_html_named_png_is_refused() {
         "type_not_allowed",
     )
     .await;
+    // Refused as what it is, not only as "not an image we know".
+    let (_, body) = upload_raw(&app, html, "x.png", "image/png").await;
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("detected: html"), "{text}");
 }
 
 /// A11: SVG with script, under any name and type: SVG is not supported, so it
@@ -82,6 +86,9 @@ async fn a11_svg_is_refused_whatever_its_name() {
             "type_not_allowed",
         )
         .await;
+        let (_, body) = upload_raw(&app, bytes, "x.png", "image/png").await;
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("detected: svg"), "{text}");
     }
 }
 
