@@ -66,11 +66,6 @@ impl ChunkPool {
         }
     }
 
-    /// Size of a pooled buffer.
-    pub fn chunk_size(&self) -> usize {
-        self.inner.size
-    }
-
     /// Slots not in use right now.
     pub fn available(&self) -> usize {
         self.inner.slots.available_permits()
@@ -146,49 +141,33 @@ impl ChunkBuf {
     /// back to the pool when the last clone of the result is dropped.
     pub fn freeze(mut self, len: usize) -> Bytes {
         assert!(len <= self.buf.len(), "length larger than the buffer");
-        let mut buf = std::mem::take(&mut self.buf);
-        match self.home.take() {
-            None => {
-                buf.truncate(len);
-                Bytes::from(buf)
-            }
-            Some(home) => Bytes::from_owner(Filled {
-                buf,
-                len,
-                home: Some(home),
-            }),
+        if self.home.is_some() {
+            return Bytes::from_owner(Filled { chunk: self, len });
         }
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.truncate(len);
+        Bytes::from(buf)
     }
 }
 
-/// The owner behind a `Bytes` made from a pooled buffer.
+/// The owner behind a `Bytes` made from a pooled buffer; dropping it drops
+/// the `ChunkBuf`, which returns the buffer.
 struct Filled {
-    buf: Vec<u8>,
+    chunk: ChunkBuf,
     len: usize,
-    home: Option<Home>,
 }
 
 impl AsRef<[u8]> for Filled {
     fn as_ref(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-}
-
-impl Drop for Filled {
-    fn drop(&mut self) {
-        if let Some(home) = self.home.take() {
-            // Back on the free list before the slot is released, so whoever
-            // takes the slot next finds the buffer instead of allocating.
-            lock(&home.pool.free).push(std::mem::take(&mut self.buf));
-            drop(home);
-        }
+        &self.chunk.buf[..self.len]
     }
 }
 
 impl Drop for ChunkBuf {
     fn drop(&mut self) {
-        // A buffer dropped without being frozen (a failed read) also returns.
         if let Some(home) = self.home.take() {
+            // Back on the free list before the slot is released, so whoever
+            // takes the slot next finds the buffer instead of allocating.
             lock(&home.pool.free).push(std::mem::take(&mut self.buf));
             drop(home);
         }
