@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::{Body as _, Incoming};
@@ -92,7 +93,7 @@ pub const MIN_BODY_RATE: u64 = 1024;
 
 /// Tracks a body's progress against [`MIN_BODY_RATE`].
 #[derive(Debug)]
-pub struct Pace {
+struct Pace {
     start: tokio::time::Instant,
     grace: Duration,
     bytes: u64,
@@ -100,7 +101,7 @@ pub struct Pace {
 
 impl Pace {
     /// Starts the clock; nothing is owed during `grace`.
-    pub fn new(grace: Duration) -> Self {
+    fn new(grace: Duration) -> Self {
         Pace {
             start: tokio::time::Instant::now(),
             grace,
@@ -110,7 +111,7 @@ impl Pace {
 
     /// Counts `n` more received bytes; `false` once the body has fallen behind
     /// the minimum rate.
-    pub fn advance(&mut self, n: usize) -> bool {
+    fn advance(&mut self, n: usize) -> bool {
         self.bytes = self.bytes.saturating_add(n as u64);
         let Some(late) = self.start.elapsed().checked_sub(self.grace) else {
             return true;
@@ -120,34 +121,71 @@ impl Pace {
     }
 }
 
-/// Reads a whole small body (JSON, forms) with a size cap, an idle timeout and
-/// the minimum rate.
-pub async fn read_limited(
-    mut body: Incoming,
-    limit: usize,
+/// The request body as a stream of chunks, failing when the client goes quiet
+/// for longer than `idle` (hyper has no body timeout of its own) or falls
+/// behind the minimum rate once `idle` has passed ([`MIN_BODY_RATE`]).
+pub fn body_stream(
+    body: Incoming,
     idle: Duration,
-) -> Result<Bytes, AppError> {
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
+    let start = Some((body, Pace::new(idle)));
+    futures_util::stream::unfold(start, move |state| async move {
+        let (mut body, mut pace) = state?;
+        loop {
+            match tokio::time::timeout(idle, body.frame()).await {
+                Err(_) => {
+                    return Some((
+                        Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "request body timed out",
+                        )),
+                        None,
+                    ));
+                }
+                Ok(None) => return None,
+                Ok(Some(Err(e))) => return Some((Err(std::io::Error::other(e)), None)),
+                Ok(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data() {
+                        if !pace.advance(data.len()) {
+                            return Some((
+                                Err(std::io::Error::new(
+                                    std::io::ErrorKind::TimedOut,
+                                    "request body too slow",
+                                )),
+                                None,
+                            ));
+                        }
+                        return Some((Ok(data), Some((body, pace))));
+                    }
+                }
+            }
+        }
+    })
+    // Readers may poll again after the end (or after an error); a fused stream
+    // keeps answering `None` instead of panicking.
+    .fuse()
+}
+
+/// Reads a whole small body (JSON, forms) with a size cap, and the idle
+/// timeout and minimum rate of [`body_stream`].
+pub async fn read_limited(body: Incoming, limit: usize, idle: Duration) -> Result<Bytes, AppError> {
     if body.size_hint().lower() > limit as u64 {
         return Err(AppError::bad_request("request body too large"));
     }
     let mut buf = Vec::new();
-    let mut pace = Pace::new(idle);
-    loop {
-        let frame = match tokio::time::timeout(idle, body.frame()).await {
-            Err(_) => return Err(AppError::bad_request("request body timed out")),
-            Ok(None) => break,
-            Ok(Some(Err(_))) => return Err(AppError::bad_request("request body was cut off")),
-            Ok(Some(Ok(f))) => f,
-        };
-        if let Ok(data) = frame.into_data() {
-            if buf.len() + data.len() > limit {
-                return Err(AppError::bad_request("request body too large"));
-            }
-            if !pace.advance(data.len()) {
-                return Err(AppError::bad_request("request body timed out"));
-            }
-            buf.extend_from_slice(&data);
+    let mut chunks = std::pin::pin!(body_stream(body, idle));
+    while let Some(chunk) = chunks.next().await {
+        let data = chunk.map_err(|e| {
+            AppError::bad_request(if e.kind() == std::io::ErrorKind::TimedOut {
+                "request body timed out"
+            } else {
+                "request body was cut off"
+            })
+        })?;
+        if buf.len() + data.len() > limit {
+            return Err(AppError::bad_request("request body too large"));
         }
+        buf.extend_from_slice(&data);
     }
     Ok(Bytes::from(buf))
 }

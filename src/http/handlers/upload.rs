@@ -7,9 +7,6 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures_util::Stream;
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
@@ -17,7 +14,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::clock;
 use crate::error::AppError;
-use crate::http::body::{Body, Pace, full, ok_json};
+use crate::http::body::{Body, body_stream, full, ok_json};
 use crate::http::dispatch;
 use crate::http::handlers::images::image_json;
 use crate::http::multipart::{self, FormLimits, Part};
@@ -96,52 +93,6 @@ fn too_large(limit: u64) -> AppError {
         code: "file_too_large",
         message: format!("file too large (limit {limit} bytes)"),
     }
-}
-
-/// The request body as a stream of chunks, failing when the client goes quiet
-/// for longer than `idle` (hyper has no body timeout of its own) or falls
-/// behind the minimum rate once `idle` has passed (`body::MIN_BODY_RATE`).
-fn body_stream(
-    body: Incoming,
-    idle: Duration,
-) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
-    use futures_util::StreamExt;
-    let start = Some((body, Pace::new(idle)));
-    futures_util::stream::unfold(start, move |state| async move {
-        let (mut body, mut pace) = state?;
-        loop {
-            match tokio::time::timeout(idle, body.frame()).await {
-                Err(_) => {
-                    return Some((
-                        Err(std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            "request body timed out",
-                        )),
-                        None,
-                    ));
-                }
-                Ok(None) => return None,
-                Ok(Some(Err(e))) => return Some((Err(std::io::Error::other(e)), None)),
-                Ok(Some(Ok(frame))) => {
-                    if let Ok(data) = frame.into_data() {
-                        if !pace.advance(data.len()) {
-                            return Some((
-                                Err(std::io::Error::new(
-                                    std::io::ErrorKind::TimedOut,
-                                    "request body too slow",
-                                )),
-                                None,
-                            ));
-                        }
-                        return Some((Ok(data), Some((body, pace))));
-                    }
-                }
-            }
-        }
-    })
-    // Readers may poll again after the end (or after an error); a fused stream
-    // keeps answering `None` instead of panicking.
-    .fuse()
 }
 
 /// Bytes on their way to a temp file, hashed and inspected as they pass.
