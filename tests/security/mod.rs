@@ -236,6 +236,19 @@ pub fn upload_head(app: &TestApp, content_type: &str, framing: &str) -> String {
     )
 }
 
+/// A whole multipart upload request: the head, framed by `Content-Length`,
+/// then `body`.
+pub fn form_upload_request(app: &TestApp, body: &[u8]) -> Vec<u8> {
+    let mut req = upload_head(
+        app,
+        &form_type(),
+        &format!("Content-Length: {}\r\n", body.len()),
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    req
+}
+
 /// Waits (bounded, 5 s: SECURITY.md's "no-store") until no row, blob or temp
 /// file is left.
 #[track_caller]

@@ -80,14 +80,7 @@ async fn a02_body_without_closing_boundary_stores_nothing() {
     let png = fixture("real/logo.png");
     // Complete framing except the closing `--boundary--`.
     let body = part_bytes(&RawPart::file("file", "a.png", &png));
-    let mut req = upload_head(
-        &app,
-        &form_type(),
-        &format!("Content-Length: {}\r\n", body.len()),
-    )
-    .into_bytes();
-    req.extend(&body);
-    let res = exchange(app.addr, req, false, 1);
+    let res = exchange(app.addr, form_upload_request(&app, &body), false, 1);
     assert_eq!(res.len(), 1, "one answer, then close");
     assert_error(res[0].status, &res[0].body, 400, "invalid_request");
     assert!(
@@ -179,14 +172,7 @@ async fn a04_forms_without_a_file_or_with_too_many_or_too_long_fields_are_refuse
         RawPart::text("note", &long_text),
     ]);
     for (what, body) in [("no file", no_file), ("many", many), ("long", long)] {
-        let mut req = upload_head(
-            &app,
-            &form_type(),
-            &format!("Content-Length: {}\r\n", body.len()),
-        )
-        .into_bytes();
-        req.extend(&body);
-        let res = exchange(app.addr, req, false, 1);
+        let res = exchange(app.addr, form_upload_request(&app, &body), false, 1);
         assert_eq!(res.len(), 1, "{what}");
         assert_error(res[0].status, &res[0].body, 400, "invalid_request");
     }
@@ -209,14 +195,7 @@ async fn a05_huge_part_headers_are_refused() {
             extra_headers: &extra,
             data: &png,
         }]);
-        let mut req = upload_head(
-            &app,
-            &form_type(),
-            &format!("Content-Length: {}\r\n", body.len()),
-        )
-        .into_bytes();
-        req.extend(&body);
-        let res = exchange(app.addr, req, false, 1);
+        let res = exchange(app.addr, form_upload_request(&app, &body), false, 1);
         assert_eq!(res.len(), 1, "{what}");
         assert_error(res[0].status, &res[0].body, 400, "invalid_request");
         assert!(
@@ -228,14 +207,7 @@ async fn a05_huge_part_headers_are_refused() {
     // A preamble of 1 MiB before the first boundary is bounded the same way.
     let mut body = vec![b'p'; 1024 * 1024];
     body.extend(form(&[RawPart::file("file", "a.png", &png)]));
-    let mut req = upload_head(
-        &app,
-        &form_type(),
-        &format!("Content-Length: {}\r\n", body.len()),
-    )
-    .into_bytes();
-    req.extend(&body);
-    let res = exchange(app.addr, req, false, 1);
+    let res = exchange(app.addr, form_upload_request(&app, &body), false, 1);
     assert_error(res[0].status, &res[0].body, 400, "invalid_request");
     assert_no_store(&app);
 }
