@@ -56,7 +56,12 @@ async fn view(url: &str, ip: &str, ua: &str, extra: &[(&str, &str)]) -> StatusCo
 }
 
 async fn get_json(app: &TestApp, path: &str) -> Value {
-    let res = app.client.get(app.url(path)).send().await.unwrap();
+    get_json_with(&app.client, &app.base, path).await
+}
+
+/// `GET base + path` with client `c`, which must answer 200 with JSON.
+async fn get_json_with(c: &reqwest::Client, base: &str, path: &str) -> Value {
+    let res = c.get(format!("{base}{path}")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK, "GET {path}");
     res.json().await.unwrap()
 }
@@ -512,14 +517,7 @@ async fn a_crash_loses_nothing_that_was_written() {
     let c = login(&app.base).await;
     let mut before = Value::Null;
     for _ in 0..250 {
-        before = c
-            .get(format!("{}/api/stats", app.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        before = get_json_with(&c, &app.base, "/api/stats").await;
         if before["views"] == 3 && before["unfurlerHits"] == 1 {
             break;
         }
@@ -530,36 +528,15 @@ async fn a_crash_loses_nothing_that_was_written() {
         (Some(3), Some(3))
     );
     let per_image = format!("/api/images/{}/stats", img["id"]);
-    let image_before: Value = c
-        .get(format!("{}{per_image}", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let image_before: Value = get_json_with(&c, &app.base, &per_image).await;
 
     let app = app.crash_and_restart(&[]);
     let c = login(&app.base).await;
-    let mut after: Value = c
-        .get(format!("{}/api/stats", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mut after: Value = get_json_with(&c, &app.base, "/api/stats").await;
     before["diskFree"] = Value::Null;
     after["diskFree"] = Value::Null;
     assert_eq!(before, after);
-    let image_after: Value = c
-        .get(format!("{}{per_image}", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let image_after: Value = get_json_with(&c, &app.base, &per_image).await;
     assert_eq!(image_before, image_after);
     assert_eq!(image_after["views"], 3);
 }
