@@ -118,16 +118,19 @@ impl Plan {
     pub fn cut_trailer(&mut self, at: u64, len: u64) {
         if at < len {
             self.remove(at, len - at, Category::Trailer);
-            self.edits.sort_by_key(|e| e.at);
-            self.stripped.sort();
-            self.stripped.dedup();
+            self.normalise();
         }
     }
 
-    fn finish(mut self) -> Plan {
+    /// Edits by offset; what was removed sorted, without duplicates.
+    fn normalise(&mut self) {
         self.edits.sort_by_key(|e| e.at);
         self.stripped.sort();
         self.stripped.dedup();
+    }
+
+    fn finish(mut self) -> Plan {
+        self.normalise();
         self
     }
 }
