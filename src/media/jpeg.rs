@@ -35,8 +35,8 @@ enum State {
 pub(super) struct Jpeg {
     state: State,
     dims: Option<(u32, u32)>,
-    /// Offset where the first scan's entropy-coded data begins.
-    scan_start: Option<u64>,
+    /// A scan has begun (the header region is over).
+    scanned: bool,
     /// Offset just past the EOI marker.
     eoi_end: Option<u64>,
 }
@@ -66,7 +66,7 @@ impl Jpeg {
                 Ok(Need::read(1))
             }
             State::Code => self.code(rec[0], at),
-            State::Length(code) => self.length(code, be16(rec, 0), at),
+            State::Length(code) => self.length(code, be16(rec, 0)),
             State::Scan(_) | State::Done => Err(MediaError::Corrupt("JPEG parser state")),
             State::Frame(len) => {
                 // §B.2.2 frame header: P, Y (lines), X (samples per line), Nf,
@@ -98,8 +98,9 @@ impl Jpeg {
                 Ok(Need::read(1))
             }
             0xd8 => Err(MediaError::Corrupt("JPEG has a second SOI marker")),
-            // EOI after a segment that followed the last scan (a comment, say).
-            0xd9 if self.scan_start.is_some() => Ok(self.end(at + 1)),
+            // EOI: right after scan data, or after a segment that followed
+            // the last scan (a comment, say).
+            0xd9 if self.scanned => Ok(self.end(at + 1)),
             0xd9 => Err(MediaError::Corrupt("JPEG ends before its image data")),
             0xc0..=0xfe => {
                 self.state = State::Length(code);
@@ -111,7 +112,7 @@ impl Jpeg {
     }
 
     /// §B.1.1.4: the length counts itself but not the marker.
-    fn length(&mut self, code: u8, len: u16, at: u64) -> Result<Need, MediaError> {
+    fn length(&mut self, code: u8, len: u16) -> Result<Need, MediaError> {
         if len < 2 {
             return Err(MediaError::Corrupt("JPEG segment length is invalid"));
         }
@@ -132,8 +133,7 @@ impl Jpeg {
                     "JPEG scan comes before its frame header",
                 ));
             }
-            // Progressive images have several scans; the first one counts.
-            self.scan_start.get_or_insert(at + u64::from(len));
+            self.scanned = true;
             self.state = State::Scan(false);
             return Ok(Need::scan(u64::from(len) - 2));
         }
@@ -142,7 +142,7 @@ impl Jpeg {
     }
 
     pub fn header_done(&self) -> bool {
-        self.scan_start.is_some()
+        self.scanned
     }
 
     /// The image ends just after EOI at `end`; whatever follows is a trailer.
@@ -157,12 +157,7 @@ impl Jpeg {
     /// scan: EOI, or a segment (DHT, SOS, DRI, ... between progressive scans)
     /// read by the record walker. Finding 0xFF is a memchr, so this costs a
     /// small fraction of receiving the bytes.
-    pub fn on_scan(
-        &mut self,
-        data: &[u8],
-        at: u64,
-        _ctx: &Ctx,
-    ) -> Result<(usize, Option<Need>), MediaError> {
+    pub fn on_scan(&mut self, data: &[u8], at: u64) -> Result<(usize, Option<Need>), MediaError> {
         let State::Scan(mut ff) = self.state else {
             return Err(MediaError::Corrupt("JPEG parser state"));
         };
@@ -191,7 +186,7 @@ impl Jpeg {
                 // Not a marker that can follow scan data (TEM and reserved
                 // codes): a stray 0xFF some encoders leave; decoders skip it.
                 0x01..=0xbf => ff = false,
-                0xd9 => return Ok((i, Some(self.end(at + i as u64)))),
+                // EOI or a segment marker, at offset at + i - 1.
                 code => {
                     let next = self.code(code, at + i as u64 - 1)?;
                     return Ok((i, Some(next)));
@@ -207,7 +202,7 @@ impl Jpeg {
 
     /// The image must have its frame, a scan and an end-of-image marker.
     pub fn finish(&self, _end: &EndState<'_>) -> Result<(u32, u32), MediaError> {
-        let (Some(dims), Some(_)) = (self.dims, self.scan_start) else {
+        let (Some(dims), true) = (self.dims, self.scanned) else {
             return Err(MediaError::Corrupt(
                 "JPEG is truncated before its image data",
             ));

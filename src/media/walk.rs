@@ -173,14 +173,9 @@ impl Walker {
     /// Payload bytes starting at offset `at`, in [`Then::Scan`]: returns how
     /// many were consumed and, once the payload ends within them, what comes
     /// next.
-    fn on_scan(
-        &mut self,
-        data: &[u8],
-        at: u64,
-        ctx: &Ctx,
-    ) -> Result<(usize, Option<Need>), MediaError> {
+    fn on_scan(&mut self, data: &[u8], at: u64) -> Result<(usize, Option<Need>), MediaError> {
         match self {
-            Walker::Jpeg(p) => p.on_scan(data, at, ctx),
+            Walker::Jpeg(p) => p.on_scan(data, at),
             // No other format asks for a scan.
             _ => Ok((data.len(), None)),
         }
@@ -291,7 +286,7 @@ impl Cursor {
                     return Ok(());
                 }
                 Then::Scan => {
-                    let (used, next) = walker.on_scan(data, self.pos, ctx)?;
+                    let (used, next) = walker.on_scan(data, self.pos)?;
                     self.pos += used as u64;
                     data = &data[used..];
                     if let Some(next) = next {
