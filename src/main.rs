@@ -116,7 +116,7 @@ async fn shutdown_signal() {
 /// the drift: decode buffers and upload write buffers are mapped for their
 /// lifetime only, and the small allocations of request handling stay in the
 /// arenas. Measured with `tests/security/load.py` (SECURITY.md A35): idle RSS
-/// 17.5 -> 9.9 MiB, growth under load +63..76 -> +47..56 MiB. Serving buffers
+/// 17.5 -> 9.9 MiB, growth under load +63..76 -> +45..59 MiB. Serving buffers
 /// are pooled (`http::chunks`), so this adds no map/unmap per request.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn tune_allocator() {
