@@ -58,6 +58,10 @@ pub enum AppError {
     /// 503: temporarily unable to serve.
     #[error("{0}")]
     Unavailable(&'static str),
+    /// 500: the stored bytes of this image are damaged (wrong length or hash,
+    /// or gone); logged once where detected (`store::integrity`).
+    #[error("the stored image is damaged; it will be served again once restored from a backup")]
+    BlobDamaged,
     /// 500: logged in full, reported generically.
     #[error("internal error")]
     Internal(String),
@@ -85,6 +89,7 @@ impl AppError {
             AppError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             AppError::DiskFull => (StatusCode::INSUFFICIENT_STORAGE, "disk_full"),
             AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            AppError::BlobDamaged => (StatusCode::INTERNAL_SERVER_ERROR, "blob_damaged"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

@@ -13,3 +13,4 @@ pub mod openapi;
 pub mod query;
 pub mod range;
 pub mod router;
+pub mod verify;

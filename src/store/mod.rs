@@ -9,6 +9,7 @@ pub mod blobs;
 pub mod check;
 pub mod codec;
 pub mod gc;
+pub mod integrity;
 pub mod lifecycle;
 pub mod meta;
 pub mod snapshot;
@@ -282,6 +283,8 @@ pub struct Store {
     namespace: Mutex<()>,
     /// Backups in progress: while one runs, deletes leave blob files for GC.
     pins: gc::Pins,
+    /// Damage marks and scrub status (see `integrity`).
+    integrity: integrity::Integrity,
 }
 
 impl std::fmt::Debug for Store {
@@ -347,6 +350,7 @@ impl Store {
             stats::create_tables(&txn)?;
             txn.open_table(EXPIRES_AT_TO_ID)?;
             txn.open_table(ID_TO_CONSUMED_VIEWS)?;
+            integrity::create_tables(&txn)?;
             let mut m = txn.open_table(NAME_TO_META)?;
             if m.get(keys::SCHEMA_VERSION)?.is_none() {
                 m.insert(keys::SCHEMA_VERSION, SCHEMA_VERSION)?;
@@ -355,12 +359,14 @@ impl Store {
             }
         }
         txn.commit()?;
+        let integrity = integrity::load(&db)?;
         Ok(Store {
             db,
             blobs: FsBlobStore::open(data_dir)?,
             data_dir: data_dir.to_path_buf(),
             namespace: Mutex::new(()),
             pins: gc::Pins::default(),
+            integrity,
         })
     }
 
@@ -418,6 +424,7 @@ impl Store {
         let rec = new.record;
         let txn = self.db.begin_write()?;
         let id;
+        let mut wrote = false;
         {
             let mut meta = txn.open_table(NAME_TO_META)?;
             let mut blobs = txn.open_table(HASH_TO_BLOB)?;
@@ -439,7 +446,7 @@ impl Store {
                         return Err(StoreError::StorageFull);
                     }
                     // Durable rename before the row exists (invariant 1).
-                    self.blobs.put(temp, &rec.hash)?;
+                    wrote = self.blobs.put(temp, &rec.hash)?;
                     meta.insert(keys::BYTES_STORED, used + rec.size)?;
                     BlobRecord {
                         size: rec.size,
@@ -480,6 +487,9 @@ impl Store {
             }
         }
         txn.commit()?;
+        if wrote {
+            self.blob_rewritten(&rec.hash);
+        }
         Ok(StoredImage {
             id,
             record: rec,

@@ -87,7 +87,10 @@ impl Store {
         };
         let copy_db = Database::builder().create(dest)?;
         let txn = copy_db.begin_write()?;
-        let copied = copy_all(&read, &txn)?;
+        let mut copied = copy_all(&read, &txn)?;
+        // Damage marks stay behind: every blob in a backup is verified, so a
+        // restored one is whole (`store::integrity`).
+        copied.insert(super::integrity::HASH_TO_DAMAGE.name().to_string());
         let unknown = read
             .list_tables()?
             .map(|t| t.name().to_string())

@@ -85,6 +85,7 @@ impl Store {
         let _ns = self.namespace.lock().unwrap_or_else(|p| p.into_inner());
         let txn = self.db.begin_write()?;
         let outcome;
+        let mut rewritten = None;
         {
             let mut images = txn.open_table(ID_TO_IMAGE)?;
             let current = images
@@ -118,7 +119,9 @@ impl Store {
                         return Err(StoreError::StorageFull);
                     }
                     // Durable rename before the row names it (invariant 1).
-                    self.blobs.put(thumb.temp, &thumb.hash)?;
+                    if self.blobs.put(thumb.temp, &thumb.hash)? {
+                        rewritten = Some(thumb.hash);
+                    }
                     meta.insert(keys::BYTES_STORED, used + thumb.size)?;
                     BlobRecord {
                         size: thumb.size,
@@ -133,6 +136,9 @@ impl Store {
             outcome = Attached::Stored(thumb.hash);
         }
         txn.commit()?;
+        if let Some(h) = rewritten {
+            self.blob_rewritten(&h);
+        }
         Ok(outcome)
     }
 

@@ -49,7 +49,9 @@ pub async fn metrics(
         view_events: state.views.recorded(),
         view_events_dropped: state.views.dropped(),
     };
-    let mut res = Response::new(full(state.metrics.render(&gauges)));
+    let mut text = state.metrics.render(&gauges);
+    state.store.integrity().render_metrics(&mut text);
+    let mut res = Response::new(full(text));
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

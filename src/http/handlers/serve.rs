@@ -26,11 +26,13 @@ use crate::http::dispatch;
 use crate::http::handlers::images::decode_key;
 use crate::http::query;
 use crate::http::range::{self, RangeResult};
+use crate::http::verify::{StreamCheck, Subject};
 use crate::media::ImageType;
 use crate::secret;
 use crate::state::AppState;
 use crate::store::StoredImage;
 use crate::store::blobs::{BlobStore, hex};
+use crate::store::integrity::BlobKind;
 use crate::store::lifecycle::Consume;
 
 /// Files up to this size are read in one call and sent with the headers in one
@@ -135,22 +137,42 @@ pub async fn proxy(
 
 /// What the blocking read produced.
 enum Loaded {
-    /// The entire blob, to be cached.
+    /// The entire blob, verified, to be cached.
     Cached(Bytes),
     /// The first chunk of the requested bytes, and the file positioned after
-    /// it if more remain.
-    Chunk(Bytes, Option<std::fs::File>),
+    /// it if more remain, with the running hash when the whole blob is sent.
+    Chunk(Bytes, Option<(std::fs::File, Option<StreamCheck>)>),
+    /// Wrong length or hash, or missing: reported, nothing may be sent.
+    Damaged,
+    /// The file went with its row (deleted under this request).
+    Gone,
 }
 
-/// Sends a blob with validators, conditional and range handling. `private`
-/// responses are never cached by shared caches and send no Referer onwards.
+/// Sends an image's own bytes (see [`serve_blob_as`]).
 pub(crate) async fn serve_blob(
     state: &AppState,
     img: &StoredImage,
     req: &Request<Incoming>,
     private: bool,
 ) -> Result<Response<Body>, AppError> {
+    serve_blob_as(state, img, req, private, BlobKind::Original).await
+}
+
+/// Sends a blob with validators, conditional and range handling. `private`
+/// responses are never cached by shared caches and send no Referer onwards.
+/// What is read is verified (`http::verify`); a blob marked damaged answers
+/// `blob_damaged` at once.
+pub(crate) async fn serve_blob_as(
+    state: &AppState,
+    img: &StoredImage,
+    req: &Request<Incoming>,
+    private: bool,
+    blob_kind: BlobKind,
+) -> Result<Response<Body>, AppError> {
     let rec = &img.record;
+    if state.store.integrity().is_damaged(&rec.hash) {
+        return Err(AppError::BlobDamaged);
+    }
     let kind = ImageType::from_code(rec.kind).unwrap_or(ImageType::Png);
     let etag = format!("\"{}\"", hex(&rec.hash));
     let last_modified = rec.uploaded_at.div_euclid(1000);
@@ -240,78 +262,127 @@ pub(crate) async fn serve_blob(
     let store = state.store.clone();
     // Opening and the first read share one hop to the blocking pool.
     let first = (!cacheable).then(|| state.chunks.take(count as usize));
-    let loaded = tokio::task::spawn_blocking(move || -> std::io::Result<Loaded> {
-        let mut f = store.blobs().open(&hash)?;
-        let Some(mut buf) = first else {
-            // Read the whole blob once (one read call, size known) so later
-            // requests, ranges included, are served from memory.
-            let mut buf = vec![0u8; len as usize];
-            f.read_exact(&mut buf)?;
-            return Ok(Loaded::Cached(Bytes::from(buf)));
+    let subject = Subject {
+        store: state.store.clone(),
+        hash,
+        kind: blob_kind,
+        image: img.id,
+    };
+    let whole = start == 0 && count == len;
+    let loaded = tokio::task::spawn_blocking(move || -> Loaded {
+        let read = || -> std::io::Result<Loaded> {
+            let mut f = store.blobs().open(&hash)?;
+            // Before any header: a file of the wrong length is never served.
+            if !subject.length_ok(&f, len)? {
+                return Ok(Loaded::Damaged);
+            }
+            let Some(mut buf) = first else {
+                // Read the whole blob once (one read call, size known) so later
+                // requests, ranges included, are served from memory; hashed
+                // once here, so only verified bytes ever enter the cache.
+                let mut buf = vec![0u8; len as usize];
+                f.read_exact(&mut buf)?;
+                if !subject.bytes_ok(&buf) {
+                    return Ok(Loaded::Damaged);
+                }
+                return Ok(Loaded::Cached(Bytes::from(buf)));
+            };
+            if start > 0 {
+                f.seek(SeekFrom::Start(start))?;
+            }
+            let n = buf.capacity().min(count as usize);
+            buf.fill(&mut f, n)?;
+            let rest = (n as u64) < count;
+            let bytes = buf.freeze(n);
+            if !whole {
+                return Ok(Loaded::Chunk(bytes, rest.then_some((f, None))));
+            }
+            if !rest {
+                if !subject.bytes_ok(&bytes) {
+                    return Ok(Loaded::Damaged);
+                }
+                return Ok(Loaded::Chunk(bytes, None));
+            }
+            let check = StreamCheck::new(subject.clone(), &bytes);
+            Ok(Loaded::Chunk(bytes, Some((f, Some(check)))))
         };
-        if start > 0 {
-            f.seek(SeekFrom::Start(start))?;
+        match read() {
+            Ok(l) => l,
+            Err(e) if subject.io_failed(&e) => Loaded::Damaged,
+            Err(_) => Loaded::Gone,
         }
-        let n = buf.capacity().min(count as usize);
-        buf.fill(&mut f, n)?;
-        let rest = (n as u64) < count;
-        Ok(Loaded::Chunk(buf.freeze(n), rest.then_some(f)))
     })
     .await?;
-    let loaded = match loaded {
-        Ok(l) => l,
-        Err(e) => {
-            // A row without its blob (removed by hand, or a failing disk): report
-            // and answer as if the image did not exist; other images are unaffected.
-            tracing::error!(image = img.id, error = %e, "blob unreadable");
-            return Err(AppError::NotFound);
-        }
-    };
     let body = match loaded {
+        Loaded::Damaged => return Err(AppError::BlobDamaged),
+        // Deleted under this request: as if it did not exist.
+        Loaded::Gone => return Err(AppError::NotFound),
         Loaded::Cached(b) => {
             state.blob_cache.insert(hash, b.clone());
             full(b.slice(start as usize..(start + count) as usize))
         }
         Loaded::Chunk(b, None) => full(b),
-        Loaded::Chunk(b, Some(f)) => {
+        Loaded::Chunk(b, Some((f, check))) => {
             let sent = b.len() as u64;
-            file_stream(state.chunks.clone(), b, f, count - sent)
+            file_stream(state.chunks.clone(), b, f, count - sent, check)
         }
     };
     Ok(builder.body(body).expect("valid response"))
 }
 
 /// Streams `first`, then `remaining` more bytes of an open file, each chunk
-/// read on the blocking pool into a buffer from `pool`.
-fn file_stream(pool: ChunkPool, first: Bytes, file: std::fs::File, remaining: u64) -> Body {
+/// read on the blocking pool into a buffer from `pool`. With a `check`, every
+/// chunk is hashed as it is read and the last one is sent only if the digest
+/// is right; otherwise the body ends in an error and the client never sees a
+/// complete response.
+fn file_stream(
+    pool: ChunkPool,
+    first: Bytes,
+    file: std::fs::File,
+    remaining: u64,
+    check: Option<StreamCheck>,
+) -> Body {
     let head = stream::once(async move { Ok::<_, std::io::Error>(Frame::data(first)) });
-    let tail = stream::unfold((Some(file), remaining), move |(file, remaining)| {
-        let pool = pool.clone();
-        async move {
-            let mut f = file?;
-            if remaining == 0 {
-                return None;
-            }
-            let mut buf = pool.take(usize::try_from(remaining).unwrap_or(usize::MAX));
-            let n = buf
-                .capacity()
-                .min(usize::try_from(remaining).unwrap_or(usize::MAX));
-            let res = tokio::task::spawn_blocking(move || {
-                buf.fill(&mut f, n)?;
-                Ok::<_, std::io::Error>((f, buf.freeze(n)))
-            })
-            .await;
-            match res {
-                Ok(Ok((f, bytes))) => {
-                    Some((Ok(Frame::data(bytes)), (Some(f), remaining - n as u64)))
+    let tail = stream::unfold(
+        (Some((file, check)), remaining),
+        move |(open, remaining)| {
+            let pool = pool.clone();
+            async move {
+                let (mut f, mut check) = open?;
+                if remaining == 0 {
+                    return None;
                 }
-                // A blob shorter than its row says ends the response early;
-                // the client sees a cut body, never wrong bytes.
-                Ok(Err(e)) => Some((Err(e), (None, 0))),
-                Err(e) => Some((Err(std::io::Error::other(e)), (None, 0))),
+                let mut buf = pool.take(usize::try_from(remaining).unwrap_or(usize::MAX));
+                let n = buf
+                    .capacity()
+                    .min(usize::try_from(remaining).unwrap_or(usize::MAX));
+                let last = n as u64 == remaining;
+                let res = tokio::task::spawn_blocking(move || {
+                    buf.fill(&mut f, n)?;
+                    let bytes = buf.freeze(n);
+                    if let Some(c) = check.as_mut() {
+                        c.update(&bytes);
+                        if last && !c.finish() {
+                            return Err(std::io::Error::other("blob damaged: hash mismatch"));
+                        }
+                    }
+                    Ok::<_, std::io::Error>((f, check, bytes))
+                })
+                .await;
+                match res {
+                    Ok(Ok((f, check, bytes))) => Some((
+                        Ok(Frame::data(bytes)),
+                        (Some((f, check)), remaining - n as u64),
+                    )),
+                    // A blob shorter than its row says, or whose bytes are not
+                    // its hash, ends the response early; the client sees a cut
+                    // body, never a complete wrong one.
+                    Ok(Err(e)) => Some((Err(e), (None, 0))),
+                    Err(e) => Some((Err(std::io::Error::other(e)), (None, 0))),
+                }
             }
-        }
-    });
+        },
+    );
     StreamBody::new(head.chain(tail)).boxed_unsync()
 }
 
@@ -326,7 +397,7 @@ mod tests {
         std::io::Write::write_all(&mut tmp, data).unwrap();
         tmp.seek(SeekFrom::Start(skip as u64)).unwrap();
         let first = Bytes::copy_from_slice(&data[..skip]);
-        let mut body = file_stream(pool.clone(), first, tmp, (data.len() - skip) as u64);
+        let mut body = file_stream(pool.clone(), first, tmp, (data.len() - skip) as u64, None);
         let (mut out, mut sizes) = (Vec::new(), Vec::new());
         while let Some(frame) = body.frame().await {
             let chunk = frame.unwrap().into_data().unwrap();
@@ -382,7 +453,7 @@ mod tests {
         let mut tmp = tempfile::tempfile().unwrap();
         std::io::Write::write_all(&mut tmp, &data).unwrap();
         tmp.seek(SeekFrom::Start(0)).unwrap();
-        let mut body = file_stream(pool.clone(), Bytes::new(), tmp, 150_000);
+        let mut body = file_stream(pool.clone(), Bytes::new(), tmp, 150_000, None);
         let mut got = 0;
         let mut failed = false;
         while let Some(frame) = body.frame().await {

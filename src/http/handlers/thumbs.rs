@@ -20,11 +20,12 @@ use crate::clock;
 use crate::error::AppError;
 use crate::http::body::Body;
 use crate::http::handlers::images::public_url;
-use crate::http::handlers::serve::{check_public_access, serve_blob};
+use crate::http::handlers::serve::{check_public_access, serve_blob_as};
 use crate::media::ImageType;
 use crate::state::AppState;
 use crate::store::StoredImage;
 use crate::store::codec::BlobRecord;
+use crate::store::integrity::BlobKind;
 use crate::thumbnails::Outcome;
 
 /// Longest a request waits for a thumbnail being made.
@@ -116,5 +117,5 @@ async fn serve(
     thumb.record.hash = hash;
     thumb.record.size = blob.size;
     thumb.record.kind = blob.kind;
-    serve_blob(state, &thumb, req, private).await
+    serve_blob_as(state, &thumb, req, private, BlobKind::Thumbnail).await
 }
