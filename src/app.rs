@@ -127,6 +127,7 @@ pub async fn start(mut config: Config, listener: &TcpListener) -> anyhow::Result
         state.clone(),
         started,
     ));
+    tokio::spawn(crate::ops::scrub::run(state.clone()));
     tokio::spawn(purge_sessions(store.clone()));
     tokio::spawn(crate::lifecycle::sweeper(
         store,

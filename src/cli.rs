@@ -1,5 +1,5 @@
 //! The command line: `serve`, `user`, `key`, `thumbnails`, and the operations
-//! commands (`check`, `gc`, `backup`, `restore`, `import`, `systemd-unit`; their
+//! commands (`check`, `gc`, `backup`, `repair`, `restore`, `import`, `systemd-unit`; their
 //! bodies are in `ops::commands`).
 
 use std::io::BufRead;
@@ -76,6 +76,12 @@ pub enum Command {
         /// The archive to write (must not exist yet)
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Put back damaged or missing blobs from a backup, verified; works while the server runs
+    Repair {
+        /// The archive made by `pixbin backup`
+        #[arg(long)]
+        from: PathBuf,
     },
     /// Unpack a backup into an empty --data-dir, verifying every hash
     Restore {
@@ -186,6 +192,7 @@ pub fn run_admin_command(cli: &Cli) -> anyhow::Result<()> {
         Command::Gc { grace } => crate::ops::commands::gc(&dir, grace.as_deref())?,
         Command::Backup { out } => crate::ops::commands::backup(&dir, out)?,
         Command::Restore { file } => crate::ops::commands::restore(&dir, file)?,
+        Command::Repair { from } => crate::ops::commands::repair(&dir, from)?,
         Command::Import {
             dir: folder,
             private,

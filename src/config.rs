@@ -76,6 +76,10 @@ pub struct Config {
     pub gc_interval: Duration,
     /// Files younger than this are never collected by the periodic GC.
     pub gc_grace: Duration,
+    /// The period in which the scrub re-hashes every blob once.
+    pub scrub_interval: Duration,
+    /// Bytes per second the scrub reads at most.
+    pub scrub_rate: u64,
     /// Bearer token `/metrics` requires; `None` leaves it open.
     pub metrics_token: Option<Secret>,
     /// Which metadata uploads lose before they are stored.
@@ -118,6 +122,8 @@ impl Config {
             sweep_interval: Duration::from_millis(100),
             gc_interval: Duration::from_secs(3600),
             gc_grace: Duration::from_secs(3600),
+            scrub_interval: DEFAULT_SCRUB_INTERVAL,
+            scrub_rate: DEFAULT_SCRUB_RATE,
             metrics_token: None,
             strip_metadata: StripMode::None,
             thumbnail_on_upload: false,
@@ -136,6 +142,12 @@ impl Config {
 }
 
 const MIB: u64 = 1024 * 1024;
+
+/// Default `--scrub-interval`: every blob re-hashed once a month.
+pub const DEFAULT_SCRUB_INTERVAL: Duration = Duration::from_secs(30 * 86_400);
+/// Default `--scrub-rate`: a pass over 1 TiB takes about 15 hours at this
+/// rate, a small share of a disk's bandwidth while it runs.
+pub const DEFAULT_SCRUB_RATE: u64 = 20 * MIB;
 
 /// Settings as given on the command line or in the environment (clap fills these).
 #[derive(Debug, Default, Clone, clap::Args)]
@@ -212,6 +224,12 @@ pub struct ServeArgs {
     /// Files younger than this are left alone by the periodic GC [default: 1h]
     #[arg(long, env = "PIXBIN_GC_GRACE")]
     pub gc_grace: Option<String>,
+    /// Re-hash every blob once within this period, e.g. 30d, 7d [default: 30d]
+    #[arg(long, env = "PIXBIN_SCRUB_INTERVAL")]
+    pub scrub_interval: Option<String>,
+    /// Most bytes per second the scrub reads, e.g. 20MiB [default: 20MiB]
+    #[arg(long, env = "PIXBIN_SCRUB_RATE")]
+    pub scrub_rate: Option<String>,
     /// Require `Authorization: Bearer <token>` on /metrics [default: open]
     #[arg(long, env = "PIXBIN_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
@@ -250,6 +268,8 @@ struct FileConfig {
     strip_metadata: Option<String>,
     gc_interval: Option<String>,
     gc_grace: Option<String>,
+    scrub_interval: Option<String>,
+    scrub_rate: Option<toml::Value>,
     metrics_token: Option<String>,
 }
 
@@ -502,6 +522,20 @@ pub fn load(
             "gc grace",
             Duration::from_secs(3600),
         )?,
+        scrub_interval: match dur(
+            &args.scrub_interval,
+            &file.scrub_interval,
+            "scrub interval",
+            DEFAULT_SCRUB_INTERVAL,
+        )? {
+            d if d < Duration::from_secs(1) => bail!("scrub interval must be at least 1s"),
+            d => d,
+        },
+        scrub_rate: match size(&args.scrub_rate, &file.scrub_rate, "scrub rate")? {
+            Some(0) => bail!("scrub rate must be above zero"),
+            Some(n) => n,
+            None => DEFAULT_SCRUB_RATE,
+        },
         metrics_token: args
             .metrics_token
             .clone()

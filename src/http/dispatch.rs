@@ -18,7 +18,7 @@ use crate::http::body::{Body, error_response};
 use crate::http::client_ip;
 use crate::http::handlers::upload::UploadAuth;
 use crate::http::handlers::{
-    admin, auth, backup, health, images, keys, metrics, serve, stats, thumbs, upload,
+    admin, auth, backup, health, images, integrity, keys, metrics, serve, stats, thumbs, upload,
 };
 use crate::http::query;
 use crate::http::router::{self, Route, RouteError};
@@ -230,6 +230,10 @@ async fn run(
         Route::OpenApi => Ok(crate::http::openapi::document()),
         Route::Metrics => metrics::metrics(state, &req).await,
         Route::Backup => backup::backup(state, &req).await,
+        // Each checks its own credentials (session or control token).
+        Route::Integrity => integrity::status(state, &req).await,
+        Route::IntegrityBlobs => integrity::blobs(state, &req).await,
+        Route::IntegrityRepaired => integrity::repaired(state, req).await,
         Route::Root => Ok(admin::root()),
         Route::AdminPage => Ok(admin::page(state)),
         Route::AdminAsset(path) => admin::asset(state, &path),

@@ -74,6 +74,12 @@ pub enum Route {
     Metrics,
     /// `GET /api/backup` (a tar of everything; session or the local control token)
     Backup,
+    /// `GET /api/integrity` (session or the local control token)
+    Integrity,
+    /// `GET /api/integrity/blobs` (the local control token)
+    IntegrityBlobs,
+    /// `POST /api/integrity/repaired` (the local control token)
+    IntegrityRepaired,
     /// `GET /` -> the admin UI
     Root,
     /// `GET /admin/...` page routes (the UI's entry page)
@@ -194,6 +200,9 @@ impl Route {
             Route::OpenApi => "openapi",
             Route::Metrics => "metrics",
             Route::Backup => "backup",
+            Route::Integrity => "integrity",
+            Route::IntegrityBlobs => "integrity_blobs",
+            Route::IntegrityRepaired => "integrity_repaired",
             Route::Root => "root",
             Route::AdminPage => "admin_page",
             Route::AdminAsset(_) => "admin_asset",
@@ -232,6 +241,9 @@ pub fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
         "/api/openapi.json" => return only(get, Route::OpenApi),
         "/metrics" => return only(get, Route::Metrics),
         "/api/backup" => return only(get, Route::Backup),
+        "/api/integrity" => return only(get, Route::Integrity),
+        "/api/integrity/blobs" => return only(get, Route::IntegrityBlobs),
+        "/api/integrity/repaired" => return only(post, Route::IntegrityRepaired),
         "/api/upload" => return only(post, Route::Upload),
         "/api/list" => return only(get, Route::List),
         "/api/login" => return only(post, Route::Login),

@@ -64,7 +64,13 @@ pub fn check(dir: &Path, repair: bool, quick: bool) -> anyhow::Result<()> {
     for p in &report.repaired {
         println!("repaired: {}", p.kind());
     }
+    let stale_marks = integrity_report(&store, quick, repair)?;
     let remaining: Vec<_> = report.remaining().collect();
+    if stale_marks > 0 {
+        bail!(
+            "{stale_marks} damage marks name blobs that are whole again (`pixbin check --repair` clears them)"
+        );
+    }
     if remaining.is_empty() {
         println!(
             "ok: no problems{}",
@@ -87,6 +93,99 @@ pub fn check(dir: &Path, repair: bool, quick: bool) -> anyhow::Result<()> {
         "{} problems remain that repair cannot fix without losing data",
         remaining.len()
     );
+}
+
+/// Prints the damage marks and the scrub's last result (`store::integrity`).
+/// A marked blob that re-hashes whole (put back by hand) has a stale mark:
+/// cleared with `repair`, else counted in the result.
+fn integrity_report(store: &Store, quick: bool, repair: bool) -> anyhow::Result<usize> {
+    use crate::store::blobs::hex;
+    let mut stale = 0;
+    for (h, m) in store.integrity().marks() {
+        println!(
+            "damaged: blob {} ({} of image {}, {}), marked {}",
+            hex(&h),
+            m.kind.label(),
+            m.image,
+            m.reason.label(),
+            crate::clock::rfc3339(m.at)
+        );
+        if quick {
+            continue;
+        }
+        if let Some((_, None)) = store.verify_blob(&h)? {
+            if repair {
+                store.clear_damage(&h)?;
+                println!("repaired: stale damage mark of blob {}", hex(&h));
+            } else {
+                println!(
+                    "problem: the blob {} is whole again but still marked",
+                    hex(&h)
+                );
+                stale += 1;
+            }
+        }
+    }
+    let s = store.scrub_status()?;
+    if s.last_completed > 0 {
+        println!(
+            "scrub: last pass completed {}: {} blobs re-hashed, {} damaged",
+            crate::clock::rfc3339(s.last_completed),
+            s.last_checked,
+            s.last_damaged
+        );
+    } else {
+        println!("scrub: no pass completed yet");
+    }
+    if s.pass_started > 0 {
+        println!(
+            "scrub: pass running since {}, {:.0}% done, {} blobs so far, {} damaged",
+            crate::clock::rfc3339(s.pass_started),
+            s.progress() * 100.0,
+            s.pass_checked,
+            s.pass_damaged
+        );
+    }
+    Ok(stale)
+}
+
+/// `pixbin repair --from BACKUP.tar`
+pub fn repair(dir: &Path, from: &Path) -> anyhow::Result<()> {
+    use crate::store::blobs::hex;
+    let r = super::repair::repair_from(dir, from)?;
+    for h in &r.repaired {
+        println!("repaired: blob {}", hex(h));
+    }
+    for h in &r.bad_in_archive {
+        println!("problem: blob {} is damaged in the backup too", hex(h));
+    }
+    for h in &r.not_in_archive {
+        println!(
+            "problem: blob {} is damaged or missing and not in the backup",
+            hex(h)
+        );
+    }
+    for h in &r.not_cleared {
+        println!("problem: the server still finds blob {} damaged", hex(h));
+    }
+    println!(
+        "checked {} blobs{}; repaired {}",
+        r.rows,
+        if r.online {
+            " (through the running server)"
+        } else {
+            ""
+        },
+        r.repaired.len()
+    );
+    if !r.complete() {
+        bail!(
+            "{} blobs could not be repaired from {}",
+            r.bad_in_archive.len() + r.not_in_archive.len() + r.not_cleared.len(),
+            from.display()
+        );
+    }
+    Ok(())
 }
 
 /// `pixbin gc [--grace D]`

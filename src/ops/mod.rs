@@ -5,7 +5,9 @@ pub mod backup;
 pub mod commands;
 pub mod control;
 pub mod import;
+pub mod repair;
 pub mod restore;
+pub mod scrub;
 
 use std::sync::Arc;
 use std::time::SystemTime;

@@ -70,7 +70,7 @@ fn parse_manifest(r: impl Read) -> anyhow::Result<Manifest> {
 
 /// Reads a blob member name back into its hash: `pixbin-backup/blobs/ab/cd/<hex>`
 /// with the fan-out matching the hash.
-fn parse_blob_member(name: &str) -> Option<BlobHash> {
+pub(crate) fn parse_blob_member(name: &str) -> Option<BlobHash> {
     let rest = name.strip_prefix(ROOT)?.strip_prefix("/blobs/")?;
     let mut parts = rest.split('/');
     let (a, b, h) = (parts.next()?, parts.next()?, parts.next()?);

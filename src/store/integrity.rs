@@ -47,6 +47,8 @@ pub mod scrub_keys {
     pub const LAST_CHECKED: &str = "scrub_last_checked";
     /// Damaged blobs the last complete pass found.
     pub const LAST_DAMAGED: &str = "scrub_last_damaged";
+    /// When the next pass may start (ms), once the last one is done.
+    pub const NEXT_PASS: &str = "scrub_next_pass";
 }
 
 /// Which use of a blob was being read.
@@ -154,6 +156,8 @@ pub struct ScrubStatus {
     pub last_checked: u64,
     /// Damaged blobs the last complete pass found.
     pub last_damaged: u64,
+    /// When the next pass may start (ms), while none is running.
+    pub next_pass: i64,
 }
 
 impl ScrubStatus {
@@ -353,6 +357,7 @@ fn read_scrub(m: &impl ReadableTable<&'static str, u64>) -> Result<ScrubStatus> 
         last_completed: get_meta(m, LAST_COMPLETED)? as i64,
         last_checked: get_meta(m, LAST_CHECKED)?,
         last_damaged: get_meta(m, LAST_DAMAGED)?,
+        next_pass: get_meta(m, NEXT_PASS)? as i64,
     })
 }
 
@@ -539,6 +544,7 @@ impl Store {
             m.insert(LAST_COMPLETED, s.last_completed.max(0) as u64)?;
             m.insert(LAST_CHECKED, s.last_checked)?;
             m.insert(LAST_DAMAGED, s.last_damaged)?;
+            m.insert(NEXT_PASS, s.next_pass.max(0) as u64)?;
             end = get_meta(&m, super::meta::keys::NEXT_IMAGE_ID)?.saturating_sub(1);
         }
         txn.commit()?;

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod backup;
 pub mod health;
 pub mod images;
+pub mod integrity;
 pub mod keys;
 pub mod metrics;
 pub mod serve;
