@@ -12,6 +12,9 @@
 //!   with a clear message and without touching anything (`startup`, A40);
 //! - `/metrics`, secret-free logs, systemd readiness and watchdog
 //!   (`observability`);
+//! - integrity: damaged blobs are never served complete, are logged, counted
+//!   and marked until `pixbin repair --from` a backup heals them; the scrub
+//!   finds damage nobody fetched (`integrity`);
 //! - SECURITY A36, A37, A39 and A41: dedup under concurrency, delete during a
 //!   download, a full disk, a blob removed by hand (`storage`).
 
@@ -27,6 +30,7 @@ use crate::support::*;
 mod backup;
 mod check_gc;
 mod import;
+mod integrity;
 mod observability;
 mod startup;
 mod storage;
