@@ -354,3 +354,90 @@ async fn the_scrub_finds_a_flipped_byte_nobody_fetched_and_the_mark_sticks() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body.as_deref(), Some(&bytes[..]));
 }
+
+#[tokio::test]
+async fn the_server_clears_a_mark_only_for_a_blob_it_verifies_whole() {
+    let app = spawn_app().await;
+    let bytes = bmp(60, 60, 1341);
+    let img = app.upload_ok(bytes.clone(), "a.bmp").await;
+    let hash = img["hash"].as_str().unwrap().to_string();
+    let path = blob_path(app.dir.path(), &hash);
+    flip_byte(&path, 500);
+    assert_damaged(img["url"].as_str().unwrap(), None).await;
+    let control = std::fs::read_to_string(app.dir.path().join("pixbin.control")).unwrap();
+    let token = control
+        .lines()
+        .find_map(|l| l.strip_prefix("token "))
+        .unwrap()
+        .to_string();
+    let post = |token: Option<&str>, body: Value| {
+        let mut req = client()
+            .post(app.url("/api/integrity/repaired"))
+            .json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    let res = post(None, serde_json::json!({ "hashes": [hash] }))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = post(
+        Some(&app.upload_key),
+        serde_json::json!({ "hashes": [hash] }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = post(Some(&token), serde_json::json!({ "hashes": ["XYZ"] }))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["code"],
+        "invalid_request"
+    );
+
+    // Still wrong on disk: a claim of repair clears nothing.
+    let res = post(Some(&token), serde_json::json!({ "hashes": [hash] }))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["stillDamaged"][0], hash.as_str());
+    assert_eq!(app.state.store.integrity().damaged(), 1);
+    assert_damaged(img["url"].as_str().unwrap(), None).await;
+
+    // Whole again: verified, cleared, served.
+    std::fs::write(&path, &bytes).unwrap();
+    let v: Value = post(Some(&token), serde_json::json!({ "hashes": [hash] }))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["cleared"][0], hash.as_str());
+    let (status, _, body) = fetch(img["url"].as_str().unwrap(), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body.as_deref(), Some(&bytes[..]));
+
+    // The dashboard's view needs a session or the token.
+    let anon = client()
+        .get(app.url("/api/integrity"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon.status(), StatusCode::UNAUTHORIZED);
+    let v: Value = client()
+        .get(app.url("/api/integrity"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["damagedBlobs"], 0);
+    assert!(v["scrub"]["intervalSecs"].as_u64().unwrap() > 0, "{v}");
+}
