@@ -1,4 +1,5 @@
-// Dashboard: totals, views per day, top countries/referrers/images, recent views.
+// Dashboard: totals, views per day, top countries/referrers/images, recent views,
+// and integrity (damaged blobs, the scrub's progress and last result).
 // Each panel loads on its own; a missing stats endpoint (404) shows "no data yet".
 
 import * as api from '../api.js';
@@ -14,13 +15,14 @@ export async function mount(root, { signal }) {
   const referrers = panel('Top referrers', skeleton());
   const top = panel('Top images', skeleton());
   const recent = panel('Recent views', skeleton(), { cls: 'panel-wide' });
+  const integrity = panel('Integrity', skeleton(2));
 
   root.append(
     h('div', { class: 'page-head' },
       h('h1', { class: 'page-title', text: 'Dashboard' }),
       h('a', { href: '/admin/upload', class: 'btn btn-primary' }, icon('upload'), h('span', { text: 'Upload' }))),
     cards,
-    h('div', { class: 'panels' }, chart, countries, referrers, top, recent));
+    h('div', { class: 'panels' }, chart, countries, referrers, top, integrity, recent));
 
   renderCards(cards, undefined);
   let topData;
@@ -40,6 +42,7 @@ export async function mount(root, { signal }) {
     load('/api/stats/referrers', (d) => referrers.setBody(referrerList(d?.referrers)), referrers),
     load('/api/stats/top', (d) => { topData = d; top.setBody(topImages(d?.images)); }, top),
     load('/api/stats/recent', (d) => { recentData = d; }, recent),
+    load('/api/integrity', (d) => integrity.setBody(integrityPanel(d)), integrity),
   ]);
   // Recent views carry only ids; name the images that the top list knows.
   if (recentData !== undefined) {
@@ -112,4 +115,20 @@ function recentViews(views, names) {
         h('td', { class: 'truncate-cell', text: v.referrer || '—', title: v.referrer || '' }),
         h('td', { class: 'truncate-cell muted col-client', text: v.agent || '—', title: v.agent || '' }));
     }))));
+}
+
+/** Damaged blobs (each answers 500 until `pixbin repair --from BACKUP`) and the scrub. */
+function integrityPanel(d) {
+  if (!d) return noData();
+  const when = (ms) => (ms ? new Date(ms).toLocaleString() : 'never');
+  const sc = d.scrub || {};
+  const damaged = d.damagedBlobs || 0;
+  const rows = [
+    ['Damaged blobs', damaged ? `${fmtNumber(damaged)} (run pixbin repair --from a backup)` : 'none'],
+    ['Scrub', sc.passStarted ? `running, ${Math.round((sc.progress || 0) * 100)}% (${fmtNumber(sc.passChecked || 0)} blobs)` : `next pass ${when(sc.nextPass)}`],
+    ['Last complete pass', sc.lastCompleted ? `${when(sc.lastCompleted)}: ${fmtNumber(sc.lastChecked || 0)} blobs, ${fmtNumber(sc.lastDamaged || 0)} damaged` : 'none yet'],
+  ];
+  return h('dl', { class: ['integrity', damaged && 'integrity-damaged'], dataset: { damaged: String(damaged) } },
+    rows.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { text: v })]),
+    (d.damaged || []).slice(0, 10).map((m) => h('dd', { class: 'muted truncate-cell', text: `${m.kind} of image ${m.image}: ${m.reason} (${m.hash.slice(0, 12)}…)`, title: m.hash })));
 }
