@@ -277,7 +277,7 @@ async fn offline_repair_puts_back_missing_and_silently_flipped_blobs_and_names_t
     let o = pixbin(&["backup", "--out", backup.to_str().unwrap()], &dir);
     assert!(o.status.success(), "{}", text(&o));
     let late_bytes = bmp(50, 50, 1323);
-    let late = app.upload_ok(late_bytes, "late.bmp").await;
+    let late = app.upload_ok(late_bytes.clone(), "late.bmp").await;
     // Stop the server, keeping its data dir.
     let data = {
         let app = app;
@@ -310,6 +310,40 @@ async fn offline_repair_puts_back_missing_and_silently_flipped_blobs_and_names_t
         assert_eq!(body.as_deref(), Some(&bytes[..]));
     }
     assert_damaged(&app.url(&public_path(&late)), None).await;
+
+    // `check` names the mark and the scrub's last result.
+    let data = {
+        let app = app;
+        let TestApp { dir, .. } = app;
+        dir
+    };
+    let late_hash = late["hash"].as_str().unwrap();
+    let o = pixbin(&["check"], data.path());
+    assert!(!o.status.success());
+    let out = text(&o);
+    assert!(
+        out.contains(&format!(
+            "damaged: blob {late_hash} (original of image {}, length)",
+            late["id"]
+        )),
+        "{out}"
+    );
+    assert!(out.contains("scrub: last pass completed"), "{out}");
+    // Put back by hand: whole but still marked until `check --repair`.
+    std::fs::write(blob_path(data.path(), late_hash), &late_bytes).unwrap();
+    let o = pixbin(&["check"], data.path());
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("is whole again but still marked"),
+        "{}",
+        text(&o)
+    );
+    let o = pixbin(&["check", "--repair"], data.path());
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("repaired: stale damage mark"));
+    let o = pixbin(&["check"], data.path());
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains("damaged: blob"));
 }
 
 #[tokio::test]
