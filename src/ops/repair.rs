@@ -59,7 +59,7 @@ impl RepairReport {
 
 /// Where the rows come from and where cleared marks go.
 enum Holder {
-    Offline(Store),
+    Offline(Box<Store>),
     Online { addr: SocketAddr, token: String },
 }
 
@@ -72,7 +72,7 @@ pub fn repair_from(data_dir: &Path, archive: &Path) -> anyhow::Result<RepairRepo
         bail!("{} holds no pixbin database", data_dir.display());
     }
     let holder = match Store::open(data_dir) {
-        Ok(store) => Holder::Offline(store),
+        Ok(store) => Holder::Offline(Box::new(store)),
         Err(StoreError::AlreadyOpen) => {
             let (addr, token) = super::control::read(data_dir)?;
             Holder::Online {

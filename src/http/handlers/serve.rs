@@ -141,7 +141,7 @@ enum Loaded {
     Cached(Bytes),
     /// The first chunk of the requested bytes, and the file positioned after
     /// it if more remain, with the running hash when the whole blob is sent.
-    Chunk(Bytes, Option<(std::fs::File, Option<StreamCheck>)>),
+    Chunk(Bytes, Option<(std::fs::File, Option<Box<StreamCheck>>)>),
     /// Wrong length or hash, or missing: reported, nothing may be sent.
     Damaged,
     /// The file went with its row (deleted under this request).
@@ -303,7 +303,8 @@ pub(crate) async fn serve_blob_as(
                 }
                 return Ok(Loaded::Chunk(bytes, None));
             }
-            let check = StreamCheck::new(subject.clone(), &bytes);
+            // Boxed: the hasher state is about 2 KiB and moves with every chunk.
+            let check = Box::new(StreamCheck::new(subject.clone(), &bytes));
             Ok(Loaded::Chunk(bytes, Some((f, Some(check)))))
         };
         match read() {
@@ -340,7 +341,7 @@ fn file_stream(
     first: Bytes,
     file: std::fs::File,
     remaining: u64,
-    check: Option<StreamCheck>,
+    check: Option<Box<StreamCheck>>,
 ) -> Body {
     let head = stream::once(async move { Ok::<_, std::io::Error>(Frame::data(first)) });
     let tail = stream::unfold(
