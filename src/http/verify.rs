@@ -9,7 +9,10 @@
 //! - A large blob sent whole is hashed while it streams; the last chunk is held
 //!   back until the digest is known, and on a mismatch the body ends with an
 //!   error instead (hyper then aborts the connection: the client sees a cut
-//!   transfer, short of its `Content-Length`, never a clean end).
+//!   transfer, short of its `Content-Length`, never a clean end). A blob that
+//!   streamed whole and right is not hashed again for ten minutes while its
+//!   file is unchanged (`store::integrity::VERIFIED_FOR`), like a small blob
+//!   in the memory cache: that keeps large GETs at their former speed.
 //! - A range of a large blob cannot be hashed whole: only its length is
 //!   checked; the scrub re-hashes it in the background.
 //!
@@ -20,7 +23,7 @@ use std::sync::Arc;
 
 use crate::store::Store;
 use crate::store::blobs::BlobHash;
-use crate::store::integrity::{BlobKind, Reason};
+use crate::store::integrity::{BlobKind, FileStamp, Reason};
 
 /// Which blob a read serves, to name it in a damage report.
 #[derive(Debug, Clone)]
@@ -83,15 +86,28 @@ impl Subject {
 #[derive(Debug)]
 pub struct StreamCheck {
     subject: Subject,
+    stamp: FileStamp,
     hasher: blake3::Hasher,
 }
 
 impl StreamCheck {
-    /// Starts with the bytes already read.
-    pub fn new(subject: Subject, first: &[u8]) -> Self {
+    /// Starts with the bytes already read from the file of `stamp`; `None`
+    /// when that file streamed whole and right a short while ago.
+    pub fn new(subject: Subject, stamp: FileStamp, first: &[u8]) -> Option<Self> {
+        if subject
+            .store
+            .integrity()
+            .recently_verified(&subject.hash, &stamp)
+        {
+            return None;
+        }
         let mut hasher = blake3::Hasher::new();
         hasher.update(first);
-        StreamCheck { subject, hasher }
+        Some(StreamCheck {
+            subject,
+            stamp,
+            hasher,
+        })
     }
 
     /// Adds the next chunk.
@@ -102,6 +118,10 @@ impl StreamCheck {
     /// After the last chunk: whether the digest is the blob's name; reports if not.
     pub fn finish(&self) -> bool {
         if self.hasher.finalize().as_bytes() == &self.subject.hash {
+            self.subject
+                .store
+                .integrity()
+                .note_verified(&self.subject.hash, self.stamp);
             return true;
         }
         self.subject.report(Reason::Hash);

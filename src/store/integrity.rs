@@ -183,6 +183,40 @@ pub struct ScrubItem {
     pub kind: BlobKind,
 }
 
+/// How long a large blob that streamed whole with the right hash counts as
+/// verified, while its file is unchanged. Within it, further reads of that
+/// blob check its length only: hashing every byte of every large GET halved
+/// large-file throughput (`benches/load.sh`), and a hot image is read many
+/// times a minute. Damage inside this window is the scrub's to find.
+pub const VERIFIED_FOR: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Entries of the verified set at most; it is emptied when full.
+const VERIFIED_MAX: usize = 65_536;
+
+/// What identifies one version of a blob file: length, modification time and
+/// inode, so a file rewritten or replaced (by hand, by a repair) is hashed again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    ino: u64,
+}
+
+impl FileStamp {
+    /// The stamp of an open file.
+    pub fn of(meta: &std::fs::Metadata) -> Self {
+        #[cfg(unix)]
+        let ino = std::os::unix::fs::MetadataExt::ino(meta);
+        #[cfg(not(unix))]
+        let ino = 0;
+        FileStamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            ino,
+        }
+    }
+}
+
 /// In-memory side of the marks, and the detection counters.
 #[derive(Debug, Default)]
 pub struct Integrity {
@@ -190,6 +224,7 @@ pub struct Integrity {
     count: AtomicUsize,
     detected: [[AtomicU64; 3]; 2],
     scrub: RwLock<ScrubStatus>,
+    verified: std::sync::Mutex<HashMap<BlobHash, (FileStamp, std::time::Instant)>>,
 }
 
 impl Integrity {
@@ -202,6 +237,23 @@ impl Integrity {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .contains_key(hash)
+    }
+
+    /// Whether this version of a large blob streamed whole with the right
+    /// hash within [`VERIFIED_FOR`].
+    pub fn recently_verified(&self, hash: &BlobHash, stamp: &FileStamp) -> bool {
+        let v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        v.get(hash)
+            .is_some_and(|(s, at)| s == stamp && at.elapsed() < VERIFIED_FOR)
+    }
+
+    /// Records that this version of a blob hashed right just now.
+    pub fn note_verified(&self, hash: &BlobHash, stamp: FileStamp) {
+        let mut v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if v.len() >= VERIFIED_MAX {
+            v.clear();
+        }
+        v.insert(*hash, (stamp, std::time::Instant::now()));
     }
 
     /// Every mark, by hash.
@@ -238,6 +290,10 @@ impl Integrity {
 
     /// Inserts a mark; `true` when the blob was not marked before.
     fn insert(&self, hash: BlobHash, mark: DamageMark) -> bool {
+        self.verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&hash);
         let mut m = self.marks.write().unwrap_or_else(|p| p.into_inner());
         let new = m.insert(hash, mark).is_none();
         self.count.store(m.len(), Ordering::Relaxed);

@@ -32,7 +32,7 @@ use crate::secret;
 use crate::state::AppState;
 use crate::store::StoredImage;
 use crate::store::blobs::{BlobStore, hex};
-use crate::store::integrity::BlobKind;
+use crate::store::integrity::{BlobKind, FileStamp};
 use crate::store::lifecycle::Consume;
 
 /// Files up to this size are read in one call and sent with the headers in one
@@ -304,8 +304,9 @@ pub(crate) async fn serve_blob_as(
                 return Ok(Loaded::Chunk(bytes, None));
             }
             // Boxed: the hasher state is about 2 KiB and moves with every chunk.
-            let check = Box::new(StreamCheck::new(subject.clone(), &bytes));
-            Ok(Loaded::Chunk(bytes, Some((f, Some(check)))))
+            let stamp = FileStamp::of(&f.metadata()?);
+            let check = StreamCheck::new(subject.clone(), stamp, &bytes).map(Box::new);
+            Ok(Loaded::Chunk(bytes, Some((f, check))))
         };
         match read() {
             Ok(l) => l,
