@@ -76,6 +76,8 @@ pub struct Config {
     pub gc_interval: Duration,
     /// Files younger than this are never collected by the periodic GC.
     pub gc_grace: Duration,
+    /// How long GC keeps orphan blobs in quarantine (`trash/`) before unlinking them.
+    pub gc_retention: Duration,
     /// Bearer token `/metrics` requires; `None` leaves it open.
     pub metrics_token: Option<Secret>,
     /// Which metadata uploads lose before they are stored.
@@ -118,6 +120,7 @@ impl Config {
             sweep_interval: Duration::from_millis(100),
             gc_interval: Duration::from_secs(3600),
             gc_grace: Duration::from_secs(3600),
+            gc_retention: crate::store::gc::DEFAULT_RETENTION,
             metrics_token: None,
             strip_metadata: StripMode::None,
             thumbnail_on_upload: false,
@@ -212,6 +215,9 @@ pub struct ServeArgs {
     /// Files younger than this are left alone by the periodic GC [default: 1h]
     #[arg(long, env = "PIXBIN_GC_GRACE")]
     pub gc_grace: Option<String>,
+    /// How long orphan blobs stay in quarantine (trash/) before GC unlinks them [default: 7d]
+    #[arg(long, env = "PIXBIN_GC_RETENTION")]
+    pub gc_retention: Option<String>,
     /// Require `Authorization: Bearer <token>` on /metrics [default: open]
     #[arg(long, env = "PIXBIN_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
@@ -250,6 +256,7 @@ struct FileConfig {
     strip_metadata: Option<String>,
     gc_interval: Option<String>,
     gc_grace: Option<String>,
+    gc_retention: Option<String>,
     metrics_token: Option<String>,
 }
 
@@ -500,7 +507,13 @@ pub fn load(
             &args.gc_grace,
             &file.gc_grace,
             "gc grace",
-            Duration::from_secs(3600),
+            crate::store::gc::DEFAULT_GRACE,
+        )?,
+        gc_retention: dur(
+            &args.gc_retention,
+            &file.gc_retention,
+            "gc retention",
+            crate::store::gc::DEFAULT_RETENTION,
         )?,
         metrics_token: args
             .metrics_token
