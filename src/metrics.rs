@@ -90,6 +90,11 @@ impl Metrics {
         m.gc_braked += u64::from(report.braked.is_some());
     }
 
+    /// Garbage-collection passes recorded so far (for tests).
+    pub fn gc_runs(&self) -> u64 {
+        self.lock().gc_runs
+    }
+
     /// Requests counted for a route and status (for tests and the dashboard).
     pub fn requests(&self, route: &'static str, status: u16) -> u64 {
         self.lock()

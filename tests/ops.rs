@@ -26,6 +26,7 @@ use crate::support::*;
 
 mod backup;
 mod check_gc;
+mod identity;
 mod import;
 mod observability;
 mod startup;

@@ -73,6 +73,19 @@ pub enum Mismatch {
         /// The id of the blobs (hex), or `none`.
         marker: String,
     },
+    /// The database file cannot be read as a pixbin database at all.
+    #[error(
+        "{db} cannot be read as a pixbin database ({why}); refusing to start and leaving it \
+         as it is. Put the right pixbin.redb back, or restore a backup into a new directory \
+         (`pixbin restore FILE --data-dir NEW`); if the database is lost, move this file aside \
+         and turn the blobs back into images with `pixbin adopt`."
+    )]
+    DatabaseUnreadable {
+        /// The database file.
+        db: String,
+        /// What redb said.
+        why: String,
+    },
     /// The marker file cannot be read as one.
     #[error(
         "{path} is not a pixbin identity marker; refusing to start. Restore it from a \

@@ -326,7 +326,16 @@ impl Store {
         let has_file = std::fs::metadata(&path).is_ok_and(|m| m.len() > 0);
         // Opening for writing rewrites the header: look first, read-only, and
         // judge the identity before anything is created or written.
-        let decision = match check::precheck(&path)? {
+        let unreadable = |e: StoreError| match e {
+            StoreError::Corrupt(why) | StoreError::Db(why) => {
+                StoreError::Identity(identity::Mismatch::DatabaseUnreadable {
+                    db: path.display().to_string(),
+                    why,
+                })
+            }
+            other => other,
+        };
+        let decision = match check::precheck(&path).map_err(unreadable)? {
             Some(ro) => Some(identity::judge(Some(&ro), data_dir, claim)?),
             None if !has_file => Some(identity::judge(
                 None::<&redb::ReadOnlyDatabase>,
