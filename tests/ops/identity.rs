@@ -377,3 +377,40 @@ async fn a_restored_backup_carries_its_identity() {
     let o = pixbin(&["check"], &target);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+#[tokio::test]
+async fn adopt_rebuilds_a_library_whose_database_is_lost() {
+    let app = spawn_app().await;
+    let images = upload_many(&app, 1, 3).await;
+    let dir = stop(app);
+    std::fs::remove_file(Store::db_path(dir.path())).unwrap();
+    refused_untouched(dir.path(), "holds image blobs but no database");
+    let o = pixbin(&["adopt"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("adopted 3 orphan blobs"), "{}", text(&o));
+    assert!(pixbin(&["check"], dir.path()).status.success());
+    let mut app = spawn_app_in(dir, |_| {}).await;
+    app.login_admin().await;
+    let list: Value = app
+        .client
+        .get(app.url("/api/list?limit=100"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = list["images"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{list}");
+    for (old_path, bytes, h) in &images {
+        let img = items.iter().find(|i| i["hash"] == h.as_str()).unwrap();
+        assert_ne!(&public_path(img), old_path, "a new link");
+        let res = client()
+            .get(app.url(&public_path(img)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.bytes().await.unwrap().as_ref(), bytes.as_slice());
+    }
+}
