@@ -157,6 +157,8 @@ pub struct GcReport {
     pub skipped_for_backup: bool,
     /// Set when the brake held: nothing was quarantined.
     pub braked: Option<Brake>,
+    /// What is in quarantine after the pass.
+    pub trash: TrashSummary,
 }
 
 /// What is in quarantine, for `pixbin check` and `/metrics`.
@@ -235,6 +237,7 @@ impl Store {
                 }
             }
         }
+        report.trash = self.trash_summary()?;
         Ok(report)
     }
 

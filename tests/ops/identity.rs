@@ -414,3 +414,48 @@ async fn adopt_rebuilds_a_library_whose_database_is_lost() {
         assert_eq!(res.bytes().await.unwrap().as_ref(), bytes.as_slice());
     }
 }
+
+#[tokio::test]
+async fn the_servers_gc_pass_quarantines_an_old_orphan_and_reports_it() {
+    let app = spawn_app().await;
+    let images = upload_many(&app, 1, 2).await;
+    let dir = stop(app);
+    // An orphan from a crash two hours ago: older than the grace period.
+    let bytes = bmp(5, 5, 77);
+    let h = blake3::hash(&bytes).to_hex().to_string();
+    let p = blob_path(dir.path(), &h);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, &bytes).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_modified(SystemTime::now() - Duration::from_secs(2 * 3600))
+        .unwrap();
+
+    let app = spawn_app_in(dir, |_| {}).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.state.metrics.gc_runs() == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!p.exists(), "the orphan is still in blobs/");
+    assert!(blob_kept(app.dir.path(), &h), "the orphan was unlinked");
+    let metrics = client()
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("\npixbin_trash_blobs 1\n"), "{metrics}");
+    assert!(
+        metrics.contains(&format!("\npixbin_trash_bytes {}\n", bytes.len())),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\npixbin_gc_blobs_quarantined_total 1\n"),
+        "{metrics}"
+    );
+    assert_serves(&app, &images).await;
+}
