@@ -325,6 +325,84 @@ pub(crate) fn judge(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Store;
+
+    /// A store with one image, closed again; returns its id.
+    fn store_with_an_image(dir: &Path) -> u64 {
+        let store = Store::open(dir).unwrap();
+        let bytes = b"image bytes";
+        let (temp, mut f) = crate::store::blobs::BlobStore::create_temp(store.blobs()).unwrap();
+        f.write_all(bytes).unwrap();
+        f.sync_all().unwrap();
+        let new = crate::store::NewImage {
+            record: crate::store::codec::test_record(bytes),
+            key_hash: None,
+        };
+        store.commit_upload(new, temp, None, 1).unwrap();
+        let id = database_id(&store.db).unwrap().unwrap();
+        assert_eq!(read_marker(dir).unwrap(), Some(id));
+        id
+    }
+
+    fn forget_db_id(dir: &Path) {
+        let db = redb::Database::open(Store::db_path(dir)).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(NAME_TO_META)
+            .unwrap()
+            .remove(keys::IDENTITY)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+
+    #[test]
+    fn a_lost_marker_is_rewritten_from_a_database_that_knows_the_blobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = store_with_an_image(dir.path());
+        std::fs::remove_file(marker_path(dir.path())).unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        assert_eq!(read_marker(dir.path()).unwrap(), Some(id));
+    }
+
+    #[test]
+    fn an_older_copy_without_an_id_takes_the_id_of_its_blobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = store_with_an_image(dir.path());
+        forget_db_id(dir.path());
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(database_id(&store.db).unwrap(), Some(id));
+        assert_eq!(read_marker(dir.path()).unwrap(), Some(id));
+    }
+
+    #[test]
+    fn a_database_with_an_id_but_no_rows_next_to_blobs_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        store_with_an_image(dir.path());
+        let other = tempfile::tempdir().unwrap();
+        drop(Store::open(other.path()).unwrap());
+        std::fs::copy(Store::db_path(other.path()), Store::db_path(dir.path())).unwrap();
+        std::fs::remove_file(marker_path(dir.path())).unwrap();
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(
+            matches!(err, StoreError::Identity(Mismatch::DatabaseNew { .. })),
+            "{err:?}"
+        );
+        assert!(!marker_path(dir.path()).exists(), "nothing written");
+    }
+
+    #[test]
+    fn adopt_binds_whatever_is_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = store_with_an_image(dir.path());
+        std::fs::remove_file(Store::db_path(dir.path())).unwrap();
+        assert!(matches!(
+            Store::open(dir.path()).unwrap_err(),
+            StoreError::Identity(Mismatch::DatabaseMissing { .. })
+        ));
+        let store = Store::open_claiming(dir.path(), Claim::Adopt).unwrap();
+        assert_eq!(database_id(&store.db).unwrap(), Some(id));
+        drop(store);
+        drop(Store::open(dir.path()).unwrap());
+    }
 
     #[test]
     fn markers_round_trip_and_garbage_is_refused() {
