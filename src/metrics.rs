@@ -34,6 +34,8 @@ struct Inner {
     gc_temps_removed: u64,
     gc_blobs_quarantined: u64,
     gc_braked: u64,
+    trash_blobs: u64,
+    trash_bytes: u64,
 }
 
 /// Counters shared by every request. One short critical section per request: a
@@ -88,6 +90,10 @@ impl Metrics {
         m.gc_temps_removed += report.temps_removed;
         m.gc_blobs_quarantined += report.quarantined;
         m.gc_braked += u64::from(report.braked.is_some());
+        if !report.skipped_for_backup {
+            m.trash_blobs = report.trash.blobs;
+            m.trash_bytes = report.trash.bytes;
+        }
     }
 
     /// Garbage-collection passes recorded so far (for tests).
@@ -251,6 +257,18 @@ impl Metrics {
                 "counter",
                 "GC passes that quarantined nothing because too large a share of blobs had no row.",
                 m.gc_braked,
+            ),
+            (
+                "pixbin_trash_blobs",
+                "gauge",
+                "Orphan blobs in quarantine (trash/) as of the last GC pass.",
+                m.trash_blobs,
+            ),
+            (
+                "pixbin_trash_bytes",
+                "gauge",
+                "Bytes in quarantine (trash/) as of the last GC pass.",
+                m.trash_bytes,
             ),
         ] {
             head!(name, kind, help);
