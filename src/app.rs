@@ -81,8 +81,6 @@ pub async fn start(mut config: Config, listener: &TcpListener) -> anyhow::Result
         let addr = listener.local_addr()?;
         config.base_url = Some(format!("http://{addr}"));
     }
-    // Files last written before this moment belong to an earlier run.
-    let started = std::time::SystemTime::now();
     let dir = config.data_dir.clone();
     let cfg = config.clone();
     let (store, created) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
@@ -123,10 +121,7 @@ pub async fn start(mut config: Config, listener: &TcpListener) -> anyhow::Result
         blob_cache: Default::default(),
         chunks: Default::default(),
     });
-    tokio::spawn(crate::ops::collect_garbage_periodically(
-        state.clone(),
-        started,
-    ));
+    tokio::spawn(crate::ops::collect_garbage_periodically(state.clone()));
     tokio::spawn(crate::ops::scrub::run(state.clone()));
     tokio::spawn(purge_sessions(store.clone()));
     tokio::spawn(crate::lifecycle::sweeper(

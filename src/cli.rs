@@ -1,6 +1,6 @@
 //! The command line: `serve`, `user`, `key`, `thumbnails`, and the operations
-//! commands (`check`, `gc`, `backup`, `repair`, `restore`, `import`, `systemd-unit`; their
-//! bodies are in `ops::commands`).
+//! commands (`check`, `gc`, `backup`, `repair`, `restore`, `import`, `adopt`,
+//! `systemd-unit`; their bodies are in `ops::commands`).
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -65,11 +65,26 @@ pub enum Command {
         #[arg(long)]
         quick: bool,
     },
-    /// Remove orphan blobs and stale temp files now (a running server does this itself)
+    /// Quarantine orphan blobs, unlink those past the retention, remove stale temp files (a running server does this itself)
     Gc {
-        /// Spare files modified within this long, e.g. 1h [default: 0s; nothing else writes meanwhile]
-        #[arg(long)]
+        /// Spare orphan blobs modified within this long, e.g. 1h [default: the configured gc grace, 1h]
+        #[arg(long, env = "PIXBIN_GC_GRACE")]
         grace: Option<String>,
+        /// Unlink quarantined blobs this long after their quarantine [default: the configured gc retention, 7d]
+        #[arg(long, env = "PIXBIN_GC_RETENTION")]
+        retention: Option<String>,
+        /// Quarantine even when more than 10% of all blobs (and more than 10) have no row
+        #[arg(long)]
+        force: bool,
+    },
+    /// Turn orphan blobs back into images (new ids, original bytes); binds the blobs to this database
+    Adopt {
+        /// Also adopt the blobs in quarantine (trash/)
+        #[arg(long)]
+        trash: bool,
+        /// Make the adopted images private
+        #[arg(long)]
+        private: bool,
     },
     /// Write a verified backup archive; works while the server runs
     Backup {
@@ -188,8 +203,23 @@ pub fn run_admin_command(cli: &Cli) -> anyhow::Result<()> {
     let dir = config::resolve_data_dir(cli.data_dir.as_deref(), cli.config.as_deref())?;
     match &cli.command {
         Command::Serve(_) => unreachable!("serve is handled by main"),
-        Command::Check { repair, quick } => crate::ops::commands::check(&dir, *repair, *quick)?,
-        Command::Gc { grace } => crate::ops::commands::gc(&dir, grace.as_deref())?,
+        Command::Check { repair, quick } => {
+            crate::ops::commands::check(&dir, cli.config.as_deref(), *repair, *quick)?
+        }
+        Command::Gc {
+            grace,
+            retention,
+            force,
+        } => crate::ops::commands::gc(
+            &dir,
+            cli.config.as_deref(),
+            grace.as_deref(),
+            retention.as_deref(),
+            *force,
+        )?,
+        Command::Adopt { trash, private } => {
+            crate::ops::commands::adopt(&dir, cli.config.as_deref(), *trash, *private)?
+        }
         Command::Backup { out } => crate::ops::commands::backup(&dir, out)?,
         Command::Restore { file } => crate::ops::commands::restore(&dir, file)?,
         Command::Repair { from } => crate::ops::commands::repair(&dir, from)?,

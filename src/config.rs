@@ -76,6 +76,8 @@ pub struct Config {
     pub gc_interval: Duration,
     /// Files younger than this are never collected by the periodic GC.
     pub gc_grace: Duration,
+    /// How long GC keeps orphan blobs in quarantine (`trash/`) before unlinking them.
+    pub gc_retention: Duration,
     /// The period in which the scrub re-hashes every blob once.
     pub scrub_interval: Duration,
     /// Bytes per second the scrub reads at most.
@@ -122,6 +124,7 @@ impl Config {
             sweep_interval: Duration::from_millis(100),
             gc_interval: Duration::from_secs(3600),
             gc_grace: Duration::from_secs(3600),
+            gc_retention: crate::store::gc::DEFAULT_RETENTION,
             scrub_interval: DEFAULT_SCRUB_INTERVAL,
             scrub_rate: DEFAULT_SCRUB_RATE,
             metrics_token: None,
@@ -224,6 +227,9 @@ pub struct ServeArgs {
     /// Files younger than this are left alone by the periodic GC [default: 1h]
     #[arg(long, env = "PIXBIN_GC_GRACE")]
     pub gc_grace: Option<String>,
+    /// How long orphan blobs stay in quarantine (trash/) before GC unlinks them [default: 7d]
+    #[arg(long, env = "PIXBIN_GC_RETENTION")]
+    pub gc_retention: Option<String>,
     /// Re-hash every blob once within this period, e.g. 30d, 7d [default: 30d]
     #[arg(long, env = "PIXBIN_SCRUB_INTERVAL")]
     pub scrub_interval: Option<String>,
@@ -268,6 +274,7 @@ struct FileConfig {
     strip_metadata: Option<String>,
     gc_interval: Option<String>,
     gc_grace: Option<String>,
+    gc_retention: Option<String>,
     scrub_interval: Option<String>,
     scrub_rate: Option<toml::Value>,
     metrics_token: Option<String>,
@@ -520,7 +527,13 @@ pub fn load(
             &args.gc_grace,
             &file.gc_grace,
             "gc grace",
-            Duration::from_secs(3600),
+            crate::store::gc::DEFAULT_GRACE,
+        )?,
+        gc_retention: dur(
+            &args.gc_retention,
+            &file.gc_retention,
+            "gc retention",
+            crate::store::gc::DEFAULT_RETENTION,
         )?,
         scrub_interval: match dur(
             &args.scrub_interval,

@@ -12,11 +12,11 @@
 //! - `lifecycle`: expiry and view limits, privacy defaults, the sweeper
 //! - `metrics`: Prometheus counters and the `/metrics` text
 //! - `media`: image type, structure and dimensions from the bytes; metadata stripping; thumbnails
-//! - `ops`: backup, restore, import, the control file, periodic GC
+//! - `ops`: backup, restore, import, adopt, the control file, periodic GC
 //! - `secret`: random tokens, hashing, constant-time comparison
 //! - `server`: the accept loop (`run(listener, state, shutdown)`)
 //! - `state`: `AppState`, shared as `Arc`
-//! - `store`: redb metadata, content-addressed blobs
+//! - `store`: redb metadata, content-addressed blobs, their shared identity
 //! - `systemd`: the hardened unit, readiness and watchdog notifications
 //! - `thumbnails`: the thumbnail worker pool (at most four workers) and the backfill
 // No unsafe code. Unit tests alone carry one: the counting allocator of

@@ -32,6 +32,10 @@ struct Inner {
     gc_blobs_removed: u64,
     gc_bytes_freed: u64,
     gc_temps_removed: u64,
+    gc_blobs_quarantined: u64,
+    gc_braked: u64,
+    trash_blobs: u64,
+    trash_bytes: u64,
 }
 
 /// Counters shared by every request. One short critical section per request: a
@@ -81,9 +85,20 @@ impl Metrics {
     pub fn gc_pass(&self, report: &crate::store::gc::GcReport) {
         let mut m = self.lock();
         m.gc_runs += 1;
-        m.gc_blobs_removed += report.blobs_removed;
-        m.gc_bytes_freed += report.bytes_freed;
+        m.gc_blobs_removed += report.purged;
+        m.gc_bytes_freed += report.bytes_purged;
         m.gc_temps_removed += report.temps_removed;
+        m.gc_blobs_quarantined += report.quarantined;
+        m.gc_braked += u64::from(report.braked.is_some());
+        if !report.skipped_for_backup {
+            m.trash_blobs = report.trash.blobs;
+            m.trash_bytes = report.trash.bytes;
+        }
+    }
+
+    /// Garbage-collection passes recorded so far (for tests).
+    pub fn gc_runs(&self) -> u64 {
+        self.lock().gc_runs
     }
 
     /// Requests counted for a route and status (for tests and the dashboard).
@@ -216,13 +231,13 @@ impl Metrics {
             (
                 "pixbin_gc_blobs_removed_total",
                 "counter",
-                "Orphan blob files removed since start.",
+                "Quarantined orphan blob files unlinked after the retention since start.",
                 m.gc_blobs_removed,
             ),
             (
                 "pixbin_gc_freed_bytes_total",
                 "counter",
-                "Bytes freed by removing orphan blobs since start.",
+                "Bytes freed by unlinking quarantined blobs since start.",
                 m.gc_bytes_freed,
             ),
             (
@@ -230,6 +245,30 @@ impl Metrics {
                 "counter",
                 "Stale temp files removed since start.",
                 m.gc_temps_removed,
+            ),
+            (
+                "pixbin_gc_blobs_quarantined_total",
+                "counter",
+                "Orphan blob files moved into quarantine (trash/) since start.",
+                m.gc_blobs_quarantined,
+            ),
+            (
+                "pixbin_gc_braked_total",
+                "counter",
+                "GC passes that quarantined nothing because too large a share of blobs had no row.",
+                m.gc_braked,
+            ),
+            (
+                "pixbin_trash_blobs",
+                "gauge",
+                "Orphan blobs in quarantine (trash/) as of the last GC pass.",
+                m.trash_blobs,
+            ),
+            (
+                "pixbin_trash_bytes",
+                "gauge",
+                "Bytes in quarantine (trash/) as of the last GC pass.",
+                m.trash_bytes,
             ),
         ] {
             head!(name, kind, help);

@@ -248,7 +248,9 @@ def main():
             bad = [p for p in problems if not p.startswith(ALLOWED_AFTER_CRASH)]
             if bad or (first.returncode != 0 and not problems):
                 raise SystemExit(f"cycle {cycle}: check after the crash:\n{first.stdout}{first.stderr}")
-            gc = pixbin(args.binary, "gc", "--data-dir", data)
+            # The orphans are seconds old: only an explicit zero grace lets GC
+            # take them (into trash/, not away).
+            gc = pixbin(args.binary, "gc", "--grace", "0s", "--data-dir", data)
             second = pixbin(args.binary, "check", "--data-dir", data)
             if gc.returncode != 0 or second.returncode != 0:
                 raise SystemExit(

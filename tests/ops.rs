@@ -1,7 +1,10 @@
 //! Operations and durability, as an operator sees them:
 //! - `pixbin check` passes on a healthy data dir and exits non-zero on damage;
 //!   `--repair` fixes bookkeeping but never drops an image; `pixbin gc` removes
-//!   what a crash left (`check_gc`);
+//!   what a crash left, into quarantine (`check_gc`);
+//! - a database that is missing, new, foreign or garbage next to existing blobs
+//!   is refused untouched; an older one serves and GC keeps what it does not
+//!   know; the GC brake; `adopt` turns orphans back into images (`identity`);
 //! - a backup taken while uploads and deletes continue restores into a data dir
 //!   that checks clean and serves the same bytes, 1,000 images round trip; the
 //!   CLI backs up a running server; restore refuses tampered, truncated or
@@ -29,6 +32,7 @@ use crate::support::*;
 
 mod backup;
 mod check_gc;
+mod identity;
 mod import;
 mod integrity;
 mod observability;

@@ -1,10 +1,10 @@
 //! The bodies of the operations subcommands (`check`, `gc`, `backup`, `restore`,
-//! `import`, `systemd-unit`): what they print and when they fail. `cli` only
+//! `import`, `adopt`, `systemd-unit`): what they print and when they fail. `cli` only
 //! parses arguments and calls these.
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
@@ -12,9 +12,21 @@ use crate::cli::open_store;
 use crate::config::{self, ServeArgs};
 use crate::store::Store;
 use crate::store::check::CheckOptions;
+use crate::store::gc::GcPolicy;
 
 fn require_database(dir: &Path) -> anyhow::Result<()> {
     if !Store::db_path(dir).exists() {
+        // Blobs without their database: say so, and how out (invariant 8).
+        if crate::store::identity::marker_path(dir).exists()
+            || crate::store::identity::blobs_exist(dir).unwrap_or(false)
+        {
+            let db = Store::db_path(dir).display().to_string();
+            return Err(crate::store::identity::Mismatch::DatabaseMissing {
+                dir: dir.display().to_string(),
+                db,
+            }
+            .into());
+        }
         bail!(
             "{} holds no pixbin database (pass --data-dir)",
             dir.display()
@@ -39,14 +51,46 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// The GC policy of an offline command: the configured grace and retention
+/// (flags over the file over the defaults), as of now.
+fn gc_policy(
+    dir: &Path,
+    config_file: Option<&Path>,
+    grace: Option<&str>,
+    retention: Option<&str>,
+    force: bool,
+) -> anyhow::Result<GcPolicy> {
+    let args = ServeArgs {
+        gc_grace: grace.map(String::from),
+        gc_retention: retention.map(String::from),
+        ..ServeArgs::default()
+    };
+    let config = config::load(&args, Some(dir), config_file)?;
+    Ok(GcPolicy {
+        force,
+        // Offline the database lock proves no upload is in flight.
+        all_temps: true,
+        ..GcPolicy::new(config.gc_grace, config.gc_retention)
+    })
+}
+
 /// `pixbin check [--repair] [--quick]`
-pub fn check(dir: &Path, repair: bool, quick: bool) -> anyhow::Result<()> {
+pub fn check(
+    dir: &Path,
+    config_file: Option<&Path>,
+    repair: bool,
+    quick: bool,
+) -> anyhow::Result<()> {
     require_database(dir)?;
+    let policy = gc_policy(dir, config_file, None, None, false)?;
     let store = open_store(dir)?;
-    let report = store.check(CheckOptions {
-        rehash: !quick,
-        repair,
-    })?;
+    let report = store.check_with(
+        CheckOptions {
+            rehash: !quick,
+            repair,
+        },
+        &policy,
+    )?;
     println!(
         "checked {} images and {} blobs ({}){}",
         report.images,
@@ -58,6 +102,18 @@ pub fn check(dir: &Path, repair: bool, quick: bool) -> anyhow::Result<()> {
             ", every blob re-hashed"
         }
     );
+    let trash = store.trash_summary()?;
+    if trash.blobs > 0 {
+        println!(
+            "quarantine: {} blobs ({}) in trash/, oldest quarantined {}; GC unlinks them {} after quarantine (`pixbin adopt --trash` turns them back into images)",
+            trash.blobs,
+            human_bytes(trash.bytes),
+            crate::clock::rfc3339(trash.oldest.unwrap_or(0) as i64 * 1000),
+            crate::lifecycle::fmt_duration(policy.retention),
+        );
+    } else {
+        println!("quarantine: empty");
+    }
     for p in &report.problems {
         println!("problem: {p}");
     }
@@ -81,6 +137,15 @@ pub fn check(dir: &Path, repair: bool, quick: bool) -> anyhow::Result<()> {
             }
         );
         return Ok(());
+    }
+    let orphans = remaining
+        .iter()
+        .filter(|p| matches!(p, crate::store::check::Problem::Orphan(_)))
+        .count();
+    if repair && orphans > 0 {
+        println!(
+            "{orphans} orphan blobs were not quarantined: younger than the grace period, or too many at once (see the log); `pixbin adopt` turns them into images"
+        );
     }
     let fixable = remaining.iter().filter(|p| p.repairable()).count();
     if fixable > 0 && !repair {
@@ -188,24 +253,80 @@ pub fn repair(dir: &Path, from: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `pixbin gc [--grace D]`
-pub fn gc(dir: &Path, grace: Option<&str>) -> anyhow::Result<()> {
+/// `pixbin gc [--grace D] [--retention D] [--force]`
+pub fn gc(
+    dir: &Path,
+    config_file: Option<&Path>,
+    grace: Option<&str>,
+    retention: Option<&str>,
+    force: bool,
+) -> anyhow::Result<()> {
     require_database(dir)?;
-    let grace = match grace {
-        Some(g) => config::parse_duration(g).with_context(|| format!("--grace {g:?}"))?,
-        None => Duration::ZERO,
-    };
+    let policy = gc_policy(dir, config_file, grace, retention, force)?;
     let store = open_store(dir)?;
-    let cutoff = SystemTime::now()
-        .checked_sub(grace)
-        .unwrap_or(SystemTime::UNIX_EPOCH);
-    let r = store.collect_garbage(cutoff)?;
+    let r = store.collect_garbage(&policy)?;
     println!(
-        "removed {} orphan blobs ({}) and {} temp files; spared {} recent files",
-        r.blobs_removed,
-        human_bytes(r.bytes_freed),
+        "quarantined {} orphan blobs ({}) in trash/, unlinked {} quarantined blobs older than {} ({}), put back {}, removed {} temp files; spared {} recent files",
+        r.quarantined,
+        human_bytes(r.bytes_quarantined),
+        r.purged,
+        crate::lifecycle::fmt_duration(policy.retention),
+        human_bytes(r.bytes_purged),
+        r.restored,
         r.temps_removed,
         r.spared
+    );
+    if let Some(brake) = r.braked {
+        bail!("{brake}");
+    }
+    Ok(())
+}
+
+/// `pixbin adopt [--trash] [--private]`
+pub fn adopt(
+    dir: &Path,
+    config_file: Option<&Path>,
+    trash: bool,
+    private: bool,
+) -> anyhow::Result<()> {
+    let config = config::load(&ServeArgs::default(), Some(dir), config_file)?;
+    let store = match Store::open_claiming(dir, crate::store::identity::Claim::Adopt) {
+        Ok(s) => s,
+        Err(crate::store::StoreError::AlreadyOpen) => bail!(
+            "the data directory {} is in use by a running pixbin server; stop it first (systemctl stop pixbin)",
+            dir.display()
+        ),
+        Err(e) => {
+            return Err(e).with_context(|| format!("opening data directory {}", dir.display()));
+        }
+    };
+    let limits = crate::media::Limits {
+        allowed: config.allowed_types.clone(),
+        max_pixels: config.max_pixels,
+        ..Default::default()
+    };
+    let s = super::adopt::adopt(
+        &store,
+        &limits,
+        super::adopt::AdoptOptions { trash, private },
+    )?;
+    for (hash, why) in &s.refused {
+        eprintln!("left blob {hash}: {why}");
+    }
+    let (made, _) = crate::thumbnails::backfill(
+        &store,
+        crate::thumbnails::default_workers(),
+        &crate::media::thumbnail::ThumbLimits {
+            max_pixels: config.max_pixels,
+            ..Default::default()
+        },
+        None,
+    )?;
+    println!(
+        "adopted {} orphan blobs and {} from quarantine as new images; left {} that are not acceptable images; made {made} thumbnails",
+        s.adopted,
+        s.from_trash,
+        s.refused.len()
     );
     Ok(())
 }

@@ -76,6 +76,35 @@ fn display_name(path: &Path, kind: ImageType) -> String {
     format!("{stem}.{}", kind.ext())
 }
 
+/// The row of an image that enters the store offline, with no uploader
+/// (`import`, `adopt`): a new id and uuid, type and size from the bytes.
+pub(crate) fn offline_record(
+    filename: String,
+    info: &media::MediaInfo,
+    hash: crate::store::blobs::BlobHash,
+    size: u64,
+    uploaded_at: i64,
+    private: bool,
+) -> ImageRecord {
+    ImageRecord {
+        uuid: *uuid::Uuid::new_v4().as_bytes(),
+        filename,
+        kind: info.kind.code(),
+        size,
+        width: info.width,
+        height: info.height,
+        hash,
+        uploaded_at,
+        private_key: private.then(secret::random_bytes::<16>),
+        // Nobody holds a deletion token for it: delete it in the UI.
+        deletion_hash: secret::random_bytes::<32>(),
+        uploader: Uploader::Import,
+        thumbnail: None,
+        expires_at: None,
+        max_views: None,
+    }
+}
+
 enum Outcome {
     Imported,
     Duplicate,
@@ -137,23 +166,14 @@ fn import_file(
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map(|d| d.as_millis() as i64)
         .unwrap_or_else(clock::now_ms);
-    let record = ImageRecord {
-        uuid: *uuid::Uuid::new_v4().as_bytes(),
-        filename: display_name(path, info.kind),
-        kind: info.kind.code(),
-        size,
-        width: info.width,
-        height: info.height,
+    let record = offline_record(
+        display_name(path, info.kind),
+        &info,
         hash,
-        uploaded_at: modified,
-        private_key: opts.private.then(secret::random_bytes::<16>),
-        // Nobody holds a deletion token for an import: delete it in the UI.
-        deletion_hash: secret::random_bytes::<32>(),
-        uploader: Uploader::Import,
-        thumbnail: None,
-        expires_at: None,
-        max_views: None,
-    };
+        size,
+        modified,
+        opts.private,
+    );
     let new = NewImage {
         record,
         key_hash: None,

@@ -1,6 +1,7 @@
 //! Operations on a data directory: backup and restore, import, the control file
 //! that lets the CLI reach a running server, and the periodic garbage collector.
 
+pub mod adopt;
 pub mod backup;
 pub mod commands;
 pub mod control;
@@ -9,28 +10,32 @@ pub mod repair;
 pub mod restore;
 pub mod scrub;
 
-use std::sync::Arc;
-use std::time::SystemTime;
-
 use crate::state::AppState;
+use crate::store::gc::GcPolicy;
+use std::sync::Arc;
 
 /// Collects garbage once now, then every `gc_interval`.
 ///
-/// The first pass removes what an earlier run left (anything last written
-/// before this process started: no upload of ours can own it); later passes
-/// spare files younger than `gc_grace`. Either way a blob is removed only after
-/// the re-check under the namespace lock (`Store::collect_garbage`).
-pub async fn collect_garbage_periodically(state: Arc<AppState>, started: SystemTime) {
-    let mut cutoff = started;
+/// Every pass, the first one included, spares files younger than `gc_grace`:
+/// "older than this process" is no proof that a blob is garbage (a database
+/// restored from last week knows none of this week's blobs). Orphans go to
+/// quarantine and are unlinked after `gc_retention`; a pass that would
+/// quarantine a large share of the store does nothing and logs an error
+/// (`Store::collect_garbage`).
+pub async fn collect_garbage_periodically(state: Arc<AppState>) {
     loop {
         let store = state.store.clone();
-        match tokio::task::spawn_blocking(move || store.collect_garbage(cutoff)).await {
+        let policy = GcPolicy::new(state.config.gc_grace, state.config.gc_retention);
+        match tokio::task::spawn_blocking(move || store.collect_garbage(&policy)).await {
             Ok(Ok(r)) => {
                 state.metrics.gc_pass(&r);
-                if r.blobs_removed + r.temps_removed > 0 {
+                if r.quarantined + r.purged + r.temps_removed + r.restored > 0 {
                     tracing::info!(
-                        blobs = r.blobs_removed,
-                        bytes = r.bytes_freed,
+                        quarantined = r.quarantined,
+                        quarantined_bytes = r.bytes_quarantined,
+                        purged = r.purged,
+                        purged_bytes = r.bytes_purged,
+                        restored = r.restored,
                         temps = r.temps_removed,
                         "collected garbage"
                     );
@@ -40,8 +45,5 @@ pub async fn collect_garbage_periodically(state: Arc<AppState>, started: SystemT
             Err(e) => tracing::warn!(error = %e, "garbage collection task failed"),
         }
         tokio::time::sleep(state.config.gc_interval).await;
-        cutoff = SystemTime::now()
-            .checked_sub(state.config.gc_grace)
-            .unwrap_or(SystemTime::UNIX_EPOCH);
     }
 }

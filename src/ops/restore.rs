@@ -18,10 +18,10 @@ use std::path::Path;
 use anyhow::{Context, bail};
 
 use super::backup::{FORMAT, ROOT, Summary};
-use crate::store::Store;
 use crate::store::blobs::{BlobHash, FsBlobStore, hex, parse_hex};
 use crate::store::check::CheckOptions;
 use crate::store::meta::SCHEMA_VERSION;
+use crate::store::{Store, identity};
 
 /// What the manifest promises.
 #[derive(Debug)]
@@ -259,6 +259,16 @@ pub fn restore(file: &Path, data_dir: &Path) -> anyhow::Result<Summary> {
             Store::db_path(data_dir),
         )?;
         File::open(data_dir)?.sync_all()?;
+        // The backup carries the identity inside its database: give the
+        // restored blobs the same, so the pair opens as one (invariant 8).
+        let id = {
+            let ro = redb::ReadOnlyDatabase::open(Store::db_path(data_dir))
+                .context("reading the restored database")?;
+            identity::database_id(&ro)?
+        };
+        if let Some(id) = id {
+            identity::write_marker(data_dir, id)?;
+        }
         let store = Store::open(data_dir).context("opening the restored database")?;
         let report = store.check(CheckOptions {
             rehash: false,
@@ -273,6 +283,7 @@ pub fn restore(file: &Path, data_dir: &Path) -> anyhow::Result<Summary> {
         let _ = std::fs::remove_dir_all(data_dir.join("blobs"));
         let _ = std::fs::remove_dir_all(data_dir.join("tmp"));
         let _ = std::fs::remove_file(Store::db_path(data_dir));
+        let _ = std::fs::remove_file(identity::marker_path(data_dir));
         if !existed {
             let _ = std::fs::remove_dir(data_dir);
         }

@@ -99,11 +99,33 @@ impl Drop for TempBlob {
     }
 }
 
+/// One blob in quarantine (`trash/<quarantined-at secs>.<64-hex>`): GC moved
+/// it out of `blobs/` and unlinks it after the retention, unless it is wanted
+/// again first. The name keeps all that is needed to put it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrashEntry {
+    /// The blob's hash (its name in `blobs/`).
+    pub hash: BlobHash,
+    /// Its length.
+    pub size: u64,
+    /// When it was quarantined (Unix seconds).
+    pub quarantined_at: u64,
+    /// When its bytes were last written (kept by the rename).
+    pub modified: SystemTime,
+}
+
+impl TrashEntry {
+    fn name(&self) -> String {
+        format!("{}.{}", self.quarantined_at, hex(&self.hash))
+    }
+}
+
 /// Blobs as files under a data directory.
 #[derive(Debug, Clone)]
 pub struct FsBlobStore {
     blobs: PathBuf,
     tmp: PathBuf,
+    trash: PathBuf,
     /// Fault injection for the disk-full test where no small filesystem can
     /// be mounted (SECURITY M6): see [`FsBlobStore::simulate_disk_full`].
     disk_full: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -120,6 +142,7 @@ impl FsBlobStore {
         Ok(FsBlobStore {
             blobs,
             tmp,
+            trash: data_dir.join(crate::store::identity::TRASH),
             disk_full: Default::default(),
         })
     }
@@ -137,6 +160,102 @@ impl FsBlobStore {
     pub fn path_of(&self, hash: &BlobHash) -> PathBuf {
         let h = hex(hash);
         self.blobs.join(&h[0..2]).join(&h[2..4]).join(h)
+    }
+}
+
+impl FsBlobStore {
+    /// Moves a blob into quarantine, on the same filesystem (a rename), with
+    /// both directories synced so the move survives power loss as a whole.
+    pub fn quarantine(&self, hash: &BlobHash, at: SystemTime) -> io::Result<TrashEntry> {
+        let from = self.path_of(hash);
+        let meta = fs::metadata(&from)?;
+        if !self.trash.is_dir() {
+            fs::create_dir_all(&self.trash)?;
+            if let Some(parent) = self.trash.parent() {
+                sync_dir(parent)?;
+            }
+        }
+        let entry = TrashEntry {
+            hash: *hash,
+            size: meta.len(),
+            quarantined_at: at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+        };
+        fs::rename(&from, self.trash.join(entry.name()))?;
+        sync_dir(&self.trash)?;
+        if let Some(parent) = from.parent() {
+            sync_dir(parent)?;
+        }
+        Ok(entry)
+    }
+
+    /// Every blob in quarantine, oldest quarantine first.
+    pub fn list_trash(&self) -> io::Result<Vec<TrashEntry>> {
+        let rd = match fs::read_dir(&self.trash) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        for f in rd {
+            let f = f?;
+            let meta = f.metadata()?;
+            let name = f.file_name();
+            let parsed = name.to_str().and_then(|n| {
+                let (at, h) = n.split_once('.')?;
+                Some((at.parse::<u64>().ok()?, parse_hex(h)?))
+            });
+            if let (true, Some((quarantined_at, hash))) = (meta.is_file(), parsed) {
+                out.push(TrashEntry {
+                    hash,
+                    size: meta.len(),
+                    quarantined_at,
+                    modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                });
+            }
+        }
+        out.sort_by_key(|e| (e.quarantined_at, e.hash));
+        Ok(out)
+    }
+
+    /// Puts a quarantined blob back under its hash. When `blobs/` already has
+    /// it (written again by an upload), the quarantined copy is dropped instead.
+    pub fn unquarantine(&self, entry: &TrashEntry) -> io::Result<()> {
+        let dest = self.path_of(&entry.hash);
+        let from = self.trash.join(entry.name());
+        if dest.exists() {
+            return self.purge_trashed(entry);
+        }
+        let parent = dest.parent().expect("blob paths have parents");
+        if !parent.exists() {
+            fs::create_dir_all(parent)?;
+            if let Some(grand) = parent.parent() {
+                sync_dir(grand)?;
+                if let Some(top) = grand.parent() {
+                    sync_dir(top)?;
+                }
+            }
+        }
+        fs::rename(from, &dest)?;
+        sync_dir(parent)?;
+        sync_dir(&self.trash)
+    }
+
+    /// Opens a quarantined blob for reading.
+    pub fn open_trashed(&self, entry: &TrashEntry) -> io::Result<File> {
+        File::open(self.trash.join(entry.name()))
+    }
+
+    /// Unlinks a quarantined blob. Only ever a path inside `trash/`: nothing
+    /// here can reach a file under `blobs/`.
+    pub fn purge_trashed(&self, entry: &TrashEntry) -> io::Result<()> {
+        match fs::remove_file(self.trash.join(entry.name())) {
+            Ok(()) => sync_dir(&self.trash),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -20,6 +20,7 @@ use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::blobs::{BlobHash, BlobStore};
 use super::codec::{BlobRecord, ImageRecord};
+use super::gc::{GcPolicy, GcReport};
 use super::meta::*;
 use super::{Result, Store, get_meta};
 
@@ -43,32 +44,35 @@ pub struct CheckOptions {
 /// refuses a file in use, of an old format, corrupt, or of another schema
 /// version, leaving every byte as it was. A file that needs crash recovery
 /// cannot be opened read-only; the writable open recovers it, then checks the
-/// schema version itself.
-pub(crate) fn precheck(path: &std::path::Path) -> Result<()> {
+/// schema version itself. Returns the read-only handle (for the identity check)
+/// when there was a file to look at and it could be read.
+pub(crate) fn precheck(path: &std::path::Path) -> Result<Option<redb::ReadOnlyDatabase>> {
     match std::fs::metadata(path) {
         Ok(m) if m.len() > 0 => {}
-        _ => return Ok(()), // absent or empty: created fresh
+        _ => return Ok(None), // absent or empty: created fresh
     }
     let db = match redb::ReadOnlyDatabase::open(path) {
         Ok(db) => db,
-        Err(redb::DatabaseError::RepairAborted) => return Ok(()),
+        Err(redb::DatabaseError::RepairAborted) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    let r = db.begin_read()?;
-    match r.open_table(NAME_TO_META) {
-        Ok(t) => {
-            let found = get_meta(&t, keys::SCHEMA_VERSION)?;
-            if found != SCHEMA_VERSION {
-                return Err(super::StoreError::SchemaMismatch {
-                    found,
-                    expected: SCHEMA_VERSION,
-                });
+    {
+        let r = db.begin_read()?;
+        match r.open_table(NAME_TO_META) {
+            Ok(t) => {
+                let found = get_meta(&t, keys::SCHEMA_VERSION)?;
+                if found != SCHEMA_VERSION {
+                    return Err(super::StoreError::SchemaMismatch {
+                        found,
+                        expected: SCHEMA_VERSION,
+                    });
+                }
             }
-            Ok(())
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(e.into()),
         }
-        Err(redb::TableError::TableDoesNotExist(_)) => Ok(()),
-        Err(e) => Err(e.into()),
     }
+    Ok(Some(db))
 }
 
 /// Length and blake3 of a file's content, read in chunks.
@@ -96,10 +100,18 @@ impl Store {
     }
 
     /// Checks (and with `repair`, fixes) the data directory. Offline only.
+    /// Orphans are repaired the way GC treats them, with its defaults.
     pub fn check(&self, opts: CheckOptions) -> Result<CheckReport> {
+        self.check_with(opts, &GcPolicy::default())
+    }
+
+    /// [`Store::check`], repairing orphans as a GC pass under `gc` would:
+    /// into quarantine, only when older than the grace period, and none when
+    /// the brake holds (ARCHITECTURE invariant 8).
+    pub fn check_with(&self, opts: CheckOptions, gc: &GcPolicy) -> Result<CheckReport> {
         let mut report = self.scan(opts.rehash)?;
         if opts.repair && report.problems.iter().any(Problem::repairable) {
-            report.repaired = self.repair(&report.problems)?;
+            report.repaired = self.repair(&report.problems, gc)?;
         }
         Ok(report)
     }
@@ -301,39 +313,59 @@ impl Store {
         Ok(rep)
     }
 
-    /// Applies the safe fixes in one write transaction, then removes files.
-    fn repair(&self, problems: &[Problem]) -> Result<Vec<Problem>> {
-        let _ns = self.namespace.lock().unwrap_or_else(|p| p.into_inner());
+    /// Applies the safe fixes in one write transaction, then moves files:
+    /// orphans into quarantine (as GC would), stale temps away.
+    fn repair(&self, problems: &[Problem], gc: &GcPolicy) -> Result<Vec<Problem>> {
         let mut fixed = Vec::new();
         let mut orphans_after = Vec::new();
-        let txn = self.db.begin_write()?;
-        for p in problems.iter().filter(|p| p.repairable()) {
-            if self.repair_row(&txn, p, &mut orphans_after)? {
+        {
+            let _ns = self.namespace.lock().unwrap_or_else(|p| p.into_inner());
+            let txn = self.db.begin_write()?;
+            for p in problems.iter().filter(|p| p.repairable()) {
+                if self.repair_row(&txn, p, &mut orphans_after)? {
+                    fixed.push(p.clone());
+                }
+            }
+            txn.commit()?;
+        }
+        for p in problems {
+            if let Problem::StaleTemp(path) = p {
+                match std::fs::remove_file(path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
                 fixed.push(p.clone());
             }
         }
-        txn.commit()?;
-        for p in problems {
-            match p {
-                Problem::Orphan(h) => {
-                    self.blobs.delete(h)?;
-                    fixed.push(p.clone());
-                }
-                Problem::StaleTemp(path) => {
-                    match std::fs::remove_file(path) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => return Err(e.into()),
-                    }
-                    fixed.push(p.clone());
-                }
-                _ => {}
-            }
-        }
-        // Blob rows dropped for having no user leave their files unreferenced.
-        for h in orphans_after {
-            self.blobs.delete(&h)?;
-        }
+        // Orphans, and blob rows dropped for having no user, go through the
+        // same grace period, brake and quarantine as a GC pass.
+        let on_disk = self.blobs.list()?;
+        let total = on_disk.len() as u64;
+        let unreferenced: HashSet<BlobHash> = problems
+            .iter()
+            .filter_map(|p| match p {
+                Problem::Orphan(h) => Some(*h),
+                _ => None,
+            })
+            .chain(orphans_after)
+            .collect();
+        let cutoff = gc
+            .now
+            .checked_sub(gc.grace)
+            .unwrap_or(std::time::UNIX_EPOCH);
+        let candidates: Vec<_> = on_disk
+            .into_iter()
+            .filter(|e| unreferenced.contains(&e.hash) && e.modified < cutoff)
+            .collect();
+        let mut gc_report = GcReport::default();
+        let moved = self.quarantine_orphans(&candidates, total, gc, &mut gc_report)?;
+        fixed.extend(
+            problems
+                .iter()
+                .filter(|p| matches!(p, Problem::Orphan(h) if moved.contains(h)))
+                .cloned(),
+        );
         Ok(fixed)
     }
 

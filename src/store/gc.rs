@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use redb::{ReadableDatabase, ReadableTable};
 
@@ -52,20 +52,124 @@ impl Drop for BlobPin {
     }
 }
 
+/// How a GC pass judges files.
+#[derive(Debug, Clone, Copy)]
+pub struct GcPolicy {
+    /// The moment the pass runs.
+    pub now: SystemTime,
+    /// Unreferenced blobs written within this long before `now` are spared.
+    pub grace: Duration,
+    /// Quarantined blobs are unlinked this long after they were quarantined.
+    pub retention: Duration,
+    /// Quarantine even when the pass would take more than the brake allows.
+    pub force: bool,
+    /// Remove every temp file, not only those older than the grace period:
+    /// only offline, where the database lock proves no upload is in flight.
+    pub all_temps: bool,
+}
+
+impl GcPolicy {
+    /// The default grace (1 h) and retention (7 days), as of now.
+    pub fn new(grace: Duration, retention: Duration) -> Self {
+        GcPolicy {
+            now: SystemTime::now(),
+            grace,
+            retention,
+            force: false,
+            all_temps: false,
+        }
+    }
+
+    fn cutoff(&self) -> SystemTime {
+        self.now
+            .checked_sub(self.grace)
+            .unwrap_or(SystemTime::UNIX_EPOCH)
+    }
+
+    fn purge_before(&self) -> u64 {
+        self.now
+            .checked_sub(self.retention)
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs())
+    }
+}
+
+impl Default for GcPolicy {
+    fn default() -> Self {
+        GcPolicy::new(DEFAULT_GRACE, DEFAULT_RETENTION)
+    }
+}
+
+/// The grace period unless configured (`--gc-grace`).
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
+/// How long quarantined blobs are kept unless configured (`--gc-retention`).
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The brake: a pass that would quarantine more than this many blobs *and*
+/// more than `BRAKE_PERCENT` of all of them quarantines none. Real orphans
+/// come from crashes and backups, a few at a time; a large share means the
+/// database does not describe these blobs (an old or wrong database).
+pub const BRAKE_MIN_BLOBS: u64 = 10;
+/// See [`BRAKE_MIN_BLOBS`].
+pub const BRAKE_PERCENT: u64 = 10;
+
+/// Why a pass quarantined nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Brake {
+    /// Unreferenced blobs older than the grace period.
+    pub would_quarantine: u64,
+    /// Blob files in `blobs/`.
+    pub blobs: u64,
+}
+
+impl std::fmt::Display for Brake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} of {} blobs have no row in the database: more than {BRAKE_PERCENT}% looks like a wrong or \
+             old database, not garbage, so nothing was quarantined. Check the database \
+             (`pixbin check`), turn the blobs back into images (`pixbin adopt`), or, if they \
+             really are garbage, run `pixbin gc --force`",
+            self.would_quarantine, self.blobs
+        )
+    }
+}
+
 /// What one GC pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GcReport {
-    /// Orphan blob files removed.
-    pub blobs_removed: u64,
+    /// Orphan blobs moved into quarantine (`trash/`).
+    pub quarantined: u64,
     /// Their total size.
-    pub bytes_freed: u64,
+    pub bytes_quarantined: u64,
+    /// Quarantined blobs unlinked after the retention.
+    pub purged: u64,
+    /// Their total size.
+    pub bytes_purged: u64,
+    /// Quarantined blobs that had gained a row again and were put back.
+    pub restored: u64,
     /// Stale temp files removed.
     pub temps_removed: u64,
     /// Unreferenced blobs spared because they were written after the cutoff or
-    /// gained a reference before they could be removed.
+    /// gained a reference before they could be moved.
     pub spared: u64,
     /// True when a backup was running and the pass did nothing.
     pub skipped_for_backup: bool,
+    /// Set when the brake held: nothing was quarantined.
+    pub braked: Option<Brake>,
+    /// What is in quarantine after the pass.
+    pub trash: TrashSummary,
+}
+
+/// What is in quarantine, for `pixbin check` and `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrashSummary {
+    /// Quarantined blobs.
+    pub blobs: u64,
+    /// Their total size.
+    pub bytes: u64,
+    /// When the oldest was quarantined (Unix seconds).
+    pub oldest: Option<u64>,
 }
 
 impl Store {
@@ -74,20 +178,31 @@ impl Store {
         self.pins.active()
     }
 
-    /// Removes orphan blobs and temp files last modified before `cutoff`.
-    ///
-    /// Offline (`pixbin gc`, start-up) the cutoff may be "now": nothing else
-    /// writes. In a running server it is "now minus the grace period": a temp
-    /// file of an upload in flight is rewritten at least every body-idle timeout.
-    pub fn collect_garbage(&self, cutoff: SystemTime) -> Result<GcReport> {
+    /// What is in quarantine.
+    pub fn trash_summary(&self) -> Result<TrashSummary> {
+        let entries = self.blobs.list_trash()?;
+        Ok(TrashSummary {
+            blobs: entries.len() as u64,
+            bytes: entries.iter().map(|e| e.size).sum(),
+            oldest: entries.iter().map(|e| e.quarantined_at).min(),
+        })
+    }
+
+    /// One GC pass: moves orphan blobs older than the grace period into
+    /// quarantine (unless the brake holds), unlinks quarantined blobs older than
+    /// the retention (putting back any that gained a row again), and removes
+    /// stale temp files. No pass deletes a blob from `blobs/` (invariant 8).
+    pub fn collect_garbage(&self, policy: &GcPolicy) -> Result<GcReport> {
         let mut report = GcReport::default();
         if self.pins.active() {
             report.skipped_for_backup = true;
             return Ok(report);
         }
+        let cutoff = policy.cutoff();
         // The directory walk and the first filter run without any lock; the
         // decisive check is repeated below under the lock.
         let on_disk = self.blobs.list()?;
+        let total = on_disk.len() as u64;
         let mut candidates: Vec<BlobEntry> = Vec::new();
         {
             let r = self.db.begin_read()?;
@@ -103,6 +218,56 @@ impl Store {
                 }
             }
         }
+        self.quarantine_orphans(&candidates, total, policy, &mut report)?;
+        if report.skipped_for_backup {
+            return Ok(report);
+        }
+        self.purge_trash(policy, &mut report)?;
+        let temps_before = if policy.all_temps {
+            SystemTime::now()
+        } else {
+            cutoff
+        };
+        for (path, modified) in self.blobs.list_temps()? {
+            if modified < temps_before {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => report.temps_removed += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        report.trash = self.trash_summary()?;
+        Ok(report)
+    }
+
+    /// Moves `candidates` (blobs without a row, older than the cutoff, out of
+    /// `total` blob files) into quarantine, re-checking each under the lock, or
+    /// moves none when the brake holds.
+    pub(crate) fn quarantine_orphans(
+        &self,
+        candidates: &[BlobEntry],
+        total: u64,
+        policy: &GcPolicy,
+        report: &mut GcReport,
+    ) -> Result<Vec<BlobHash>> {
+        let n = candidates.len() as u64;
+        if !policy.force && n > BRAKE_MIN_BLOBS && n * 100 > total * BRAKE_PERCENT {
+            let brake = Brake {
+                would_quarantine: n,
+                blobs: total,
+            };
+            tracing::error!(
+                orphans = n,
+                blobs = total,
+                "garbage collection stopped: {brake}"
+            );
+            report.braked = Some(brake);
+            report.spared += n;
+            return Ok(Vec::new());
+        }
+        let cutoff = policy.cutoff();
+        let mut moved = Vec::new();
         for batch in candidates.chunks(RECHECK_BATCH) {
             let _ns = self.namespace.lock().unwrap_or_else(|p| p.into_inner());
             if self.pins.active() {
@@ -119,23 +284,46 @@ impl Store {
                         report.spared += 1;
                         continue;
                     }
-                    self.blobs.delete(&e.hash)?;
-                    report.blobs_removed += 1;
-                    report.bytes_freed += e.size;
+                    let t = self.blobs.quarantine(&e.hash, policy.now)?;
+                    report.quarantined += 1;
+                    report.bytes_quarantined += t.size;
+                    moved.push(e.hash);
                 }
             }
             txn.abort()?;
         }
-        for (path, modified) in self.blobs.list_temps()? {
-            if modified < cutoff {
-                match std::fs::remove_file(&path) {
-                    Ok(()) => report.temps_removed += 1,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(e.into()),
+        Ok(moved)
+    }
+
+    /// Unlinks quarantined blobs past the retention. One that has a row again
+    /// is put back under `blobs/` (or dropped when `blobs/` has it already).
+    fn purge_trash(&self, policy: &GcPolicy, report: &mut GcReport) -> Result<()> {
+        let before = policy.purge_before();
+        let due: Vec<_> = self
+            .blobs
+            .list_trash()?
+            .into_iter()
+            .filter(|e| e.quarantined_at < before)
+            .collect();
+        for batch in due.chunks(RECHECK_BATCH) {
+            let _ns = self.namespace.lock().unwrap_or_else(|p| p.into_inner());
+            let txn = self.db.begin_write()?;
+            {
+                let rows = txn.open_table(HASH_TO_BLOB)?;
+                for e in batch {
+                    if rows.get(e.hash.as_slice())?.is_some() {
+                        self.blobs.unquarantine(e)?;
+                        report.restored += 1;
+                    } else {
+                        self.blobs.purge_trashed(e)?;
+                        report.purged += 1;
+                        report.bytes_purged += e.size;
+                    }
                 }
             }
+            txn.abort()?;
         }
-        Ok(report)
+        Ok(())
     }
 
     /// Whether a blob file still exists and was last written before `cutoff`
@@ -176,8 +364,116 @@ mod tests {
         store.commit_upload(new, temp, None, 1).unwrap().id
     }
 
-    fn later() -> SystemTime {
-        SystemTime::now() + Duration::from_secs(60)
+    /// A pass as of `now`, with no grace and a retention of a day.
+    fn at(now: SystemTime) -> GcPolicy {
+        GcPolicy {
+            now,
+            grace: Duration::ZERO,
+            retention: DAY,
+            force: false,
+            all_temps: false,
+        }
+    }
+
+    const DAY: Duration = Duration::from_secs(24 * 3600);
+
+    fn later() -> GcPolicy {
+        at(SystemTime::now() + Duration::from_secs(60))
+    }
+
+    fn put_orphan(store: &Store, bytes: &[u8]) -> BlobHash {
+        let hash = *blake3::hash(bytes).as_bytes();
+        store.blobs().put(temp_with(store, bytes), &hash).unwrap();
+        hash
+    }
+
+    #[test]
+    fn quarantines_orphans_and_unlinks_them_only_after_the_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let kept = upload(&store, b"kept bytes");
+        let orphan = put_orphan(&store, b"an orphan");
+        let r = store.collect_garbage(&later()).unwrap();
+        assert_eq!((r.quarantined, r.purged), (1, 0));
+        assert!(!store.blobs().exists(&orphan), "moved out of blobs/");
+        let trash = store.blobs().list_trash().unwrap();
+        assert_eq!(trash.len(), 1);
+        assert_eq!(trash[0].hash, orphan);
+        assert_eq!(
+            std::fs::read(dir.path().join("trash").join(format!(
+                "{}.{}",
+                trash[0].quarantined_at,
+                super::super::blobs::hex(&orphan)
+            )))
+            .unwrap(),
+            b"an orphan"
+        );
+        // Within the retention it stays, however many passes run.
+        let r = store
+            .collect_garbage(&at(SystemTime::now() + DAY / 2))
+            .unwrap();
+        assert_eq!((r.quarantined, r.purged), (0, 0));
+        assert_eq!(store.trash_summary().unwrap().blobs, 1);
+        // Past it, it is unlinked; the referenced blob never moves.
+        let r = store
+            .collect_garbage(&at(SystemTime::now() + DAY * 2))
+            .unwrap();
+        assert_eq!((r.purged, r.bytes_purged), (1, 9));
+        assert_eq!(store.trash_summary().unwrap(), TrashSummary::default());
+        let img = store.image(kept).unwrap().unwrap();
+        assert!(store.blobs().exists(&img.record.hash));
+    }
+
+    #[test]
+    fn a_quarantined_blob_that_gains_a_row_again_comes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let hash = put_orphan(&store, b"wanted again");
+        assert_eq!(store.collect_garbage(&later()).unwrap().quarantined, 1);
+        // Re-uploaded: written again under blobs/ as a new blob.
+        let id = upload(&store, b"wanted again");
+        assert!(store.blobs().exists(&hash));
+        let r = store
+            .collect_garbage(&at(SystemTime::now() + DAY * 2))
+            .unwrap();
+        assert_eq!((r.restored, r.purged), (1, 0));
+        assert!(store.blobs().list_trash().unwrap().is_empty());
+        assert_eq!(
+            std::fs::read(store.blobs().path_of(&hash)).unwrap(),
+            b"wanted again"
+        );
+        assert!(store.image(id).unwrap().is_some());
+    }
+
+    #[test]
+    fn the_brake_holds_when_most_blobs_lost_their_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        for i in 0..5u32 {
+            upload(&store, format!("kept {i}").as_bytes());
+        }
+        let orphans: Vec<_> = (0..20u32)
+            .map(|i| put_orphan(&store, format!("orphan {i}").as_bytes()))
+            .collect();
+        let r = store.collect_garbage(&later()).unwrap();
+        assert_eq!(r.quarantined, 0);
+        assert_eq!(
+            r.braked,
+            Some(Brake {
+                would_quarantine: 20,
+                blobs: 25
+            })
+        );
+        assert!(r.braked.unwrap().to_string().contains("pixbin gc --force"));
+        assert!(orphans.iter().all(|h| store.blobs().exists(h)));
+        assert!(store.blobs().list_trash().unwrap().is_empty());
+        // An explicit --force overrides it, still through quarantine.
+        let forced = GcPolicy {
+            force: true,
+            ..later()
+        };
+        assert_eq!(store.collect_garbage(&forced).unwrap().quarantined, 20);
+        assert_eq!(store.trash_summary().unwrap().blobs, 20);
     }
 
     #[test]
@@ -195,12 +491,12 @@ mod tests {
         std::mem::forget(stale); // a temp a crashed upload left behind
 
         // Before the cutoff nothing is old enough.
-        let r = store.collect_garbage(SystemTime::UNIX_EPOCH).unwrap();
-        assert_eq!((r.blobs_removed, r.temps_removed, r.spared), (0, 0, 1));
+        let r = store.collect_garbage(&at(SystemTime::UNIX_EPOCH)).unwrap();
+        assert_eq!((r.quarantined, r.temps_removed, r.spared), (0, 0, 1));
 
-        let r = store.collect_garbage(later()).unwrap();
-        assert_eq!((r.blobs_removed, r.temps_removed), (1, 1));
-        assert_eq!(r.bytes_freed, 6);
+        let r = store.collect_garbage(&later()).unwrap();
+        assert_eq!((r.quarantined, r.temps_removed), (1, 1));
+        assert_eq!(r.bytes_quarantined, 6);
         assert!(!store.blobs().exists(&orphan));
         let img = store.image(kept).unwrap().unwrap();
         assert!(store.blobs().exists(&img.record.hash));
@@ -221,8 +517,8 @@ mod tests {
             .unwrap();
         // The upload dedups against the orphan and gives it a row again.
         let again = upload(&store, b"same bytes");
-        let r = store.collect_garbage(later()).unwrap();
-        assert_eq!(r.blobs_removed, 0);
+        let r = store.collect_garbage(&later()).unwrap();
+        assert_eq!(r.quarantined, 0);
         assert_eq!(
             std::fs::read(store.blobs().path_of(&hash)).unwrap(),
             b"same bytes"
@@ -239,11 +535,11 @@ mod tests {
         let pin = store.pins.pin();
         store.delete_image(id).unwrap();
         assert!(store.blobs().exists(&hash), "a backup may still read it");
-        assert!(store.collect_garbage(later()).unwrap().skipped_for_backup);
+        assert!(store.collect_garbage(&later()).unwrap().skipped_for_backup);
         assert!(store.blobs().exists(&hash));
         drop(pin);
-        let r = store.collect_garbage(later()).unwrap();
-        assert_eq!(r.blobs_removed, 1);
+        let r = store.collect_garbage(&later()).unwrap();
+        assert_eq!(r.quarantined, 1);
         assert!(!store.blobs().exists(&hash));
     }
 }

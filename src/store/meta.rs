@@ -90,4 +90,6 @@ pub mod keys {
     pub const NEXT_RECENT_SEQ: &str = "next_recent_seq";
     /// The last day number on which old statistics were pruned.
     pub const STATS_PRUNED_DAY: &str = "stats_pruned_day";
+    /// The data directory's identity, also in its marker file (`store::identity`).
+    pub const IDENTITY: &str = "identity";
 }

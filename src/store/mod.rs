@@ -9,6 +9,7 @@ pub mod blobs;
 pub mod check;
 pub mod codec;
 pub mod gc;
+pub mod identity;
 pub mod integrity;
 pub mod lifecycle;
 pub mod meta;
@@ -61,6 +62,9 @@ pub enum StoreError {
     /// The configured storage limit would be exceeded.
     #[error("storage limit reached")]
     StorageFull,
+    /// The database does not belong to the blobs beside it (invariant 8).
+    #[error(transparent)]
+    Identity(#[from] identity::Mismatch),
 }
 
 impl StoreError {
@@ -310,13 +314,40 @@ impl Store {
     }
 
     /// Opens (or creates) the data directory. Refuses, without writing anything,
-    /// a database of another schema version, an old file format, a corrupt file, or
-    /// one that another process has open.
+    /// a database of another schema version, an old file format, a corrupt file,
+    /// one that another process has open, or one that does not belong to the
+    /// blobs beside it (`identity`).
     pub fn open(data_dir: &Path) -> Result<Store> {
+        Self::open_claiming(data_dir, identity::Claim::Verify)
+    }
+
+    /// [`Store::open`], saying what to do about the identity: `Claim::Adopt`
+    /// binds the blobs to this database whatever their ids say (`pixbin adopt`).
+    pub fn open_claiming(data_dir: &Path, claim: identity::Claim) -> Result<Store> {
         std::fs::create_dir_all(data_dir)?;
         let path = Self::db_path(data_dir);
-        // Opening for writing rewrites the header: look first, read-only.
-        check::precheck(&path)?;
+        let has_file = std::fs::metadata(&path).is_ok_and(|m| m.len() > 0);
+        // Opening for writing rewrites the header: look first, read-only, and
+        // judge the identity before anything is created or written.
+        let unreadable = |e: StoreError| match e {
+            StoreError::Corrupt(why) | StoreError::Db(why) => {
+                StoreError::Identity(identity::Mismatch::DatabaseUnreadable {
+                    db: path.display().to_string(),
+                    why,
+                })
+            }
+            other => other,
+        };
+        let decision = match check::precheck(&path).map_err(unreadable)? {
+            Some(ro) => Some(identity::judge(Some(&ro), data_dir, claim)?),
+            None if !has_file => Some(identity::judge(
+                None::<&redb::ReadOnlyDatabase>,
+                data_dir,
+                claim,
+            )?),
+            // A file that needs crash recovery is judged once recovered below.
+            None => None,
+        };
         let db = Database::builder()
             .set_cache_size(32 * 1024 * 1024)
             .create(&path)?;
@@ -337,6 +368,10 @@ impl Store {
                 Err(e) => return Err(e.into()),
             }
         }
+        let decision = match decision {
+            Some(d) => d,
+            None => identity::judge(Some(&db), data_dir, claim)?,
+        };
         let txn = db.begin_write()?;
         {
             txn.open_table(ID_TO_IMAGE)?;
@@ -357,8 +392,17 @@ impl Store {
                 m.insert(keys::NEXT_IMAGE_ID, 1)?;
                 m.insert(keys::NEXT_KEY_ID, 1)?;
             }
+            if let identity::Decision::Bind(id) = decision {
+                m.insert(keys::IDENTITY, id)?;
+            }
         }
         txn.commit()?;
+        // The database first: a crash before the marker is written leaves a
+        // database that knows its blobs, which the next open binds again.
+        if let identity::Decision::Bind(id) = decision {
+            identity::write_marker(data_dir, id)?;
+            tracing::info!(id = %format!("{id:016x}"), "bound the database and the blobs to one identity");
+        }
         let integrity = integrity::load(&db)?;
         Ok(Store {
             db,

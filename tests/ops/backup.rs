@@ -93,9 +93,13 @@ async fn a_thousand_images_round_trip_while_uploads_continue() {
     let gc = app
         .state
         .store
-        .collect_garbage(std::time::SystemTime::now() + Duration::from_secs(1))
+        .collect_garbage(&pixbin::store::gc::GcPolicy {
+            now: std::time::SystemTime::now() + Duration::from_secs(1),
+            grace: Duration::ZERO,
+            ..Default::default()
+        })
         .unwrap();
-    assert_eq!(gc.blobs_removed, 1);
+    assert_eq!(gc.quarantined, 1);
     assert!(!deleted_blob.exists());
 
     // Restore into a new dir, check it, serve it.

@@ -5,6 +5,12 @@
 
 use super::*;
 
+/// Sets a file's modification time `by` into the past.
+fn age(path: &Path, by: Duration) {
+    let f = std::fs::File::options().write(true).open(path).unwrap();
+    f.set_modified(std::time::SystemTime::now() - by).unwrap();
+}
+
 #[tokio::test]
 async fn check_and_gc_after_a_crash() {
     let mut app = spawn_binary(&[]);
@@ -15,8 +21,9 @@ async fn check_and_gc_after_a_crash() {
     app.child.wait().unwrap();
     let dir = app.dir.clone();
 
-    // Whatever the kill interrupted (a thumbnail in the making) is garbage.
-    let gc = pixbin(&["gc"], &dir);
+    // Whatever the kill interrupted (a thumbnail in the making) is garbage;
+    // it is seconds old, so only an explicit zero grace lets GC take it.
+    let gc = pixbin(&["gc", "--grace", "0s"], &dir);
     assert!(gc.status.success(), "{}", text(&gc));
     let ok = pixbin(&["check"], &dir);
     assert!(ok.status.success(), "{}", text(&ok));
@@ -76,17 +83,37 @@ async fn check_and_gc_after_a_crash() {
     );
     assert!(t.contains("stale-temp"), "{t}");
     assert!(t.contains("check --repair"), "{t}");
-    let gc = pixbin(&["gc"], &dir);
+    // GC moves the orphan into quarantine, never deletes it outright; the
+    // temp file goes (offline nothing is uploading).
+    let gc = pixbin(&["gc", "--grace", "0s"], &dir);
     assert!(
-        text(&gc).contains("removed 1 orphan blobs") && text(&gc).contains("and 1 temp files"),
+        text(&gc).contains("quarantined 1 orphan blobs")
+            && text(&gc).contains("removed 1 temp files"),
         "{}",
         text(&gc)
     );
     assert!(!orphan_dir.join(&orphan).exists());
-    assert!(pixbin(&["check"], &dir).status.success());
+    let trashed: Vec<_> = std::fs::read_dir(dir.join("trash"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(trashed.len(), 1);
+    assert!(trashed[0].ends_with(&format!(".{orphan}")), "{trashed:?}");
+    let clean = pixbin(&["check"], &dir);
+    assert!(clean.status.success(), "{}", text(&clean));
+    assert!(
+        text(&clean).contains("quarantine: 1 blobs"),
+        "{}",
+        text(&clean)
+    );
 
-    // The same damage fixed by --repair instead of gc.
+    // The same damage fixed by --repair instead of gc, once it is older than
+    // the grace period (1 h by default).
     std::fs::write(orphan_dir.join(&orphan), &orphan_bytes).unwrap();
+    let young = pixbin(&["check", "--repair"], &dir);
+    assert!(!young.status.success(), "{}", text(&young));
+    assert!(orphan_dir.join(&orphan).exists());
+    age(&orphan_dir.join(&orphan), Duration::from_secs(2 * 3600));
     let fixed = pixbin(&["check", "--repair"], &dir);
     assert!(fixed.status.success(), "{}", text(&fixed));
     assert!(

@@ -125,13 +125,23 @@ fn totals_refcounts_orphans_and_temps_are_repaired() {
             "total"
         ]
     );
+    // Repair treats the orphan as GC does: spared while it is younger than
+    // the grace period, then quarantined, never unlinked.
     let r = store.check(REPAIR).unwrap();
+    assert_eq!(kinds(&r), ["orphan-blob"]);
+    assert!(store.blobs().exists(&orphan));
+    let no_grace = crate::store::gc::GcPolicy {
+        grace: std::time::Duration::ZERO,
+        ..Default::default()
+    };
+    let r = store.check_with(REPAIR, &no_grace).unwrap();
     assert!(r.is_clean(), "{:?}", r.remaining().collect::<Vec<_>>());
     assert!(store.check(ALL).unwrap().is_clean());
     let t = store.totals().unwrap();
     assert_eq!((t.images, t.private_images, t.bytes_stored), (2, 1, 3));
     assert_eq!(store.blob(&hash).unwrap().unwrap().refcount, 2);
     assert!(!store.blobs().exists(&orphan));
+    assert_eq!(store.blobs().list_trash().unwrap()[0].hash, orphan);
 }
 
 #[test]
