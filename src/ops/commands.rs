@@ -1,6 +1,6 @@
-//! The bodies of the operations subcommands (`check`, `gc`, `backup`, `restore`,
-//! `import`, `adopt`, `systemd-unit`): what they print and when they fail. `cli` only
-//! parses arguments and calls these.
+//! The bodies of the operations subcommands (`check`, `gc`, `backup`, `repair`,
+//! `restore`, `import`, `adopt`, `systemd-unit`): what they print and when they
+//! fail. `cli` only parses arguments and calls these.
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -14,7 +14,9 @@ use crate::store::Store;
 use crate::store::check::CheckOptions;
 use crate::store::gc::GcPolicy;
 
-fn require_database(dir: &Path) -> anyhow::Result<()> {
+/// Refuses a data directory without a database, naming blobs left without
+/// theirs (invariant 8) apart from a plain wrong `--data-dir`.
+pub(crate) fn require_database(dir: &Path) -> anyhow::Result<()> {
     if !Store::db_path(dir).exists() {
         // Blobs without their database: say so, and how out (invariant 8).
         if crate::store::identity::marker_path(dir).exists()

@@ -68,9 +68,10 @@ type Rows = HashMap<BlobHash, (u64, bool)>;
 
 /// Repairs the data directory `data_dir` from `archive`.
 pub fn repair_from(data_dir: &Path, archive: &Path) -> anyhow::Result<RepairReport> {
-    if !Store::db_path(data_dir).exists() {
-        bail!("{} holds no pixbin database", data_dir.display());
-    }
+    // Rows of a missing or foreign database do not describe these blobs: the
+    // identity check refuses it (offline in `Store::open`, online at the
+    // server's start) before anything is written.
+    super::commands::require_database(data_dir)?;
     let holder = match Store::open(data_dir) {
         Ok(store) => Holder::Offline(Box::new(store)),
         Err(StoreError::AlreadyOpen) => {

@@ -238,7 +238,25 @@ impl Store {
             }
         }
         report.trash = self.trash_summary()?;
+        self.forget_unused_marks()?;
         Ok(report)
+    }
+
+    /// Drops the damage marks of blobs no row names any more (the last image
+    /// using a damaged blob was deleted): nothing serves them, and a mark
+    /// that can never be repaired would keep `pixbin_damaged_blobs` up for
+    /// good. Marks of blobs that are still used are never touched here.
+    fn forget_unused_marks(&self) -> Result<()> {
+        if self.integrity().damaged() == 0 {
+            return Ok(());
+        }
+        for (hash, _) in self.integrity().marks() {
+            let _ns = self.namespace.lock().unwrap_or_else(|p| p.into_inner());
+            if self.blob(&hash)?.is_none() {
+                self.clear_damage(&hash)?;
+            }
+        }
+        Ok(())
     }
 
     /// Moves `candidates` (blobs without a row, older than the cutoff, out of
@@ -296,25 +314,25 @@ impl Store {
     }
 
     /// Unlinks quarantined blobs past the retention. One that has a row again
-    /// is put back under `blobs/` (or dropped when `blobs/` has it already).
+    /// is put back under `blobs/` at once, whatever its age (a database put
+    /// back from before its orphaning needs it now), or dropped past the
+    /// retention when `blobs/` has it already.
     fn purge_trash(&self, policy: &GcPolicy, report: &mut GcReport) -> Result<()> {
         let before = policy.purge_before();
-        let due: Vec<_> = self
-            .blobs
-            .list_trash()?
-            .into_iter()
-            .filter(|e| e.quarantined_at < before)
-            .collect();
-        for batch in due.chunks(RECHECK_BATCH) {
+        let trash = self.blobs.list_trash()?;
+        for batch in trash.chunks(RECHECK_BATCH) {
             let _ns = self.namespace.lock().unwrap_or_else(|p| p.into_inner());
             let txn = self.db.begin_write()?;
             {
                 let rows = txn.open_table(HASH_TO_BLOB)?;
                 for e in batch {
+                    let due = e.quarantined_at < before;
                     if rows.get(e.hash.as_slice())?.is_some() {
-                        self.blobs.unquarantine(e)?;
-                        report.restored += 1;
-                    } else {
+                        if due || !self.blobs.exists(&e.hash) {
+                            self.blobs.unquarantine(e)?;
+                            report.restored += 1;
+                        }
+                    } else if due {
                         self.blobs.purge_trashed(e)?;
                         report.purged += 1;
                         report.bytes_purged += e.size;
@@ -443,6 +461,69 @@ mod tests {
             b"wanted again"
         );
         assert!(store.image(id).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_quarantined_blob_a_row_needs_comes_back_at_the_next_pass() {
+        // A database put back from before the blob's orphaning has its row
+        // again while the file sits in trash/: no waiting out the retention.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let id = upload(&store, b"needed again");
+        let hash = store.image(id).unwrap().unwrap().record.hash;
+        store
+            .blobs()
+            .quarantine(&hash, SystemTime::now() - Duration::from_secs(60))
+            .unwrap();
+        assert!(!store.blobs().exists(&hash));
+        let r = store.collect_garbage(&later()).unwrap();
+        assert_eq!((r.restored, r.purged, r.quarantined), (1, 0, 0));
+        assert_eq!(
+            std::fs::read(store.blobs().path_of(&hash)).unwrap(),
+            b"needed again"
+        );
+        assert_eq!(store.trash_summary().unwrap(), TrashSummary::default());
+    }
+
+    #[test]
+    fn a_blob_marked_damaged_is_not_garbage() {
+        // The mark says its bytes are wrong, not that nobody needs them: it
+        // stays in place for `pixbin repair` to rewrite.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let id = upload(&store, b"damaged but needed");
+        let hash = store.image(id).unwrap().unwrap().record.hash;
+        std::fs::write(store.blobs().path_of(&hash), b"damaged but NEEDED").unwrap();
+        store.report_damage(
+            &hash,
+            crate::store::integrity::BlobKind::Original,
+            crate::store::integrity::Reason::Hash,
+            id,
+        );
+        let r = store.collect_garbage(&later()).unwrap();
+        assert_eq!((r.quarantined, r.purged), (0, 0));
+        assert!(store.blobs().exists(&hash));
+        assert!(store.blobs().list_trash().unwrap().is_empty());
+        assert!(store.integrity().is_damaged(&hash));
+    }
+
+    #[test]
+    fn the_mark_of_a_blob_no_image_uses_goes_with_its_last_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let id = upload(&store, b"damaged, then deleted");
+        let hash = store.image(id).unwrap().unwrap().record.hash;
+        store.report_damage(
+            &hash,
+            crate::store::integrity::BlobKind::Original,
+            crate::store::integrity::Reason::Length,
+            id,
+        );
+        store.collect_garbage(&later()).unwrap();
+        assert!(store.integrity().is_damaged(&hash), "still used: kept");
+        store.delete_image(id).unwrap();
+        store.collect_garbage(&later()).unwrap();
+        assert_eq!(store.integrity().damaged(), 0);
     }
 
     #[test]

@@ -354,12 +354,31 @@ async fn offline_repair_puts_back_missing_and_silently_flipped_blobs_and_names_t
 
 #[tokio::test]
 async fn the_scrub_finds_a_flipped_byte_nobody_fetched_and_the_mark_sticks() {
+    let now_secs = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
     let app = spawn_app_with(|c| c.scrub_interval = Duration::from_millis(500)).await;
     let bytes = bmp(100, 100, 1331);
     let img = app.upload_ok(bytes.clone(), "s.bmp").await;
     let hash = img["hash"].as_str().unwrap().to_string();
     let path = blob_path(app.dir.path(), &hash);
     flip_byte(&path, 2000);
+    // A quarantined orphan whose bytes do not match its name: trash/ is not
+    // the scrub's to judge (nothing serves it), so it is never marked.
+    let trashed = *blake3::hash(b"a quarantined orphan").as_bytes();
+    std::fs::create_dir_all(app.dir.path().join("trash")).unwrap();
+    std::fs::write(
+        app.dir.path().join("trash").join(format!(
+            "{}.{}",
+            now_secs(),
+            pixbin::store::blobs::hex(&trashed)
+        )),
+        b"a quarantined orphan, rotted",
+    )
+    .unwrap();
     let raw = pixbin::store::blobs::parse_hex(&hash).unwrap();
     let integrity = app.state.store.integrity();
     wait_until(
@@ -375,6 +394,8 @@ async fn the_scrub_finds_a_flipped_byte_nobody_fetched_and_the_mark_sticks() {
         app.state.store.integrity().scrub_status().last_damaged == 1
     })
     .await;
+    assert!(!integrity.is_damaged(&trashed));
+    assert_eq!(integrity.damaged(), 1);
     let m = metrics(&app.base).await;
     assert!(metric(&m, "pixbin_scrub_last_completed_timestamp_seconds") > 0.0);
     assert_eq!(metric(&m, "pixbin_scrub_last_damaged_blobs"), 1.0);
