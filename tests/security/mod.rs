@@ -14,6 +14,7 @@ mod framing;
 mod limits;
 mod login;
 mod multipart;
+mod serving;
 mod transport;
 
 /// The boundary the raw forms below use.

@@ -20,6 +20,7 @@ use crate::analytics::{self, Audience};
 use crate::clock;
 use crate::error::AppError;
 use crate::http::body::{Body, empty, full};
+use crate::http::cache_policy::CachePolicy;
 use crate::http::chunks::ChunkPool;
 use crate::http::conditional::{self, Outcome};
 use crate::http::dispatch;
@@ -143,7 +144,8 @@ enum Loaded {
 }
 
 /// Sends a blob with validators, conditional and range handling. `private`
-/// responses are never cached by shared caches and send no Referer onwards.
+/// responses send no Referer onwards; who may cache what is
+/// `http::cache_policy` (nothing that can stop being served is shared).
 pub(crate) async fn serve_blob(
     state: &AppState,
     img: &StoredImage,
@@ -161,11 +163,7 @@ pub(crate) async fn serve_blob(
         .header(header::LAST_MODIFIED, conditional::http_date(last_modified))
         .header(
             header::CACHE_CONTROL,
-            if private {
-                "private, no-store"
-            } else {
-                "public, max-age=31536000, immutable"
-            },
+            CachePolicy::for_image(rec, private, clock::now_ms()).header_value(),
         )
         .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
         .header(
