@@ -347,6 +347,7 @@ impl Store {
             stats::create_tables(&txn)?;
             txn.open_table(EXPIRES_AT_TO_ID)?;
             txn.open_table(ID_TO_CONSUMED_VIEWS)?;
+            txn.open_table(ID_TO_PREVIEWS_SPENT)?;
             let mut m = txn.open_table(NAME_TO_META)?;
             if m.get(keys::SCHEMA_VERSION)?.is_none() {
                 m.insert(keys::SCHEMA_VERSION, SCHEMA_VERSION)?;

@@ -62,6 +62,7 @@ fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<HashSet<Str
         ID_TO_VIEWS,
         EXPIRES_AT_TO_ID,
         ID_TO_CONSUMED_VIEWS,
+        ID_TO_PREVIEWS_SPENT,
         NAME_TO_META,
         DAY_METRIC_TO_COUNT,
         IMAGE_DAY_METRIC_TO_COUNT,
