@@ -168,13 +168,19 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::store::NewImage;
     use crate::store::blobs::BlobStore;
     use std::io::Write;
 
-    fn image(store: &Store, bytes: &[u8], expires_at: Option<i64>, max_views: Option<u64>) -> u64 {
+    /// Commits an image row with these bytes and lifecycle; returns its id.
+    pub(crate) fn image(
+        store: &Store,
+        bytes: &[u8],
+        expires_at: Option<i64>,
+        max_views: Option<u64>,
+    ) -> u64 {
         let (temp, mut f) = store.blobs().create_temp().unwrap();
         f.write_all(bytes).unwrap();
         let rec = ImageRecord {

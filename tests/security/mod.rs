@@ -15,6 +15,7 @@ mod limits;
 mod login;
 mod multipart;
 mod serving;
+mod stats;
 mod transport;
 
 /// The boundary the raw forms below use.
