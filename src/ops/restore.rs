@@ -31,17 +31,42 @@ struct Manifest {
     blobs: HashMap<BlobHash, u64>,
 }
 
+/// Longest manifest line read. The longest a backup writes is a blob line
+/// (`blob`, 64 hex digits, a size: under 100 bytes); the bound keeps a hostile
+/// archive from making `restore` buffer an endless line.
+pub const MAX_MANIFEST_LINE: usize = 1024;
+
+/// The next line of `r` without its newline, or `None` at the end. Reads at
+/// most [`MAX_MANIFEST_LINE`] + 1 bytes for it, whatever `r` holds.
+fn bounded_line(r: &mut impl BufRead, buf: &mut Vec<u8>) -> anyhow::Result<Option<String>> {
+    buf.clear();
+    let n = r
+        .by_ref()
+        .take(MAX_MANIFEST_LINE as u64 + 1)
+        .read_until(b'\n', buf)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+    } else if n > MAX_MANIFEST_LINE {
+        bail!("the manifest has a line longer than {MAX_MANIFEST_LINE} bytes: not a pixbin backup");
+    }
+    let line = std::str::from_utf8(buf).context("the manifest is not UTF-8")?;
+    Ok(Some(line.to_string()))
+}
+
 fn parse_manifest(r: impl Read) -> anyhow::Result<Manifest> {
-    let mut lines = BufReader::new(r).lines();
-    if lines.next().transpose()?.as_deref() != Some(FORMAT) {
+    let mut r = BufReader::with_capacity(64 * 1024, r);
+    let mut buf = Vec::with_capacity(MAX_MANIFEST_LINE + 1);
+    if bounded_line(&mut r, &mut buf)?.as_deref() != Some(FORMAT) {
         bail!("not a pixbin backup (the manifest does not start with {FORMAT:?})");
     }
     let mut schema = None;
     let mut database = None;
     let mut blobs = HashMap::new();
     let mut end = None;
-    for line in lines {
-        let line = line?;
+    while let Some(line) = bounded_line(&mut r, &mut buf)? {
         let mut f = line.split(' ');
         match (f.next(), f.next(), f.next()) {
             (Some("schema"), Some(v), None) => schema = v.parse().ok(),
@@ -107,7 +132,10 @@ struct Target<'a> {
 fn read_archive(file: &Path, target: Option<&Target<'_>>) -> anyhow::Result<Summary> {
     let f = File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let mut archive = tar::Archive::new(BufReader::with_capacity(256 * 1024, f));
-    let mut entries = archive.entries()?;
+    // Raw: the tar crate reads GNU long names and PAX headers whole into memory,
+    // whatever their size. A backup never writes them (every name fits ustar), so
+    // in raw mode they arrive as members of an unexpected type and are refused.
+    let mut entries = archive.entries()?.raw(true);
     let manifest = {
         let first = entries.next().context("the archive is empty")??;
         if first.path()?.to_str() != Some(&format!("{ROOT}/MANIFEST")) {
@@ -312,5 +340,13 @@ mod tests {
                 .is_err()
         );
         assert!(parse_manifest("tar\n".as_bytes()).is_err());
+        // A line past the bound is refused, however it goes on.
+        let long = format!("{FORMAT}\nschema 1\n{}", "x".repeat(MAX_MANIFEST_LINE + 1));
+        assert!(parse_manifest(long.as_bytes()).is_err());
+        let ok = format!(
+            "{FORMAT}\nschema 1\ndatabase 2 {h}\n{}\nend 0\n",
+            "x".repeat(MAX_MANIFEST_LINE)
+        );
+        assert!(parse_manifest(ok.as_bytes()).is_ok());
     }
 }

@@ -11,6 +11,7 @@ pub mod codec;
 pub mod gc;
 pub mod lifecycle;
 pub mod meta;
+pub mod quota;
 pub mod snapshot;
 pub mod stats;
 pub mod thumbs;
@@ -57,6 +58,9 @@ pub enum StoreError {
     /// A filesystem failure.
     #[error("storage I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// The configured image-count limit (overall or per uploader) is reached.
+    #[error("the image limit is reached")]
+    ImageLimit,
     /// The configured storage limit would be exceeded.
     #[error("storage limit reached")]
     StorageFull,
@@ -318,8 +322,15 @@ impl Store {
             .set_cache_size(32 * 1024 * 1024)
             .create(&path)?;
         // Check the version before any write so a foreign file is left untouched.
+        let count_uploaders;
         {
             let read = db.begin_read()?;
+            // Per-uploader image counts came after schema 1's first release:
+            // a file without them gets them counted once, below.
+            count_uploaders = matches!(
+                read.open_table(quota::UPLOADER_TO_IMAGES),
+                Err(redb::TableError::TableDoesNotExist(_))
+            );
             match read.open_table(NAME_TO_META) {
                 Ok(t) => {
                     let found = get_meta(&t, keys::SCHEMA_VERSION)?;
@@ -347,6 +358,9 @@ impl Store {
             stats::create_tables(&txn)?;
             txn.open_table(EXPIRES_AT_TO_ID)?;
             txn.open_table(ID_TO_CONSUMED_VIEWS)?;
+            if count_uploaders {
+                quota::recount(&txn)?;
+            }
             let mut m = txn.open_table(NAME_TO_META)?;
             if m.get(keys::SCHEMA_VERSION)?.is_none() {
                 m.insert(keys::SCHEMA_VERSION, SCHEMA_VERSION)?;
@@ -402,11 +416,7 @@ impl Store {
 
     // ---- images -------------------------------------------------------------
 
-    /// Commits an upload whose bytes sit, fsynced, in `temp`: moves the blob into
-    /// place (or drops it as a duplicate) and inserts the rows, in one write
-    /// transaction. Refuses with `StorageFull` when a new blob would take the
-    /// running total past `max_storage`; the check and the increment happen in the
-    /// same transaction, so parallel uploads cannot overshoot the limit together.
+    /// [`Store::commit_upload_within`] with only a limit on charged bytes.
     pub fn commit_upload(
         &self,
         new: NewImage,
@@ -414,9 +424,36 @@ impl Store {
         max_storage: Option<u64>,
         now: i64,
     ) -> Result<StoredImage> {
+        let quota = quota::Quota {
+            bytes: max_storage,
+            ..Default::default()
+        };
+        self.commit_upload_within(new, temp, &quota, now)
+    }
+
+    /// Commits an upload whose bytes sit, fsynced, in `temp`: moves the blob into
+    /// place (or drops it as a duplicate) and inserts the rows, in one write
+    /// transaction. Refuses with `StorageFull` when the image's full cost
+    /// (`quota::upload_cost`, whether or not its bytes are already stored) would
+    /// take the charged total past the limit, and with `ImageLimit` at an image
+    /// count limit; the check and the increment happen in the same transaction,
+    /// so parallel uploads cannot overshoot a limit together.
+    pub fn commit_upload_within(
+        &self,
+        new: NewImage,
+        temp: TempBlob,
+        limits: &quota::Quota,
+        now: i64,
+    ) -> Result<StoredImage> {
         let _ns = self.namespace.lock().unwrap_or_else(|p| p.into_inner());
         let rec = new.record;
         let txn = self.db.begin_write()?;
+        match quota::check(&txn, limits, &rec.uploader, rec.size)? {
+            Some(quota::Refusal::Bytes) => return Err(StoreError::StorageFull),
+            Some(quota::Refusal::Images) => return Err(StoreError::ImageLimit),
+            None => {}
+        }
+        quota::count(&txn, &rec.uploader, 1)?;
         let id;
         {
             let mut meta = txn.open_table(NAME_TO_META)?;
@@ -433,11 +470,6 @@ impl Store {
                 }
                 None => {
                     let used = get_meta(&meta, keys::BYTES_STORED)?;
-                    if let Some(limit) = max_storage
-                        && used.saturating_add(rec.size) > limit
-                    {
-                        return Err(StoreError::StorageFull);
-                    }
                     // Durable rename before the row exists (invariant 1).
                     self.blobs.put(temp, &rec.hash)?;
                     meta.insert(keys::BYTES_STORED, used + rec.size)?;
@@ -591,6 +623,7 @@ impl Store {
             txn.open_table(ID_TO_VIEWS)?.remove(id)?;
             lifecycle::forget(&txn, id, &rec)?;
             stats::forget(&txn, id)?;
+            quota::count(&txn, &rec.uploader, -1)?;
             let mut meta = txn.open_table(NAME_TO_META)?;
             let n = get_meta(&meta, keys::IMAGES)?;
             meta.insert(keys::IMAGES, n.saturating_sub(1))?;

@@ -64,3 +64,258 @@ async fn a48_empty_or_unknown_private_value_is_refused() {
         assert_eq!(j["isPrivate"], private, "{v}");
     }
 }
+
+/// GET /metrics over a raw socket with extra header lines.
+fn metrics_request(extra: &str) -> Vec<u8> {
+    format!("GET /metrics HTTP/1.1\r\nHost: pixbin.test\r\n{extra}Connection: close\r\n\r\n")
+        .into_bytes()
+}
+
+/// A49: without a token `/metrics` answers only a loopback peer that relays
+/// nobody: a request a same-host reverse proxy forwards (any forwarding header),
+/// or one from a configured trusted proxy, is 403. With a token, the token
+/// decides. The upload answer is the same whether or not the bytes were already
+/// stored, quota refusals included.
+#[tokio::test]
+async fn a49_metrics_are_local_only_and_uploads_do_not_reveal_dedup() {
+    let app = spawn_app().await;
+    let res = roundtrip(app.addr, metrics_request(""));
+    assert_eq!(res.status, 200, "a local scraper is served");
+    assert!(String::from_utf8_lossy(&res.body).contains("pixbin_storage_bytes"));
+    for fwd in [
+        "X-Forwarded-For: 203.0.113.9\r\n",
+        "Forwarded: for=203.0.113.9\r\n",
+        "X-Real-IP: 203.0.113.9\r\n",
+        "X-Forwarded-Proto: https\r\n",
+        "Via: 1.1 proxy\r\n",
+    ] {
+        let res = roundtrip(app.addr, metrics_request(fwd));
+        assert_error(res.status, &res.body, 403, "forbidden");
+        assert!(!String::from_utf8_lossy(&res.body).contains("pixbin_"));
+    }
+    drop(app);
+
+    let app = spawn_app_with(|c| c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()]).await;
+    let res = roundtrip(app.addr, metrics_request(""));
+    assert_error(res.status, &res.body, 403, "forbidden");
+    drop(app);
+
+    let app =
+        spawn_app_with(|c| c.metrics_token = Some(pixbin::secret::Secret::new("scrape-token-123")))
+            .await;
+    let res = roundtrip(app.addr, metrics_request(""));
+    assert_error(res.status, &res.body, 401, "unauthorized");
+    let res = roundtrip(
+        app.addr,
+        metrics_request(
+            "Authorization: Bearer scrape-token-123\r\nX-Forwarded-For: 203.0.113.9\r\n",
+        ),
+    );
+    assert_eq!(res.status, 200);
+    drop(app);
+
+    // The answer to a first upload and to a duplicate have the same shape and
+    // the same uploader-visible values.
+    let app = spawn_app().await;
+    let img = bmp(8, 8, 3);
+    let first = app.upload_ok(img.clone(), "one.bmp").await;
+    let again = app.upload_ok(img.clone(), "one.bmp").await;
+    let strip = |mut v: serde_json::Value| {
+        let o = v.as_object_mut().unwrap();
+        for k in [
+            "id",
+            "uuid",
+            "url",
+            "full_link",
+            "deletion_url",
+            "thumbnail_url",
+            "uploadedAt",
+        ] {
+            o.remove(k);
+        }
+        v
+    };
+    let (a, b) = (strip(first), strip(again));
+    assert_eq!(a, b, "a duplicate's answer differs from a first upload's");
+    drop(app);
+
+    // Near the quota, a duplicate is refused exactly like new bytes of its
+    // size: whether it fits does not depend on what is stored.
+    let cost = pixbin::store::quota::upload_cost(img.len() as u64);
+    let app = spawn_app_with(|c| c.max_storage_bytes = Some(cost + cost / 2)).await;
+    app.upload_ok(img.clone(), "one.bmp").await;
+    let dup = app.upload(img.clone(), "dup.bmp").await;
+    let (s, body) = (dup.status().as_u16(), dup.bytes().await.unwrap());
+    assert_error(s, &body, 400, "storage_full");
+    let other = app.upload(bmp(8, 8, 4), "other.bmp").await;
+    let (s2, body2) = (other.status().as_u16(), other.bytes().await.unwrap());
+    assert_error(s2, &body2, 400, "storage_full");
+    assert_eq!(body, body2);
+}
+
+/// Bytes a directory tree takes on disk (allocated blocks), files and directories.
+fn disk_usage(p: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(p).unwrap();
+    let mut n = m.blocks() * 512;
+    if m.is_dir() {
+        for e in std::fs::read_dir(p).unwrap() {
+            n += disk_usage(&e.unwrap().path());
+        }
+    }
+    n
+}
+
+/// A47: the quota charges blocks and rows, not only distinct bytes, so neither
+/// the same file under many long names nor many tiny distinct files gets past
+/// it; what is charged covers what the blobs take on disk; and the image-count
+/// caps (overall and per upload key) hold with `image_limit`, across a restart.
+#[tokio::test]
+async fn a47_quota_counts_rows_names_and_blocks() {
+    use pixbin::store::quota::{ROW_OVERHEAD, charged, upload_cost};
+    let tiny = bmp(1, 1, 9);
+    let quota = 64 * 1024;
+    let app = spawn_app_with(|c| c.max_storage_bytes = Some(quota)).await;
+    // The same bytes under long names: each row is charged, so the quota ends it.
+    let long = format!("{}.bmp", "n".repeat(250));
+    let mut accepted = 0u64;
+    for _ in 0..64 {
+        let res = app.upload(tiny.clone(), &long).await;
+        let (s, body) = (res.status().as_u16(), res.bytes().await.unwrap());
+        if s == 200 {
+            accepted += 1;
+        } else {
+            assert_error(s, &body, 400, "storage_full");
+            break;
+        }
+    }
+    let want = (quota - upload_cost(tiny.len() as u64)) / ROW_OVERHEAD + 1;
+    assert!(
+        accepted <= want,
+        "{accepted} duplicates fitted in {quota} bytes"
+    );
+    assert!(accepted >= 2, "the quota left no room for a duplicate row");
+    assert_eq!(app.totals().images, accepted);
+    drop(app);
+
+    // Many tiny distinct files: charged at least what they take on disk.
+    let app = spawn_app_with(|c| c.max_storage_bytes = Some(quota)).await;
+    let mut accepted = 0u64;
+    for i in 0..64u8 {
+        let res = app.upload(bmp(1, 1, i), &format!("{i}.bmp")).await;
+        let (s, body) = (res.status().as_u16(), res.bytes().await.unwrap());
+        if s == 200 {
+            accepted += 1;
+        } else {
+            assert_error(s, &body, 400, "storage_full");
+            break;
+        }
+    }
+    assert!(accepted >= 1 && accepted < 64, "accepted {accepted}");
+    let t = app.totals();
+    let charged_now = charged(t.bytes_stored, accepted, t.images);
+    assert!(charged_now <= quota);
+    let blobs = disk_usage(&app.dir.path().join("blobs"));
+    assert!(
+        charged_now >= blobs,
+        "charged {charged_now} bytes for {blobs} bytes of blobs on disk"
+    );
+    drop(app);
+
+    // Image-count caps: per upload key, then overall; both survive a restart.
+    let mut app = spawn_app_with(|c| c.max_images_per_key = Some(3)).await;
+    for i in 0..3u8 {
+        app.upload_ok(bmp(2, 2, i), "k.bmp").await;
+    }
+    let res = app.upload(bmp(2, 2, 9), "k.bmp").await;
+    let (s, body) = (res.status().as_u16(), res.bytes().await.unwrap());
+    assert_error(s, &body, 400, "image_limit");
+    // A duplicate is a new row too.
+    let res = app.upload(bmp(2, 2, 0), "k.bmp").await;
+    assert_eq!(res.status(), 400);
+    app = app.restart(|c| c.max_images_per_key = Some(3)).await;
+    let res = app.upload(bmp(2, 2, 9), "k.bmp").await;
+    assert_eq!(res.status(), 400, "the count was lost in a restart");
+    // Another uploader (a logged-in user) has a count of its own.
+    app.login_admin().await;
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(bmp(2, 2, 9)).file_name("u.bmp"),
+    );
+    let res = app
+        .with_csrf(reqwest::Method::POST, "/api/upload")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // Deleting frees a place.
+    let list: serde_json::Value = app
+        .client
+        .get(app.url("/api/list"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let victim = list["images"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|i| i["filename"] == "k.bmp")
+        .unwrap()
+        .clone();
+    assert_eq!(app.delete_image(&victim).await.status(), 200);
+    app.upload_ok(bmp(2, 2, 9), "k.bmp").await;
+    drop(app);
+
+    let app = spawn_app_with(|c| c.max_images = Some(2)).await;
+    app.upload_ok(bmp(2, 2, 1), "a.bmp").await;
+    app.upload_ok(bmp(2, 2, 1), "b.bmp").await;
+    let res = app.upload(bmp(2, 2, 2), "c.bmp").await;
+    let (s, body) = (res.status().as_u16(), res.bytes().await.unwrap());
+    assert_error(s, &body, 400, "image_limit");
+    assert_eq!(app.totals().images, 2);
+}
+
+/// A53: an archive whose manifest is one 300 MB line is refused quickly with a
+/// clear message, by a `restore` held to 256 MiB of address space (reading the
+/// line whole would need more), leaving nothing behind.
+#[test]
+fn a53_restore_refuses_an_endless_manifest_line_with_bounded_memory() {
+    use std::io::Read;
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("evil.tar");
+    let line = 300u64 * 1024 * 1024;
+    let head = format!("{}\n", pixbin::ops::backup::FORMAT);
+    {
+        let out = std::io::BufWriter::new(std::fs::File::create(&archive).unwrap());
+        let mut tar = tar::Builder::new(out);
+        let mut h = tar::Header::new_ustar();
+        h.set_size(head.len() as u64 + line);
+        h.set_mode(0o600);
+        h.set_entry_type(tar::EntryType::Regular);
+        let data = head.as_bytes().chain(std::io::repeat(b'a').take(line));
+        tar.append_data(&mut h, "pixbin-backup/MANIFEST", data)
+            .unwrap();
+        tar.into_inner().unwrap();
+    }
+    let target = tmp.path().join("restored");
+    let started = Instant::now();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 262144 && exec \"$0\" restore \"$1\" --data-dir \"$2\"")
+        .arg(env!("CARGO_BIN_EXE_pixbin"))
+        .arg(&archive)
+        .arg(&target)
+        .env("PIXBIN_LOG", "warn")
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "not a clean refusal: {stderr}");
+    assert!(stderr.contains("longer than"), "{stderr}");
+    assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
+    assert!(!target.exists(), "restore left {}", target.display());
+}

@@ -424,9 +424,9 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
         record,
         key_hash: auth.key_hash,
     };
-    let limit = state.config.max_storage_bytes;
+    let quota = state.config.quota();
     let stored = state
-        .blocking(move |s| s.commit_upload(new, temp, limit, now))
+        .blocking(move |s| s.commit_upload_within(new, temp, &quota, now))
         .await?;
     tracing::info!(image = stored.id, size, kind = info.kind.ext(), "uploaded");
     // Off the request path: the pool makes it after this response (or the
