@@ -211,7 +211,7 @@ async fn a47_quota_counts_rows_names_and_blocks() {
             break;
         }
     }
-    assert!(accepted >= 1 && accepted < 64, "accepted {accepted}");
+    assert!((1..64).contains(&accepted), "accepted {accepted}");
     let t = app.totals();
     let charged_now = charged(t.bytes_stored, accepted, t.images);
     assert!(charged_now <= quota);
@@ -318,4 +318,340 @@ fn a53_restore_refuses_an_endless_manifest_line_with_bounded_memory() {
     assert!(stderr.contains("longer than"), "{stderr}");
     assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
     assert!(!target.exists(), "restore left {}", target.display());
+}
+
+/// CRC-32 (ISO-HDLC) of the concatenated parts, as PNG chunks need.
+fn crc32(parts: &[&[u8]]) -> u32 {
+    let mut c = 0xffff_ffffu32;
+    for &b in parts.iter().flat_map(|p| p.iter()) {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 == 1 {
+                (c >> 1) ^ 0xedb8_8320
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
+
+fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut v = (data.len() as u32).to_be_bytes().to_vec();
+    v.extend(kind);
+    v.extend(data);
+    v.extend(crc32(&[kind, data]).to_be_bytes());
+    v
+}
+
+/// A PNG with `chunks` inserted before IEND.
+fn png_with(base: &[u8], chunks: &[Vec<u8>]) -> Vec<u8> {
+    let (body, iend) = base.split_at(base.len() - 12);
+    assert_eq!(&iend[4..8], b"IEND");
+    [body.to_vec(), chunks.concat(), iend.to_vec()].concat()
+}
+
+fn zlib(data: &[u8]) -> Vec<u8> {
+    miniz_oxide::deflate::compress_to_vec_zlib(data, 6)
+}
+
+/// `tEXt` / `zTXt` / `iTXt` (uncompressed or compressed) chunk data.
+fn text_chunk(kind: &[u8; 4], keyword: &str, text: &[u8]) -> Vec<u8> {
+    let mut d = keyword.as_bytes().to_vec();
+    d.push(0);
+    match kind {
+        b"tEXt" => d.extend(text),
+        b"zTXt" => {
+            d.push(0);
+            d.extend(zlib(text));
+        }
+        b"iTXt" => {
+            d.extend([0, 0, 0, 0]);
+            d.extend(text);
+        }
+        _ => unreachable!(),
+    }
+    png_chunk(kind, &d)
+}
+
+/// A compressed `iTXt` chunk.
+fn itxt_z(keyword: &str, text: &[u8]) -> Vec<u8> {
+    let mut d = keyword.as_bytes().to_vec();
+    d.extend([0, 1, 0, 0, 0]);
+    d.extend(zlib(text));
+    png_chunk(b"iTXt", &d)
+}
+
+/// ImageMagick's raw profile text: type, length, then hex in 72-digit lines.
+fn raw_profile(kind: &str, data: &[u8]) -> Vec<u8> {
+    let hex: String = data.iter().map(|b| format!("{b:02x}")).collect();
+    let mut t = format!("\n{kind}\n{:8}\n", data.len());
+    for line in hex.as_bytes().chunks(72) {
+        t.push_str(std::str::from_utf8(line).unwrap());
+        t.push('\n');
+    }
+    t.into_bytes()
+}
+
+fn xmp(props: &str) -> Vec<u8> {
+    format!(
+        "<?xpacket begin='' id='W5M0MpCehiHzreSzNTczkc9d'?><x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#'><rdf:Description rdf:about='' {props}/></rdf:RDF></x:xmpmeta><?xpacket end='w'?>"
+    )
+    .into_bytes()
+}
+
+/// IPTC IIM dataset 2:`n`, wrapped as Photoshop's IPTC resource.
+fn iptc(datasets: &[(u8, &str)]) -> Vec<u8> {
+    let mut iim = Vec::new();
+    for (n, v) in datasets {
+        iim.extend([0x1c, 2, *n]);
+        iim.extend((v.len() as u16).to_be_bytes());
+        iim.extend(v.as_bytes());
+    }
+    let mut irb = b"Photoshop 3.0\08BIM\x04\x04\0\0".to_vec();
+    irb.extend((iim.len() as u32).to_be_bytes());
+    irb.extend(&iim);
+    if iim.len() % 2 == 1 {
+        irb.push(0);
+    }
+    irb
+}
+
+fn jpeg_segment(marker: u8, payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![0xff, marker];
+    v.extend(((payload.len() + 2) as u16).to_be_bytes());
+    v.extend(payload);
+    v
+}
+
+/// A JPEG with `segments` right after SOI.
+fn jpeg_with(base: &[u8], segments: &[Vec<u8>]) -> Vec<u8> {
+    [base[..2].to_vec(), segments.concat(), base[2..].to_vec()].concat()
+}
+
+/// The payload of the first APP1 Exif segment of a JPEG.
+fn exif_payload(jpeg: &[u8]) -> Vec<u8> {
+    let mut pos = 2;
+    loop {
+        assert_eq!(jpeg[pos], 0xff);
+        let len = usize::from(u16::from_be_bytes([jpeg[pos + 2], jpeg[pos + 3]]));
+        let data = &jpeg[pos + 4..pos + 2 + len];
+        if jpeg[pos + 1] == 0xe1 && data.starts_with(b"Exif\0\0") {
+            return data.to_vec();
+        }
+        pos += 2 + len;
+    }
+}
+
+/// A VP8X WebP around a lossless bitstream, with extra chunks after it.
+fn webp_with(vp8l: &[u8], flags: u8, extra: &[Vec<u8>]) -> Vec<u8> {
+    let bits = u32::from_le_bytes(vp8l[9..13].try_into().unwrap());
+    let (w, h) = ((bits & 0x3fff) + 1, ((bits >> 14) & 0x3fff) + 1);
+    let alpha = if bits >> 28 & 1 == 1 { 0x10 } else { 0 };
+    let mut x = vec![flags | alpha, 0, 0, 0];
+    x.extend(&(w - 1).to_le_bytes()[..3]);
+    x.extend(&(h - 1).to_le_bytes()[..3]);
+    let mut body = b"WEBPVP8X".to_vec();
+    body.extend(10u32.to_le_bytes());
+    body.extend(x);
+    body.extend(vp8l);
+    for c in extra {
+        body.extend(c);
+    }
+    let mut out = b"RIFF".to_vec();
+    out.extend((body.len() as u32).to_le_bytes());
+    out.extend(body);
+    out
+}
+
+fn riff_chunk(fourcc: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+    let mut v = fourcc.to_vec();
+    v.extend((payload.len() as u32).to_le_bytes());
+    v.extend(payload);
+    if payload.len() % 2 == 1 {
+        v.push(0);
+    }
+    v
+}
+
+/// Uploads `bytes` (default `gps` mode); returns the stored bytes and
+/// `metadataStripped`.
+async fn stored(app: &TestApp, bytes: Vec<u8>, name: &str) -> (Vec<u8>, Vec<String>) {
+    let j = app.upload_ok(bytes, name).await;
+    let got = client()
+        .get(j["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let stripped = j["metadataStripped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    (got, stripped)
+}
+
+/// A44: every container a place can hide in is cleaned in the default `gps`
+/// mode: PNG `tEXt`/`zTXt`/`iTXt` (ImageMagick `exif:GPS…` entries and raw
+/// profiles, XMP plain or compressed), JPEG XMP and IPTC, WebP `XMP ` (with the
+/// VP8X flag and RIFF size kept right). The stored file is exactly the upload
+/// without the offending blocks; blocks that name no place stay byte for byte,
+/// and `metadataStripped` says `gps` only when a place was removed.
+#[tokio::test]
+async fn a44_location_in_text_chunks_xmp_and_iptc_is_removed() {
+    // `gps` is the production default; test configs store bytes as sent.
+    let app = spawn_app_with(|c| c.strip_metadata = pixbin::media::strip::StripMode::Gps).await;
+    let gps_exif = exif_payload(&fixture("real/rocket-gps.jpg"));
+
+    // PNG.
+    let logo = fixture("real/logo.png");
+    let (plain, none) = stored(&app, logo.clone(), "plain.png").await;
+    assert_eq!((plain.as_slice(), none.len()), (logo.as_slice(), 0));
+    let keep = vec![
+        text_chunk(b"tEXt", "date:create", b"2026-01-01T00:00:00+00:00"),
+        text_chunk(b"zTXt", "Comment", b"a harbour at dusk, high velocity"),
+        text_chunk(
+            b"iTXt",
+            "XML:com.adobe.xmp",
+            &xmp("xmp:CreatorTool='pixbin test'"),
+        ),
+        text_chunk(
+            b"zTXt",
+            "Raw profile type iptc",
+            &raw_profile("iptc", &iptc(&[(120, "caption")])[14..]),
+        ),
+    ];
+    let kept = png_with(&logo, &keep);
+    let (got, why) = stored(&app, kept.clone(), "kept.png").await;
+    assert_eq!(why, Vec::<String>::new(), "nothing to remove");
+    assert!(got == kept, "a clean PNG was changed");
+    let hostile: Vec<Vec<u8>> = vec![
+        text_chunk(b"tEXt", "exif:GPSLatitude", b"52/1, 31/1, 0/1"),
+        text_chunk(b"tEXt", "exif:GPSLongitude", b"13/1, 24/1, 0/1"),
+        text_chunk(
+            b"zTXt",
+            "Raw profile type exif",
+            &raw_profile("exif", &gps_exif),
+        ),
+        text_chunk(
+            b"tEXt",
+            "Raw profile type APP1",
+            &raw_profile("APP1", &gps_exif),
+        ),
+        text_chunk(
+            b"iTXt",
+            "XML:com.adobe.xmp",
+            &xmp("exif:GPSLatitude='52,31.0N'"),
+        ),
+        itxt_z("XML:com.adobe.xmp", &xmp("exif:GPSLongitude='13,24.0E'")),
+        text_chunk(
+            b"iTXt",
+            "XML:com.adobe.xmp",
+            &xmp("photoshop:City='Berlin'"),
+        ),
+        text_chunk(
+            b"zTXt",
+            "Raw profile type xmp",
+            &raw_profile("xmp", &xmp("Iptc4xmpCore:Location='Mitte'")),
+        ),
+        text_chunk(
+            b"zTXt",
+            "Raw profile type iptc",
+            &raw_profile("iptc", &iptc(&[(90, "Berlin")])[14..]),
+        ),
+        text_chunk(b"tEXt", "Description", b"GPS 52.5200 N, 13.4050 E"),
+    ];
+    for (i, chunk) in hostile.iter().enumerate() {
+        let (got, why) = stored(
+            &app,
+            png_with(&logo, &[keep.clone(), vec![chunk.clone()]].concat()),
+            "h.png",
+        )
+        .await;
+        assert!(
+            got == kept,
+            "PNG case {i}: the location chunk stayed or more went ({} vs {} bytes, {why:?})",
+            got.len(),
+            kept.len()
+        );
+        assert!(why.contains(&"gps".to_string()), "PNG case {i}: {why:?}");
+    }
+
+    // JPEG: XMP (plain and extended) and IPTC.
+    let rocket = fixture("real/rocket.jpg");
+    let (base, base_why) = stored(&app, rocket.clone(), "r.jpg").await;
+    let caption = jpeg_segment(0xed, &iptc(&[(120, "a caption")]));
+    let clean_xmp = jpeg_segment(
+        0xe1,
+        &[
+            &b"http://ns.adobe.com/xap/1.0/\0"[..],
+            &xmp("xmp:Rating='3'"),
+        ]
+        .concat(),
+    );
+    let (clean, why) = stored(
+        &app,
+        jpeg_with(&rocket, &[caption.clone(), clean_xmp.clone()]),
+        "c.jpg",
+    )
+    .await;
+    assert_eq!(why, base_why);
+    assert!(
+        clean == jpeg_with(&base, &[caption.clone(), clean_xmp.clone()]),
+        "clean JPEG blocks changed"
+    );
+    for seg in [
+        jpeg_segment(
+            0xe1,
+            &[
+                &b"http://ns.adobe.com/xap/1.0/\0"[..],
+                &xmp("exif:GPSLatitude='52,31.0N'"),
+            ]
+            .concat(),
+        ),
+        jpeg_segment(
+            0xe1,
+            &[
+                &b"http://ns.adobe.com/xap/1.0/\0"[..],
+                &xmp("Iptc4xmpExt:LocationShown='x'"),
+            ]
+            .concat(),
+        ),
+        jpeg_segment(0xed, &iptc(&[(120, "caption"), (101, "Germany")])),
+        jpeg_segment(0xed, &iptc(&[(92, "Mitte")])),
+    ] {
+        let (got, why) = stored(&app, jpeg_with(&rocket, &[caption.clone(), seg]), "h.jpg").await;
+        assert!(
+            got == jpeg_with(&base, std::slice::from_ref(&caption)),
+            "JPEG location block stayed"
+        );
+        assert!(why.contains(&"gps".to_string()), "{why:?}");
+    }
+
+    // WebP: an `XMP ` chunk naming a place goes, its VP8X flag with it.
+    let webp = fixture("real/logo-lossless.webp");
+    let vp8l = &webp[12..];
+    let bare = webp_with(vp8l, 0, &[]);
+    let clean = webp_with(vp8l, 0x04, &[riff_chunk(b"XMP ", &xmp("xmp:Rating='3'"))]);
+    let (got, why) = stored(&app, clean.clone(), "c.webp").await;
+    assert!(
+        got == clean && why.is_empty(),
+        "a clean WebP was changed: {why:?}"
+    );
+    let placed = webp_with(
+        vp8l,
+        0x04,
+        &[riff_chunk(b"XMP ", &xmp("photoshop:Country='DE'"))],
+    );
+    let (got, why) = stored(&app, placed, "h.webp").await;
+    assert!(
+        got == bare,
+        "the WebP XMP chunk stayed, or the flags/size are off"
+    );
+    assert_eq!(why, vec!["gps"]);
 }
