@@ -18,16 +18,19 @@ use std::path::Path;
 use anyhow::{Context, bail};
 
 use super::backup::{FORMAT, ROOT, Summary};
-use crate::store::Store;
 use crate::store::blobs::{BlobHash, FsBlobStore, hex, parse_hex};
 use crate::store::check::CheckOptions;
 use crate::store::meta::SCHEMA_VERSION;
+use crate::store::{Store, keyseal, perms};
 
 /// What the manifest promises.
 #[derive(Debug)]
 struct Manifest {
     schema: u64,
     database: (u64, BlobHash),
+    /// The key file's size and hash (backups made before keys were sealed
+    /// have none).
+    key: Option<(u64, BlobHash)>,
     blobs: HashMap<BlobHash, u64>,
 }
 
@@ -64,6 +67,7 @@ fn parse_manifest(r: impl Read) -> anyhow::Result<Manifest> {
     }
     let mut schema = None;
     let mut database = None;
+    let mut key = None;
     let mut blobs = HashMap::new();
     let mut end = None;
     while let Some(line) = bounded_line(&mut r, &mut buf)? {
@@ -72,6 +76,9 @@ fn parse_manifest(r: impl Read) -> anyhow::Result<Manifest> {
             (Some("schema"), Some(v), None) => schema = v.parse().ok(),
             (Some("database"), Some(size), Some(h)) => {
                 database = Some((size.parse()?, parse_hex(h).context("bad database hash")?));
+            }
+            (Some("key"), Some(size), Some(h)) => {
+                key = Some((size.parse()?, parse_hex(h).context("bad key file hash")?));
             }
             (Some("blob"), Some(h), Some(size)) => {
                 let hash = parse_hex(h).context("bad blob hash in the manifest")?;
@@ -89,6 +96,7 @@ fn parse_manifest(r: impl Read) -> anyhow::Result<Manifest> {
     Ok(Manifest {
         schema: schema.context("the manifest names no schema version")?,
         database: database.context("the manifest names no database")?,
+        key,
         blobs,
     })
 }
@@ -152,6 +160,7 @@ fn read_archive(file: &Path, target: Option<&Target<'_>>) -> anyhow::Result<Summ
     let mut expected = manifest.blobs;
     let mut summary = Summary::default();
     let mut database_seen = false;
+    let mut key_seen = false;
     for entry in entries {
         let entry = entry?;
         let kind = entry.header().entry_type();
@@ -174,7 +183,7 @@ fn read_archive(file: &Path, target: Option<&Target<'_>>) -> anyhow::Result<Summ
             let (len, hash) = match target {
                 Some(t) => {
                     let path = t.dir.join("tmp").join("restore.redb");
-                    let mut out = BufWriter::new(File::create(&path)?);
+                    let mut out = BufWriter::new(perms::create_file(&path)?);
                     let r = copy_hashed(entry, &mut out)?;
                     out.flush()?;
                     r
@@ -185,6 +194,23 @@ fn read_archive(file: &Path, target: Option<&Target<'_>>) -> anyhow::Result<Summ
                 bail!("the database in the archive does not match its manifest hash");
             }
             summary.database_bytes = len;
+        } else if name == format!("{ROOT}/{}", keyseal::KEY_FILE) {
+            if key_seen {
+                bail!("the archive holds the key file twice");
+            }
+            key_seen = true;
+            let mut bytes = Vec::with_capacity(33);
+            entry.take(33).read_to_end(&mut bytes)?;
+            let hash = *blake3::hash(&bytes).as_bytes();
+            if Some((bytes.len() as u64, hash)) != manifest.key {
+                bail!("the key file in the archive does not match its manifest hash");
+            }
+            let secret: [u8; 32] = bytes
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("the key file in the archive is not 32 bytes"))?;
+            if let Some(t) = target {
+                keyseal::write(t.dir, &secret)?;
+            }
         } else if let Some(hash) = parse_blob_member(&name) {
             let Some(size) = expected.remove(&hash) else {
                 bail!(
@@ -195,13 +221,13 @@ fn read_archive(file: &Path, target: Option<&Target<'_>>) -> anyhow::Result<Summ
             let (len, got) = match target {
                 Some(t) => {
                     let temp = t.dir.join("tmp").join(format!("restore-{}", hex(&hash)));
-                    let mut out = BufWriter::new(File::create(&temp)?);
+                    let mut out = BufWriter::new(perms::create_file(&temp)?);
                     let r = copy_hashed(entry, &mut out)?;
                     out.flush()?;
                     if r == (size, hash) {
                         let dest = t.blobs.path_of(&hash);
                         if let Some(parent) = dest.parent() {
-                            std::fs::create_dir_all(parent)?;
+                            perms::create_dir_all(parent)?;
                         }
                         std::fs::rename(&temp, dest)?;
                     }
@@ -223,6 +249,9 @@ fn read_archive(file: &Path, target: Option<&Target<'_>>) -> anyhow::Result<Summ
     }
     if !database_seen {
         bail!("the archive is cut short: the database is missing");
+    }
+    if manifest.key.is_some() && !key_seen {
+        bail!("the archive is cut short: the key file is missing");
     }
     if !expected.is_empty() {
         bail!(
@@ -273,7 +302,7 @@ pub fn restore(file: &Path, data_dir: &Path) -> anyhow::Result<Summary> {
             data_dir.display()
         );
     }
-    std::fs::create_dir_all(data_dir)?;
+    perms::own_dir(data_dir)?;
     let result = (|| -> anyhow::Result<Summary> {
         let target = Target {
             dir: data_dir,
@@ -301,6 +330,7 @@ pub fn restore(file: &Path, data_dir: &Path) -> anyhow::Result<Summary> {
         let _ = std::fs::remove_dir_all(data_dir.join("blobs"));
         let _ = std::fs::remove_dir_all(data_dir.join("tmp"));
         let _ = std::fs::remove_file(Store::db_path(data_dir));
+        let _ = std::fs::remove_file(keyseal::path(data_dir));
         if !existed {
             let _ = std::fs::remove_dir(data_dir);
         }

@@ -655,3 +655,274 @@ async fn a44_location_in_text_chunks_xmp_and_iptc_is_removed() {
     );
     assert_eq!(why, vec!["gps"]);
 }
+
+/// Every directory and file under `root`, with its permission bits.
+fn modes(root: &std::path::Path) -> Vec<(String, bool, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        out.push((
+            p.display().to_string(),
+            m.is_dir(),
+            m.permissions().mode() & 0o7777,
+        ));
+        if m.is_dir() {
+            for e in std::fs::read_dir(&p).unwrap() {
+                stack.push(e.unwrap().path());
+            }
+        }
+    }
+    out
+}
+
+#[track_caller]
+fn assert_owner_only(root: &std::path::Path) {
+    let all = modes(root);
+    assert!(
+        all.len() > 3,
+        "nothing was written under {}",
+        root.display()
+    );
+    for (path, dir, mode) in all {
+        let want = if dir { 0o700 } else { 0o600 };
+        assert_eq!(mode, want, "{path} has mode {mode:o}");
+    }
+}
+
+/// Runs the binary through `sh` with umask 000, so only explicit modes count.
+fn pixbin_umask0(args: &[&std::ffi::OsStr]) -> std::process::Command {
+    let mut c = std::process::Command::new("sh");
+    c.arg("-c")
+        .arg("umask 000 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_pixbin"))
+        .args(args)
+        .env("PIXBIN_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("PIXBIN_LOG", "warn")
+        .env("PIXBIN_STRIP_METADATA", "gps");
+    c
+}
+
+/// A server started with umask 000: (child, base URL, upload key).
+fn serve_umask0(dir: &std::path::Path) -> (std::process::Child, String, String) {
+    use std::io::BufRead;
+    let mut child = pixbin_umask0(&[
+        "serve".as_ref(),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--data-dir".as_ref(),
+        dir.as_os_str(),
+    ])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut key = String::new();
+    let base = loop {
+        let line = lines.next().expect("server exited").unwrap();
+        if let Some(k) = line.strip_prefix("created upload key: ") {
+            key = k.trim().to_string();
+        }
+        if let Some(u) = line.strip_prefix("pixbin listening on ") {
+            break u.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, base, key)
+}
+
+fn stop(mut child: std::process::Child) {
+    let _ = std::process::Command::new("kill")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+}
+
+/// The raw private key of an image URL's `?key=`.
+fn key_of(url: &str) -> Vec<u8> {
+    use base64::Engine;
+    let k = url.split("key=").nth(1).expect("a private URL");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(k)
+        .unwrap()
+}
+
+fn holds(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A50: with umask 000, the data dir and everything in it (database, key
+/// file, blobs and their fan-out directories, temp dir, control file), a
+/// `backup --out` archive and a restored data dir are owner-only. The database
+/// alone does not hold a private image's key: a copy of it without
+/// `pixbin.key` is refused, and the restored copy (which the archive gives
+/// the key file) still opens the private link.
+#[tokio::test]
+async fn a50_data_and_backups_are_owner_only_and_the_database_alone_opens_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let (server, base, key) = serve_umask0(&data);
+    let up = |private: &'static str, fill: u8| {
+        let (base, key) = (base.clone(), key.clone());
+        async move {
+            let form = reqwest::multipart::Form::new()
+                .text("private", private)
+                .part(
+                    "file",
+                    reqwest::multipart::Part::bytes(bmp(9, 9, fill)).file_name("p.bmp"),
+                );
+            let res = client()
+                .post(format!("{base}/api/upload"))
+                .bearer_auth(key)
+                .multipart(form)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            res.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    up("false", 1).await;
+    let private = up("true", 2).await;
+    let url = private["url"].as_str().unwrap().to_string();
+    let secret = key_of(&url);
+    // The thumbnail is a blob written by the server too.
+    let thumb = private["thumbnail_url"].as_str().unwrap().to_string();
+    assert_eq!(client().get(&thumb).send().await.unwrap().status(), 200);
+    assert_owner_only(&data);
+
+    let db = std::fs::read(data.join("pixbin.redb")).unwrap();
+    assert!(!holds(&db, &secret), "the database holds the private key");
+    // The database copied alone does not open.
+    let copy = tmp.path().join("copy");
+    std::fs::create_dir(&copy).unwrap();
+    std::fs::write(copy.join("pixbin.redb"), &db).unwrap();
+    let err = pixbin::store::Store::open(&copy).unwrap_err().to_string();
+    assert!(err.contains("pixbin.key"), "{err}");
+
+    // A backup through the running server, then a restore, both under umask 000.
+    let archive = tmp.path().join("out").join("b.tar");
+    std::fs::create_dir(tmp.path().join("out")).unwrap();
+    let st = pixbin_umask0(&[
+        "backup".as_ref(),
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+        "--out".as_ref(),
+        archive.as_os_str(),
+    ])
+    .stdout(std::process::Stdio::null())
+    .status()
+    .unwrap();
+    assert!(st.success());
+    let path_of = |p: &std::path::Path| p.display().to_string();
+    let archive_mode = modes(&archive);
+    assert_eq!(archive_mode, vec![(path_of(&archive), false, 0o600)]);
+    stop(server);
+    let restored = tmp.path().join("restored");
+    let st = pixbin_umask0(&[
+        "restore".as_ref(),
+        archive.as_os_str(),
+        "--data-dir".as_ref(),
+        restored.as_os_str(),
+    ])
+    .stdout(std::process::Stdio::null())
+    .status()
+    .unwrap();
+    assert!(st.success());
+    assert_owner_only(&restored);
+    let (server, base2, _) = serve_umask0(&restored);
+    let path = url.split_once("://").unwrap().1.split_once('/').unwrap().1;
+    let res = client()
+        .get(format!("{base2}/{path}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the restored private link does not open");
+    assert_eq!(res.bytes().await.unwrap().to_vec(), bmp(9, 9, 2));
+    stop(server);
+}
+
+/// A50: private links made before keys were sealed keep working after the
+/// upgrade, and the first start seals them (the raw key leaves the database).
+#[tokio::test]
+async fn a50_keys_stored_in_the_clear_are_sealed_at_start_and_links_still_work() {
+    use pixbin::store::codec::ImageRecord;
+    use pixbin::store::meta::{ID_TO_IMAGE, NAME_TO_META};
+    use redb::ReadableTable;
+    let app = spawn_app().await;
+    let img = app
+        .upload_with(bmp(5, 5, 4), "old.bmp", &[("private", "true")])
+        .await
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    let url = img["url"].as_str().unwrap().to_string();
+    let id = img["id"].as_u64().unwrap();
+    let secret: [u8; 16] = key_of(&url).try_into().unwrap();
+    // Make it what an older pixbin left: the key in the clear, no key file.
+    let app = app
+        .restart(|c| {
+            let db = redb::Database::create(c.data_dir.join("pixbin.redb")).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut t = txn.open_table(ID_TO_IMAGE).unwrap();
+                let mut rec = ImageRecord::decode(t.get(id).unwrap().unwrap().value()).unwrap();
+                rec.private_key = Some(secret);
+                t.insert(id, rec.encode().as_slice()).unwrap();
+                txn.open_table(NAME_TO_META)
+                    .unwrap()
+                    .remove("keys_sealed")
+                    .unwrap();
+            }
+            txn.commit().unwrap();
+            drop(db);
+            std::fs::remove_file(c.data_dir.join("pixbin.key")).unwrap();
+            let legacy = std::fs::read(c.data_dir.join("pixbin.redb")).unwrap();
+            assert!(
+                holds(&legacy, &secret),
+                "the setup did not store the key in the clear"
+            );
+        })
+        .await;
+    // The restarted server has a new port; the path and key are what count.
+    let path = |u: &str| {
+        u.split_once("://")
+            .unwrap()
+            .1
+            .split_once('/')
+            .unwrap()
+            .1
+            .to_string()
+    };
+    let res = client()
+        .get(app.url(&format!("/{}", path(&url))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "an old private link broke");
+    assert_eq!(res.bytes().await.unwrap().to_vec(), bmp(5, 5, 4));
+    let page: serde_json::Value = {
+        let mut app2 = app;
+        app2.login_admin().await;
+        let v = app2
+            .client
+            .get(app2.url(&format!("/api/images/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let db = std::fs::read(app2.dir.path().join("pixbin.redb")).unwrap();
+        assert!(!holds(&db, &secret), "the key is still in the clear");
+        assert!(app2.dir.path().join("pixbin.key").exists());
+        v
+    };
+    assert_eq!(
+        path(page["url"].as_str().unwrap()),
+        path(&url),
+        "the API no longer gives the working link"
+    );
+}
