@@ -53,6 +53,22 @@ pub fn charged(bytes_stored: u64, blob_rows: u64, image_rows: u64) -> u64 {
         .saturating_add(image_rows.saturating_mul(ROW_OVERHEAD))
 }
 
+impl super::Store {
+    /// The charged total ([`charged`]) the storage quota is checked against.
+    pub fn quota_used(&self) -> Result<u64> {
+        use redb::ReadableDatabase;
+        let r = self.db.begin_read()?;
+        let meta = r.open_table(NAME_TO_META)?;
+        let get = |k: &str| -> Result<u64> { Ok(meta.get(k)?.map(|v| v.value()).unwrap_or(0)) };
+        let blob_rows = r.open_table(HASH_TO_BLOB)?.len()?;
+        Ok(charged(
+            get(keys::BYTES_STORED)?,
+            blob_rows,
+            get(keys::IMAGES)?,
+        ))
+    }
+}
+
 /// Uploader -> number of image rows it holds.
 pub const UPLOADER_TO_IMAGES: TableDefinition<&[u8], u64> =
     TableDefinition::new("uploader_to_images");
