@@ -80,7 +80,7 @@ pub struct Config {
     pub gc_interval: Duration,
     /// Files younger than this are never collected by the periodic GC.
     pub gc_grace: Duration,
-    /// Bearer token `/metrics` requires; `None` leaves it open.
+    /// Bearer token `/metrics` requires; `None` answers only local, unproxied clients.
     pub metrics_token: Option<Secret>,
     /// Which metadata uploads lose before they are stored.
     pub strip_metadata: StripMode,
@@ -233,7 +233,7 @@ pub struct ServeArgs {
     /// Files younger than this are left alone by the periodic GC [default: 1h]
     #[arg(long, env = "PIXBIN_GC_GRACE")]
     pub gc_grace: Option<String>,
-    /// Require `Authorization: Bearer <token>` on /metrics [default: open]
+    /// Require `Authorization: Bearer <token>` on /metrics [default: local requests only]
     #[arg(long, env = "PIXBIN_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
     /// Metadata removed from uploads: gps (location, serial numbers, owner), all (everything but orientation) or none [default: gps]
