@@ -10,6 +10,7 @@ use crate::support::*;
 
 mod access;
 mod content;
+mod data;
 mod framing;
 mod limits;
 mod login;
