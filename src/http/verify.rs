@@ -70,10 +70,9 @@ impl Subject {
     pub fn io_failed(&self, e: &std::io::Error) -> bool {
         match self.store.blob(&self.hash) {
             Ok(Some(_)) => {
-                self.report(if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                    Reason::Length
-                } else {
-                    Reason::Missing
+                self.report(match e.kind() {
+                    std::io::ErrorKind::UnexpectedEof => Reason::Length,
+                    _ => Reason::Missing,
                 });
                 true
             }

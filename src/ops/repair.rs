@@ -29,7 +29,7 @@ use anyhow::{Context, bail};
 use super::backup::{FORMAT, ROOT};
 use crate::store::blobs::{BlobHash, FsBlobStore, hex, parse_hex};
 use crate::store::integrity::verify_file;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, perms};
 
 /// What a repair did.
 #[derive(Debug, Default)]
@@ -175,7 +175,10 @@ fn restore_damaged(
 ) -> anyhow::Result<HashSet<BlobHash>> {
     let f = File::open(archive).with_context(|| format!("opening {}", archive.display()))?;
     let mut tar = tar::Archive::new(BufReader::with_capacity(256 * 1024, f));
-    let mut entries = tar.entries()?;
+    // Raw, as `restore` reads: GNU long names and PAX headers (a backup never
+    // writes them) arrive as members of their own type and are skipped, never
+    // read whole into memory.
+    let mut entries = tar.entries()?.raw(true);
     {
         let first = entries.next().context("the archive is empty")??;
         if first.path()?.to_str() != Some(&format!("{ROOT}/MANIFEST")) {
@@ -229,14 +232,8 @@ fn put_back(
     let tag = hex(&crate::secret::random_bytes::<32>());
     let temp = data_dir.join("tmp").join(format!("repair-{}", &tag[..16]));
     let result = (|| -> anyhow::Result<bool> {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut out = opts.open(&temp)?;
+        // 0600: the blob keeps this file's mode after its rename.
+        let mut out = perms::create_new(&temp)?;
         let mut hasher = blake3::Hasher::new();
         let mut len = 0u64;
         let mut r = member.take(size.saturating_add(1));
@@ -256,7 +253,7 @@ fn put_back(
         out.sync_all()?;
         drop(out);
         let parent = dest.parent().context("blob paths have parents")?;
-        std::fs::create_dir_all(parent)?;
+        perms::create_dir_all(parent)?;
         // Atomic over the damaged file: readers see the old or the new one.
         std::fs::rename(&temp, dest)?;
         File::open(parent)?.sync_all()?;

@@ -147,12 +147,13 @@ pub fn read_marker(data_dir: &Path) -> Result<Option<u64>> {
         })
 }
 
-/// Writes the marker durably: temp file, fsync, rename over, fsync the directory,
-/// so a crash leaves the old marker or the new one, never half of one.
+/// Writes the marker durably (0600, like every file pixbin makes): temp file,
+/// fsync, rename over, fsync the directory, so a crash leaves the old marker or
+/// the new one, never half of one.
 pub fn write_marker(data_dir: &Path, id: u64) -> io::Result<()> {
     let tmp = data_dir.join(format!("{MARKER}.tmp"));
     {
-        let mut f = File::create(&tmp)?;
+        let mut f = super::perms::create_file(&tmp)?;
         f.write_all(format!("{MARKER_PREFIX}{}\n", hex_id(id)).as_bytes())?;
         f.sync_all()?;
     }

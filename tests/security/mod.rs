@@ -10,10 +10,13 @@ use crate::support::*;
 
 mod access;
 mod content;
+mod data;
 mod framing;
 mod limits;
 mod login;
 mod multipart;
+mod serving;
+mod stats;
 mod transport;
 
 /// The boundary the raw forms below use.

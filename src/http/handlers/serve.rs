@@ -1,4 +1,5 @@
-//! Serving image bytes: `GET|HEAD /{uuid}.{ext}` (public, counts views) and
+//! Serving image bytes: `GET|HEAD /{uuid}.{ext}` (public, counts views; each
+//! delivery of a view-limited image is paid for, see `view_limits`) and
 //! `/api/proxy/{uuid}.{ext}` (session, no view).
 //!
 //! Unknown uuid, wrong extension and wrong or missing key are one identical 404,
@@ -20,6 +21,7 @@ use crate::analytics::{self, Audience};
 use crate::clock;
 use crate::error::AppError;
 use crate::http::body::{Body, empty, full};
+use crate::http::cache_policy::CachePolicy;
 use crate::http::chunks::ChunkPool;
 use crate::http::conditional::{self, Outcome};
 use crate::http::dispatch;
@@ -33,7 +35,7 @@ use crate::state::AppState;
 use crate::store::StoredImage;
 use crate::store::blobs::{BlobStore, hex};
 use crate::store::integrity::{BlobKind, FileStamp};
-use crate::store::lifecycle::Consume;
+use crate::view_limits::Payer;
 
 /// Files up to this size are read in one call and sent with the headers in one
 /// write; larger ones are streamed in chunks of this size. 256 KiB rather than
@@ -97,23 +99,21 @@ pub async fn public(
 ) -> Result<Response<Body>, AppError> {
     let img = lookup(state, uuid, kind).await?;
     check_public_access(&img, req)?;
-    let who = audience(state, req);
-    if let Some(max) = img.record.max_views
-        && who.is_view()
-    {
-        // Consumed durably before the bytes go out; bots, unfurlers (a Discord
-        // preview), the admin UI, HEAD and the proxy never reach this.
-        let id = img.id;
-        let now = clock::now_ms();
-        if state
-            .blocking(move |s| s.consume_view(id, max, now))
-            .await?
-            == Consume::Exhausted
-        {
-            return Err(AppError::NotFound);
-        }
+    if state.view_limits.exhausted(&img) {
+        // Its last view is reserved, though the row may not say so yet.
+        return Err(AppError::NotFound);
     }
-    let res = serve_blob(state, &img, req, img.record.private_key.is_some()).await?;
+    let who = audience(state, req);
+    // Headers are not identity: on the public link everyone pays, whatever
+    // the Referer; a preview User-Agent only draws on the small preview budget.
+    let payer = match analytics::classify_agent(
+        req.headers().get(header::USER_AGENT).map(|v| v.as_bytes()),
+    ) {
+        analytics::AgentClass::Unfurler(_) => Payer::Preview,
+        _ => Payer::Viewer,
+    };
+    let private = img.record.private_key.is_some();
+    let res = serve_blob(state, &img, req, private, Some(payer)).await?;
     if analytics::counted_status(res.status()) {
         // Views, and bots and unfurlers (counted apart), go to the batching
         // writer; this never waits.
@@ -132,7 +132,7 @@ pub async fn proxy(
     req: &Request<Incoming>,
 ) -> Result<Response<Body>, AppError> {
     let img = lookup(state, uuid, kind).await?;
-    serve_blob(state, &img, req, true).await
+    serve_blob(state, &img, req, true, None).await
 }
 
 /// What the blocking read produced.
@@ -154,19 +154,24 @@ pub(crate) async fn serve_blob(
     img: &StoredImage,
     req: &Request<Incoming>,
     private: bool,
+    payer: Option<Payer>,
 ) -> Result<Response<Body>, AppError> {
-    serve_blob_as(state, img, req, private, BlobKind::Original).await
+    serve_blob_as(state, img, req, private, payer, BlobKind::Original).await
 }
 
 /// Sends a blob with validators, conditional and range handling. `private`
-/// responses are never cached by shared caches and send no Referer onwards.
+/// responses send no Referer onwards; who may cache what is
+/// `http::cache_policy` (nothing that can stop being served is shared).
 /// What is read is verified (`http::verify`); a blob marked damaged answers
-/// `blob_damaged` at once.
+/// `blob_damaged` at once. With a `payer`, a response that carries bytes of a
+/// view-limited image is paid for (`view_limits`) before they go out, and
+/// only once they passed the checks: a damaged blob costs no view.
 pub(crate) async fn serve_blob_as(
     state: &AppState,
     img: &StoredImage,
     req: &Request<Incoming>,
     private: bool,
+    payer: Option<Payer>,
     blob_kind: BlobKind,
 ) -> Result<Response<Body>, AppError> {
     let rec = &img.record;
@@ -183,11 +188,7 @@ pub(crate) async fn serve_blob_as(
         .header(header::LAST_MODIFIED, conditional::http_date(last_modified))
         .header(
             header::CACHE_CONTROL,
-            if private {
-                "private, no-store"
-            } else {
-                "public, max-age=31536000, immutable"
-            },
+            CachePolicy::for_image(rec, private, clock::now_ms()).header_value(),
         )
         .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
         .header(
@@ -250,11 +251,21 @@ pub(crate) async fn serve_blob_as(
     if req.method() == Method::HEAD {
         return Ok(builder.body(empty()).expect("valid response"));
     }
+    // Every response with bytes, 200 or 206, from memory or streamed, is paid
+    // for before they go out; HEAD, 304, 412 and 416 carry none and cost
+    // nothing, and neither does a blob found damaged.
+    let pay = || async {
+        if let Some(payer) = payer {
+            state.view_limits.spend(img, payer).await?;
+        }
+        Ok::<_, AppError>(())
+    };
 
     let hash = rec.hash;
     // Small hot blobs come from memory. The row was checked above on this very
     // request, so a deleted, expired or newly private image never gets here.
     if let Some(bytes) = state.blob_cache.get(&hash) {
+        pay().await?;
         let body = bytes.slice(start as usize..(start + count) as usize);
         return Ok(builder.body(full(body)).expect("valid response"));
     }
@@ -329,6 +340,8 @@ pub(crate) async fn serve_blob_as(
             file_stream(state.chunks.clone(), b, f, count - sent, check)
         }
     };
+    // The body is not sent (nor the rest of a stream read) before this.
+    pay().await?;
     Ok(builder.body(body).expect("valid response"))
 }
 

@@ -117,5 +117,6 @@ async fn serve(
     thumb.record.hash = hash;
     thumb.record.size = blob.size;
     thumb.record.kind = blob.kind;
-    serve_blob_as(state, &thumb, req, private, BlobKind::Thumbnail).await
+    // Never paid: the public thumbnail of a view-limited image is refused above.
+    serve_blob_as(state, &thumb, req, private, None, BlobKind::Thumbnail).await
 }
