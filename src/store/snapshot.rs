@@ -135,8 +135,9 @@ impl Store {
         let copy_db = Database::builder().create(dest)?;
         let txn = copy_db.begin_write()?;
         let mut copied = copy_all(&read, &txn)?;
-        // Damage marks stay behind: every blob in a backup is verified, so a
-        // restored one is whole (`store::integrity`).
+        // Damage marks stay behind (the table goes, empty): every blob in a
+        // backup is verified, so a restored one is whole (`store::integrity`).
+        txn.open_table(super::integrity::HASH_TO_DAMAGE)?;
         copied.insert(super::integrity::HASH_TO_DAMAGE.name().to_string());
         let unknown = read
             .list_tables()?
@@ -224,5 +225,39 @@ mod tests {
             1
         );
         assert_eq!(schema_version_of(&dest).unwrap(), SCHEMA_VERSION);
+        // A backup carries no damage marks: its blobs are verified.
+        store.report_damage(
+            &[7; 32],
+            super::super::integrity::BlobKind::Original,
+            super::super::integrity::Reason::Hash,
+            1,
+        );
+        let again = dir.path().join("again.redb");
+        drop(store.snapshot_to(&again).unwrap());
+        let copy = ReadOnlyDatabase::open(&again).unwrap();
+        let r = copy.begin_read().unwrap();
+        let marks = r.open_table(super::super::integrity::HASH_TO_DAMAGE);
+        assert_eq!(marks.unwrap().len().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_rewrite_in_place_keeps_the_damage_marks() {
+        // Unlike a backup, the data directory goes on with the rewritten file
+        // (the reseal at an upgrade): a damaged blob must stay marked.
+        let dir = tempfile::tempdir().unwrap();
+        let h = [9; 32];
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.report_damage(
+                &h,
+                super::super::integrity::BlobKind::Thumbnail,
+                super::super::integrity::Reason::Length,
+                3,
+            );
+        }
+        let path = Store::db_path(dir.path());
+        drop(rewrite_clean(Database::open(&path).unwrap(), &path, 1 << 20).unwrap());
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.integrity().is_damaged(&h));
     }
 }

@@ -502,3 +502,40 @@ async fn the_server_clears_a_mark_only_for_a_blob_it_verifies_whole() {
     assert_eq!(v["damagedBlobs"], 0);
     assert!(v["scrub"]["intervalSecs"].as_u64().unwrap() > 0, "{v}");
 }
+
+#[tokio::test]
+async fn a_damaged_view_limited_image_spends_no_view() {
+    // The view of a view-limited image is paid before its bytes go out; a
+    // blob found damaged sends none, so it must cost none either.
+    let app = spawn_app().await;
+    for (bytes, damage) in [
+        (bmp(60, 60, 1351), "flip"),
+        (bmp(400, 400, 1352), "truncate"),
+    ] {
+        let img: Value = app
+            .upload_with(bytes.clone(), "v.bmp", &[("max_views", "1")])
+            .await
+            .json()
+            .await
+            .unwrap();
+        let url = img["url"].as_str().unwrap();
+        let hash = img["hash"].as_str().unwrap();
+        let path = blob_path(app.dir.path(), hash);
+        if damage == "flip" {
+            flip_byte(&path, 500);
+        } else {
+            truncate(&path, 7);
+        }
+        assert_damaged(url, None).await;
+        assert_damaged(url, None).await;
+        // Put back and verified: the one view is still there to spend.
+        std::fs::write(&path, &bytes).unwrap();
+        let raw = pixbin::store::blobs::parse_hex(hash).unwrap();
+        assert!(app.state.store.clear_damage(&raw).unwrap());
+        let (status, _, body) = fetch(url, None).await;
+        assert_eq!(status, StatusCode::OK, "{damage}: the view was spent");
+        assert_eq!(body.as_deref(), Some(&bytes[..]));
+        let (status, _, _) = fetch(url, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{damage}: one view only");
+    }
+}
