@@ -755,8 +755,9 @@ fn holds(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 /// A50: with umask 000, the data dir and everything in it (database, key
-/// file, blobs and their fan-out directories, temp dir, control file), a
-/// `backup --out` archive and a restored data dir are owner-only. The database
+/// file, identity marker, blobs and their fan-out directories, temp dir,
+/// control file, GC's trash/, blobs put back by `repair`), a `backup --out`
+/// archive and a restored data dir are owner-only. The database
 /// alone does not hold a private image's key: a copy of it without
 /// `pixbin.key` is refused, and the restored copy (which the archive gives
 /// the key file) still opens the private link.
@@ -785,7 +786,7 @@ async fn a50_data_and_backups_are_owner_only_and_the_database_alone_opens_nothin
             res.json::<serde_json::Value>().await.unwrap()
         }
     };
-    up("false", 1).await;
+    let public = up("false", 1).await;
     let private = up("true", 2).await;
     let url = private["url"].as_str().unwrap().to_string();
     let secret = key_of(&url);
@@ -821,6 +822,49 @@ async fn a50_data_and_backups_are_owner_only_and_the_database_alone_opens_nothin
     let archive_mode = modes(&archive);
     assert_eq!(archive_mode, vec![(path_of(&archive), false, 0o600)]);
     stop(server);
+
+    // What the integrity commands write is owner-only too: GC's quarantine
+    // (trash/ and what it holds), a blob `repair` puts back, `adopt`.
+    let run = |args: &[&str]| {
+        let mut all: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+        all.extend(["--data-dir".as_ref(), data.as_os_str()]);
+        let o = pixbin_umask0(&all).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {o:?}");
+    };
+    {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let bytes = b"an orphan blob";
+        let h = pixbin::store::blobs::hex(blake3::hash(bytes).as_bytes());
+        let fan = data.join("blobs").join(&h[..2]).join(&h[2..4]);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&fan)
+            .unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(fan.join(&h))
+            .unwrap();
+        std::io::Write::write_all(&mut f, bytes).unwrap();
+    }
+    run(&["gc", "--grace", "0s"]);
+    assert!(data.join("trash").is_dir(), "nothing was quarantined");
+    let h = public["hash"].as_str().unwrap();
+    let blob = data.join("blobs").join(&h[..2]).join(&h[2..4]).join(h);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&blob)
+        .unwrap()
+        .set_len(10)
+        .unwrap();
+    run(&["repair", "--from", archive.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&blob).unwrap(), bmp(9, 9, 1));
+    assert_owner_only(&data);
+    run(&["adopt", "--trash"]);
+    assert_owner_only(&data);
+
     let restored = tmp.path().join("restored");
     let st = pixbin_umask0(&[
         "restore".as_ref(),
