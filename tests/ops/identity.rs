@@ -101,8 +101,8 @@ fn blob_kept(dir: &Path, hash: &str) -> bool {
         })
 }
 
-/// Refused by `serve`, `gc` and `check` alike, each naming `problem` and a way
-/// out, with the data dir exactly as it was.
+/// Refused by `serve`, `gc`, `check`, `repair` and the rest alike, each naming
+/// `problem` (`serve` also a way out), with the data dir exactly as it was.
 #[track_caller]
 fn refused_untouched(dir: &Path, problem: &str) {
     let before = snapshot(dir);
@@ -119,6 +119,8 @@ fn refused_untouched(dir: &Path, problem: &str) {
         &["gc", "--force", "--grace", "0s"],
         &["check"],
         &["key", "list"],
+        // Refused before the archive is even opened (there is none here).
+        &["repair", "--from", "no-such-backup.tar"],
     ] {
         let o = pixbin(cmd, dir);
         assert!(!o.status.success(), "{cmd:?}: {}", text(&o));
