@@ -12,7 +12,7 @@ export function panel(title, body, { cls, action } = {}) {
   const el = h('section', { class: ['panel', cls], 'aria-labelledby': id },
     h('div', { class: 'panel-head' }, h('h2', { id, class: 'panel-title', text: title }), action),
     content);
-  el.setBody = (...nodes) => content.replaceChildren(...nodes);
+  el.setBody = (...nodes) => content.replaceChildren(...nodes.filter((n) => n !== null && n !== undefined && n !== false));
   el.setTitle = (text) => { el.querySelector('.panel-title').textContent = text; };
   return el;
 }
