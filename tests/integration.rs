@@ -16,6 +16,8 @@ mod sessions;
 mod http_semantics;
 // Small images served from memory: exact bytes and ranges, delete, privacy, view limits.
 mod serve_cache;
+// The pages strangers see: deletion confirm and result, dead links in a browser.
+mod stranger_pages;
 // Listing with filters and cursor pagination; details; upload-key management.
 mod library;
 // Expiry, view limits, privacy defaults, the sweeper.
