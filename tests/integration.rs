@@ -20,6 +20,8 @@ mod serve_cache;
 mod stranger_pages;
 // Listing with filters and cursor pagination; details; upload-key management.
 mod library;
+// Width and height as displayed (EXIF orientation), and the start-up correction.
+mod orientation;
 // Expiry, view limits, privacy defaults, the sweeper.
 mod lifecycle;
 // View statistics: countries, referrers, uniques, bots apart, restart and crash.

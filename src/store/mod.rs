@@ -13,6 +13,7 @@ pub mod keyseal;
 pub mod lifecycle;
 pub mod listing;
 pub mod meta;
+pub mod orient;
 pub mod perms;
 pub mod quota;
 pub mod snapshot;
