@@ -93,6 +93,13 @@ pub async fn start(mut config: Config, listener: &TcpListener) -> anyhow::Result
             tracing::info!(files = stale, "removed temp files left by an earlier run");
         }
         let created = bootstrap(&store, &cfg)?;
+        let turned = store.orient_dimensions()?;
+        if turned > 0 {
+            tracing::info!(
+                images = turned,
+                "stored width and height as displayed (EXIF orientation)"
+            );
+        }
         Ok((Arc::new(store), created))
     })
     .await??;

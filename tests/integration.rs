@@ -16,8 +16,12 @@ mod sessions;
 mod http_semantics;
 // Small images served from memory: exact bytes and ranges, delete, privacy, view limits.
 mod serve_cache;
+// The pages strangers see: deletion confirm and result, dead links in a browser.
+mod stranger_pages;
 // Listing with filters and cursor pagination; details; upload-key management.
 mod library;
+// Width and height as displayed (EXIF orientation), and the start-up correction.
+mod orientation;
 // Expiry, view limits, privacy defaults, the sweeper.
 mod lifecycle;
 // View statistics: countries, referrers, uniques, bots apart, restart and crash.

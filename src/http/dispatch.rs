@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
-use hyper::{Request, Response};
+use hyper::{Request, Response, StatusCode};
 
 use crate::auth::{session, upload_key};
 use crate::clock;
@@ -20,6 +20,7 @@ use crate::http::handlers::upload::UploadAuth;
 use crate::http::handlers::{
     admin, auth, backup, health, images, keys, metrics, serve, stats, thumbs, upload,
 };
+use crate::http::pages;
 use crate::http::query;
 use crate::http::router::{self, Route, RouteError};
 use crate::secret::{self, Secret};
@@ -246,8 +247,10 @@ async fn run(
 enum Kind {
     /// Image bytes: the handler set its own (sandbox CSP, caching).
     Blob,
-    /// The admin UI and HTML pages.
+    /// The admin UI.
     Ui,
+    /// A page for strangers (`http::pages`): it brings its own strict CSP.
+    Page,
     /// JSON API and everything else.
     Api,
 }
@@ -258,7 +261,7 @@ fn security_headers(res: &mut Response<Body>, kind: Kind) {
         .or_insert(HeaderValue::from_static("nosniff"));
     match kind {
         Kind::Blob => {}
-        Kind::Ui => {
+        Kind::Ui | Kind::Page => {
             let is_html = h
                 .get(header::CONTENT_TYPE)
                 .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
@@ -267,10 +270,12 @@ fn security_headers(res: &mut Response<Body>, kind: Kind) {
             } else {
                 "default-src 'none'; frame-ancestors 'none'"
             };
-            h.insert(
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(csp),
-            );
+            let csp = HeaderValue::from_static(csp);
+            if kind == Kind::Page {
+                h.entry(header::CONTENT_SECURITY_POLICY).or_insert(csp);
+            } else {
+                h.insert(header::CONTENT_SECURITY_POLICY, csp);
+            }
             h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
             h.insert(
                 header::REFERRER_POLICY,
@@ -320,15 +325,14 @@ pub async fn handle(
         Ok(Route::Public(..) | Route::Proxy(..) | Route::Thumb(..) | Route::ProxyThumb(..)) => {
             Kind::Blob
         }
-        Ok(
-            Route::AdminPage
-            | Route::AdminAsset(_)
-            | Route::Root
-            | Route::DeletePage(_)
-            | Route::DeleteConfirm(_),
-        ) => Kind::Ui,
+        Ok(Route::AdminPage | Route::AdminAsset(_) | Route::Root) => Kind::Ui,
+        Ok(Route::DeletePage(_) | Route::DeleteConfirm(_)) => Kind::Page,
         _ => Kind::Api,
     };
+    // A dead image link opened in a browser gets a page, not raw JSON; API
+    // clients (`application/json`, `*/*`, ShareX, curl) keep the JSON.
+    let link_page = matches!(route, Ok(Route::Public(..) | Route::Thumb(..)))
+        && pages::prefers_html(req.headers());
     let mut allow = None;
     let result = match route {
         Ok(r) => run(&state, r, req).await,
@@ -341,9 +345,18 @@ pub async fn handle(
     };
     let mut res = match result {
         Ok(r) => r,
+        Err(AppError::NotFound) if link_page => {
+            let mut r = pages::not_found(StatusCode::NOT_FOUND);
+            r.headers_mut()
+                .insert(header::VARY, HeaderValue::from_static("Accept"));
+            r
+        }
         Err(e) => {
             let mut r = error_response(&e);
             if kind == Kind::Blob {
+                // The same URL answers a browser with a page (above).
+                r.headers_mut()
+                    .insert(header::VARY, HeaderValue::from_static("Accept"));
                 // Errors on image URLs are JSON too; they still must not be cached
                 // by shared caches or sniffed.
                 r.headers_mut()
@@ -352,8 +365,10 @@ pub async fn handle(
             r
         }
     };
-    // Image routes that produced an error body get API headers, not blob ones.
+    // Image routes that produced an error body get API headers, not blob
+    // ones; a page keeps its own.
     let kind = match kind {
+        Kind::Blob if link_page && res.status() == StatusCode::NOT_FOUND => Kind::Page,
         Kind::Blob if !res.headers().contains_key(header::ETAG) => Kind::Api,
         k => k,
     };

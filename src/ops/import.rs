@@ -131,6 +131,8 @@ fn import_file(
     {
         return Ok(Outcome::Duplicate);
     }
+    let (width, height) =
+        media::inventory::displayed_dims(temp.path(), info.kind, info.width, info.height);
     let modified = meta
         .modified()
         .ok()
@@ -142,8 +144,8 @@ fn import_file(
         filename: display_name(path, info.kind),
         kind: info.kind.code(),
         size,
-        width: info.width,
-        height: info.height,
+        width,
+        height,
         hash,
         uploaded_at: modified,
         private_key: opts.private.then(secret::random_bytes::<16>),

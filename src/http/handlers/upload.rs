@@ -20,6 +20,7 @@ use crate::http::handlers::images::image_json;
 use crate::http::multipart::{self, FormLimits, Part};
 use crate::http::query;
 use crate::lifecycle;
+use crate::media::inventory;
 use crate::media::strip::{self, StripMode};
 use crate::media::{Inspector, Limits, MediaError, MediaInfo};
 use crate::secret;
@@ -389,6 +390,13 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
         });
     }
     let (temp, hash, size, info, stripped) = sink.finish().await?;
+    // `width` and `height` are stored as displayed (EXIF orientation applied),
+    // read from the bytes that are kept.
+    let (width, height) = {
+        let (path, kind) = (temp.path().to_path_buf(), info.kind);
+        let (w, h) = (info.width, info.height);
+        tokio::task::spawn_blocking(move || inventory::displayed_dims(&path, kind, w, h)).await?
+    };
     let now = clock::now_ms();
     let policy = auth.policy.as_ref();
     let private = lifecycle::resolve_private(fields.private, &state.config, policy)?;
@@ -409,8 +417,8 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
         filename: filename_with_ext(&filename, info.kind.ext()),
         kind: info.kind.code(),
         size,
-        width: info.width,
-        height: info.height,
+        width,
+        height,
         hash,
         uploaded_at: now,
         private_key: private.then(secret::random_bytes::<16>),
