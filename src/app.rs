@@ -85,7 +85,7 @@ pub async fn start(mut config: Config, listener: &TcpListener) -> anyhow::Result
     let started = std::time::SystemTime::now();
     let dir = config.data_dir.clone();
     let cfg = config.clone();
-    let (store, created) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+    let (store, created, runtime) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let store = Store::open(&dir)
             .with_context(|| format!("opening data directory {}", dir.display()))?;
         let stale = store.purge_temps()?;
@@ -93,6 +93,7 @@ pub async fn start(mut config: Config, listener: &TcpListener) -> anyhow::Result
             tracing::info!(files = stale, "removed temp files left by an earlier run");
         }
         let created = bootstrap(&store, &cfg)?;
+        let runtime = crate::settings::Runtime::from_stored(&store.runtime_settings()?);
         let turned = store.orient_dimensions()?;
         if turned > 0 {
             tracing::info!(
@@ -100,7 +101,7 @@ pub async fn start(mut config: Config, listener: &TcpListener) -> anyhow::Result
                 "stored width and height as displayed (EXIF orientation)"
             );
         }
-        Ok((Arc::new(store), created))
+        Ok((Arc::new(store), created, runtime))
     })
     .await??;
     let (views, writer) = analytics::start(store.clone(), &config).await?;
@@ -130,6 +131,7 @@ pub async fn start(mut config: Config, listener: &TcpListener) -> anyhow::Result
         blob_cache: Default::default(),
         chunks: Default::default(),
         view_limits: crate::view_limits::ViewLimits::start(store.clone()),
+        settings: crate::settings::Settings::new(runtime),
     });
     tokio::spawn(crate::ops::collect_garbage_periodically(
         state.clone(),

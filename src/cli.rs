@@ -14,6 +14,31 @@ use crate::config::{self, ServeArgs};
 use crate::store::codec::UserRecord;
 use crate::store::{Store, StoreError};
 
+/// Parses the command line like `Cli::parse`, and notes which `serve`
+/// settings came from the environment rather than a flag (the settings page
+/// shows where each value came from).
+pub fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let from_env = |m: &clap::ArgMatches, id: &str| {
+        matches!(m.value_source(id), Some(ValueSource::EnvVariable))
+    };
+    let data_dir_env = from_env(&matches, "data_dir");
+    if let (Command::Serve(args), Some(m)) = (&mut cli.command, matches.subcommand_matches("serve"))
+    {
+        for id in m.ids() {
+            if from_env(m, id.as_str()) {
+                args.from_env.insert(id.as_str().to_string());
+            }
+        }
+        if data_dir_env || from_env(m, "data_dir") {
+            args.from_env.insert("data_dir".into());
+        }
+    }
+    cli
+}
+
 /// pixbin: a self-hosted image host in one binary.
 #[derive(Debug, Parser)]
 #[command(name = "pixbin", version, about)]

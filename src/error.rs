@@ -40,6 +40,14 @@ pub enum AppError {
         /// Human text.
         message: &'static str,
     },
+    /// 409 with a code (`set_by_environment`).
+    #[error("{message}")]
+    Conflict {
+        /// Machine-readable reason.
+        code: &'static str,
+        /// Human text.
+        message: String,
+    },
     /// 404, identical for unknown, wrong extension and wrong key.
     #[error("not found")]
     NotFound,
@@ -80,6 +88,7 @@ impl AppError {
             AppError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             AppError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
             AppError::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code),
+            AppError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             AppError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             AppError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             AppError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),

@@ -5,7 +5,6 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
 use pixbin::cli::{Cli, Command, LogFormat};
 use tracing_subscriber::EnvFilter;
 
@@ -133,7 +132,7 @@ fn tune_allocator() {}
 
 fn main() -> ExitCode {
     tune_allocator();
-    let cli = Cli::parse();
+    let cli = pixbin::cli::parse();
     init_tracing(cli.log_format);
     let result = match &cli.command {
         Command::Serve(args) => tokio::runtime::Builder::new_multi_thread()

@@ -22,6 +22,8 @@ mod stranger_pages;
 mod library;
 // Width and height as displayed (EXIF orientation), and the start-up correction.
 mod orientation;
+// The settings API: effective configuration, runtime upload defaults, env pins.
+mod settings;
 // Expiry, view limits, privacy defaults, the sweeper.
 mod lifecycle;
 // View statistics: countries, referrers, uniques, bots apart, restart and crash.

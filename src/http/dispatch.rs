@@ -18,7 +18,7 @@ use crate::http::body::{Body, error_response};
 use crate::http::client_ip;
 use crate::http::handlers::upload::UploadAuth;
 use crate::http::handlers::{
-    admin, auth, backup, health, images, keys, metrics, serve, stats, thumbs, upload,
+    admin, auth, backup, health, images, keys, metrics, serve, settings, stats, thumbs, upload,
 };
 use crate::http::pages;
 use crate::http::query;
@@ -214,6 +214,14 @@ async fn run(
         Route::Session => {
             let ctx = require_session(state, &req).await?;
             Ok(auth::info(state, &ctx))
+        }
+        Route::Settings => {
+            require_session(state, &req).await?;
+            Ok(settings::get(state))
+        }
+        Route::EditSettings => {
+            require_session_csrf(state, &req).await?;
+            settings::put(state, req).await
         }
         Route::ListKeys => {
             require_session(state, &req).await?;

@@ -56,6 +56,10 @@ pub enum Route {
     Logout,
     /// `GET /api/session`
     Session,
+    /// `GET /api/settings`
+    Settings,
+    /// `PUT /api/settings`
+    EditSettings,
     /// `GET /api/keys`
     ListKeys,
     /// `POST /api/keys`
@@ -185,6 +189,8 @@ impl Route {
             Route::Refresh => "refresh",
             Route::Logout => "logout",
             Route::Session => "session",
+            Route::Settings => "settings",
+            Route::EditSettings => "edit_settings",
             Route::ListKeys => "list_keys",
             Route::CreateKey => "create_key",
             Route::RevokeKey(_) => "revoke_key",
@@ -238,6 +244,13 @@ pub fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
         "/api/refresh" => return only(post, Route::Refresh),
         "/api/logout" => return only(post, Route::Logout),
         "/api/session" => return only(get, Route::Session),
+        "/api/settings" => {
+            return match *method {
+                Method::GET | Method::HEAD => Ok(Route::Settings),
+                Method::PUT => Ok(Route::EditSettings),
+                _ => Err(MethodNotAllowed),
+            };
+        }
         "/api/keys" => {
             return match *method {
                 Method::GET | Method::HEAD => Ok(Route::ListKeys),

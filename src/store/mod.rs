@@ -16,6 +16,7 @@ pub mod meta;
 pub mod orient;
 pub mod perms;
 pub mod quota;
+pub mod settings;
 pub mod snapshot;
 pub mod stats;
 pub mod thumbs;

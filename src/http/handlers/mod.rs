@@ -9,6 +9,7 @@ pub mod images;
 pub mod keys;
 pub mod metrics;
 pub mod serve;
+pub mod settings;
 pub mod stats;
 pub mod thumbs;
 pub mod upload;
