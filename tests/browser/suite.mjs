@@ -1175,6 +1175,8 @@ await test('dimensions follow EXIF orientation', async () => {
 
 await test('strangers get styled HTML pages; API clients keep getting JSON', async () => {
   const img = await uploadViaPage(FIXTURE_2, { private: 'false' }, 'to-be-deleted.png');
+  // A page outside /admin/ makes the browser ask for /favicon.ico on its own.
+  expectHttp(404, /\/favicon\.ico$/);
   const p2 = await context.newPage();
   watch(p2);
   try {
