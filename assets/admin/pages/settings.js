@@ -48,9 +48,19 @@ export async function mount(root, { signal }) {
   return undefined;
 }
 
+// Runtime fields and the names the effective configuration may list them under.
+const ALIASES = {
+  privateByDefault: ['privateByDefault'],
+  defaultExpirySeconds: ['defaultExpirySeconds', 'defaultExpiry'],
+  defaultExpiry: ['defaultExpirySeconds', 'defaultExpiry'],
+  stripMode: ['stripMode', 'stripMetadata'],
+  allowedTypes: ['allowedTypes'],
+};
+
 /** The effective entry for a runtime field, if the server lists one. */
 function entryFor(doc, field) {
-  return (doc.effective || []).find((e) => norm(e.name) === norm(field) || norm(e.name).endsWith(norm(field)));
+  const names = (ALIASES[field] || [field]).map(norm);
+  return (doc.effective || []).find((e) => names.includes(norm(e.name)));
 }
 
 function lockedBy(doc, field) {
