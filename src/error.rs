@@ -46,6 +46,9 @@ pub enum AppError {
     /// 405.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// 415: the body's `Content-Type` is not what the endpoint reads.
+    #[error("{0}")]
+    UnsupportedMediaType(&'static str),
     /// 429 with a retry hint in seconds.
     #[error("too many attempts, try again in {retry_after} s")]
     RateLimited {
@@ -82,6 +85,9 @@ impl AppError {
             AppError::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code),
             AppError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             AppError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            AppError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
             AppError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             AppError::DiskFull => (StatusCode::INSUFFICIENT_STORAGE, "disk_full"),
             AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),

@@ -10,6 +10,7 @@ use crate::support::*;
 
 mod access;
 mod content;
+mod cross_site;
 mod framing;
 mod limits;
 mod login;
