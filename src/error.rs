@@ -58,6 +58,12 @@ pub enum AppError {
     /// 507: the disk (not the configured limit) is full.
     #[error("the server's disk is full")]
     DiskFull,
+    /// 503 with a retry hint: too much work of this kind at once.
+    #[error("the server is busy, try again in {retry_after} s")]
+    Busy {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
     /// 503: temporarily unable to serve.
     #[error("{0}")]
     Unavailable(&'static str),
@@ -90,6 +96,7 @@ impl AppError {
             }
             AppError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             AppError::DiskFull => (StatusCode::INSUFFICIENT_STORAGE, "disk_full"),
+            AppError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

@@ -14,6 +14,7 @@ mod cross_site;
 mod framing;
 mod limits;
 mod login;
+mod login_burst;
 mod multipart;
 mod transport;
 
