@@ -17,6 +17,7 @@ mod login;
 mod login_burst;
 mod multipart;
 mod transport;
+mod write_stall;
 
 /// The boundary the raw forms below use.
 pub const BOUNDARY: &str = "pixbin-test-boundary-7f3a";
