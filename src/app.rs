@@ -122,6 +122,7 @@ pub async fn start(mut config: Config, listener: &TcpListener) -> anyhow::Result
         control,
         blob_cache: Default::default(),
         chunks: Default::default(),
+        view_limits: crate::view_limits::ViewLimits::start(store.clone()),
     });
     tokio::spawn(crate::ops::collect_garbage_periodically(
         state.clone(),

@@ -27,8 +27,12 @@ pub struct Config {
     pub base_url: Option<String>,
     /// Largest accepted image, in bytes.
     pub max_upload_bytes: u64,
-    /// Total deduplicated bytes allowed, if limited.
+    /// Total charged bytes allowed, if limited (`store::quota`).
     pub max_storage_bytes: Option<u64>,
+    /// Image rows allowed in all, if limited.
+    pub max_images: Option<u64>,
+    /// Image rows allowed per upload key and per user, if limited.
+    pub max_images_per_key: Option<u64>,
     /// Image types accepted on upload.
     pub allowed_types: Vec<ImageType>,
     /// Largest accepted width x height.
@@ -82,7 +86,7 @@ pub struct Config {
     pub gc_interval: Duration,
     /// Files younger than this are never collected by the periodic GC.
     pub gc_grace: Duration,
-    /// Bearer token `/metrics` requires; `None` leaves it open.
+    /// Bearer token `/metrics` requires; `None` answers only local, unproxied clients.
     pub metrics_token: Option<Secret>,
     /// Which metadata uploads lose before they are stored.
     pub strip_metadata: StripMode,
@@ -93,6 +97,15 @@ pub struct Config {
 }
 
 impl Config {
+    /// The limits an upload is checked against.
+    pub fn quota(&self) -> crate::store::quota::Quota {
+        crate::store::quota::Quota {
+            bytes: self.max_storage_bytes,
+            images: self.max_images,
+            images_per_uploader: self.max_images_per_key,
+        }
+    }
+
     /// Defaults with short timeouts and small limits, for tests.
     pub fn for_tests(dir: &Path) -> Config {
         Config {
@@ -101,6 +114,8 @@ impl Config {
             base_url: None,
             max_upload_bytes: 32 * MIB,
             max_storage_bytes: None,
+            max_images: None,
+            max_images_per_key: None,
             allowed_types: ImageType::ALL.to_vec(),
             max_pixels: 100_000_000,
             admin_password: Some(Secret::new("test-admin-password")),
@@ -157,9 +172,15 @@ pub struct ServeArgs {
     /// Largest upload, bytes or with a unit (32MiB) [default: 32MiB]
     #[arg(long, env = "PIXBIN_MAX_UPLOAD_BYTES")]
     pub max_upload_bytes: Option<String>,
-    /// Total storage limit (deduplicated), bytes or with a unit [default: unlimited]
+    /// Total storage limit, bytes or with a unit; each image is charged its blocks and rows (see README) [default: unlimited]
     #[arg(long, env = "PIXBIN_MAX_STORAGE_BYTES")]
     pub max_storage_bytes: Option<String>,
+    /// Most images stored in all [default: unlimited]
+    #[arg(long, env = "PIXBIN_MAX_IMAGES")]
+    pub max_images: Option<u64>,
+    /// Most images each upload key (and each user) may hold [default: unlimited]
+    #[arg(long, env = "PIXBIN_MAX_IMAGES_PER_KEY")]
+    pub max_images_per_key: Option<u64>,
     /// Accepted image types, comma-separated [default: png,jpeg,gif,webp,bmp,ico]
     #[arg(long, env = "PIXBIN_ALLOWED_TYPES")]
     pub allowed_types: Option<String>,
@@ -226,7 +247,7 @@ pub struct ServeArgs {
     /// Files younger than this are left alone by the periodic GC [default: 1h]
     #[arg(long, env = "PIXBIN_GC_GRACE")]
     pub gc_grace: Option<String>,
-    /// Require `Authorization: Bearer <token>` on /metrics [default: open]
+    /// Require `Authorization: Bearer <token>` on /metrics [default: local requests only]
     #[arg(long, env = "PIXBIN_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
     /// Metadata removed from uploads: gps (location, serial numbers, owner), all (everything but orientation) or none [default: gps]
@@ -243,6 +264,8 @@ struct FileConfig {
     base_url: Option<String>,
     max_upload_bytes: Option<toml::Value>,
     max_storage_bytes: Option<toml::Value>,
+    max_images: Option<u64>,
+    max_images_per_key: Option<u64>,
     allowed_types: Option<Vec<String>>,
     max_pixels: Option<u64>,
     admin_password: Option<String>,
@@ -431,6 +454,8 @@ pub fn load(
         base_url,
         max_upload_bytes,
         max_storage_bytes,
+        max_images: args.max_images.or(file.max_images),
+        max_images_per_key: args.max_images_per_key.or(file.max_images_per_key),
         allowed_types,
         max_pixels: args.max_pixels.or(file.max_pixels).unwrap_or(100_000_000),
         admin_password: args

@@ -113,6 +113,10 @@ impl From<StoreError> for AppError {
                 code: "storage_full",
                 message: "storage limit reached".into(),
             },
+            StoreError::ImageLimit => AppError::BadRequest {
+                code: "image_limit",
+                message: "image limit reached: delete images to upload more".into(),
+            },
             other => AppError::Internal(other.to_string()),
         }
     }

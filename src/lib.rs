@@ -19,6 +19,7 @@
 //! - `store`: redb metadata, content-addressed blobs
 //! - `systemd`: the hardened unit, readiness and watchdog notifications
 //! - `thumbnails`: the thumbnail worker pool (at most four workers) and the backfill
+//! - `view_limits`: paying for each delivery of a view-limited image, group-committed
 // No unsafe code. Unit tests alone carry one: the counting allocator of
 // `alloc_probe`, which checks that untrusted-input parsers allocate a bounded
 // amount (SECURITY.md M2).
@@ -46,3 +47,4 @@ pub mod state;
 pub mod store;
 pub mod systemd;
 pub mod thumbnails;
+pub mod view_limits;

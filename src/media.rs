@@ -19,6 +19,7 @@ pub mod exif;
 mod gif;
 mod ico;
 mod jpeg;
+mod location;
 mod png;
 mod sniff;
 pub mod strip;

@@ -34,6 +34,8 @@ pub struct AppState {
     /// Read buffers for streaming large blobs, one budget for all responses
     /// (see `http::chunks`).
     pub chunks: crate::http::chunks::ChunkPool,
+    /// What view-limited images have spent, committed in groups (see `view_limits`).
+    pub view_limits: Arc<crate::view_limits::ViewLimits>,
 }
 
 impl AppState {

@@ -132,13 +132,16 @@ async fn too_large_files_are_refused_early_and_while_streaming() {
 
 #[tokio::test]
 async fn storage_limit_is_enforced_from_the_running_total() {
+    use pixbin::store::quota::upload_cost;
     let logo = fixture("real/logo.png");
-    let limit = logo.len() as u64 + 10_000;
+    // Room for the logo's full cost twice: the first upload is charged all of
+    // it, a duplicate only its row but is checked at full cost (A47, A49).
+    let limit = 2 * upload_cost(logo.len() as u64);
     let app = spawn_app_with(|c| c.max_storage_bytes = Some(limit)).await;
     app.upload_ok(logo.clone(), "logo.png").await;
-    // A duplicate costs nothing, so it still fits.
-    app.upload_ok(logo, "again.png").await;
-    let res = app.upload(fixture("real/rocket.jpg"), "rocket.jpg").await;
+    assert_eq!(app.totals().bytes_stored, logo.len() as u64);
+    app.upload_ok(logo.clone(), "again.png").await;
+    let res = app.upload(logo, "third.png").await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(
         res.json::<serde_json::Value>().await.unwrap()["code"],

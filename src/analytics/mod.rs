@@ -43,9 +43,10 @@ impl Audience {
     }
 }
 
-/// Decides whether a request for a public image link is a view. This is the one
-/// rule for "what counts", shared by the view counters and by per-image view
-/// limits, so both always agree:
+/// Decides whether a request for a public image link is a view, for the
+/// statistics. It reads request headers, which anyone can forge, so it only
+/// labels a fetch; it never grants anything: what spends an image's view limit
+/// is decided by the route alone (`view_limits`). The rule:
 ///
 /// 1. only `GET` counts (`HEAD` and everything else is [`Audience::NotCounted`]);
 /// 2. a `Referer` under `admin_prefix` (the absolute URL of the admin UI, e.g.

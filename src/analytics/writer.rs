@@ -64,8 +64,8 @@ pub struct Views {
 
 impl Views {
     /// Whether view recording is on (`PIXBIN_ANALYTICS`, default on). When off,
-    /// nothing is queued, counted or stored ([`classify`] still decides what
-    /// uses up an image's view limit).
+    /// nothing is queued, counted or stored (view limits are spent all the
+    /// same, see `view_limits`).
     pub fn enabled(&self) -> bool {
         self.enabled
     }

@@ -32,6 +32,11 @@ use crate::store::codec::Uploader;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub IpAddr);
 
+/// The TCP peer itself, whatever forwarded headers say (for checks that must
+/// not trust a proxy's word, like `/metrics`' loopback rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
 /// The client address of a request that went through [`handle`].
 pub fn client_of(req: &Request<Incoming>) -> Option<IpAddr> {
     req.extensions().get::<ClientAddr>().map(|c| c.0)
@@ -314,6 +319,7 @@ pub async fn handle(
 ) -> Response<Body> {
     let client = client_ip::client_addr(peer, req.headers(), &state.config.trusted_proxies);
     req.extensions_mut().insert(ClientAddr(client));
+    req.extensions_mut().insert(PeerAddr(peer));
     let start = Instant::now();
     let method = req.method().clone();
     let logged_path = query::redact(

@@ -3,6 +3,7 @@
 pub mod assets;
 pub mod blobcache;
 pub mod body;
+pub mod cache_policy;
 pub mod chunks;
 pub mod client_ip;
 pub mod conditional;

@@ -24,6 +24,7 @@ use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use super::exif::{self, Category};
+use super::location;
 use super::png::crc32;
 use super::{ImageType, Inspector, Limits, MediaError, MediaInfo};
 
@@ -105,6 +106,16 @@ impl Plan {
             .fold(len, |n, e| n - e.len + e.with.len() as u64)
     }
 
+    /// Removes a block for several reasons at once.
+    fn remove_for(&mut self, at: u64, len: u64, why: Vec<Category>) {
+        self.edits.push(Edit {
+            at,
+            len,
+            with: Vec::new(),
+        });
+        self.stripped.extend(why);
+    }
+
     fn remove(&mut self, at: u64, len: u64, why: Category) {
         self.edits.push(Edit {
             at,
@@ -142,6 +153,7 @@ fn read_at<R: Read + Seek>(r: &mut R, at: u64, n: u64) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+#[cfg(test)]
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -278,8 +290,9 @@ fn exif_block<R: Read + Seek>(
 }
 
 /// Decides what to do with an XMP packet of `len` bytes at `at`: whether it
-/// goes, and why. In `gps` mode only packets that mention GPS go (XMP can
-/// repeat the EXIF location as `exif:GPSLatitude`).
+/// goes, and why. In `gps` mode only packets that name a place go (XMP can
+/// repeat the EXIF location as `exif:GPSLatitude`, or carry `photoshop:City`,
+/// `Iptc4xmpCore:Location`…; see `location`).
 fn xmp_verdict<R: Read + Seek>(
     r: &mut R,
     at: u64,
@@ -290,7 +303,7 @@ fn xmp_verdict<R: Read + Seek>(
         StripMode::None => None,
         StripMode::All => Some(Category::Xmp),
         StripMode::Gps if len > MAX_META => Some(Category::Xmp),
-        StripMode::Gps => contains(&read_at(r, at, len)?, b"GPS").then_some(Category::Gps),
+        StripMode::Gps => location::xmp_has_place(&read_at(r, at, len)?).then_some(Category::Gps),
     })
 }
 
@@ -353,6 +366,13 @@ fn plan_jpeg<R: Read + Seek>(
             }
             // APP13: Photoshop resources with IPTC (names, places, captions).
             0xed if mode == StripMode::All => plan.remove(pos, unit_len, Category::Iptc),
+            // In `gps` mode IPTC goes when it names a place (city, country…).
+            0xed if data_len > MAX_META => plan.remove(pos, unit_len, Category::Iptc),
+            0xed => {
+                if let Some(why) = location::app13_verdict(&read_at(r, data_at, data_len)?) {
+                    plan.remove_for(pos, unit_len, why);
+                }
+            }
             0xfe if mode == StripMode::All => plan.remove(pos, unit_len, Category::Comment),
             _ => {}
         }
@@ -392,20 +412,24 @@ fn plan_png<R: Read + Seek>(
                 };
                 exif_block(r, &b, Holder::Png, mode, plan)?;
             }
+            b"tEXt" | b"zTXt" | b"iTXt" if mode == StripMode::Gps => {
+                if data_len > MAX_META {
+                    plan.remove(pos, unit_len, Category::Comment);
+                } else {
+                    let kind: [u8; 4] = h[4..8].try_into().expect("4 bytes");
+                    let data = read_at(r, pos + 8, data_len)?;
+                    if let Some(why) = location::png_text_verdict(&kind, &data) {
+                        plan.remove_for(pos, unit_len, why);
+                    }
+                }
+            }
             b"iTXt" => {
                 // §11.3.3.4: keyword, NUL, compression flag, method, language,
                 // NUL, translated keyword, NUL, text.
                 let key = b"XML:com.adobe.xmp\0";
                 let head = read_at(r, pos + 8, data_len.min(key.len() as u64 + 1))?;
                 if head.starts_with(key) {
-                    let compressed = head.get(key.len()) != Some(&0);
-                    let why = if compressed && mode == StripMode::Gps {
-                        // Compressed XMP cannot be checked without inflating it.
-                        Some(Category::Xmp)
-                    } else {
-                        xmp_verdict(r, pos + 8, data_len, mode)?
-                    };
-                    if let Some(why) = why {
+                    if let Some(why) = xmp_verdict(r, pos + 8, data_len, mode)? {
                         plan.remove(pos, unit_len, why);
                     }
                 } else if mode == StripMode::All {

@@ -28,7 +28,7 @@ use crate::clock;
 use crate::store::blobs::{BlobHash, BlobStore, FsBlobStore, hex};
 use crate::store::gc::BlobPin;
 use crate::store::meta::SCHEMA_VERSION;
-use crate::store::{Store, StoreError, snapshot};
+use crate::store::{Store, StoreError, keyseal, perms, snapshot};
 
 /// The directory every archive member lives under.
 pub const ROOT: &str = "pixbin-backup";
@@ -69,6 +69,8 @@ impl<R: Read> Read for Hashing<R> {
 pub struct Prepared {
     snapshot: PathBuf,
     manifest: PathBuf,
+    /// The private-key seal (`keyseal`), carried so restores keep private links.
+    key: Option<[u8; 32]>,
     blobs: FsBlobStore,
     summary: Summary,
     _pin: BlobPin,
@@ -98,13 +100,14 @@ pub fn prepare(store: &Store) -> anyhow::Result<Prepared> {
     let mut prepared = Prepared {
         snapshot: snapshot_path,
         manifest: manifest_path,
+        key: keyseal::raw(store.data_dir()).context("reading the key file")?,
         blobs: store.blobs().clone(),
         summary: Summary::default(),
         _pin: pin,
     };
     let (db_len, db_hash) = crate::store::check::hash_file(&prepared.snapshot)?;
     prepared.summary.database_bytes = db_len;
-    let mut m = BufWriter::new(File::create(&prepared.manifest)?);
+    let mut m = BufWriter::new(perms::create_file(&prepared.manifest)?);
     writeln!(
         m,
         "{FORMAT}\npixbin {}\nschema {SCHEMA_VERSION}\ncreated {}\ndatabase {db_len} {}",
@@ -112,6 +115,9 @@ pub fn prepare(store: &Store) -> anyhow::Result<Prepared> {
         clock::rfc3339(clock::now_ms()),
         hex(&db_hash)
     )?;
+    if let Some(k) = &prepared.key {
+        writeln!(m, "key {} {}", k.len(), hex(blake3::hash(k).as_bytes()))?;
+    }
     let (mut n, mut bytes) = (0u64, 0u64);
     let blobs = prepared.blobs.clone();
     snapshot::for_each_blob(&prepared.snapshot, |hash, size| {
@@ -160,6 +166,14 @@ impl Prepared {
         let db = File::open(&self.snapshot)?;
         let len = db.metadata()?.len();
         tar.append_data(&mut header(len), format!("{ROOT}/pixbin.redb"), db)?;
+        if let Some(k) = &self.key {
+            let n = k.len() as u64;
+            tar.append_data(
+                &mut header(n),
+                format!("{ROOT}/{}", keyseal::KEY_FILE),
+                &k[..],
+            )?;
+        }
         let mut result = Ok(());
         snapshot::for_each_blob(&self.snapshot, |hash, _| {
             if result.is_err() {
@@ -294,7 +308,8 @@ pub fn backup_to_file(data_dir: &Path, out: &Path) -> anyhow::Result<Summary> {
     };
     let result = (|| -> anyhow::Result<Summary> {
         let mut file = BufWriter::new(
-            File::create(&partial).with_context(|| format!("creating {}", partial.display()))?,
+            perms::create_file(&partial)
+                .with_context(|| format!("creating {}", partial.display()))?,
         );
         if !Store::db_path(data_dir).exists() {
             bail!("{} holds no pixbin database", data_dir.display());

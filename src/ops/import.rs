@@ -158,9 +158,10 @@ fn import_file(
         record,
         key_hash: None,
     };
-    match store.commit_upload(new, temp, config.max_storage_bytes, clock::now_ms()) {
+    match store.commit_upload_within(new, temp, &config.quota(), clock::now_ms()) {
         Ok(_) => Ok(Outcome::Imported),
         Err(StoreError::StorageFull) => Err("the storage limit is reached".into()),
+        Err(StoreError::ImageLimit) => Err("the image limit is reached".into()),
         Err(e) => Err(format!("storage error: {e}")),
     }
 }

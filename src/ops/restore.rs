@@ -18,35 +18,67 @@ use std::path::Path;
 use anyhow::{Context, bail};
 
 use super::backup::{FORMAT, ROOT, Summary};
-use crate::store::Store;
 use crate::store::blobs::{BlobHash, FsBlobStore, hex, parse_hex};
 use crate::store::check::CheckOptions;
 use crate::store::meta::SCHEMA_VERSION;
+use crate::store::{Store, keyseal, perms};
 
 /// What the manifest promises.
 #[derive(Debug)]
 struct Manifest {
     schema: u64,
     database: (u64, BlobHash),
+    /// The key file's size and hash (backups made before keys were sealed
+    /// have none).
+    key: Option<(u64, BlobHash)>,
     blobs: HashMap<BlobHash, u64>,
 }
 
+/// Longest manifest line read. The longest a backup writes is a blob line
+/// (`blob`, 64 hex digits, a size: under 100 bytes); the bound keeps a hostile
+/// archive from making `restore` buffer an endless line.
+pub const MAX_MANIFEST_LINE: usize = 1024;
+
+/// The next line of `r` without its newline, or `None` at the end. Reads at
+/// most [`MAX_MANIFEST_LINE`] + 1 bytes for it, whatever `r` holds.
+fn bounded_line(r: &mut impl BufRead, buf: &mut Vec<u8>) -> anyhow::Result<Option<String>> {
+    buf.clear();
+    let n = r
+        .by_ref()
+        .take(MAX_MANIFEST_LINE as u64 + 1)
+        .read_until(b'\n', buf)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+    } else if n > MAX_MANIFEST_LINE {
+        bail!("the manifest has a line longer than {MAX_MANIFEST_LINE} bytes: not a pixbin backup");
+    }
+    let line = std::str::from_utf8(buf).context("the manifest is not UTF-8")?;
+    Ok(Some(line.to_string()))
+}
+
 fn parse_manifest(r: impl Read) -> anyhow::Result<Manifest> {
-    let mut lines = BufReader::new(r).lines();
-    if lines.next().transpose()?.as_deref() != Some(FORMAT) {
+    let mut r = BufReader::with_capacity(64 * 1024, r);
+    let mut buf = Vec::with_capacity(MAX_MANIFEST_LINE + 1);
+    if bounded_line(&mut r, &mut buf)?.as_deref() != Some(FORMAT) {
         bail!("not a pixbin backup (the manifest does not start with {FORMAT:?})");
     }
     let mut schema = None;
     let mut database = None;
+    let mut key = None;
     let mut blobs = HashMap::new();
     let mut end = None;
-    for line in lines {
-        let line = line?;
+    while let Some(line) = bounded_line(&mut r, &mut buf)? {
         let mut f = line.split(' ');
         match (f.next(), f.next(), f.next()) {
             (Some("schema"), Some(v), None) => schema = v.parse().ok(),
             (Some("database"), Some(size), Some(h)) => {
                 database = Some((size.parse()?, parse_hex(h).context("bad database hash")?));
+            }
+            (Some("key"), Some(size), Some(h)) => {
+                key = Some((size.parse()?, parse_hex(h).context("bad key file hash")?));
             }
             (Some("blob"), Some(h), Some(size)) => {
                 let hash = parse_hex(h).context("bad blob hash in the manifest")?;
@@ -64,6 +96,7 @@ fn parse_manifest(r: impl Read) -> anyhow::Result<Manifest> {
     Ok(Manifest {
         schema: schema.context("the manifest names no schema version")?,
         database: database.context("the manifest names no database")?,
+        key,
         blobs,
     })
 }
@@ -107,7 +140,10 @@ struct Target<'a> {
 fn read_archive(file: &Path, target: Option<&Target<'_>>) -> anyhow::Result<Summary> {
     let f = File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let mut archive = tar::Archive::new(BufReader::with_capacity(256 * 1024, f));
-    let mut entries = archive.entries()?;
+    // Raw: the tar crate reads GNU long names and PAX headers whole into memory,
+    // whatever their size. A backup never writes them (every name fits ustar), so
+    // in raw mode they arrive as members of an unexpected type and are refused.
+    let mut entries = archive.entries()?.raw(true);
     let manifest = {
         let first = entries.next().context("the archive is empty")??;
         if first.path()?.to_str() != Some(&format!("{ROOT}/MANIFEST")) {
@@ -124,6 +160,7 @@ fn read_archive(file: &Path, target: Option<&Target<'_>>) -> anyhow::Result<Summ
     let mut expected = manifest.blobs;
     let mut summary = Summary::default();
     let mut database_seen = false;
+    let mut key_seen = false;
     for entry in entries {
         let entry = entry?;
         let kind = entry.header().entry_type();
@@ -146,7 +183,7 @@ fn read_archive(file: &Path, target: Option<&Target<'_>>) -> anyhow::Result<Summ
             let (len, hash) = match target {
                 Some(t) => {
                     let path = t.dir.join("tmp").join("restore.redb");
-                    let mut out = BufWriter::new(File::create(&path)?);
+                    let mut out = BufWriter::new(perms::create_file(&path)?);
                     let r = copy_hashed(entry, &mut out)?;
                     out.flush()?;
                     r
@@ -157,6 +194,23 @@ fn read_archive(file: &Path, target: Option<&Target<'_>>) -> anyhow::Result<Summ
                 bail!("the database in the archive does not match its manifest hash");
             }
             summary.database_bytes = len;
+        } else if name == format!("{ROOT}/{}", keyseal::KEY_FILE) {
+            if key_seen {
+                bail!("the archive holds the key file twice");
+            }
+            key_seen = true;
+            let mut bytes = Vec::with_capacity(33);
+            entry.take(33).read_to_end(&mut bytes)?;
+            let hash = *blake3::hash(&bytes).as_bytes();
+            if Some((bytes.len() as u64, hash)) != manifest.key {
+                bail!("the key file in the archive does not match its manifest hash");
+            }
+            let secret: [u8; 32] = bytes
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("the key file in the archive is not 32 bytes"))?;
+            if let Some(t) = target {
+                keyseal::write(t.dir, &secret)?;
+            }
         } else if let Some(hash) = parse_blob_member(&name) {
             let Some(size) = expected.remove(&hash) else {
                 bail!(
@@ -167,13 +221,13 @@ fn read_archive(file: &Path, target: Option<&Target<'_>>) -> anyhow::Result<Summ
             let (len, got) = match target {
                 Some(t) => {
                     let temp = t.dir.join("tmp").join(format!("restore-{}", hex(&hash)));
-                    let mut out = BufWriter::new(File::create(&temp)?);
+                    let mut out = BufWriter::new(perms::create_file(&temp)?);
                     let r = copy_hashed(entry, &mut out)?;
                     out.flush()?;
                     if r == (size, hash) {
                         let dest = t.blobs.path_of(&hash);
                         if let Some(parent) = dest.parent() {
-                            std::fs::create_dir_all(parent)?;
+                            perms::create_dir_all(parent)?;
                         }
                         std::fs::rename(&temp, dest)?;
                     }
@@ -195,6 +249,9 @@ fn read_archive(file: &Path, target: Option<&Target<'_>>) -> anyhow::Result<Summ
     }
     if !database_seen {
         bail!("the archive is cut short: the database is missing");
+    }
+    if manifest.key.is_some() && !key_seen {
+        bail!("the archive is cut short: the key file is missing");
     }
     if !expected.is_empty() {
         bail!(
@@ -245,7 +302,7 @@ pub fn restore(file: &Path, data_dir: &Path) -> anyhow::Result<Summary> {
             data_dir.display()
         );
     }
-    std::fs::create_dir_all(data_dir)?;
+    perms::own_dir(data_dir)?;
     let result = (|| -> anyhow::Result<Summary> {
         let target = Target {
             dir: data_dir,
@@ -273,6 +330,7 @@ pub fn restore(file: &Path, data_dir: &Path) -> anyhow::Result<Summary> {
         let _ = std::fs::remove_dir_all(data_dir.join("blobs"));
         let _ = std::fs::remove_dir_all(data_dir.join("tmp"));
         let _ = std::fs::remove_file(Store::db_path(data_dir));
+        let _ = std::fs::remove_file(keyseal::path(data_dir));
         if !existed {
             let _ = std::fs::remove_dir(data_dir);
         }
@@ -312,5 +370,13 @@ mod tests {
                 .is_err()
         );
         assert!(parse_manifest("tar\n".as_bytes()).is_err());
+        // A line past the bound is refused, however it goes on.
+        let long = format!("{FORMAT}\nschema 1\n{}", "x".repeat(MAX_MANIFEST_LINE + 1));
+        assert!(parse_manifest(long.as_bytes()).is_err());
+        let ok = format!(
+            "{FORMAT}\nschema 1\ndatabase 2 {h}\n{}\nend 0\n",
+            "x".repeat(MAX_MANIFEST_LINE)
+        );
+        assert!(parse_manifest(ok.as_bytes()).is_ok());
     }
 }

@@ -115,8 +115,8 @@ impl FsBlobStore {
     pub fn open(data_dir: &Path) -> io::Result<Self> {
         let blobs = data_dir.join("blobs");
         let tmp = data_dir.join("tmp");
-        fs::create_dir_all(&blobs)?;
-        fs::create_dir_all(&tmp)?;
+        super::perms::own_dir(&blobs)?;
+        super::perms::own_dir(&tmp)?;
         Ok(FsBlobStore {
             blobs,
             tmp,
@@ -149,11 +149,8 @@ impl BlobStore for FsBlobStore {
     fn create_temp(&self) -> io::Result<(TempBlob, File)> {
         let name = format!("upload-{}", hex(&crate::secret::random_bytes::<32>()));
         let path = self.tmp.join(&name[..40]);
-        let file = fs::OpenOptions::new()
-            .write(true)
-            .read(true)
-            .create_new(true)
-            .open(&path)?;
+        // 0600: the blob keeps this file's mode after its rename.
+        let file = super::perms::create_new(&path)?;
         let temp = TempBlob { path, armed: true };
         if self.disk_full.load(std::sync::atomic::Ordering::SeqCst) {
             // /dev/full answers every write with ENOSPC.
@@ -171,7 +168,7 @@ impl BlobStore for FsBlobStore {
         }
         let parent = dest.parent().expect("blob paths have parents");
         if !parent.exists() {
-            fs::create_dir_all(parent)?;
+            super::perms::create_dir_all(parent)?;
             // New fan-out directories must themselves be durable entries.
             if let Some(grand) = parent.parent() {
                 sync_dir(grand)?;

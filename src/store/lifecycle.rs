@@ -7,16 +7,14 @@ use super::codec::ImageRecord;
 use super::meta::*;
 use super::{Result, Store, StoredImage};
 
-/// What a counted view of a view-limited image may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Consume {
-    /// Serve it; this many views remain after this one.
-    Allowed {
-        /// Views left after this one.
-        left: u64,
-    },
-    /// The limit was already reached: answer as if the image did not exist.
-    Exhausted,
+/// What has been spent on one view-limited image: views against its
+/// `max_views`, and link-preview fetches against its preview budget.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Spent {
+    /// Views consumed.
+    pub views: u64,
+    /// Link-preview fetches served without consuming a view.
+    pub previews: u64,
 }
 
 /// Removes an image's lifecycle rows; called inside the delete transaction.
@@ -32,6 +30,7 @@ pub(super) fn forget(txn: &WriteTransaction, id: u64, rec: &ImageRecord) -> Resu
             index.remove((exhausted_at, id))?;
         }
     }
+    txn.open_table(ID_TO_PREVIEWS_SPENT)?.remove(id)?;
     Ok(())
 }
 
@@ -46,34 +45,59 @@ pub struct LifecycleEdit {
 }
 
 impl Store {
-    /// Consumes one view of an image limited to `max` views, in its own write
-    /// transaction. redb write transactions are exclusive, so two concurrent
-    /// viewers cannot both take the last view; and the count is durable before
-    /// the bytes go out, so a crash cannot hand a one-time link out twice.
-    pub fn consume_view(&self, id: u64, max: u64, now: i64) -> Result<Consume> {
+    /// What has been spent on an image so far (zero for an unknown one).
+    pub fn spent(&self, id: u64) -> Result<Spent> {
+        let r = self.db.begin_read()?;
+        let views = r
+            .open_table(ID_TO_CONSUMED_VIEWS)?
+            .get(id)?
+            .map_or(0, |v| v.value().0);
+        let previews = r
+            .open_table(ID_TO_PREVIEWS_SPENT)?
+            .get(id)?
+            .map_or(0, |v| v.value());
+        Ok(Spent { views, previews })
+    }
+
+    /// Adds what a group of fetches spent, image by image, in one write
+    /// transaction (one fsync for the whole group). The caller (the view
+    /// ledger, `view_limits`) has already checked every limit; an image whose
+    /// count reaches its current `max_views` here is handed to the sweeper.
+    /// Deleted images are skipped.
+    pub fn record_spent(&self, spent: &[(u64, Spent)], now: i64) -> Result<()> {
         let txn = self.db.begin_write()?;
-        let outcome;
         {
-            if txn.open_table(ID_TO_IMAGE)?.get(id)?.is_none() {
-                return Ok(Consume::Exhausted);
+            let images = txn.open_table(ID_TO_IMAGE)?;
+            let mut consumed = txn.open_table(ID_TO_CONSUMED_VIEWS)?;
+            let mut previews = txn.open_table(ID_TO_PREVIEWS_SPENT)?;
+            let mut index = txn.open_table(EXPIRES_AT_TO_ID)?;
+            for &(id, add) in spent {
+                let Some(v) = images.get(id)? else {
+                    continue;
+                };
+                let max = ImageRecord::decode(v.value())?.max_views;
+                drop(v);
+                if add.views > 0 {
+                    let (used, stamp) = consumed.get(id)?.map_or((0, 0), |v| v.value());
+                    let used = used.saturating_add(add.views);
+                    let stamp = match max {
+                        Some(m) if used >= m && stamp == 0 => {
+                            // The public link is dead from now; the sweeper reclaims it.
+                            index.insert((now, id), ())?;
+                            now
+                        }
+                        _ => stamp,
+                    };
+                    consumed.insert(id, (used, stamp))?;
+                }
+                if add.previews > 0 {
+                    let n = previews.get(id)?.map_or(0, |v| v.value());
+                    previews.insert(id, n.saturating_add(add.previews))?;
+                }
             }
-            let mut t = txn.open_table(ID_TO_CONSUMED_VIEWS)?;
-            let (used, _) = t.get(id)?.map(|v| v.value()).unwrap_or((0, 0));
-            if used >= max {
-                return Ok(Consume::Exhausted);
-            }
-            let used = used + 1;
-            let exhausted_at = if used >= max { now } else { 0 };
-            t.insert(id, (used, exhausted_at))?;
-            if exhausted_at != 0 {
-                // Hand the image to the sweeper; the public link is dead from now.
-                txn.open_table(EXPIRES_AT_TO_ID)?
-                    .insert((exhausted_at, id), ())?;
-            }
-            outcome = Consume::Allowed { left: max - used };
         }
         txn.commit()?;
-        Ok(outcome)
+        Ok(())
     }
 
     /// Changes an image's expiry and/or view limit. Returns the updated image.
@@ -144,13 +168,19 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::store::NewImage;
     use crate::store::blobs::BlobStore;
     use std::io::Write;
 
-    fn image(store: &Store, bytes: &[u8], expires_at: Option<i64>, max_views: Option<u64>) -> u64 {
+    /// Commits an image row with these bytes and lifecycle; returns its id.
+    pub(crate) fn image(
+        store: &Store,
+        bytes: &[u8],
+        expires_at: Option<i64>,
+        max_views: Option<u64>,
+    ) -> u64 {
         let (temp, mut f) = store.blobs().create_temp().unwrap();
         f.write_all(bytes).unwrap();
         let rec = ImageRecord {
@@ -172,21 +202,39 @@ mod tests {
             .id
     }
 
+    fn views(n: u64) -> Spent {
+        Spent {
+            views: n,
+            previews: 0,
+        }
+    }
+
     #[test]
-    fn views_are_consumed_exactly_once_up_to_the_limit() {
+    fn spent_views_accumulate_and_the_last_one_hands_the_image_to_the_sweeper() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let id = image(&store, b"a", None, Some(2));
-        assert_eq!(
-            store.consume_view(id, 2, 10).unwrap(),
-            Consume::Allowed { left: 1 }
-        );
+        let id = image(&store, b"a", None, Some(3));
+        store.record_spent(&[(id, views(1))], 10).unwrap();
         assert!(store.due_for_sweep(100, 10).unwrap().is_empty());
+        store
+            .record_spent(
+                &[(
+                    id,
+                    Spent {
+                        views: 2,
+                        previews: 3,
+                    },
+                )],
+                20,
+            )
+            .unwrap();
         assert_eq!(
-            store.consume_view(id, 2, 20).unwrap(),
-            Consume::Allowed { left: 0 }
+            store.spent(id).unwrap(),
+            Spent {
+                views: 3,
+                previews: 3
+            }
         );
-        assert_eq!(store.consume_view(id, 2, 30).unwrap(), Consume::Exhausted);
         let img = store.image(id).unwrap().unwrap();
         assert_eq!(img.views_left(), Some(0));
         assert!(img.is_gone(0));
@@ -204,11 +252,13 @@ mod tests {
             )
             .unwrap()
             .unwrap();
-        assert_eq!(img.views_left(), Some(3));
+        assert_eq!(img.views_left(), Some(2));
         assert!(store.due_for_sweep(100, 10).unwrap().is_empty());
-        // Delete clears every lifecycle row.
+        // Delete clears every lifecycle row; spending on a deleted image is a no-op.
         store.delete_image(id).unwrap();
-        assert_eq!(store.consume_view(id, 5, 50).unwrap(), Consume::Exhausted);
+        assert_eq!(store.spent(id).unwrap(), Spent::default());
+        store.record_spent(&[(id, views(1))], 50).unwrap();
+        assert_eq!(store.spent(id).unwrap(), Spent::default());
     }
 
     #[test]

@@ -32,10 +32,14 @@ pub const ID_TO_VIEWS: TableDefinition<u64, u64> = TableDefinition::new("id_to_v
 pub const EXPIRES_AT_TO_ID: TableDefinition<(i64, u64), ()> =
     TableDefinition::new("expires_at_to_id");
 /// Image id -> (views consumed against its `max_views`, when the last one was
-/// consumed or 0). Written synchronously, so a one-time link stays one-time
-/// across a crash.
+/// consumed or 0). Committed before the bytes go out (in groups, see
+/// `view_limits`), so a one-time link stays one-time across a crash.
 pub const ID_TO_CONSUMED_VIEWS: TableDefinition<u64, (u64, i64)> =
     TableDefinition::new("id_to_consumed_views");
+/// Image id -> link-preview fetches served from the image's preview budget
+/// (see `view_limits`), so the budget survives a restart.
+pub const ID_TO_PREVIEWS_SPENT: TableDefinition<u64, u64> =
+    TableDefinition::new("id_to_previews_spent");
 /// Name -> number: schema version, running totals and id sequences.
 pub const NAME_TO_META: TableDefinition<&str, u64> = TableDefinition::new("name_to_meta");
 

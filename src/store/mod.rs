@@ -9,8 +9,11 @@ pub mod blobs;
 pub mod check;
 pub mod codec;
 pub mod gc;
+pub mod keyseal;
 pub mod lifecycle;
 pub mod meta;
+pub mod perms;
+pub mod quota;
 pub mod snapshot;
 pub mod stats;
 pub mod thumbs;
@@ -57,6 +60,14 @@ pub enum StoreError {
     /// A filesystem failure.
     #[error("storage I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// The database seals private keys but the key file is gone.
+    #[error(
+        "the database's private-image keys are sealed with pixbin.key, which is missing from the data directory; restore it from the backup (without it no private link opens)"
+    )]
+    KeyFileMissing,
+    /// The configured image-count limit (overall or per uploader) is reached.
+    #[error("the image limit is reached")]
+    ImageLimit,
     /// The configured storage limit would be exceeded.
     #[error("storage limit reached")]
     StorageFull,
@@ -177,15 +188,17 @@ impl StoredImage {
 }
 
 /// The tables an image is assembled from, opened once per read transaction.
-struct ImageTables {
+struct ImageTables<'s> {
+    seal: &'s keyseal::KeySeal,
     images: redb::ReadOnlyTable<u64, &'static [u8]>,
     views: redb::ReadOnlyTable<u64, u64>,
     consumed: redb::ReadOnlyTable<u64, (u64, i64)>,
 }
 
-impl ImageTables {
-    fn open(r: &redb::ReadTransaction) -> Result<Self> {
+impl<'s> ImageTables<'s> {
+    fn open(r: &redb::ReadTransaction, seal: &'s keyseal::KeySeal) -> Result<Self> {
         Ok(ImageTables {
+            seal,
             images: r.open_table(ID_TO_IMAGE)?,
             views: r.open_table(ID_TO_VIEWS)?,
             consumed: r.open_table(ID_TO_CONSUMED_VIEWS)?,
@@ -196,7 +209,10 @@ impl ImageTables {
         let Some(v) = self.images.get(id)? else {
             return Ok(None);
         };
-        let record = ImageRecord::decode(v.value())?;
+        let mut record = ImageRecord::decode(v.value())?;
+        record.private_key = record
+            .private_key
+            .map(|k| self.seal.unseal(&record.uuid, k));
         let views = self.views.get(id)?.map(|v| v.value()).unwrap_or(0);
         let consumed = if record.max_views.is_some() {
             self.consumed.get(id)?.map(|v| v.value().0).unwrap_or(0)
@@ -282,6 +298,8 @@ pub struct Store {
     namespace: Mutex<()>,
     /// Backups in progress: while one runs, deletes leave blob files for GC.
     pins: gc::Pins,
+    /// Seals private-image keys in rows (`keyseal`).
+    seal: keyseal::KeySeal,
 }
 
 impl std::fmt::Debug for Store {
@@ -291,6 +309,9 @@ impl std::fmt::Debug for Store {
             .finish()
     }
 }
+
+/// redb's page cache.
+const DB_CACHE: usize = 32 * 1024 * 1024;
 
 fn uuid_key(uuid: &[u8; 16]) -> u128 {
     u128::from_be_bytes(*uuid)
@@ -310,16 +331,30 @@ impl Store {
     /// a database of another schema version, an old file format, a corrupt file, or
     /// one that another process has open.
     pub fn open(data_dir: &Path) -> Result<Store> {
-        std::fs::create_dir_all(data_dir)?;
+        perms::own_dir(data_dir)?;
         let path = Self::db_path(data_dir);
         // Opening for writing rewrites the header: look first, read-only.
         check::precheck(&path)?;
-        let db = Database::builder()
-            .set_cache_size(32 * 1024 * 1024)
-            .create(&path)?;
+        // redb creates its file with the umask's mode: create it 0600 first
+        // (redb initialises an empty file), and tighten one an older version made.
+        match perms::create_new(&path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e.into()),
+        }
+        let mut db = Database::builder().set_cache_size(DB_CACHE).create(&path)?;
+        perms::restrict(&path, perms::FILE_MODE)?;
         // Check the version before any write so a foreign file is left untouched.
+        let count_uploaders;
+        let mut sealed = false;
         {
             let read = db.begin_read()?;
+            // Per-uploader image counts came after schema 1's first release:
+            // a file without them gets them counted once, below.
+            count_uploaders = matches!(
+                read.open_table(quota::UPLOADER_TO_IMAGES),
+                Err(redb::TableError::TableDoesNotExist(_))
+            );
             match read.open_table(NAME_TO_META) {
                 Ok(t) => {
                     let found = get_meta(&t, keys::SCHEMA_VERSION)?;
@@ -329,14 +364,41 @@ impl Store {
                             expected: SCHEMA_VERSION,
                         });
                     }
+                    sealed = get_meta(&t, keyseal::KEYS_SEALED)? == 1;
                 }
                 Err(redb::TableError::TableDoesNotExist(_)) => {}
                 Err(e) => return Err(e.into()),
             }
         }
+        let seal = match keyseal::load(data_dir)? {
+            Some(s) => s,
+            None if sealed => return Err(StoreError::KeyFileMissing),
+            None => keyseal::create(data_dir)?,
+        };
+        let mut resealed = 0;
         let txn = db.begin_write()?;
         {
             txn.open_table(ID_TO_IMAGE)?;
+            if !sealed {
+                // A database from before sealing (or a new one): seal every
+                // private key, once, in this transaction.
+                let mut images = txn.open_table(ID_TO_IMAGE)?;
+                let mut plain = Vec::new();
+                for e in images.iter()? {
+                    let (k, v) = e?;
+                    let rec = ImageRecord::decode(v.value())?;
+                    if rec.private_key.is_some() {
+                        plain.push((k.value(), rec));
+                    }
+                }
+                for (id, mut rec) in plain {
+                    rec.private_key = rec.private_key.map(|k| seal.seal(&rec.uuid, k));
+                    images.insert(id, rec.encode().as_slice())?;
+                    resealed += 1;
+                }
+                txn.open_table(NAME_TO_META)?
+                    .insert(keyseal::KEYS_SEALED, 1)?;
+            }
             txn.open_table(UUID_TO_ID)?;
             txn.open_table(UPLOADED_AT_TO_ID)?;
             txn.open_table(HASH_TO_BLOB)?;
@@ -347,6 +409,10 @@ impl Store {
             stats::create_tables(&txn)?;
             txn.open_table(EXPIRES_AT_TO_ID)?;
             txn.open_table(ID_TO_CONSUMED_VIEWS)?;
+            txn.open_table(ID_TO_PREVIEWS_SPENT)?;
+            if count_uploaders {
+                quota::recount(&txn)?;
+            }
             let mut m = txn.open_table(NAME_TO_META)?;
             if m.get(keys::SCHEMA_VERSION)?.is_none() {
                 m.insert(keys::SCHEMA_VERSION, SCHEMA_VERSION)?;
@@ -355,12 +421,19 @@ impl Store {
             }
         }
         txn.commit()?;
+        if resealed > 0 {
+            // The keys in the clear are still in freed pages: copy the live
+            // rows into a fresh file, once.
+            db = snapshot::rewrite_clean(db, &path, DB_CACHE)?;
+            tracing::info!(images = resealed, "sealed private-image keys at rest");
+        }
         Ok(Store {
             db,
             blobs: FsBlobStore::open(data_dir)?,
             data_dir: data_dir.to_path_buf(),
             namespace: Mutex::new(()),
             pins: gc::Pins::default(),
+            seal,
         })
     }
 
@@ -402,11 +475,7 @@ impl Store {
 
     // ---- images -------------------------------------------------------------
 
-    /// Commits an upload whose bytes sit, fsynced, in `temp`: moves the blob into
-    /// place (or drops it as a duplicate) and inserts the rows, in one write
-    /// transaction. Refuses with `StorageFull` when a new blob would take the
-    /// running total past `max_storage`; the check and the increment happen in the
-    /// same transaction, so parallel uploads cannot overshoot the limit together.
+    /// [`Store::commit_upload_within`] with only a limit on charged bytes.
     pub fn commit_upload(
         &self,
         new: NewImage,
@@ -414,9 +483,36 @@ impl Store {
         max_storage: Option<u64>,
         now: i64,
     ) -> Result<StoredImage> {
+        let quota = quota::Quota {
+            bytes: max_storage,
+            ..Default::default()
+        };
+        self.commit_upload_within(new, temp, &quota, now)
+    }
+
+    /// Commits an upload whose bytes sit, fsynced, in `temp`: moves the blob into
+    /// place (or drops it as a duplicate) and inserts the rows, in one write
+    /// transaction. Refuses with `StorageFull` when the image's full cost
+    /// (`quota::upload_cost`, whether or not its bytes are already stored) would
+    /// take the charged total past the limit, and with `ImageLimit` at an image
+    /// count limit; the check and the increment happen in the same transaction,
+    /// so parallel uploads cannot overshoot a limit together.
+    pub fn commit_upload_within(
+        &self,
+        new: NewImage,
+        temp: TempBlob,
+        limits: &quota::Quota,
+        now: i64,
+    ) -> Result<StoredImage> {
         let _ns = self.namespace.lock().unwrap_or_else(|p| p.into_inner());
         let rec = new.record;
         let txn = self.db.begin_write()?;
+        match quota::check(&txn, limits, &rec.uploader, rec.size)? {
+            Some(quota::Refusal::Bytes) => return Err(StoreError::StorageFull),
+            Some(quota::Refusal::Images) => return Err(StoreError::ImageLimit),
+            None => {}
+        }
+        quota::count(&txn, &rec.uploader, 1)?;
         let id;
         {
             let mut meta = txn.open_table(NAME_TO_META)?;
@@ -433,11 +529,6 @@ impl Store {
                 }
                 None => {
                     let used = get_meta(&meta, keys::BYTES_STORED)?;
-                    if let Some(limit) = max_storage
-                        && used.saturating_add(rec.size) > limit
-                    {
-                        return Err(StoreError::StorageFull);
-                    }
                     // Durable rename before the row exists (invariant 1).
                     self.blobs.put(temp, &rec.hash)?;
                     meta.insert(keys::BYTES_STORED, used + rec.size)?;
@@ -458,8 +549,10 @@ impl Store {
                 let p = get_meta(&meta, keys::PRIVATE_IMAGES)?;
                 meta.insert(keys::PRIVATE_IMAGES, p + 1)?;
             }
+            let mut row = rec.clone();
+            row.private_key = rec.private_key.map(|k| self.seal.seal(&rec.uuid, k));
             txn.open_table(ID_TO_IMAGE)?
-                .insert(id, rec.encode().as_slice())?;
+                .insert(id, row.encode().as_slice())?;
             txn.open_table(UUID_TO_ID)?
                 .insert(uuid_key(&rec.uuid), id)?;
             txn.open_table(UPLOADED_AT_TO_ID)?
@@ -491,7 +584,7 @@ impl Store {
     /// Looks an image up by numeric id.
     pub fn image(&self, id: u64) -> Result<Option<StoredImage>> {
         let r = self.db.begin_read()?;
-        ImageTables::open(&r)?.load(id)
+        ImageTables::open(&r, &self.seal)?.load(id)
     }
 
     /// Looks an image up by uuid.
@@ -504,14 +597,14 @@ impl Store {
         else {
             return Ok(None);
         };
-        ImageTables::open(&r)?.load(id)
+        ImageTables::open(&r, &self.seal)?.load(id)
     }
 
     /// One page of images, newest first, and the cursor of the next page.
     pub fn list_images(&self, f: &ListFilter) -> Result<Page> {
         let r = self.db.begin_read()?;
         let index = r.open_table(UPLOADED_AT_TO_ID)?;
-        let tables = ImageTables::open(&r)?;
+        let tables = ImageTables::open(&r, &self.seal)?;
         let lower = (f.from.unwrap_or(i64::MIN), 0u64);
         let upper = match (f.cursor, f.to) {
             (Some(c), Some(to)) if (to, u64::MAX) < c => (to, u64::MAX),
@@ -591,6 +684,7 @@ impl Store {
             txn.open_table(ID_TO_VIEWS)?.remove(id)?;
             lifecycle::forget(&txn, id, &rec)?;
             stats::forget(&txn, id)?;
+            quota::count(&txn, &rec.uploader, -1)?;
             let mut meta = txn.open_table(NAME_TO_META)?;
             let n = get_meta(&meta, keys::IMAGES)?;
             meta.insert(keys::IMAGES, n.saturating_sub(1))?;
@@ -625,7 +719,10 @@ impl Store {
             if let Some(t) = &rec.thumbnail {
                 unlink_thumb = thumbs::release_blob(&mut blobs, &mut meta, t)?;
             }
-            removed = rec;
+            removed = ImageRecord {
+                private_key: rec.private_key.map(|k| self.seal.unseal(&rec.uuid, k)),
+                ..rec
+            };
         }
         txn.commit()?;
         // A running backup may still copy this blob: leave it for GC then.
@@ -655,7 +752,7 @@ impl Store {
                 (true, false) => -1,
                 _ => 0,
             };
-            rec.private_key = key;
+            rec.private_key = key.map(|k| self.seal.seal(&rec.uuid, k));
             images.insert(id, rec.encode().as_slice())?;
             if delta != 0 {
                 let mut meta = txn.open_table(NAME_TO_META)?;

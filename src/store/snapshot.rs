@@ -20,6 +20,8 @@ use super::blobs::BlobHash;
 use super::codec::ImageRecord;
 use super::gc::BlobPin;
 use super::meta::*;
+use super::perms;
+use super::quota::UPLOADER_TO_IMAGES;
 use super::{Result, Store, StoreError};
 
 /// Copies one table; returns its name. A table absent from the source is skipped.
@@ -62,6 +64,7 @@ fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<HashSet<Str
         ID_TO_VIEWS,
         EXPIRES_AT_TO_ID,
         ID_TO_CONSUMED_VIEWS,
+        ID_TO_PREVIEWS_SPENT,
         NAME_TO_META,
         DAY_METRIC_TO_COUNT,
         IMAGE_DAY_METRIC_TO_COUNT,
@@ -70,7 +73,45 @@ fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<HashSet<Str
         REFERRER_TO_VIEWS,
         IMAGE_REFERRER_TO_VIEWS,
         SEQ_TO_RECENT_VIEW,
+        UPLOADER_TO_IMAGES,
     ))
+}
+
+/// Rewrites the database at `path` (open as `db`) into a fresh file and puts
+/// that in its place, returning it opened. Only live rows are copied, so what
+/// an earlier version of a row held (a private key in the clear, before
+/// `keyseal`) does not survive in freed pages of the old file.
+pub(super) fn rewrite_clean(db: Database, path: &Path, cache: usize) -> Result<Database> {
+    let fresh = path.with_extension("redb.rewrite");
+    match std::fs::remove_file(&fresh) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+        _ => {}
+    }
+    perms::create_new(&fresh)?;
+    {
+        let copy_db = Database::builder().create(&fresh)?;
+        let read = db.begin_read()?;
+        let txn = copy_db.begin_write()?;
+        let copied = copy_all(&read, &txn)?;
+        if let Some(name) = read
+            .list_tables()?
+            .map(|t| t.name().to_string())
+            .find(|n| !copied.contains(n))
+        {
+            return Err(StoreError::Db(format!(
+                "table {name:?} is not covered by a rewrite; refusing to drop it"
+            )));
+        }
+        txn.commit()?;
+        copy_db.close()?;
+    }
+    std::fs::File::open(&fresh)?.sync_all()?;
+    drop(db);
+    std::fs::rename(&fresh, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(Database::builder().set_cache_size(cache).create(path)?)
 }
 
 impl Store {
@@ -85,6 +126,9 @@ impl Store {
             let _ns = self.namespace.lock().unwrap_or_else(|p| p.into_inner());
             (self.pins.pin(), self.db.begin_read()?)
         };
+        // Owner-only from the first byte: it holds every row (redb would
+        // create it with the umask's mode).
+        perms::create_new(dest)?;
         let copy_db = Database::builder().create(dest)?;
         let txn = copy_db.begin_write()?;
         let copied = copy_all(&read, &txn)?;

@@ -5,8 +5,10 @@
 //! days since 1970-01-01, see `clock::day_of`). What keeps the tables bounded:
 //! per-day rows are pruned after `StatsLimits::retention_days`; the recent-views
 //! log is capped at `StatsLimits::recent_cap` rows; referrer hosts, the only
-//! client-chosen keys, are capped in number (further hosts are counted under
-//! [`OTHER_REFERRER`]); country keys are validated two-letter codes.
+//! client-chosen keys, are capped in number, and a full table makes room for
+//! new hosts by moving its least-viewed rows under [`OTHER_REFERRER`] (see
+//! [`admit`]), so it ages out instead of freezing; country keys are validated
+//! two-letter codes.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -228,6 +230,55 @@ fn bump<K: redb::Key + 'static>(
     Ok(())
 }
 
+/// What [`admit`] decided for one bounded referrer table.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Admission<'a> {
+    /// New hosts that get a row, with their views.
+    admitted: Vec<(&'a str, u64)>,
+    /// Resident hosts whose rows go, their views moving to [`OTHER_REFERRER`].
+    evicted: Vec<String>,
+    /// Views to add to [`OTHER_REFERRER`]: the evicted rows' and those of
+    /// newcomers that did not get in.
+    other: u64,
+}
+
+/// Makes room in a full referrer table for a batch's new hosts, so that the
+/// table never freezes: a burst of junk hosts cannot keep real referrers out
+/// for good (SECURITY.md A51). Newcomers, most viewed first, take free rows
+/// while there are `room` ones, then each replaces the resident with the
+/// fewest views if it has at least as many (a newcomer wins a tie: the more
+/// recent host). So one-view junk ages out as soon as new hosts come, while a
+/// referrer that brought more views than the junk has stays. Nothing is lost:
+/// what leaves a row is counted under [`OTHER_REFERRER`]. `residents` need
+/// only be read when `newcomers.len() > room`.
+fn admit<'a>(
+    residents: Vec<(String, u64)>,
+    mut newcomers: Vec<(&'a str, u64)>,
+    mut room: usize,
+) -> Admission<'a> {
+    newcomers.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let mut residents: Vec<(String, u64)> = residents
+        .into_iter()
+        .filter(|(h, _)| h != OTHER_REFERRER)
+        .collect();
+    residents.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    let mut fewest = residents.into_iter().peekable();
+    let mut out = Admission::default();
+    for (host, n) in newcomers {
+        if room > 0 {
+            room -= 1;
+            out.admitted.push((host, n));
+        } else if let Some((gone, m)) = fewest.next_if(|(_, m)| *m <= n) {
+            out.other += m;
+            out.evicted.push(gone);
+            out.admitted.push((host, n));
+        } else {
+            out.other += n;
+        }
+    }
+    out
+}
+
 fn sorted_desc(mut v: Vec<(String, u64)>) -> Vec<(String, u64)> {
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     v
@@ -308,23 +359,72 @@ impl Store {
             add_all(&txn, IMAGE_COUNTRY_TO_VIEWS, image_countries)?;
             {
                 let mut t = txn.open_table(REFERRER_TO_VIEWS)?;
+                let mut newcomers = Vec::new();
                 for (host, n) in referrers {
-                    let key = if t.get(host)?.is_none() && t.len()? >= REFERRER_CAP {
-                        OTHER_REFERRER
+                    if host == OTHER_REFERRER || t.get(host)?.is_some() {
+                        bump(&mut t, host, n)?;
                     } else {
-                        host
-                    };
-                    bump(&mut t, key, n)?;
+                        newcomers.push((host, n));
+                    }
+                }
+                let room = REFERRER_CAP.saturating_sub(t.len()?) as usize;
+                if !newcomers.is_empty() {
+                    // Scanned only when the table is full: at most once a batch.
+                    let mut residents = Vec::new();
+                    if newcomers.len() > room {
+                        for e in t.iter()? {
+                            let (k, n) = e?;
+                            residents.push((k.value().to_string(), n.value()));
+                        }
+                    }
+                    let a = admit(residents, newcomers, room);
+                    for host in &a.evicted {
+                        t.remove(host.as_str())?;
+                    }
+                    for (host, n) in a.admitted {
+                        t.insert(host, n)?;
+                    }
+                    if a.other > 0 {
+                        bump(&mut t, OTHER_REFERRER, a.other)?;
+                    }
                 }
             }
             {
                 let mut t = txn.open_table(IMAGE_REFERRER_TO_VIEWS)?;
+                let mut by_image: BTreeMap<u64, Vec<(&str, u64)>> = BTreeMap::new();
                 for ((id, host), n) in image_referrers {
-                    let full = t.get((id, host))?.is_none()
-                        && t.range((id, "")..image_str_end(id))?.count() as u64
-                            >= IMAGE_REFERRER_CAP;
-                    let key = if full { OTHER_REFERRER } else { host };
-                    bump(&mut t, (id, key), n)?;
+                    by_image.entry(id).or_default().push((host, n));
+                }
+                for (id, hosts) in by_image {
+                    // An image holds at most IMAGE_REFERRER_CAP rows: one scan.
+                    let mut residents = Vec::new();
+                    for e in t.range((id, "")..image_str_end(id))? {
+                        let (k, n) = e?;
+                        residents.push((k.value().1.to_string(), n.value()));
+                    }
+                    let mut newcomers = Vec::new();
+                    for (host, n) in hosts {
+                        if let Some(r) = residents.iter_mut().find(|(h, _)| h == host) {
+                            // Keep the scanned count current: it may be evicted below.
+                            r.1 = r.1.saturating_add(n);
+                            t.insert((id, host), r.1)?;
+                        } else if host == OTHER_REFERRER {
+                            bump(&mut t, (id, host), n)?;
+                        } else {
+                            newcomers.push((host, n));
+                        }
+                    }
+                    let room = (IMAGE_REFERRER_CAP as usize).saturating_sub(residents.len());
+                    let a = admit(residents, newcomers, room);
+                    for host in &a.evicted {
+                        t.remove((id, host.as_str()))?;
+                    }
+                    for (host, n) in a.admitted {
+                        t.insert((id, host), n)?;
+                    }
+                    if a.other > 0 {
+                        bump(&mut t, (id, OTHER_REFERRER), a.other)?;
+                    }
                 }
             }
 
@@ -645,6 +745,69 @@ mod tests {
         let days = store.day_counts(10, 13).unwrap();
         assert_eq!(days[0].views, 0);
         assert_eq!(days[3].views, 1);
+    }
+
+    #[test]
+    fn a_full_referrer_table_trades_its_least_viewed_rows_for_new_hosts() {
+        let r = |v: &[(&str, u64)]| -> Vec<(String, u64)> {
+            v.iter().map(|(h, n)| (h.to_string(), *n)).collect()
+        };
+        // Room left: newcomers simply get in.
+        let a = admit(r(&[("a", 1)]), vec![("b", 1)], 1);
+        assert_eq!(a.admitted, vec![("b", 1)]);
+        assert!(a.evicted.is_empty() && a.other == 0);
+        // Full: the fewest-viewed resident goes (ties: the newcomer wins),
+        // but never one with more views than the newcomer brings.
+        let residents = r(&[
+            ("junk1", 1),
+            ("junk2", 1),
+            ("real", 5),
+            (OTHER_REFERRER, 40),
+        ]);
+        let a = admit(residents, vec![("new", 1), ("big", 3), ("late", 1)], 0);
+        assert_eq!(a.admitted, vec![("big", 3), ("late", 1)]);
+        assert_eq!(a.evicted, vec!["junk1".to_string(), "junk2".to_string()]);
+        // junk1 + junk2 moved under (other), and "new" did not beat "real".
+        assert_eq!(a.other, 3);
+    }
+
+    #[test]
+    fn a_burst_of_junk_hosts_does_not_freeze_the_referrer_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let id = crate::store::lifecycle::tests::image(&store, b"a", None, None);
+        let from = |host: &str| Hit {
+            referrer: Some(host.to_string()),
+            ..hit(id, 0, HitKind::View)
+        };
+        store
+            .record_hits(&[from("old.example"), from("old.example")], LIMITS, 0)
+            .unwrap();
+        let junk: Vec<Hit> = (0..REFERRER_CAP + 100)
+            .map(|i| from(&format!("j{i}.junk.example")))
+            .collect();
+        store.record_hits(&junk, LIMITS, 0).unwrap();
+        // The same day, later: a new real referrer, and the old one again.
+        store
+            .record_hits(&[from("news.example"), from("old.example")], LIMITS, 0)
+            .unwrap();
+        let global = store.referrer_views(usize::MAX).unwrap();
+        let per_image = store.image_stats(id, 0, 0).unwrap().unwrap().referrers;
+        for (name, table, cap) in [
+            ("global", &global, REFERRER_CAP),
+            ("per image", &per_image, IMAGE_REFERRER_CAP),
+        ] {
+            let get = |h: &str| table.iter().find(|e| e.0 == h).map(|e| e.1);
+            assert_eq!(get("news.example"), Some(1), "{name}: {table:?}");
+            assert_eq!(get("old.example"), Some(3), "{name}");
+            assert!(table.len() as u64 <= cap + 1, "{name}: {}", table.len());
+            assert!(get(OTHER_REFERRER).is_some(), "{name}");
+            assert_eq!(
+                table.iter().map(|e| e.1).sum::<u64>(),
+                REFERRER_CAP + 100 + 4,
+                "{name}: no view lost"
+            );
+        }
     }
 
     #[test]

@@ -112,10 +112,15 @@ impl Store {
                 }
                 None => {
                     let used = get_meta(&meta, keys::BYTES_STORED)?;
-                    if let Some(limit) = max_storage
-                        && used.saturating_add(thumb.size) > limit
-                    {
-                        return Err(StoreError::StorageFull);
+                    // Charged like an image's blob (`quota`): bytes plus overhead.
+                    if let Some(limit) = max_storage {
+                        use redb::ReadableTableMetadata;
+                        let images = get_meta(&meta, keys::IMAGES)?;
+                        let charged = super::quota::charged(used, blobs.len()?, images);
+                        if charged.saturating_add(thumb.size + super::quota::BLOB_OVERHEAD) > limit
+                        {
+                            return Err(StoreError::StorageFull);
+                        }
                     }
                     // Durable rename before the row names it (invariant 1).
                     self.blobs.put(thumb.temp, &thumb.hash)?;

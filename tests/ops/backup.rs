@@ -247,7 +247,8 @@ async fn restore_verifies_every_byte_and_refuses_the_rest() {
     let m = members(&tar);
     assert_eq!(m[0].0, "pixbin-backup/MANIFEST");
     assert_eq!(m[1].0, "pixbin-backup/pixbin.redb");
-    assert_eq!(m.len(), 2 + 4);
+    assert_eq!(m[2].0, "pixbin-backup/pixbin.key");
+    assert_eq!(m.len(), 3 + 4);
     let manifest = String::from_utf8_lossy(&tar[m[0].1..m[0].1 + m[0].2]).to_string();
     assert!(manifest.starts_with("pixbin-backup 1\n"), "{manifest}");
     assert_eq!(

@@ -11,11 +11,14 @@ use crate::support::*;
 mod access;
 mod content;
 mod cross_site;
+mod data;
 mod framing;
 mod limits;
 mod login;
 mod login_burst;
 mod multipart;
+mod serving;
+mod stats;
 mod transport;
 mod write_stall;
 

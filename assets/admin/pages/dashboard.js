@@ -64,7 +64,8 @@ function renderCards(el, s) {
   let bar = null;
   let storageSub = loading ? '' : s ? 'No limit set' : 'No data yet';
   if (typeof limit === 'number' && limit > 0) {
-    const pct = Math.min(100, (s.storageUsed / limit) * 100);
+    // The quota counts blocks and rows too (README, Quota): show that measure.
+    const pct = Math.min(100, ((s.storageCharged ?? s.storageUsed) / limit) * 100);
     const fill = h('div', { class: ['meter-fill', pct > 90 && 'meter-danger', pct > 75 && pct <= 90 && 'meter-warn'] });
     fill.style.width = `${pct}%`;
     bar = h('div', {

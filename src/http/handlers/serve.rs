@@ -1,4 +1,5 @@
-//! Serving image bytes: `GET|HEAD /{uuid}.{ext}` (public, counts views) and
+//! Serving image bytes: `GET|HEAD /{uuid}.{ext}` (public, counts views; each
+//! delivery of a view-limited image is paid for, see `view_limits`) and
 //! `/api/proxy/{uuid}.{ext}` (session, no view).
 //!
 //! Unknown uuid, wrong extension and wrong or missing key are one identical 404,
@@ -20,6 +21,7 @@ use crate::analytics::{self, Audience};
 use crate::clock;
 use crate::error::AppError;
 use crate::http::body::{Body, empty, full};
+use crate::http::cache_policy::CachePolicy;
 use crate::http::chunks::ChunkPool;
 use crate::http::conditional::{self, Outcome};
 use crate::http::dispatch;
@@ -31,7 +33,7 @@ use crate::secret;
 use crate::state::AppState;
 use crate::store::StoredImage;
 use crate::store::blobs::{BlobStore, hex};
-use crate::store::lifecycle::Consume;
+use crate::view_limits::Payer;
 
 /// Files up to this size are read in one call and sent with the headers in one
 /// write; larger ones are streamed in chunks of this size. 256 KiB rather than
@@ -95,23 +97,21 @@ pub async fn public(
 ) -> Result<Response<Body>, AppError> {
     let img = lookup(state, uuid, kind).await?;
     check_public_access(&img, req)?;
-    let who = audience(state, req);
-    if let Some(max) = img.record.max_views
-        && who.is_view()
-    {
-        // Consumed durably before the bytes go out; bots, unfurlers (a Discord
-        // preview), the admin UI, HEAD and the proxy never reach this.
-        let id = img.id;
-        let now = clock::now_ms();
-        if state
-            .blocking(move |s| s.consume_view(id, max, now))
-            .await?
-            == Consume::Exhausted
-        {
-            return Err(AppError::NotFound);
-        }
+    if state.view_limits.exhausted(&img) {
+        // Its last view is reserved, though the row may not say so yet.
+        return Err(AppError::NotFound);
     }
-    let res = serve_blob(state, &img, req, img.record.private_key.is_some()).await?;
+    let who = audience(state, req);
+    // Headers are not identity: on the public link everyone pays, whatever
+    // the Referer; a preview User-Agent only draws on the small preview budget.
+    let payer = match analytics::classify_agent(
+        req.headers().get(header::USER_AGENT).map(|v| v.as_bytes()),
+    ) {
+        analytics::AgentClass::Unfurler(_) => Payer::Preview,
+        _ => Payer::Viewer,
+    };
+    let private = img.record.private_key.is_some();
+    let res = serve_blob(state, &img, req, private, Some(payer)).await?;
     if analytics::counted_status(res.status()) {
         // Views, and bots and unfurlers (counted apart), go to the batching
         // writer; this never waits.
@@ -130,7 +130,7 @@ pub async fn proxy(
     req: &Request<Incoming>,
 ) -> Result<Response<Body>, AppError> {
     let img = lookup(state, uuid, kind).await?;
-    serve_blob(state, &img, req, true).await
+    serve_blob(state, &img, req, true, None).await
 }
 
 /// What the blocking read produced.
@@ -143,12 +143,16 @@ enum Loaded {
 }
 
 /// Sends a blob with validators, conditional and range handling. `private`
-/// responses are never cached by shared caches and send no Referer onwards.
+/// responses send no Referer onwards; who may cache what is
+/// `http::cache_policy` (nothing that can stop being served is shared).
+/// With a `payer`, a response that carries bytes of a view-limited image is
+/// paid for (`view_limits`) before they go out.
 pub(crate) async fn serve_blob(
     state: &AppState,
     img: &StoredImage,
     req: &Request<Incoming>,
     private: bool,
+    payer: Option<Payer>,
 ) -> Result<Response<Body>, AppError> {
     let rec = &img.record;
     let kind = ImageType::from_code(rec.kind).unwrap_or(ImageType::Png);
@@ -161,11 +165,7 @@ pub(crate) async fn serve_blob(
         .header(header::LAST_MODIFIED, conditional::http_date(last_modified))
         .header(
             header::CACHE_CONTROL,
-            if private {
-                "private, no-store"
-            } else {
-                "public, max-age=31536000, immutable"
-            },
+            CachePolicy::for_image(rec, private, clock::now_ms()).header_value(),
         )
         .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
         .header(
@@ -227,6 +227,11 @@ pub(crate) async fn serve_blob(
     }
     if req.method() == Method::HEAD {
         return Ok(builder.body(empty()).expect("valid response"));
+    }
+    if let Some(payer) = payer {
+        // Every response with bytes, 200 or 206, from memory or streamed, is
+        // paid for here; HEAD, 304, 412 and 416 carry none and cost nothing.
+        state.view_limits.spend(img, payer).await?;
     }
 
     let hash = rec.hash;

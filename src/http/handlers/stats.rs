@@ -79,6 +79,9 @@ struct SummaryJson {
     bot_hits: u64,
     unfurler_hits: u64,
     storage_used: u64,
+    /// What `storage_limit` is checked against: blob bytes plus block and
+    /// row overheads (`store::quota`).
+    storage_charged: u64,
     /// `null` when unlimited.
     storage_limit: Option<u64>,
     /// `null` when the filesystem cannot say.
@@ -94,8 +97,15 @@ fn disk_free(path: &std::path::Path) -> Option<u64> {
 
 /// `GET /api/stats`
 async fn summary(state: &AppState) -> Result<Response<Body>, AppError> {
-    let (totals, stats, free) = state
-        .blocking(|s| Ok((s.totals()?, s.stats_totals()?, disk_free(s.data_dir()))))
+    let (totals, stats, free, charged) = state
+        .blocking(|s| {
+            Ok((
+                s.totals()?,
+                s.stats_totals()?,
+                disk_free(s.data_dir()),
+                s.quota_used()?,
+            ))
+        })
         .await?;
     Ok(ok_json(&SummaryJson {
         images: totals.images,
@@ -105,6 +115,7 @@ async fn summary(state: &AppState) -> Result<Response<Body>, AppError> {
         bot_hits: stats.bot_hits,
         unfurler_hits: stats.unfurler_hits,
         storage_used: totals.bytes_stored,
+        storage_charged: charged,
         storage_limit: state.config.max_storage_bytes,
         disk_free: free,
     }))

@@ -116,5 +116,6 @@ async fn serve(
     thumb.record.hash = hash;
     thumb.record.size = blob.size;
     thumb.record.kind = blob.kind;
-    serve_blob(state, &thumb, req, private).await
+    // Never paid: the public thumbnail of a view-limited image is refused above.
+    serve_blob(state, &thumb, req, private, None).await
 }

@@ -72,13 +72,23 @@ pub fn sanitize_filename(raw: &str) -> String {
     }
 }
 
-/// Parses a form/header boolean.
+/// Parses a form/header boolean: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`,
+/// any case. Anything else, the empty string included, is `None`: an option the
+/// client sent but left blank is a mistake to report, never a silent "false"
+/// (an empty `private=` must not make an upload public).
 fn parse_bool(s: &str) -> Option<bool> {
     match s.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Some(true),
-        "false" | "0" | "no" | "off" | "" => Some(false),
+        "false" | "0" | "no" | "off" => Some(false),
         _ => None,
     }
+}
+
+/// The 400 for a boolean option with an empty or unknown value, naming it.
+fn bad_bool(name: &str) -> AppError {
+    AppError::bad_request(format!(
+        "{name} must be one of true, false, 1, 0, yes, no, on, off"
+    ))
 }
 
 fn media_error(e: MediaError) -> AppError {
@@ -233,13 +243,10 @@ impl Fields {
                 })
                 .transpose()
         };
-        let private =
-            match get("x-pixbin-private")? {
-                Some(v) => Some(parse_bool(&v).ok_or_else(|| {
-                    AppError::bad_request("X-Pixbin-Private must be true or false")
-                })?),
-                None => None,
-            };
+        let private = match get("x-pixbin-private")? {
+            Some(v) => Some(parse_bool(&v).ok_or_else(|| bad_bool("X-Pixbin-Private"))?),
+            None => None,
+        };
         Ok(Fields {
             private,
             expires: get("x-pixbin-expires")?,
@@ -328,10 +335,7 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
                     auth = Some(dispatch::upload_auth_from_key(state, value.trim()).await?);
                 }
                 "private" => {
-                    fields.private =
-                        Some(parse_bool(&value).ok_or_else(|| {
-                            AppError::bad_request("private must be true or false")
-                        })?);
+                    fields.private = Some(parse_bool(&value).ok_or_else(|| bad_bool("private"))?);
                 }
                 "expires" => fields.expires = Some(value),
                 "max_views" | "maxViews" => fields.max_views = Some(value),
@@ -420,9 +424,9 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
         record,
         key_hash: auth.key_hash,
     };
-    let limit = state.config.max_storage_bytes;
+    let quota = state.config.quota();
     let stored = state
-        .blocking(move |s| s.commit_upload(new, temp, limit, now))
+        .blocking(move |s| s.commit_upload_within(new, temp, &quota, now))
         .await?;
     tracing::info!(image = stored.id, size, kind = info.kind.ext(), "uploaded");
     // Off the request path: the pool makes it after this response (or the
@@ -549,6 +553,8 @@ mod tests {
         assert_eq!(parse_bool("TRUE"), Some(true));
         assert_eq!(parse_bool("0"), Some(false));
         assert_eq!(parse_bool("maybe"), None);
+        assert_eq!(parse_bool(""), None);
+        assert_eq!(parse_bool("  "), None);
     }
 
     proptest! {
