@@ -24,9 +24,12 @@ async fn timed_get(addr: SocketAddr, path: &str, extra: &str) -> (u16, Duration)
     let t = Instant::now();
     let fut = async {
         let mut s = AsyncStream::connect(addr).await.unwrap();
-        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n").as_bytes())
-            .await
-            .unwrap();
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
         let mut out = Vec::new();
         let _ = s.read_to_end(&mut out).await;
         String::from_utf8_lossy(&out)
@@ -139,12 +142,20 @@ async fn a42_behind_a_trusted_proxy_the_cap_counts_forwarded_clients() {
     let deadline = Instant::now() + Duration::from_secs(2);
     let mut refused = false;
     while Instant::now() < deadline && !refused {
-        refused = timed_get(app.addr, "/healthz", &from("203.0.113.9")).await.0 == 503;
+        refused = timed_get(app.addr, "/healthz", &from("203.0.113.9"))
+            .await
+            .0
+            == 503;
     }
-    assert!(refused, "a fifth request of one forwarded client was not refused");
+    assert!(
+        refused,
+        "a fifth request of one forwarded client was not refused"
+    );
     // ...while another forwarded client and the proxy's own checks get in.
     assert_eq!(
-        timed_get(app.addr, "/healthz", &from("203.0.113.10")).await.0,
+        timed_get(app.addr, "/healthz", &from("203.0.113.10"))
+            .await
+            .0,
         200
     );
     assert_eq!(timed_get(app.addr, "/healthz", "").await.0, 200);
@@ -152,7 +163,10 @@ async fn a42_behind_a_trusted_proxy_the_cap_counts_forwarded_clients() {
     let deadline = Instant::now() + write_timeout + Duration::from_secs(3);
     let mut back = false;
     while Instant::now() < deadline && !back {
-        back = timed_get(app.addr, "/healthz", &from("203.0.113.9")).await.0 == 200;
+        back = timed_get(app.addr, "/healthz", &from("203.0.113.9"))
+            .await
+            .0
+            == 200;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(back, "the stuck requests were not cut by the write timeout");
