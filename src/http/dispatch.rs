@@ -20,6 +20,7 @@ use crate::http::handlers::upload::UploadAuth;
 use crate::http::handlers::{
     admin, auth, backup, health, images, keys, metrics, serve, settings, stats, thumbs, upload,
 };
+use crate::http::origin;
 use crate::http::pages;
 use crate::http::query;
 use crate::http::router::{self, Route, RouteError};
@@ -250,6 +251,27 @@ async fn run(
     }
 }
 
+/// SECURITY.md A52: no state change from another site, and JSON endpoints
+/// read nothing but `application/json` (see `http::origin`).
+fn refuse_cross_site(
+    state: &AppState,
+    route: &Route,
+    req: &Request<Incoming>,
+) -> Result<(), AppError> {
+    origin::check_same_site(req, state.config.base_url())?;
+    if matches!(
+        route,
+        Route::Login
+            | Route::EditImage(_)
+            | Route::Privacy(_)
+            | Route::CreateKey
+            | Route::EditSettings
+    ) {
+        origin::require_json(req.headers())?;
+    }
+    Ok(())
+}
+
 /// Which family of security headers a response gets.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -343,7 +365,10 @@ pub async fn handle(
         && pages::prefers_html(req.headers());
     let mut allow = None;
     let result = match route {
-        Ok(r) => run(&state, r, req).await,
+        Ok(r) => match refuse_cross_site(&state, &r, &req) {
+            Ok(()) => run(&state, r, req).await,
+            Err(e) => Err(e),
+        },
         Err(RouteError::NotFound) => Err(AppError::NotFound),
         Err(RouteError::MethodNotAllowed) => {
             // RFC 9110 §15.5.6: a 405 lists the methods the resource supports.

@@ -90,28 +90,40 @@ pub async fn login(state: &AppState, req: Request<Incoming>) -> Result<Response<
         body::read_json(req.into_body(), 8 * 1024, state.config.body_idle_timeout).await?;
     // Throttle before the password is checked: during a lockout the right
     // password is refused too, so guessing gains nothing (SECURITY.md A30).
+    // The attempt counts as a failure from here on (a success clears it), so
+    // concurrent attempts cannot all slip past the check (A43).
     state
         .logins
-        .check(client, &body.username, Instant::now())
+        .reserve(client, &body.username, Instant::now())
         .map_err(|t| AppError::RateLimited {
             retry_after: t.retry_after_secs,
         })?;
     if body.username.len() > 128 || body.password.len() > 1024 {
-        state.logins.failed(client, &body.username, Instant::now());
         return Err(AppError::InvalidCredentials);
     }
     let username = body.username.clone();
     let password = Secret::new(body.password);
-    let ok = state
-        .blocking(move |s| {
-            Ok(match s.user(&username)? {
+    let store = state.store.clone();
+    let verified = state
+        .logins
+        .hashing
+        .run(move || -> Result<bool, AppError> {
+            Ok(match store.user(&username)? {
                 Some(u) => password::verify(password.expose(), &u.password_hash),
                 None => password::verify_unknown_user(password.expose()),
             })
         })
-        .await?;
+        .await;
+    let ok = match verified {
+        Ok(r) => r?,
+        Err(e) => {
+            // Never checked (too busy): the attempt does not count against
+            // the client.
+            state.logins.refund(client, &body.username, Instant::now());
+            return Err(e);
+        }
+    };
     if !ok {
-        state.logins.failed(client, &body.username, Instant::now());
         tracing::info!(client = %client, "failed login");
         return Err(AppError::InvalidCredentials);
     }
