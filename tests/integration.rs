@@ -12,6 +12,8 @@ mod clients;
 mod private_links;
 // Login, CSRF, logout, refresh, session fixation.
 mod sessions;
+// The account page: password change, session list, ending sessions.
+mod account;
 // Conditional requests, ranges, HEAD, caching and security headers.
 mod http_semantics;
 // Small images served from memory: exact bytes and ranges, delete, privacy, view limits.

@@ -18,7 +18,8 @@ use crate::http::body::{Body, error_response};
 use crate::http::client_ip;
 use crate::http::handlers::upload::UploadAuth;
 use crate::http::handlers::{
-    admin, auth, backup, health, images, keys, metrics, serve, settings, stats, thumbs, upload,
+    account, admin, auth, backup, health, images, keys, metrics, serve, settings, stats, thumbs,
+    upload,
 };
 use crate::http::origin;
 use crate::http::pages;
@@ -65,9 +66,16 @@ pub async fn session_of(
         return Ok(None);
     };
     let hash = secret::token_hash(token.expose());
-    let rec = state
-        .blocking(move |s| s.session(&hash, clock::now_ms()))
-        .await?;
+    let now = clock::now_ms();
+    let rec = state.blocking(move |s| s.session(&hash, now)).await?;
+    if rec
+        .as_ref()
+        .is_some_and(|r| now - r.last_seen_at >= session::TOUCH_EVERY_MS)
+    {
+        // Activity for the account page's session list, at most every few
+        // minutes per session.
+        state.blocking(move |s| s.touch_session(&hash, now)).await?;
+    }
     Ok(rec.map(|r| SessionCtx {
         token,
         token_hash: hash,
@@ -206,7 +214,23 @@ async fn run(
         Route::Login => auth::login(state, req).await,
         Route::Refresh => {
             let ctx = require_session_csrf(state, &req).await?;
-            auth::refresh(state, ctx).await
+            auth::refresh(state, ctx, &req).await
+        }
+        Route::AccountPassword => {
+            let ctx = require_session_csrf(state, &req).await?;
+            account::change_password(state, ctx, req).await
+        }
+        Route::ListSessions => {
+            let ctx = require_session(state, &req).await?;
+            account::sessions(state, &ctx).await
+        }
+        Route::EndSession(id) => {
+            let ctx = require_session_csrf(state, &req).await?;
+            account::end_session(state, &ctx, &id).await
+        }
+        Route::LogoutAll => {
+            let ctx = require_session_csrf(state, &req).await?;
+            account::logout_all(state, &ctx).await
         }
         Route::Logout => {
             let ctx = require_session_csrf(state, &req).await?;
@@ -266,6 +290,7 @@ fn refuse_cross_site(
             | Route::Privacy(_)
             | Route::CreateKey
             | Route::EditSettings
+            | Route::AccountPassword
     ) {
         origin::require_json(req.headers())?;
     }

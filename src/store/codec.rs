@@ -80,6 +80,23 @@ pub struct SessionRecord {
     pub created_at: i64,
     /// Unix milliseconds after which the session is dead.
     pub expires_at: i64,
+    /// Unix milliseconds of the last request seen (updated at most every few
+    /// minutes, see `auth::session::TOUCH_EVERY_MS`).
+    pub last_seen_at: i64,
+    /// The client address at login (IPv4 as mapped IPv6), for the account
+    /// page's session list.
+    pub ip: Option<[u8; 16]>,
+    /// The browser's User-Agent at login, cut to 200 characters; shown to
+    /// the account's owner only, never used to decide anything.
+    pub user_agent: Option<String>,
+}
+
+/// A session row as version 1 wrote it (before activity was recorded).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct SessionRecordV1 {
+    username: String,
+    created_at: i64,
+    expires_at: i64,
 }
 
 /// An upload key (a row of `UPLOAD_KEYS`, keyed by blake3 of the key).
@@ -184,7 +201,35 @@ macro_rules! versioned {
 versioned!(ImageEnvelope, ImageRecord, "image");
 versioned!(BlobEnvelope, BlobRecord, "blob");
 versioned!(UserEnvelope, UserRecord, "user");
-versioned!(SessionEnvelope, SessionRecord, "session");
+
+#[derive(Serialize, Deserialize)]
+enum SessionEnvelope {
+    V1(SessionRecordV1),
+    V2(SessionRecord),
+}
+
+impl SessionRecord {
+    /// Encodes as the current version (2).
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_stdvec(&SessionEnvelope::V2(self.clone())).expect("postcard encode")
+    }
+    /// Decodes any known version; a version-1 row reads as last seen at its
+    /// creation, with no address or browser recorded.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        match postcard::from_bytes::<SessionEnvelope>(bytes) {
+            Ok(SessionEnvelope::V2(r)) => Ok(r),
+            Ok(SessionEnvelope::V1(r)) => Ok(SessionRecord {
+                username: r.username,
+                created_at: r.created_at,
+                expires_at: r.expires_at,
+                last_seen_at: r.created_at,
+                ip: None,
+                user_agent: None,
+            }),
+            Err(_) => Err(DecodeError("session")),
+        }
+    }
+}
 versioned!(KeyEnvelope, KeyRecord, "upload key");
 versioned!(RecentViewEnvelope, RecentViewRecord, "recent view");
 
@@ -272,6 +317,29 @@ mod tests {
             vec![0, 3, 2, 1, b'G', b'B', 4, b'a', b'.', b'i', b'o', 1, 0]
         );
         assert_eq!(RecentViewRecord::decode(&r.encode()).unwrap(), r);
+    }
+
+    #[test]
+    fn session_golden_bytes_and_version_1_rows_still_read() {
+        let v1 = postcard::to_stdvec(&SessionEnvelope::V1(SessionRecordV1 {
+            username: "a".into(),
+            created_at: 1,
+            expires_at: 2,
+        }))
+        .unwrap();
+        assert_eq!(v1, vec![0, 1, b'a', 2, 4]);
+        let old = SessionRecord::decode(&v1).unwrap();
+        assert_eq!((old.last_seen_at, old.ip, old.user_agent), (1, None, None));
+        let s = SessionRecord {
+            username: "a".into(),
+            created_at: 1,
+            expires_at: 2,
+            last_seen_at: 3,
+            ip: None,
+            user_agent: Some("x".into()),
+        };
+        assert_eq!(s.encode(), vec![1, 1, b'a', 2, 4, 6, 0, 1, 1, b'x']);
+        assert_eq!(SessionRecord::decode(&s.encode()).unwrap(), s);
     }
 
     #[test]
