@@ -62,6 +62,7 @@ fn record(uuid: [u8; 16], hash: [u8; 32], size: u64, at: i64) -> ImageRecord {
         thumbnail: None,
         expires_at: None,
         max_views: None,
+        stripped: Vec::new(),
     }
 }
 

@@ -22,6 +22,8 @@ mod serve_cache;
 mod stranger_pages;
 // Listing with filters and cursor pagination; details; upload-key management.
 mod library;
+// The image page's metadata panel: what the file holds, what went at upload.
+mod metadata_panel;
 // Width and height as displayed (EXIF orientation), and the start-up correction.
 mod orientation;
 // The settings API: effective configuration, runtime upload defaults, env pins.
