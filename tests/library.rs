@@ -337,7 +337,8 @@ async fn listing_sorts_by_date_size_views_and_name_with_exact_paging() {
 
 #[tokio::test]
 async fn every_tile_has_a_session_thumbnail_that_spends_no_view() {
-    let mut app = spawn_app().await;
+    // The sweeper stays away: the used-up image must still be there at the end.
+    let mut app = spawn_app_with(|c| c.sweep_interval = std::time::Duration::from_secs(3600)).await;
     app.login_admin().await;
     let limited = app
         .upload_with(
