@@ -393,11 +393,11 @@ mod tests {
             ("3000x2000 baseline (1/8)", big),
             (
                 "1800x1200 progressive (1/4)",
-                fixture("real", "coffee-progressive.jpg"),
+                fixture("jpeg", "coffee-progressive.jpg"),
             ),
             (
                 "1536x1536 grey (1/4)",
-                fixture("real", "astronaut-gray.jpg"),
+                fixture("jpeg", "astronaut-gray.jpg"),
             ),
             ("1000x872 (1/2)", fixture("real", "hubble_deep_field.jpg")),
             (
@@ -406,7 +406,7 @@ mod tests {
             ),
             (
                 "451x300 CMYK (full-size path)",
-                fixture("real", "chelsea-cmyk.jpg"),
+                fixture("jpeg", "chelsea-cmyk.jpg"),
             ),
         ];
         for (name, b) in cases {
