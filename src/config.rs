@@ -51,6 +51,12 @@ pub struct Config {
     pub body_idle_timeout: Duration,
     /// Open connections at most; further ones wait in the kernel backlog.
     pub max_connections: usize,
+    /// Open connections per client address (IPv6 by /64) at most; behind a
+    /// trusted proxy, requests in flight per forwarded client address.
+    pub max_connections_per_ip: usize,
+    /// Longest a response write may make no progress (a client that stops
+    /// reading) before the connection is closed.
+    pub write_timeout: Duration,
     /// How long a graceful shutdown waits for requests in flight.
     pub shutdown_timeout: Duration,
     /// How often buffered view counts are written.
@@ -164,6 +170,8 @@ impl Config {
             header_timeout: Duration::from_secs(2),
             body_idle_timeout: Duration::from_secs(2),
             max_connections: 256,
+            max_connections_per_ip: 256,
+            write_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(5),
             view_flush_interval: Duration::from_millis(50),
             analytics: true,
@@ -242,6 +250,12 @@ pub struct ServeArgs {
     /// Open connections at most [default: 1024]
     #[arg(long, env = "PIXBIN_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Open connections per client address (IPv6 by /64; behind a trusted proxy, requests in flight per forwarded address) [default: 64]
+    #[arg(long, env = "PIXBIN_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<usize>,
+    /// Longest a response may go unread by its client before the connection is closed [default: 30s]
+    #[arg(long, env = "PIXBIN_WRITE_TIMEOUT")]
+    pub write_timeout: Option<String>,
     /// Record views and statistics (true/false) [default: true]
     #[arg(long, env = "PIXBIN_ANALYTICS")]
     pub analytics: Option<bool>,
@@ -312,6 +326,8 @@ struct FileConfig {
     header_timeout: Option<String>,
     body_idle_timeout: Option<String>,
     max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    write_timeout: Option<String>,
     analytics: Option<bool>,
     geoip_db: Option<PathBuf>,
     store_viewer_ip: Option<bool>,
@@ -473,6 +489,13 @@ pub fn load(
     if max_connections == 0 {
         bail!("max connections must be above zero");
     }
+    let max_connections_per_ip = args
+        .max_connections_per_ip
+        .or(file.max_connections_per_ip)
+        .unwrap_or(64);
+    if max_connections_per_ip == 0 {
+        bail!("max connections per IP must be above zero");
+    }
     Ok(Config {
         listen: args
             .listen
@@ -513,6 +536,16 @@ pub fn load(
             Duration::from_secs(30),
         )?,
         max_connections,
+        max_connections_per_ip,
+        write_timeout: match dur(
+            &args.write_timeout,
+            &file.write_timeout,
+            "write timeout",
+            Duration::from_secs(30),
+        )? {
+            d if d.is_zero() => bail!("write timeout must be above zero"),
+            d => d,
+        },
         shutdown_timeout: Duration::from_secs(10),
         view_flush_interval: Duration::from_millis(500),
         analytics: args.analytics.or(file.analytics).unwrap_or(true),

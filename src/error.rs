@@ -54,6 +54,9 @@ pub enum AppError {
     /// 405.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// 415: the body's `Content-Type` is not what the endpoint reads.
+    #[error("{0}")]
+    UnsupportedMediaType(&'static str),
     /// 429 with a retry hint in seconds.
     #[error("too many attempts, try again in {retry_after} s")]
     RateLimited {
@@ -63,6 +66,12 @@ pub enum AppError {
     /// 507: the disk (not the configured limit) is full.
     #[error("the server's disk is full")]
     DiskFull,
+    /// 503 with a retry hint: too much work of this kind at once.
+    #[error("the server is busy, try again in {retry_after} s")]
+    Busy {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
     /// 503: temporarily unable to serve.
     #[error("{0}")]
     Unavailable(&'static str),
@@ -91,8 +100,12 @@ impl AppError {
             AppError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             AppError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             AppError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            AppError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
             AppError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             AppError::DiskFull => (StatusCode::INSUFFICIENT_STORAGE, "disk_full"),
+            AppError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

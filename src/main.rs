@@ -17,6 +17,10 @@ fn init_tracing(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(pixbin::cli::log_colours(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            std::env::var_os("NO_COLOR").as_deref(),
+        ))
         // Its report of a failed write is an eprintln!, which panics when
         // stderr is what failed (a log file on a full disk): the server must
         // outlive its log destination.

@@ -12,6 +12,8 @@ mod clients;
 mod private_links;
 // Login, CSRF, logout, refresh, session fixation.
 mod sessions;
+// The account page: password change, session list, ending sessions.
+mod account;
 // Conditional requests, ranges, HEAD, caching and security headers.
 mod http_semantics;
 // Small images served from memory: exact bytes and ranges, delete, privacy, view limits.
@@ -20,6 +22,8 @@ mod serve_cache;
 mod stranger_pages;
 // Listing with filters and cursor pagination; details; upload-key management.
 mod library;
+// The image page's metadata panel: what the file holds, what went at upload.
+mod metadata_panel;
 // Width and height as displayed (EXIF orientation), and the start-up correction.
 mod orientation;
 // The settings API: effective configuration, runtime upload defaults, env pins.

@@ -337,7 +337,8 @@ async fn listing_sorts_by_date_size_views_and_name_with_exact_paging() {
 
 #[tokio::test]
 async fn every_tile_has_a_session_thumbnail_that_spends_no_view() {
-    let mut app = spawn_app().await;
+    // The sweeper stays away: the used-up image must still be there at the end.
+    let mut app = spawn_app_with(|c| c.sweep_interval = std::time::Duration::from_secs(3600)).await;
     app.login_admin().await;
     let limited = app
         .upload_with(
@@ -402,4 +403,72 @@ async fn every_tile_has_a_session_thumbnail_that_spends_no_view() {
     assert_eq!(expired["images"][0]["id"], limited["id"], "{expired}");
     let res = app.client.get(app.url(thumb)).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn keys_show_their_effective_defaults_and_long_names_are_refused_not_cut() {
+    let mut app =
+        spawn_app_with(|c| c.max_expiry = Some(std::time::Duration::from_secs(86_400))).await;
+    app.login_admin().await;
+    let create = |body: Value| {
+        app.with_csrf(reqwest::Method::POST, "/api/keys")
+            .json(&body)
+            .send()
+    };
+    let keys = || async {
+        let v: Value = app
+            .client
+            .get(app.url("/api/keys"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["keys"].as_array().unwrap().clone()
+    };
+    let before = keys().await.len();
+    let res = create(json!({"name": "k".repeat(65)})).await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(res.json::<Value>().await.unwrap()["code"], "name_too_long");
+    assert_eq!(keys().await.len(), before, "nothing was created");
+    let long = "é".repeat(64);
+    let res = create(json!({"name": long, "privateByDefault": true, "defaultExpiry": "7d"}))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let made: Value = res.json().await.unwrap();
+    assert_eq!(made["name"], long, "kept whole");
+    // The key's policy over the server's defaults, clamped by the maximum
+    // like an upload would be.
+    assert_eq!(
+        made["defaults"],
+        json!({"private": true, "expirySeconds": 86_400})
+    );
+    let list = keys().await;
+    let default_key = list.iter().find(|k| k["name"] == "default").unwrap();
+    assert_eq!(
+        default_key["defaults"],
+        json!({"private": false, "expirySeconds": 86_400})
+    );
+    // The server's runtime defaults flow into keys that do not say.
+    let res = app
+        .with_csrf(reqwest::Method::PUT, "/api/settings")
+        .json(&json!({"privateByDefault": true, "defaultExpirySeconds": 3600}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let list = keys().await;
+    let default_key = list.iter().find(|k| k["name"] == "default").unwrap();
+    assert_eq!(
+        default_key["defaults"],
+        json!({"private": true, "expirySeconds": 3600})
+    );
+    // And an upload with that key gets exactly that.
+    let v = app.upload_ok(fixture("real/logo.png"), "d.png").await;
+    assert_eq!(v["isPrivate"], true);
+    let left = pixbin::clock::parse_time(v["expiresAt"].as_str().unwrap()).unwrap()
+        - pixbin::clock::now_ms();
+    assert!((3_500_000..=3_600_000).contains(&left), "{left}");
 }

@@ -186,6 +186,7 @@ async fn bad_values_are_refused_and_change_nothing() {
     }
     let res = app
         .with_csrf(Method::PUT, "/api/settings")
+        .header("content-type", "application/json")
         .body("{not json")
         .send()
         .await

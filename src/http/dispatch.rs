@@ -18,8 +18,10 @@ use crate::http::body::{Body, error_response};
 use crate::http::client_ip;
 use crate::http::handlers::upload::UploadAuth;
 use crate::http::handlers::{
-    admin, auth, backup, health, images, keys, metrics, serve, settings, stats, thumbs, upload,
+    account, admin, auth, backup, health, images, keys, metrics, serve, settings, stats, thumbs,
+    upload,
 };
+use crate::http::origin;
 use crate::http::pages;
 use crate::http::query;
 use crate::http::router::{self, Route, RouteError};
@@ -64,9 +66,16 @@ pub async fn session_of(
         return Ok(None);
     };
     let hash = secret::token_hash(token.expose());
-    let rec = state
-        .blocking(move |s| s.session(&hash, clock::now_ms()))
-        .await?;
+    let now = clock::now_ms();
+    let rec = state.blocking(move |s| s.session(&hash, now)).await?;
+    if rec
+        .as_ref()
+        .is_some_and(|r| now - r.last_seen_at >= session::TOUCH_EVERY_MS)
+    {
+        // Activity for the account page's session list, at most every few
+        // minutes per session.
+        state.blocking(move |s| s.touch_session(&hash, now)).await?;
+    }
     Ok(rec.map(|r| SessionCtx {
         token,
         token_hash: hash,
@@ -205,7 +214,23 @@ async fn run(
         Route::Login => auth::login(state, req).await,
         Route::Refresh => {
             let ctx = require_session_csrf(state, &req).await?;
-            auth::refresh(state, ctx).await
+            auth::refresh(state, ctx, &req).await
+        }
+        Route::AccountPassword => {
+            let ctx = require_session_csrf(state, &req).await?;
+            account::change_password(state, ctx, req).await
+        }
+        Route::ListSessions => {
+            let ctx = require_session(state, &req).await?;
+            account::sessions(state, &ctx).await
+        }
+        Route::EndSession(id) => {
+            let ctx = require_session_csrf(state, &req).await?;
+            account::end_session(state, &ctx, &id).await
+        }
+        Route::LogoutAll => {
+            let ctx = require_session_csrf(state, &req).await?;
+            account::logout_all(state, &ctx).await
         }
         Route::Logout => {
             let ctx = require_session_csrf(state, &req).await?;
@@ -248,6 +273,28 @@ async fn run(
         Route::AdminPage => Ok(admin::page(state)),
         Route::AdminAsset(path) => admin::asset(state, &path),
     }
+}
+
+/// SECURITY.md A52: no state change from another site, and JSON endpoints
+/// read nothing but `application/json` (see `http::origin`).
+fn refuse_cross_site(
+    state: &AppState,
+    route: &Route,
+    req: &Request<Incoming>,
+) -> Result<(), AppError> {
+    origin::check_same_site(req, state.config.base_url())?;
+    if matches!(
+        route,
+        Route::Login
+            | Route::EditImage(_)
+            | Route::Privacy(_)
+            | Route::CreateKey
+            | Route::EditSettings
+            | Route::AccountPassword
+    ) {
+        origin::require_json(req.headers())?;
+    }
+    Ok(())
 }
 
 /// Which family of security headers a response gets.
@@ -343,7 +390,10 @@ pub async fn handle(
         && pages::prefers_html(req.headers());
     let mut allow = None;
     let result = match route {
-        Ok(r) => run(&state, r, req).await,
+        Ok(r) => match refuse_cross_site(&state, &r, &req) {
+            Ok(()) => run(&state, r, req).await,
+            Err(e) => Err(e),
+        },
         Err(RouteError::NotFound) => Err(AppError::NotFound),
         Err(RouteError::MethodNotAllowed) => {
             // RFC 9110 §15.5.6: a 405 lists the methods the resource supports.

@@ -11,6 +11,7 @@ pub mod dispatch;
 pub mod handlers;
 pub mod multipart;
 pub mod openapi;
+pub mod origin;
 pub mod pages;
 pub mod query;
 pub mod range;

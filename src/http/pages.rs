@@ -45,7 +45,7 @@ pub fn page(status: StatusCode, title: &str, body_html: &str) -> Response<Body> 
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <meta name=\"color-scheme\" content=\"light dark\">\
-<meta name=\"robots\" content=\"noindex\">\
+<meta name=\"robots\" content=\"noindex\"><link rel=\"icon\" href=\"data:,\">\
 <title>{t} · pixbin</title><style nonce=\"{nonce}\">{STYLE}</style></head>\
 <body><main><h1>{t}</h1>{body_html}</main></body></html>",
         t = escape(title),

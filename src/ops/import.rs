@@ -110,6 +110,7 @@ fn import_file(
     file.write_all(&bytes).map_err(io)?;
     file.sync_all().map_err(io)?;
     let (mut temp, mut hash, mut size) = (temp, *blake3::hash(&bytes).as_bytes(), meta.len());
+    let mut stripped = Vec::new();
     if config.strip_metadata != StripMode::None || info.trailer_at.is_some() {
         let rewritten = strip::rewrite(
             temp.path(),
@@ -122,6 +123,7 @@ fn import_file(
         .map_err(|e| format!("could not strip metadata: {e}"))?;
         if let Some(r) = rewritten {
             (temp, hash, size) = (r.temp, r.hash, r.size);
+            stripped = r.stripped.iter().map(|s| s.to_string()).collect();
         }
     }
     if store
@@ -155,6 +157,7 @@ fn import_file(
         thumbnail: None,
         expires_at: None,
         max_views: None,
+        stripped,
     };
     let new = NewImage {
         record,

@@ -5,6 +5,7 @@
 //! (`crate::state::AppState::blocking`). redb's error types are converted into
 //! [`StoreError`] at this boundary so nothing above sees database internals.
 
+pub mod accounts;
 pub mod blobs;
 pub mod check;
 pub mod codec;

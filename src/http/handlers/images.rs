@@ -142,10 +142,45 @@ async fn find(state: &AppState, r: ImageRef) -> Result<StoredImage, AppError> {
         .or_not_found()
 }
 
+/// The image JSON plus what the details page alone shows.
+#[derive(Serialize)]
+struct DetailsJson {
+    #[serde(flatten)]
+    image: ImageJson,
+    metadata: MetadataJson,
+}
+
+/// The metadata panel: what the stored file carries now, read from its
+/// bytes, and what was removed at upload.
+#[derive(Serialize)]
+struct MetadataJson {
+    present: Vec<crate::media::inventory::Found>,
+    stripped: Vec<String>,
+}
+
 /// `GET /api/images/{id}`
 pub async fn details(state: &AppState, r: ImageRef) -> Result<Response<Body>, AppError> {
     let img = find(state, r).await?;
-    Ok(ok_json(&image_json(state, &img, None)))
+    let (hash, size) = (img.record.hash, img.record.size);
+    let kind = ImageType::from_code(img.record.kind).unwrap_or(ImageType::Png);
+    let store = state.store.clone();
+    // A few small reads of the file's header records (`media::inventory`).
+    let present = tokio::task::spawn_blocking(move || {
+        use crate::store::blobs::BlobStore;
+        let f = store.blobs().open(&hash)?;
+        crate::media::inventory::inventory(&mut std::io::BufReader::new(f), size, kind)
+    })
+    .await?
+    .map(|inv| inv.present)
+    .unwrap_or_else(|e| {
+        tracing::warn!(image = img.id, error = %e, "could not read the blob's metadata");
+        Vec::new()
+    });
+    let stripped = img.record.stripped.clone();
+    Ok(ok_json(&DetailsJson {
+        image: image_json(state, &img, None),
+        metadata: MetadataJson { present, stripped },
+    }))
 }
 
 #[derive(Serialize)]

@@ -430,6 +430,7 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
         thumbnail: None,
         expires_at,
         max_views,
+        stripped: stripped.iter().map(|s| s.to_string()).collect(),
     };
     let new = NewImage {
         record,
