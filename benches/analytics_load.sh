@@ -52,6 +52,7 @@ trap cleanup EXIT
 start() {
     local name=$1 analytics=$2 out="$WORK/$1.out"
     PIXBIN_ANALYTICS=$analytics PIXBIN_ADMIN_PASSWORD=bench-password PIXBIN_LOG=warn \
+        PIXBIN_MAX_CONNECTIONS_PER_IP=4096 \
         "$BIN" serve --listen 127.0.0.1:0 --data-dir "$WORK/$name" >"$out" 2>"$WORK/$name.err" &
     PIDS+=($!)
     printf -v "PID_$name" '%s' "$!"

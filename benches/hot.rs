@@ -1,6 +1,7 @@
 //! The functions every served request runs, timed alone: route parsing, the
-//! image record codec, private-key decoding, blake3 over 1 MiB (upload hashing)
-//! and the metadata lookup by uuid on a database of 100k images.
+//! image record codec, private-key decoding, blake3 over 1 MiB (upload hashing),
+//! the metadata lookup by uuid and the library's first page (by date, size and
+//! name) on a database of 100k images.
 //!
 //! Run: `cargo bench --bench hot`. The same binary also seeds a data directory
 //! with many images for `benches/load.sh` (start-up and `/api/list` at 100k):
@@ -21,7 +22,7 @@ use pixbin::store::codec::{BlobRecord, ImageRecord, Uploader};
 use pixbin::store::meta::{
     HASH_TO_BLOB, ID_TO_IMAGE, NAME_TO_META, UPLOADED_AT_TO_ID, UUID_TO_ID, keys,
 };
-use pixbin::store::{NewImage, Store};
+use pixbin::store::{ListFilter, NewImage, SortKey, Store};
 use redb::{Database, ReadableTable};
 
 const IMAGES: usize = 100_000;
@@ -62,6 +63,7 @@ fn record(uuid: [u8; 16], hash: [u8; 32], size: u64, at: i64) -> ImageRecord {
         thumbnail: None,
         expires_at: None,
         max_views: None,
+        stripped: Vec::new(),
     }
 }
 
@@ -212,6 +214,23 @@ fn main() {
     g.bench_function("image_by_uuid_missing", |b| {
         b.iter(|| store.image_by_uuid(black_box(&[0xee; 16])).unwrap())
     });
+    g.finish();
+
+    // The library's first page: by date the index is the order; by size,
+    // views or name every row is read once per page (`store::listing`).
+    let mut g = c.benchmark_group("list_100k");
+    g.sample_size(10);
+    for sort in [SortKey::Date, SortKey::Size, SortKey::Name] {
+        let filter = ListFilter {
+            limit: 50,
+            sort,
+            now: 1,
+            ..Default::default()
+        };
+        g.bench_function(format!("first_page_{sort:?}").to_lowercase(), |b| {
+            b.iter(|| store.list_images(black_box(&filter)).unwrap())
+        });
+    }
     g.finish();
 
     c.final_summary();

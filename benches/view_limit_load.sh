@@ -37,7 +37,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-PIXBIN_ADMIN_PASSWORD=bench-password PIXBIN_LOG=warn \
+PIXBIN_ADMIN_PASSWORD=bench-password PIXBIN_LOG=warn PIXBIN_MAX_CONNECTIONS_PER_IP=4096 \
     "$BIN" serve --listen 127.0.0.1:0 --data-dir "$WORK/data" >"$WORK/out" 2>"$WORK/err" &
 PID=$!
 for _ in $(seq 100); do

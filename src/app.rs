@@ -83,7 +83,7 @@ pub async fn start(mut config: Config, listener: &TcpListener) -> anyhow::Result
     }
     let dir = config.data_dir.clone();
     let cfg = config.clone();
-    let (store, created) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+    let (store, created, runtime) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let store = Store::open(&dir)
             .with_context(|| format!("opening data directory {}", dir.display()))?;
         let stale = store.purge_temps()?;
@@ -91,7 +91,15 @@ pub async fn start(mut config: Config, listener: &TcpListener) -> anyhow::Result
             tracing::info!(files = stale, "removed temp files left by an earlier run");
         }
         let created = bootstrap(&store, &cfg)?;
-        Ok((Arc::new(store), created))
+        let runtime = crate::settings::Runtime::from_stored(&store.runtime_settings()?);
+        let turned = store.orient_dimensions()?;
+        if turned > 0 {
+            tracing::info!(
+                images = turned,
+                "stored width and height as displayed (EXIF orientation)"
+            );
+        }
+        Ok((Arc::new(store), created, runtime))
     })
     .await??;
     let (views, writer) = analytics::start(store.clone(), &config).await?;
@@ -121,6 +129,7 @@ pub async fn start(mut config: Config, listener: &TcpListener) -> anyhow::Result
         blob_cache: Default::default(),
         chunks: Default::default(),
         view_limits: crate::view_limits::ViewLimits::start(store.clone()),
+        settings: crate::settings::Settings::new(runtime),
     });
     tokio::spawn(crate::ops::collect_garbage_periodically(state.clone()));
     tokio::spawn(crate::ops::scrub::run(state.clone()));

@@ -14,6 +14,38 @@ use crate::config::{self, ServeArgs};
 use crate::store::codec::UserRecord;
 use crate::store::{Store, StoreError};
 
+/// Whether log lines may carry ANSI colours: only on a terminal, and never
+/// when `NO_COLOR` is set to anything but the empty string (no-color.org).
+/// A journal, a file or a pipe gets plain text.
+pub fn log_colours(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+/// Parses the command line like `Cli::parse`, and notes which `serve`
+/// settings came from the environment rather than a flag (the settings page
+/// shows where each value came from).
+pub fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let from_env = |m: &clap::ArgMatches, id: &str| {
+        matches!(m.value_source(id), Some(ValueSource::EnvVariable))
+    };
+    let data_dir_env = from_env(&matches, "data_dir");
+    if let (Command::Serve(args), Some(m)) = (&mut cli.command, matches.subcommand_matches("serve"))
+    {
+        for id in m.ids() {
+            if from_env(m, id.as_str()) {
+                args.from_env.insert(id.as_str().to_string());
+            }
+        }
+        if data_dir_env || from_env(m, "data_dir") {
+            args.from_env.insert("data_dir".into());
+        }
+    }
+    cli
+}
+
 /// pixbin: a self-hosted image host in one binary.
 #[derive(Debug, Parser)]
 #[command(name = "pixbin", version, about)]
@@ -350,4 +382,19 @@ pub fn run_admin_command(cli: &Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colours_only_on_a_terminal_without_no_color() {
+        assert!(log_colours(true, None));
+        assert!(log_colours(true, Some(OsStr::new(""))));
+        assert!(!log_colours(true, Some(OsStr::new("1"))));
+        assert!(!log_colours(false, None));
+        assert!(!log_colours(false, Some(OsStr::new(""))));
+    }
 }

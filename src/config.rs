@@ -2,8 +2,12 @@
 //! one immutable [`Config`].
 //!
 //! Precedence is command line, then environment (both handled by clap), then the
-//! config file, then the built-in default. Changing a setting means a restart.
+//! config file, then the built-in default. [`Config::sources`] remembers which
+//! one gave each setting. Changing a setting means a restart, except the few
+//! upload defaults the admin UI may change at runtime (`settings`), which sit
+//! between the environment and the file.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -47,6 +51,12 @@ pub struct Config {
     pub body_idle_timeout: Duration,
     /// Open connections at most; further ones wait in the kernel backlog.
     pub max_connections: usize,
+    /// Open connections per client address (IPv6 by /64) at most; behind a
+    /// trusted proxy, requests in flight per forwarded client address.
+    pub max_connections_per_ip: usize,
+    /// Longest a response write may make no progress (a client that stops
+    /// reading) before the connection is closed.
+    pub write_timeout: Duration,
     /// How long a graceful shutdown waits for requests in flight.
     pub shutdown_timeout: Duration,
     /// How often buffered view counts are written.
@@ -94,6 +104,49 @@ pub struct Config {
     /// on its first request or by `pixbin thumbnails`). Not a user setting:
     /// tests turn it off so blob counts do not race the background work.
     pub thumbnail_on_upload: bool,
+    /// Where each setting came from, by its file name (`max_upload_bytes`).
+    pub sources: Sources,
+}
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// A command-line flag.
+    Flag,
+    /// A `PIXBIN_*` environment variable.
+    Env,
+    /// The TOML file.
+    File,
+    /// The built-in default.
+    #[default]
+    Default,
+    /// Changed at runtime in the admin UI, kept in the database (`settings`).
+    Database,
+}
+
+impl Source {
+    /// Whether the operator pinned the value outside pixbin (flag or
+    /// environment): runtime changes may not override it.
+    pub fn is_pinned(self) -> bool {
+        matches!(self, Source::Flag | Source::Env)
+    }
+}
+
+/// The source of every setting that did not come from its default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sources(BTreeMap<&'static str, Source>);
+
+impl Sources {
+    /// Where `name` came from.
+    pub fn get(&self, name: &str) -> Source {
+        self.0.get(name).copied().unwrap_or_default()
+    }
+
+    /// Records where `name` came from.
+    pub fn set(&mut self, name: &'static str, source: Source) {
+        self.0.insert(name, source);
+    }
 }
 
 impl Config {
@@ -123,6 +176,8 @@ impl Config {
             header_timeout: Duration::from_secs(2),
             body_idle_timeout: Duration::from_secs(2),
             max_connections: 256,
+            max_connections_per_ip: 256,
+            write_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(5),
             view_flush_interval: Duration::from_millis(50),
             analytics: true,
@@ -145,6 +200,7 @@ impl Config {
             metrics_token: None,
             strip_metadata: StripMode::None,
             thumbnail_on_upload: false,
+            sources: Sources::default(),
         }
     }
 
@@ -209,6 +265,12 @@ pub struct ServeArgs {
     /// Open connections at most [default: 1024]
     #[arg(long, env = "PIXBIN_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Open connections per client address (IPv6 by /64; behind a trusted proxy, requests in flight per forwarded address) [default: 64]
+    #[arg(long, env = "PIXBIN_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<usize>,
+    /// Longest a response may go unread by its client before the connection is closed [default: 30s]
+    #[arg(long, env = "PIXBIN_WRITE_TIMEOUT")]
+    pub write_timeout: Option<String>,
     /// Record views and statistics (true/false) [default: true]
     #[arg(long, env = "PIXBIN_ANALYTICS")]
     pub analytics: Option<bool>,
@@ -263,6 +325,11 @@ pub struct ServeArgs {
     /// Metadata removed from uploads: gps (location, serial numbers, owner), all (everything but orientation) or none [default: gps]
     #[arg(long, env = "PIXBIN_STRIP_METADATA")]
     pub strip_metadata: Option<String>,
+    /// Names (as in the file: `max_upload_bytes`) of the settings above whose
+    /// value came from the environment rather than a flag; filled from clap's
+    /// value sources by `cli::parse`.
+    #[arg(skip)]
+    pub from_env: BTreeSet<String>,
 }
 
 /// The same settings as they may appear in the TOML file.
@@ -283,6 +350,8 @@ struct FileConfig {
     header_timeout: Option<String>,
     body_idle_timeout: Option<String>,
     max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    write_timeout: Option<String>,
     analytics: Option<bool>,
     geoip_db: Option<PathBuf>,
     store_viewer_ip: Option<bool>,
@@ -393,6 +462,7 @@ pub fn load(
     config_file: Option<&Path>,
 ) -> anyhow::Result<Config> {
     let file = read_file(config_file)?;
+    let sources = sources_of(args, &file, data_dir_flag.is_some());
     let size = |flag: &Option<String>,
                 file: &Option<toml::Value>,
                 what: &str|
@@ -446,6 +516,13 @@ pub fn load(
     if max_connections == 0 {
         bail!("max connections must be above zero");
     }
+    let max_connections_per_ip = args
+        .max_connections_per_ip
+        .or(file.max_connections_per_ip)
+        .unwrap_or(64);
+    if max_connections_per_ip == 0 {
+        bail!("max connections per IP must be above zero");
+    }
     Ok(Config {
         listen: args
             .listen
@@ -486,6 +563,16 @@ pub fn load(
             Duration::from_secs(30),
         )?,
         max_connections,
+        max_connections_per_ip,
+        write_timeout: match dur(
+            &args.write_timeout,
+            &file.write_timeout,
+            "write timeout",
+            Duration::from_secs(30),
+        )? {
+            d if d.is_zero() => bail!("write timeout must be above zero"),
+            d => d,
+        },
         shutdown_timeout: Duration::from_secs(10),
         view_flush_interval: Duration::from_millis(500),
         analytics: args.analytics.or(file.analytics).unwrap_or(true),
@@ -590,7 +677,141 @@ pub fn load(
             None => StripMode::Gps,
         },
         thumbnail_on_upload: true,
+        sources,
     })
+}
+
+/// Where each setting comes from: a flag or the environment (clap merged
+/// both into `args`; `args.from_env` tells them apart), else the file, else
+/// the default.
+fn sources_of(args: &ServeArgs, file: &FileConfig, data_dir_flag: bool) -> Sources {
+    let mut out = Sources::default();
+    let mut note = |name: &'static str, in_args: bool, in_file: bool| {
+        let source = if in_args {
+            if args.from_env.contains(name) {
+                Source::Env
+            } else {
+                Source::Flag
+            }
+        } else if in_file {
+            Source::File
+        } else {
+            return;
+        };
+        out.set(name, source);
+    };
+    let a = args;
+    let f = file;
+    note("listen", a.listen.is_some(), f.listen.is_some());
+    note("data_dir", data_dir_flag, f.data_dir.is_some());
+    note("base_url", a.base_url.is_some(), f.base_url.is_some());
+    note(
+        "max_upload_bytes",
+        a.max_upload_bytes.is_some(),
+        f.max_upload_bytes.is_some(),
+    );
+    note(
+        "max_storage_bytes",
+        a.max_storage_bytes.is_some(),
+        f.max_storage_bytes.is_some(),
+    );
+    note("max_images", a.max_images.is_some(), f.max_images.is_some());
+    note(
+        "max_images_per_key",
+        a.max_images_per_key.is_some(),
+        f.max_images_per_key.is_some(),
+    );
+    note(
+        "allowed_types",
+        a.allowed_types.is_some(),
+        f.allowed_types.is_some(),
+    );
+    note("max_pixels", a.max_pixels.is_some(), f.max_pixels.is_some());
+    note(
+        "admin_password",
+        a.admin_password.is_some(),
+        f.admin_password.is_some(),
+    );
+    note(
+        "session_ttl",
+        a.session_ttl.is_some(),
+        f.session_ttl.is_some(),
+    );
+    note(
+        "header_timeout",
+        a.header_timeout.is_some(),
+        f.header_timeout.is_some(),
+    );
+    note(
+        "body_idle_timeout",
+        a.body_idle_timeout.is_some(),
+        f.body_idle_timeout.is_some(),
+    );
+    note(
+        "max_connections",
+        a.max_connections.is_some(),
+        f.max_connections.is_some(),
+    );
+    note("analytics", a.analytics.is_some(), f.analytics.is_some());
+    note("geoip_db", a.geoip_db.is_some(), f.geoip_db.is_some());
+    note(
+        "store_viewer_ip",
+        a.store_viewer_ip.is_some(),
+        f.store_viewer_ip.is_some(),
+    );
+    note(
+        "stats_retention_days",
+        a.stats_retention_days.is_some(),
+        f.stats_retention_days.is_some(),
+    );
+    note(
+        "recent_views",
+        a.recent_views.is_some(),
+        f.recent_views.is_some(),
+    );
+    note(
+        "trusted_proxies",
+        a.trusted_proxies.is_some(),
+        f.trusted_proxies.is_some(),
+    );
+    note(
+        "login_attempts",
+        a.login_attempts.is_some(),
+        f.login_attempts.is_some(),
+    );
+    note(
+        "login_window",
+        a.login_window.is_some(),
+        f.login_window.is_some(),
+    );
+    note(
+        "default_expiry",
+        a.default_expiry.is_some(),
+        f.default_expiry.is_some(),
+    );
+    note("max_expiry", a.max_expiry.is_some(), f.max_expiry.is_some());
+    note(
+        "private_by_default",
+        a.private_by_default.is_some(),
+        f.private_by_default.is_some(),
+    );
+    note(
+        "gc_interval",
+        a.gc_interval.is_some(),
+        f.gc_interval.is_some(),
+    );
+    note("gc_grace", a.gc_grace.is_some(), f.gc_grace.is_some());
+    note(
+        "metrics_token",
+        a.metrics_token.is_some(),
+        f.metrics_token.is_some(),
+    );
+    note(
+        "strip_metadata",
+        a.strip_metadata.is_some(),
+        f.strip_metadata.is_some(),
+    );
+    out
 }
 
 /// `never` (or unset) is `None`; otherwise a duration such as `30d`.
@@ -693,9 +914,20 @@ mod tests {
         assert_eq!(c.allowed_types, vec![ImageType::Png, ImageType::Jpeg]);
         assert_eq!(c.data_dir, PathBuf::from("/srv/pix"));
         assert_eq!(c.max_storage_bytes, None);
+        assert_eq!(c.sources.get("listen"), Source::File);
+        assert_eq!(c.sources.get("max_upload_bytes"), Source::Flag);
+        assert_eq!(c.sources.get("max_storage_bytes"), Source::Default);
+        let from_env = ServeArgs {
+            max_upload_bytes: Some("2MiB".into()),
+            from_env: ["max_upload_bytes".to_string()].into(),
+            ..Default::default()
+        };
+        let c = load(&from_env, None, Some(&file)).unwrap();
+        assert_eq!(c.sources.get("max_upload_bytes"), Source::Env);
         let c = load(&ServeArgs::default(), None, None).unwrap();
         assert_eq!(c.listen.port(), 8080);
         assert_eq!(c.max_upload_bytes, 32 * MIB);
+        assert_eq!(c.sources.get("listen"), Source::Default);
         std::fs::write(&file, "listne = 1\n").unwrap();
         assert!(load(&ServeArgs::default(), None, Some(&file)).is_err());
     }

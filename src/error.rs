@@ -40,12 +40,23 @@ pub enum AppError {
         /// Human text.
         message: &'static str,
     },
+    /// 409 with a code (`set_by_environment`).
+    #[error("{message}")]
+    Conflict {
+        /// Machine-readable reason.
+        code: &'static str,
+        /// Human text.
+        message: String,
+    },
     /// 404, identical for unknown, wrong extension and wrong key.
     #[error("not found")]
     NotFound,
     /// 405.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// 415: the body's `Content-Type` is not what the endpoint reads.
+    #[error("{0}")]
+    UnsupportedMediaType(&'static str),
     /// 429 with a retry hint in seconds.
     #[error("too many attempts, try again in {retry_after} s")]
     RateLimited {
@@ -55,6 +66,12 @@ pub enum AppError {
     /// 507: the disk (not the configured limit) is full.
     #[error("the server's disk is full")]
     DiskFull,
+    /// 503 with a retry hint: too much work of this kind at once.
+    #[error("the server is busy, try again in {retry_after} s")]
+    Busy {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
     /// 503: temporarily unable to serve.
     #[error("{0}")]
     Unavailable(&'static str),
@@ -84,10 +101,15 @@ impl AppError {
             AppError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             AppError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
             AppError::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code),
+            AppError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             AppError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             AppError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            AppError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
             AppError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             AppError::DiskFull => (StatusCode::INSUFFICIENT_STORAGE, "disk_full"),
+            AppError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             AppError::BlobDamaged => (StatusCode::INTERNAL_SERVER_ERROR, "blob_damaged"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

@@ -15,6 +15,7 @@
 //! - `ops`: backup, restore, import, adopt, the control file, periodic GC
 //! - `secret`: random tokens, hashing, constant-time comparison
 //! - `server`: the accept loop (`run(listener, state, shutdown)`)
+//! - `settings`: upload defaults changed at runtime; the effective configuration
 //! - `state`: `AppState`, shared as `Arc`
 //! - `store`: redb metadata, content-addressed blobs, their shared identity
 //! - `systemd`: the hardened unit, readiness and watchdog notifications
@@ -43,6 +44,7 @@ pub mod metrics;
 pub mod ops;
 pub mod secret;
 pub mod server;
+pub mod settings;
 pub mod state;
 pub mod store;
 pub mod systemd;

@@ -5,7 +5,6 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
 use pixbin::cli::{Cli, Command, LogFormat};
 use tracing_subscriber::EnvFilter;
 
@@ -18,6 +17,10 @@ fn init_tracing(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(pixbin::cli::log_colours(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            std::env::var_os("NO_COLOR").as_deref(),
+        ))
         // Its report of a failed write is an eprintln!, which panics when
         // stderr is what failed (a log file on a full disk): the server must
         // outlive its log destination.
@@ -133,7 +136,7 @@ fn tune_allocator() {}
 
 fn main() -> ExitCode {
     tune_allocator();
-    let cli = Cli::parse();
+    let cli = pixbin::cli::parse();
     init_tracing(cli.log_format);
     let result = match &cli.command {
         Command::Serve(args) => tokio::runtime::Builder::new_multi_thread()

@@ -18,6 +18,7 @@ mod bmp;
 pub mod exif;
 mod gif;
 mod ico;
+pub mod inventory;
 mod jpeg;
 mod location;
 mod png;

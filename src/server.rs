@@ -1,4 +1,5 @@
-//! The accept loop: connection cap, timeouts, TCP_NODELAY, graceful shutdown.
+//! The accept loop: connection caps (in all, per client address, a reserve),
+//! timeouts (first byte, header, response write), TCP_NODELAY, graceful shutdown.
 //!
 //! `run(listener, state, shutdown)` is the seam: the caller binds (tests bind
 //! port 0) and owns the shutdown signal.
@@ -13,15 +14,42 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http_body_util::BodyExt;
+use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
+use hyper::{Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::http::dispatch;
+use crate::http::body::{self, Body};
+use crate::http::{client_ip, dispatch};
 use crate::state::AppState;
+
+mod guard;
+
+pub use guard::{ConnTable, RESERVE_PER_ADDR, Refusal, WriteDeadline, reserve_for};
+
+/// The 503 for a proxied client over its share of concurrent requests.
+fn too_many() -> Response<Body> {
+    let mut res = body::json(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &serde_json::json!({
+            "error": "too many connections from this address",
+            "code": "too_many_connections",
+        }),
+    );
+    let h = res.headers_mut();
+    h.insert(header::RETRY_AFTER, HeaderValue::from(1));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    res
+}
 
 /// Serves until `shutdown` resolves, then stops accepting and waits up to the
 /// configured shutdown timeout for requests in flight.
@@ -36,6 +64,17 @@ pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Fut
         .keep_alive(true);
     let builder = Arc::new(builder);
     let permits = Arc::new(Semaphore::new(cfg.max_connections));
+    // SECURITY.md A42: connections per client address, with a reserve that
+    // floods from a few addresses cannot take. A trusted proxy carries many
+    // clients over its connections, so behind it the cap counts the
+    // forwarded client's requests in flight instead (known only once the
+    // headers are read), for as long as each response streams.
+    let conns = ConnTable::new(
+        cfg.max_connections_per_ip,
+        cfg.max_connections,
+        reserve_for(cfg.max_connections),
+    );
+    let proxied = ConnTable::new(cfg.max_connections_per_ip, usize::MAX, 0);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     let mut backoff = Duration::from_millis(5);
@@ -64,12 +103,42 @@ pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Fut
             },
             _ = &mut shutdown => break,
         };
+        let trusted = client_ip::trusted(peer.ip(), &cfg.trusted_proxies);
+        let slot = match conns.admit(peer.ip(), trusted) {
+            Ok(slot) => slot,
+            Err(why) => {
+                tracing::debug!(peer = %peer.ip(), reason = ?why, "connection refused");
+                // Only what the socket takes at once; then closed.
+                let _ = stream.try_write(guard::REFUSED);
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
         let first_byte = state.config.header_timeout;
+        let write_timeout = state.config.write_timeout;
+        let proxied = proxied.clone();
         let service = service_fn(move |req| {
             let state = state.clone();
-            async move { Ok::<_, std::convert::Infallible>(dispatch::handle(state, peer, req).await) }
+            let proxied = proxied.clone();
+            async move {
+                if !trusted {
+                    return Ok(dispatch::handle(state, peer, req).await);
+                }
+                let client =
+                    client_ip::client_addr(peer, req.headers(), &state.config.trusted_proxies);
+                if client_ip::trusted(client, &state.config.trusted_proxies) {
+                    // Nothing forwarded (the proxy's own checks): not capped.
+                    return Ok(dispatch::handle(state, peer, req).await);
+                }
+                let res = match proxied.admit(client, false) {
+                    Ok(slot) => dispatch::handle(state, peer, req)
+                        .await
+                        .map(|b| guard::Held::new(b, slot).boxed_unsync()),
+                    Err(_) => too_many(),
+                };
+                Ok::<_, std::convert::Infallible>(res)
+            }
         });
         let builder = builder.clone();
         let watcher = graceful.watcher();
@@ -83,9 +152,13 @@ pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Fut
                 .await
                 .is_ok()
             {
-                let conn = builder.serve_connection(TokioIo::new(stream), service);
+                // A response the client stops reading fails the connection
+                // after the write timeout (A42).
+                let io = WriteDeadline::new(TokioIo::new(stream), write_timeout);
+                let conn = builder.serve_connection(io, service);
                 let _ = watcher.watch(conn).await;
             }
+            drop(slot);
             drop(permit);
         });
     }

@@ -34,6 +34,9 @@ pub struct AppState {
     /// Read buffers for streaming large blobs, one budget for all responses
     /// (see `http::chunks`).
     pub chunks: crate::http::chunks::ChunkPool,
+    /// Upload defaults changed at runtime (see `settings`); uploads read
+    /// `settings.effective(&config)`.
+    pub settings: crate::settings::Settings,
     /// What view-limited images have spent, committed in groups (see `view_limits`).
     pub view_limits: Arc<crate::view_limits::ViewLimits>,
 }

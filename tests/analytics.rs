@@ -303,6 +303,12 @@ async fn check_scripted(app: &TestApp, a: &Value, b: &Value) {
             .len(),
         30
     );
+    // The dashboard's ranges: each ends today with the same counts.
+    for n in [7, 30, 90] {
+        let range = get_json(app, &format!("/api/stats/views?days={n}")).await;
+        let today = today_of(&range["days"], n);
+        assert_eq!(today["unique"].as_u64(), Some(3), "days={n}");
+    }
 
     assert_eq!(
         get_json(app, "/api/stats/referrers").await,

@@ -12,12 +12,22 @@ mod clients;
 mod private_links;
 // Login, CSRF, logout, refresh, session fixation.
 mod sessions;
+// The account page: password change, session list, ending sessions.
+mod account;
 // Conditional requests, ranges, HEAD, caching and security headers.
 mod http_semantics;
 // Small images served from memory: exact bytes and ranges, delete, privacy, view limits.
 mod serve_cache;
+// The pages strangers see: deletion confirm and result, dead links in a browser.
+mod stranger_pages;
 // Listing with filters and cursor pagination; details; upload-key management.
 mod library;
+// The image page's metadata panel: what the file holds, what went at upload.
+mod metadata_panel;
+// Width and height as displayed (EXIF orientation), and the start-up correction.
+mod orientation;
+// The settings API: effective configuration, runtime upload defaults, env pins.
+mod settings;
 // Expiry, view limits, privacy defaults, the sweeper.
 mod lifecycle;
 // View statistics: countries, referrers, uniques, bots apart, restart and crash.

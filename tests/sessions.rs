@@ -25,6 +25,7 @@ async fn wrong_or_unknown_credentials_are_401() {
     }
     let res = client()
         .post(app.url("/api/login"))
+        .header("Content-Type", "application/json")
         .body("not json")
         .send()
         .await

@@ -17,7 +17,8 @@ const REAL: &[(&str, &str, &str, u64, u64)] = &[
     ("logo.ico", "image/x-icon", "ico", 48, 48),
     ("logo.png", "image/png", "png", 500, 500),
     ("no_time_for_that_tiny.gif", "image/gif", "gif", 14, 25),
-    ("rocket-gps.jpg", "image/jpeg", "jpg", 640, 427),
+    // Stored 640x427 with EXIF orientation 6: displayed upright, portrait.
+    ("rocket-gps.jpg", "image/jpeg", "jpg", 427, 640),
     ("rocket.jpg", "image/jpeg", "jpg", 640, 427),
 ];
 

@@ -59,6 +59,7 @@ function remember(data) {
 /** Forgets the session locally. */
 export function forget() {
   for (const k of Object.keys(session)) session[k] = null;
+  settingsPromise = null;
   try { localStorage.removeItem(SIGNED_IN_FLAG); } catch { /* storage disabled */ }
 }
 
@@ -154,6 +155,27 @@ export async function logout() {
 /** The session-authenticated URL of an image's original bytes (does not count a view). */
 export function proxyUrl(img) {
   return `/api/proxy/${encodeURIComponent(img.uuid)}.${encodeURIComponent(img.extension)}`;
+}
+
+/**
+ * The session thumbnail of an image (never its original, never a view):
+ * the server's `thumbUrl` when it sends one, else the same route built here.
+ */
+export function thumbUrl(img) {
+  if (typeof img.thumbUrl === 'string' && img.thumbUrl.startsWith('/api/proxy/thumb/')) return img.thumbUrl;
+  return `/api/proxy/thumb/${encodeURIComponent(img.uuid)}.${encodeURIComponent(img.extension)}`;
+}
+
+let settingsPromise = null;
+/**
+ * GET /api/settings, asked once per page load (null when the server has no
+ * such endpoint). `fresh` asks again, e.g. after the settings page saved.
+ */
+export function settings({ fresh = false } = {}) {
+  if (fresh || !settingsPromise) {
+    settingsPromise = getOptional('/api/settings').catch(() => null);
+  }
+  return settingsPromise;
 }
 
 /** Absolute base URL of this pixbin, as configured on the server. */

@@ -3,6 +3,7 @@
 
 import * as api from './api.js';
 import { safeNext } from './safe-next.js';
+import { explain } from './errors.js';
 import { h, icon, logo, toast, setTitle, emptyState } from './ui.js';
 import * as loginPage from './pages/login.js';
 import * as dashboardPage from './pages/dashboard.js';
@@ -10,6 +11,8 @@ import * as libraryPage from './pages/library.js';
 import * as imagePage from './pages/image.js';
 import * as uploadPage from './pages/upload.js';
 import * as keysPage from './pages/keys.js';
+import * as accountPage from './pages/account.js';
+import * as settingsPage from './pages/settings.js';
 
 const REFRESH_EVERY_MS = 10 * 60 * 1000;
 
@@ -18,6 +21,8 @@ const NAV = [
   { path: '/admin/library', label: 'Library', icon: 'library' },
   { path: '/admin/upload', label: 'Upload', icon: 'upload' },
   { path: '/admin/keys', label: 'Upload keys', short: 'Keys', icon: 'key' },
+  { path: '/admin/settings', label: 'Settings', icon: 'settings' },
+  { path: '/admin/account', label: 'Account', icon: 'user' },
 ];
 
 const ROUTES = [
@@ -26,6 +31,8 @@ const ROUTES = [
   { re: /^\/admin\/images\/([^/]+)\/?$/, page: imagePage, nav: '/admin/library' },
   { re: /^\/admin\/upload\/?$/, page: uploadPage, nav: '/admin/upload' },
   { re: /^\/admin\/keys\/?$/, page: keysPage, nav: '/admin/keys' },
+  { re: /^\/admin\/settings\/?$/, page: settingsPage, nav: '/admin/settings' },
+  { re: /^\/admin\/account\/?$/, page: accountPage, nav: '/admin/account' },
 ];
 
 const root = document.getElementById('app');
@@ -147,7 +154,7 @@ async function render() {
     if (e.name === 'AbortError' || e.status === 401) return;
     console.warn(e);
     container.replaceChildren(h('h1', { class: 'page-title', text: 'Something went wrong' }),
-      emptyState('alert', e.message || 'This page failed to load.', null,
+      emptyState('alert', e.status !== undefined ? explain(e) : 'This page failed to load.', null,
         h('button', { type: 'button', class: 'btn', text: 'Try again', onClick: () => render() })));
   }
   // After a client-side navigation, move focus to the new page's heading so
@@ -241,7 +248,7 @@ async function boot() {
       }
     } catch (e) {
       api.forget();
-      if (e.status && e.status !== 401) toast(e.message, 'error');
+      if (e.status && e.status !== 401) toast(explain(e), 'error');
     }
   }
   render();

@@ -79,12 +79,18 @@ const ICONS = {
   terminal: 'M4 5h16v14H4z M8 10l3 2-3 2 M13 15h3',
   database: 'M4 6c0-1.7 3.6-3 8-3s8 1.3 8 3-3.6 3-8 3-8-1.3-8-3z M4 6v12c0 1.7 3.6 3 8 3s8-1.3 8-3V6 M4 12c0 1.7 3.6 3 8 3s8-1.3 8-3',
   disk: 'M3 14h18v6H3z M3 14l3-9h12l3 9 M7 17h.01 M11 17h.01',
+  code: 'M8 8l-5 4 5 4 M16 8l5 4-5 4 M14 5l-4 14',
+  clock: 'M21 12a9 9 0 1 1-18 0a9 9 0 1 1 18 0 M12 7v5l3 2',
+  user: 'M16 8a4 4 0 1 1-8 0a4 4 0 1 1 8 0 M4 21c0-4 3.6-7 8-7s8 3 8 7',
+  settings: 'M4 6h10 M18 6h2 M4 12h4 M12 12h8 M4 18h12 M20 18h0 M14 4v4 M8 10v4 M16 16v4',
+  retry: 'M4 12a8 8 0 1 0 2.4-5.7 M4 4v5h5',
+  info: 'M21 12a9 9 0 1 1-18 0a9 9 0 1 1 18 0 M12 11v6 M12 7.5v.5',
 };
 
 /** An inline SVG icon, hidden from assistive technology. */
 export function icon(name, cls) {
   return svg('svg', {
-    class: cls ? `icon ${cls}` : 'icon', viewBox: '0 0 24 24', 'aria-hidden': 'true', focusable: 'false',
+    class: cls ? `icon ${cls}` : 'icon', viewBox: '0 0 24 24', 'aria-hidden': 'true', focusable: 'false', 'data-icon': name,
     fill: 'none', stroke: 'currentColor', 'stroke-width': 2, 'stroke-linecap': 'round', 'stroke-linejoin': 'round',
   }, svg('path', { d: ICONS[name] || ICONS.image }));
 }

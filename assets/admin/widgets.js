@@ -3,6 +3,7 @@
 // and ranked lists of countries and referrers.
 
 import { h, fmtNumber, fmtDay, country, emptyState, uid } from './ui.js';
+import { explain } from './errors.js';
 
 /** A titled panel. `body` may be replaced later via panel.setBody(). */
 export function panel(title, body, { cls, action } = {}) {
@@ -11,7 +12,8 @@ export function panel(title, body, { cls, action } = {}) {
   const el = h('section', { class: ['panel', cls], 'aria-labelledby': id },
     h('div', { class: 'panel-head' }, h('h2', { id, class: 'panel-title', text: title }), action),
     content);
-  el.setBody = (...nodes) => content.replaceChildren(...nodes);
+  el.setBody = (...nodes) => content.replaceChildren(...nodes.filter((n) => n !== null && n !== undefined && n !== false));
+  el.setTitle = (text) => { el.querySelector('.panel-title').textContent = text; };
   return el;
 }
 
@@ -49,12 +51,21 @@ function niceMax(v) {
   return 10 * pow;
 }
 
-/** Views (bars) and unique visitors (inner bars) per day. */
-export function viewsChart(days) {
-  if (!days?.length || days.every((d) => !d.views)) return noData('No views in the last 30 days');
+/** "1 view", "2 views". */
+export function plural(n, one, many = `${one}s`) {
+  return `${fmtNumber(n)} ${n === 1 ? one : many}`;
+}
+
+/**
+ * Views per day as bars: the lower, darker part of each bar is the day's
+ * unique visitors, the lighter part above the other views. The legend's
+ * swatches and the bars take their colours from the same CSS variables.
+ */
+export function viewsChart(days, { period = days?.length || 30 } = {}) {
+  if (!days?.length || days.every((d) => !d.views)) return noData(`No views in the last ${period} days`);
   const max = niceMax(Math.max(...days.map((d) => d.views || 0)));
   const total = days.reduce((s, d) => s + (d.views || 0), 0);
-  const uniqueTotal = days.reduce((s, d) => s + (d.unique || 0), 0);
+  const uniqueTotal = days.reduce((s, d) => s + Math.min(d.unique || 0, d.views || 0), 0);
   const bars = days.map((d) => {
     const views = d.views || 0;
     const unique = Math.min(d.unique || 0, views);
@@ -66,27 +77,45 @@ export function viewsChart(days) {
     return h('div', { class: 'bar-col' }, bar,
       h('div', { class: 'bar-tip', role: 'presentation' },
         h('strong', { text: fmtDay(d.date) }),
-        h('span', { text: `${fmtNumber(views)} views` }),
+        h('span', { text: plural(views, 'view') }),
         h('span', { text: `${fmtNumber(unique)} unique` })));
   });
   const grid = h('div', { class: 'chart-grid', 'aria-hidden': 'true' },
     [max, max / 2, 0].map((v) => h('div', { class: 'chart-gridline' }, h('span', { text: fmtNumber(v) }))));
-  const labels = h('div', { class: 'chart-x', 'aria-hidden': 'true' },
-    h('span', { text: fmtDay(days[0].date) }),
-    h('span', { text: fmtDay(days[Math.floor(days.length / 2)].date) }),
-    h('span', { text: fmtDay(days[days.length - 1].date) }));
+  // About one label a week (every day for a week), placed under its bar.
+  const step = days.length <= 10 ? 1 : days.length <= 31 ? 5 : 14;
+  const labels = h('div', { class: 'chart-x', 'aria-hidden': 'true' });
+  for (let i = days.length - 1; i >= 0; i -= step) {
+    const span = h('span', { class: 'chart-x-label', text: fmtDay(days[i].date) });
+    span.style.left = `${((i + 0.5) / days.length) * 100}%`;
+    labels.prepend(span);
+  }
   // The bars are decoration for sighted users; screen readers get a table.
   // (Wrapped: a table ignores the width/height/overflow that hide a box.)
   const table = h('div', { class: 'visually-hidden' }, h('table', null,
-    h('caption', { text: 'Views per day' }),
-    h('thead', null, h('tr', null, h('th', { text: 'Day' }), h('th', { text: 'Views' }), h('th', { text: 'Unique' }))),
+    h('caption', { text: `Views per day, last ${period} days` }),
+    h('thead', null, h('tr', null, h('th', { text: 'Day' }), h('th', { text: 'Views' }), h('th', { text: 'Unique visitors' }))),
     h('tbody', null, days.map((d) => h('tr', null, h('td', { text: d.date }), h('td', { text: fmtNumber(d.views || 0) }), h('td', { text: fmtNumber(d.unique || 0) }))))));
   return h('div', { class: 'chart' },
     h('div', { class: 'chart-legend' },
-      h('span', { class: 'legend legend-views' }, h('span', { class: 'legend-dot' }), `${fmtNumber(total)} views`),
-      h('span', { class: 'legend legend-unique' }, h('span', { class: 'legend-dot' }), `${fmtNumber(uniqueTotal)} unique`)),
+      h('span', { class: 'legend legend-views' }, h('span', { class: 'legend-dot' }), plural(total, 'view')),
+      h('span', { class: 'legend legend-unique', title: 'Each visitor counts once per day (UTC)' }, h('span', { class: 'legend-dot' }),
+        `${plural(uniqueTotal, 'unique visitor')} (per day)`)),
     h('div', { class: 'chart-plot' }, grid, h('div', { class: 'chart-bars', 'aria-hidden': 'true' }, bars)),
     labels, table);
+}
+
+/** The 7 / 30 / 90 days choice above a chart; `onChange(days)`. */
+export function rangePicker(current, onChange) {
+  const name = uid('range');
+  return h('fieldset', { class: 'segmented segmented-sm range-picker' },
+    h('legend', { class: 'visually-hidden', text: 'Period' }),
+    [7, 30, 90].map((n) => {
+      const id = uid('r');
+      const input = h('input', { type: 'radio', name, id, value: String(n), checked: n === current, class: 'segmented-input' });
+      input.addEventListener('change', () => { if (input.checked) onChange(n); });
+      return [input, h('label', { for: id, class: 'segmented-label', text: `${n} days` })];
+    }));
 }
 
 /** A ranked list with a proportional bar behind each row. */
@@ -111,6 +140,11 @@ export function countryList(countries) {
   }));
 }
 
+/** True when every view's country is unknown (no GeoIP database). */
+export function allUnknown(countries) {
+  return Boolean(countries?.length) && countries.every((c) => country(c.country).code === '??');
+}
+
 /** Top referrer hosts ("Direct" when there was none). */
 export function referrerList(referrers) {
   if (!referrers?.length) return noData();
@@ -122,5 +156,5 @@ export function referrerList(referrers) {
 /** Replaces a panel body with an error message that does not break the page. */
 export function panelError(err) {
   if (err?.status === 404) return noData();
-  return emptyState('alert', 'Could not load this', err?.message);
+  return emptyState('alert', 'Could not load this', explain(err));
 }

@@ -105,8 +105,10 @@ def status_kib(pids, field):
 class Pixbin:
     def __init__(self, data, env=None):
         self.data = data
+        # wrk's connections all come from 127.0.0.1: no per-address cap.
         self.env = dict(os.environ, PIXBIN_ADMIN_PASSWORD="bench-password", PIXBIN_LOG="warn",
                         PIXBIN_MAX_UPLOAD_BYTES="2GiB", PIXBIN_MAX_PIXELS="2000000000",
+                        PIXBIN_MAX_CONNECTIONS_PER_IP="4096",
                         **(env or {}))
         self.key = None
 

@@ -6,6 +6,11 @@
 //! so the right password is refused too and guessing stops paying. The check
 //! costs the same for known and unknown user names (no enumeration).
 //!
+//! An attempt is counted as a failure when it is let through ([`LoginLimiter::reserve`]),
+//! before the password is hashed, and given back when it succeeds: checking
+//! first and counting after the slow hash let every one of hundreds of
+//! concurrent attempts pass the check (SECURITY.md A43).
+//!
 //! The per-name bucket (four times larger) slows guessing spread over many
 //! addresses, but would let anyone lock the owner out; so an address that logged
 //! in as that name before is exempt from the name's bucket (its own still applies).
@@ -16,6 +21,8 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use crate::auth::password::{HASH_QUEUE, HashGate};
 
 /// Most entries per table (addresses, names, remembered good logins).
 const MAX_ENTRIES: usize = 10_000;
@@ -80,6 +87,16 @@ impl<K: std::hash::Hash + Eq + Clone> Table<K> {
         b.empty_at = b.empty_at.max(now) + self.step;
     }
 
+    /// Takes back one failure (an attempt that was never checked).
+    fn remove_failure(&mut self, key: &K, now: Instant) {
+        if let Some(b) = self.map.get_mut(key) {
+            b.empty_at = b.empty_at.checked_sub(self.step).unwrap_or(now);
+            if b.empty_at <= now {
+                self.map.remove(key);
+            }
+        }
+    }
+
     fn clear(&mut self, key: &K) {
         self.map.remove(key);
     }
@@ -107,15 +124,35 @@ struct Inner {
     good: HashMap<(String, IpAddr), Instant>,
 }
 
-/// The login limiter shared by every request.
+impl Inner {
+    /// How long until an attempt for these keys may be tried, if it may not now.
+    fn wait(&self, addr: &IpAddr, name: &String, now: Instant) -> Option<Throttled> {
+        let mut wait = self.addrs.blocked(addr, now);
+        let known = self
+            .good
+            .get(&(name.clone(), *addr))
+            .is_some_and(|&until| until > now);
+        if !known && let Some(w) = self.names.blocked(name, now) {
+            wait = Some(wait.map_or(w, |a| a.max(w)));
+        }
+        wait.map(|w| Throttled {
+            retry_after_secs: w.as_secs() + u64::from(w.subsec_nanos() > 0),
+        })
+    }
+}
+
+/// The login limiter shared by every request, with the gate that bounds how
+/// many password hashes run at once.
 #[derive(Debug)]
 pub struct LoginLimiter {
     inner: Mutex<Inner>,
+    /// Every password verification of login runs through this.
+    pub hashing: HashGate,
 }
 
 /// The key of an address: IPv4 as is, IPv6 by its /64 (one host usually holds
 /// a whole /64, so single addresses would be free to rotate).
-fn addr_key(ip: IpAddr) -> IpAddr {
+pub fn addr_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),
@@ -146,6 +183,7 @@ impl LoginLimiter {
                 names: Table::new(attempts.saturating_mul(NAME_FACTOR), window),
                 good: HashMap::new(),
             }),
+            hashing: HashGate::new(HashGate::default_concurrency(), HASH_QUEUE),
         }
     }
 
@@ -157,21 +195,35 @@ impl LoginLimiter {
     /// Whether a login for `name` from `addr` may be tried now.
     pub fn check(&self, addr: IpAddr, name: &str, now: Instant) -> Result<(), Throttled> {
         let (addr, name) = (addr_key(addr), name_key(name));
-        let inner = self.lock();
-        let mut wait = inner.addrs.blocked(&addr, now);
-        let known = inner
-            .good
-            .get(&(name.clone(), addr))
-            .is_some_and(|&until| until > now);
-        if !known && let Some(w) = inner.names.blocked(&name, now) {
-            wait = Some(wait.map_or(w, |a| a.max(w)));
-        }
-        match wait {
+        match self.lock().wait(&addr, &name, now) {
             None => Ok(()),
-            Some(w) => Err(Throttled {
-                retry_after_secs: w.as_secs() + u64::from(w.subsec_nanos() > 0),
-            }),
+            Some(t) => Err(t),
         }
+    }
+
+    /// Lets one login attempt through, or refuses it while a bucket is full.
+    /// A let-through attempt already counts as a failure, in the same step as
+    /// the check: concurrent attempts cannot all pass it. A success clears it
+    /// ([`succeeded`](Self::succeeded)); one that was never checked is given
+    /// back with [`refund`](Self::refund).
+    pub fn reserve(&self, addr: IpAddr, name: &str, now: Instant) -> Result<(), Throttled> {
+        let (k_addr, k_name) = (addr_key(addr), name_key(name));
+        let mut inner = self.lock();
+        if let Some(wait) = inner.wait(&k_addr, &k_name, now) {
+            return Err(wait);
+        }
+        inner.addrs.add_failure(&k_addr, now);
+        inner.names.add_failure(&k_name, now);
+        Ok(())
+    }
+
+    /// Gives back an attempt [`reserve`](Self::reserve) let through but that
+    /// was never checked (the server was too busy to hash it).
+    pub fn refund(&self, addr: IpAddr, name: &str, now: Instant) {
+        let (addr, name) = (addr_key(addr), name_key(name));
+        let mut inner = self.lock();
+        inner.addrs.remove_failure(&addr, now);
+        inner.names.remove_failure(&name, now);
     }
 
     /// Records a failed login.
@@ -287,6 +339,57 @@ mod tests {
         let inner = l.lock();
         assert!(inner.addrs.map.len() <= MAX_ENTRIES);
         assert!(inner.names.map.len() <= MAX_ENTRIES);
+    }
+
+    #[test]
+    fn concurrent_reservations_let_exactly_the_allowed_number_through() {
+        let l = std::sync::Arc::new(LoginLimiter::new(5, WINDOW));
+        let t0 = Instant::now();
+        let passed: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..64)
+                .map(|i| {
+                    let l = l.clone();
+                    // Name variants share the address bucket.
+                    s.spawn(move || {
+                        l.reserve(ip("203.0.113.7"), &format!("Admin{i}"), t0)
+                            .is_ok()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| usize::from(h.join().unwrap()))
+                .sum()
+        });
+        assert_eq!(passed, 5);
+        // IPv6 /64 neighbours share one bucket too.
+        for i in 0..5 {
+            assert!(
+                l.reserve(ip(&format!("2001:db8::{i}")), "admin", t0)
+                    .is_ok()
+            );
+        }
+        assert!(l.reserve(ip("2001:db8::ffff:1"), "admin", t0).is_err());
+    }
+
+    #[test]
+    fn a_refund_gives_back_exactly_one_attempt() {
+        let l = LoginLimiter::new(2, WINDOW);
+        let t0 = Instant::now();
+        let a = ip("192.0.2.44");
+        l.reserve(a, "admin", t0).unwrap();
+        l.reserve(a, "admin", t0).unwrap();
+        assert!(l.reserve(a, "admin", t0).is_err());
+        l.refund(a, "admin", t0);
+        l.reserve(a, "admin", t0).unwrap();
+        assert!(l.reserve(a, "admin", t0).is_err());
+        // Refunds never leave a bucket emptier than empty.
+        let b = ip("192.0.2.45");
+        l.refund(b, "bob", t0);
+        l.refund(b, "bob", t0);
+        l.reserve(b, "bob", t0).unwrap();
+        l.reserve(b, "bob", t0).unwrap();
+        assert!(l.reserve(b, "bob", t0).is_err());
     }
 
     #[test]

@@ -32,6 +32,25 @@ pub fn csrf_for(session_token: &str) -> String {
     URL_SAFE_NO_PAD.encode(&k[..24])
 }
 
+/// A session's last-seen time is written at most this often (a write per
+/// request would cost a database commit each).
+pub const TOUCH_EVERY_MS: i64 = 5 * 60 * 1000;
+
+/// The public handle of a session for the account page: derived one way
+/// from the token's stored hash with its own key-derivation context, so it
+/// can be shown and sent back without revealing the token or its hash.
+pub fn session_id(token_hash: &[u8; 32]) -> String {
+    let k = blake3::derive_key("pixbin 2026-12 session handle", token_hash);
+    URL_SAFE_NO_PAD.encode(&k[..12])
+}
+
+/// Whether `s` has the shape of a [`session_id`] (16 URL-safe characters).
+pub fn is_session_id(s: &str) -> bool {
+    s.len() == 16
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Whether `presented` is the CSRF token of `session_token` (constant time).
 pub fn csrf_ok(session_token: &str, presented: Option<&str>) -> bool {
     match presented {

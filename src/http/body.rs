@@ -60,7 +60,7 @@ pub fn error_response(err: &AppError) -> Response<Body> {
         status,
         &serde_json::json!({ "error": message, "code": code }),
     );
-    if let AppError::RateLimited { retry_after } = err {
+    if let AppError::RateLimited { retry_after } | AppError::Busy { retry_after } = err {
         res.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
     }

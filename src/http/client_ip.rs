@@ -8,7 +8,8 @@ use std::net::{IpAddr, SocketAddr};
 use hyper::HeaderMap;
 use ipnet::IpNet;
 
-fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
+/// Whether `ip` is one of the configured trusted proxies.
+pub fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
     let ip = canonical(ip);
     proxies.iter().any(|n| n.contains(&ip))
 }

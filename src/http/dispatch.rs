@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
-use hyper::{Request, Response};
+use hyper::{Request, Response, StatusCode};
 
 use crate::auth::{session, upload_key};
 use crate::clock;
@@ -18,8 +18,11 @@ use crate::http::body::{Body, error_response};
 use crate::http::client_ip;
 use crate::http::handlers::upload::UploadAuth;
 use crate::http::handlers::{
-    admin, auth, backup, health, images, integrity, keys, metrics, serve, stats, thumbs, upload,
+    account, admin, auth, backup, health, images, integrity, keys, metrics, serve, settings, stats,
+    thumbs, upload,
 };
+use crate::http::origin;
+use crate::http::pages;
 use crate::http::query;
 use crate::http::router::{self, Route, RouteError};
 use crate::secret::{self, Secret};
@@ -63,9 +66,16 @@ pub async fn session_of(
         return Ok(None);
     };
     let hash = secret::token_hash(token.expose());
-    let rec = state
-        .blocking(move |s| s.session(&hash, clock::now_ms()))
-        .await?;
+    let now = clock::now_ms();
+    let rec = state.blocking(move |s| s.session(&hash, now)).await?;
+    if rec
+        .as_ref()
+        .is_some_and(|r| now - r.last_seen_at >= session::TOUCH_EVERY_MS)
+    {
+        // Activity for the account page's session list, at most every few
+        // minutes per session.
+        state.blocking(move |s| s.touch_session(&hash, now)).await?;
+    }
     Ok(rec.map(|r| SessionCtx {
         token,
         token_hash: hash,
@@ -204,7 +214,23 @@ async fn run(
         Route::Login => auth::login(state, req).await,
         Route::Refresh => {
             let ctx = require_session_csrf(state, &req).await?;
-            auth::refresh(state, ctx).await
+            auth::refresh(state, ctx, &req).await
+        }
+        Route::AccountPassword => {
+            let ctx = require_session_csrf(state, &req).await?;
+            account::change_password(state, ctx, req).await
+        }
+        Route::ListSessions => {
+            let ctx = require_session(state, &req).await?;
+            account::sessions(state, &ctx).await
+        }
+        Route::EndSession(id) => {
+            let ctx = require_session_csrf(state, &req).await?;
+            account::end_session(state, &ctx, &id).await
+        }
+        Route::LogoutAll => {
+            let ctx = require_session_csrf(state, &req).await?;
+            account::logout_all(state, &ctx).await
         }
         Route::Logout => {
             let ctx = require_session_csrf(state, &req).await?;
@@ -213,6 +239,14 @@ async fn run(
         Route::Session => {
             let ctx = require_session(state, &req).await?;
             Ok(auth::info(state, &ctx))
+        }
+        Route::Settings => {
+            require_session(state, &req).await?;
+            Ok(settings::get(state))
+        }
+        Route::EditSettings => {
+            require_session_csrf(state, &req).await?;
+            settings::put(state, req).await
         }
         Route::ListKeys => {
             require_session(state, &req).await?;
@@ -245,13 +279,37 @@ async fn run(
     }
 }
 
+/// SECURITY.md A52: no state change from another site, and JSON endpoints
+/// read nothing but `application/json` (see `http::origin`).
+fn refuse_cross_site(
+    state: &AppState,
+    route: &Route,
+    req: &Request<Incoming>,
+) -> Result<(), AppError> {
+    origin::check_same_site(req, state.config.base_url())?;
+    if matches!(
+        route,
+        Route::Login
+            | Route::EditImage(_)
+            | Route::Privacy(_)
+            | Route::CreateKey
+            | Route::EditSettings
+            | Route::AccountPassword
+    ) {
+        origin::require_json(req.headers())?;
+    }
+    Ok(())
+}
+
 /// Which family of security headers a response gets.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     /// Image bytes: the handler set its own (sandbox CSP, caching).
     Blob,
-    /// The admin UI and HTML pages.
+    /// The admin UI.
     Ui,
+    /// A page for strangers (`http::pages`): it brings its own strict CSP.
+    Page,
     /// JSON API and everything else.
     Api,
 }
@@ -262,7 +320,7 @@ fn security_headers(res: &mut Response<Body>, kind: Kind) {
         .or_insert(HeaderValue::from_static("nosniff"));
     match kind {
         Kind::Blob => {}
-        Kind::Ui => {
+        Kind::Ui | Kind::Page => {
             let is_html = h
                 .get(header::CONTENT_TYPE)
                 .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
@@ -271,10 +329,12 @@ fn security_headers(res: &mut Response<Body>, kind: Kind) {
             } else {
                 "default-src 'none'; frame-ancestors 'none'"
             };
-            h.insert(
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(csp),
-            );
+            let csp = HeaderValue::from_static(csp);
+            if kind == Kind::Page {
+                h.entry(header::CONTENT_SECURITY_POLICY).or_insert(csp);
+            } else {
+                h.insert(header::CONTENT_SECURITY_POLICY, csp);
+            }
             h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
             h.insert(
                 header::REFERRER_POLICY,
@@ -324,18 +384,20 @@ pub async fn handle(
         Ok(Route::Public(..) | Route::Proxy(..) | Route::Thumb(..) | Route::ProxyThumb(..)) => {
             Kind::Blob
         }
-        Ok(
-            Route::AdminPage
-            | Route::AdminAsset(_)
-            | Route::Root
-            | Route::DeletePage(_)
-            | Route::DeleteConfirm(_),
-        ) => Kind::Ui,
+        Ok(Route::AdminPage | Route::AdminAsset(_) | Route::Root) => Kind::Ui,
+        Ok(Route::DeletePage(_) | Route::DeleteConfirm(_)) => Kind::Page,
         _ => Kind::Api,
     };
+    // A dead image link opened in a browser gets a page, not raw JSON; API
+    // clients (`application/json`, `*/*`, ShareX, curl) keep the JSON.
+    let link_page = matches!(route, Ok(Route::Public(..) | Route::Thumb(..)))
+        && pages::prefers_html(req.headers());
     let mut allow = None;
     let result = match route {
-        Ok(r) => run(&state, r, req).await,
+        Ok(r) => match refuse_cross_site(&state, &r, &req) {
+            Ok(()) => run(&state, r, req).await,
+            Err(e) => Err(e),
+        },
         Err(RouteError::NotFound) => Err(AppError::NotFound),
         Err(RouteError::MethodNotAllowed) => {
             // RFC 9110 §15.5.6: a 405 lists the methods the resource supports.
@@ -345,9 +407,18 @@ pub async fn handle(
     };
     let mut res = match result {
         Ok(r) => r,
+        Err(AppError::NotFound) if link_page => {
+            let mut r = pages::not_found(StatusCode::NOT_FOUND);
+            r.headers_mut()
+                .insert(header::VARY, HeaderValue::from_static("Accept"));
+            r
+        }
         Err(e) => {
             let mut r = error_response(&e);
             if kind == Kind::Blob {
+                // The same URL answers a browser with a page (above).
+                r.headers_mut()
+                    .insert(header::VARY, HeaderValue::from_static("Accept"));
                 // Errors on image URLs are JSON too; they still must not be cached
                 // by shared caches or sniffed.
                 r.headers_mut()
@@ -356,8 +427,10 @@ pub async fn handle(
             r
         }
     };
-    // Image routes that produced an error body get API headers, not blob ones.
+    // Image routes that produced an error body get API headers, not blob
+    // ones; a page keeps its own.
     let kind = match kind {
+        Kind::Blob if link_page && res.status() == StatusCode::NOT_FOUND => Kind::Page,
         Kind::Blob if !res.headers().contains_key(header::ETAG) => Kind::Api,
         k => k,
     };

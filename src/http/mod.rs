@@ -1,4 +1,4 @@
-//! HTTP: routing, bodies, conditional and range requests, embedded assets, handlers.
+//! HTTP: routing, bodies, conditional and range requests, embedded assets, handlers, the pages strangers see.
 
 pub mod assets;
 pub mod blobcache;
@@ -11,6 +11,8 @@ pub mod dispatch;
 pub mod handlers;
 pub mod multipart;
 pub mod openapi;
+pub mod origin;
+pub mod pages;
 pub mod query;
 pub mod range;
 pub mod router;

@@ -56,6 +56,18 @@ pub enum Route {
     Logout,
     /// `GET /api/session`
     Session,
+    /// `POST /api/account/password`
+    AccountPassword,
+    /// `GET /api/sessions`
+    ListSessions,
+    /// `DELETE /api/sessions/{id}`, carrying the session handle
+    EndSession(String),
+    /// `POST /api/logout-all`
+    LogoutAll,
+    /// `GET /api/settings`
+    Settings,
+    /// `PUT /api/settings`
+    EditSettings,
     /// `GET /api/keys`
     ListKeys,
     /// `POST /api/keys`
@@ -191,6 +203,12 @@ impl Route {
             Route::Refresh => "refresh",
             Route::Logout => "logout",
             Route::Session => "session",
+            Route::AccountPassword => "account_password",
+            Route::ListSessions => "list_sessions",
+            Route::EndSession(_) => "end_session",
+            Route::LogoutAll => "logout_all",
+            Route::Settings => "settings",
+            Route::EditSettings => "edit_settings",
             Route::ListKeys => "list_keys",
             Route::CreateKey => "create_key",
             Route::RevokeKey(_) => "revoke_key",
@@ -250,6 +268,16 @@ pub fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
         "/api/refresh" => return only(post, Route::Refresh),
         "/api/logout" => return only(post, Route::Logout),
         "/api/session" => return only(get, Route::Session),
+        "/api/account/password" => return only(post, Route::AccountPassword),
+        "/api/sessions" => return only(get, Route::ListSessions),
+        "/api/logout-all" => return only(post, Route::LogoutAll),
+        "/api/settings" => {
+            return match *method {
+                Method::GET | Method::HEAD => Ok(Route::Settings),
+                Method::PUT => Ok(Route::EditSettings),
+                _ => Err(MethodNotAllowed),
+            };
+        }
         "/api/keys" => {
             return match *method {
                 Method::GET | Method::HEAD => Ok(Route::ListKeys),
@@ -309,6 +337,17 @@ pub fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
             Some((id, "stats")) => only(get, Route::Stats(StatsRoute::Image(image_ref_or_bad(id)))),
             Some(_) => Err(NotFound),
         };
+    }
+    if let Some(rest) = path.strip_prefix("/api/sessions/") {
+        // A malformed handle is the handler's 404, after the session check,
+        // so the route answers 401/403 like every session route.
+        if rest.is_empty() || rest.len() > 64 || rest.contains('/') {
+            return Err(NotFound);
+        }
+        return only(
+            *method == Method::DELETE,
+            Route::EndSession(rest.to_string()),
+        );
     }
     if let Some(rest) = path.strip_prefix("/api/keys/") {
         let id = rest
@@ -402,6 +441,15 @@ mod tests {
             Ok(Route::DeleteConfirm(uuid))
         );
         assert_eq!(r(Method::DELETE, "/api/keys/3"), Ok(Route::RevokeKey(3)));
+        assert_eq!(
+            r(Method::DELETE, "/api/sessions/AAAAAAAAAAAAAAA_"),
+            Ok(Route::EndSession("AAAAAAAAAAAAAAA_".into()))
+        );
+        assert_eq!(
+            r(Method::DELETE, "/api/sessions/a/b"),
+            Err(RouteError::NotFound)
+        );
+        assert_eq!(r(Method::POST, "/api/logout-all"), Ok(Route::LogoutAll));
         assert_eq!(r(Method::POST, "/api/keys"), Ok(Route::CreateKey));
         assert_eq!(
             r(Method::GET, "/admin/static-abc/app.js"),

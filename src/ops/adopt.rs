@@ -104,13 +104,18 @@ fn adopt_one(
     let uploaded_at = modified
         .duration_since(UNIX_EPOCH)
         .map_or_else(|_| clock::now_ms(), |d| d.as_millis() as i64);
+    // As displayed (EXIF orientation applied), like every other row.
+    let dims = media::inventory::displayed_dims(temp.path(), info.kind, info.width, info.height);
     let record = super::import::offline_record(
         format!("adopted-{}.{}", &hex(hash)[..12], info.kind.ext()),
         &info,
+        dims,
         *hash,
         bytes.len() as u64,
         uploaded_at,
         opts.private,
+        // Adopted bytes are kept exactly as found.
+        Vec::new(),
     );
     let new = NewImage {
         record,

@@ -373,6 +373,9 @@ pub fn import(
     }
     let config = config::load(settings, Some(dir), config_file)?;
     let store = open_store(dir)?;
+    // The upload defaults changed in the admin UI apply here too.
+    let runtime = crate::settings::Runtime::from_stored(&store.runtime_settings()?);
+    let config = crate::settings::apply(&config, &runtime);
     // A progress line only for a person watching; logs and pipes get the summary.
     let tty = std::io::stderr().is_terminal();
     let mut last = Instant::now() - Duration::from_secs(1);

@@ -78,21 +78,24 @@ fn display_name(path: &Path, kind: ImageType) -> String {
 
 /// The row of an image that enters the store offline, with no uploader
 /// (`import`, `adopt`): a new id and uuid, type and size from the bytes.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn offline_record(
     filename: String,
     info: &media::MediaInfo,
+    (width, height): (u32, u32),
     hash: crate::store::blobs::BlobHash,
     size: u64,
     uploaded_at: i64,
     private: bool,
+    stripped: Vec<String>,
 ) -> ImageRecord {
     ImageRecord {
         uuid: *uuid::Uuid::new_v4().as_bytes(),
         filename,
         kind: info.kind.code(),
         size,
-        width: info.width,
-        height: info.height,
+        width,
+        height,
         hash,
         uploaded_at,
         private_key: private.then(secret::random_bytes::<16>),
@@ -102,6 +105,7 @@ pub(crate) fn offline_record(
         thumbnail: None,
         expires_at: None,
         max_views: None,
+        stripped,
     }
 }
 
@@ -139,6 +143,7 @@ fn import_file(
     file.write_all(&bytes).map_err(io)?;
     file.sync_all().map_err(io)?;
     let (mut temp, mut hash, mut size) = (temp, *blake3::hash(&bytes).as_bytes(), meta.len());
+    let mut stripped = Vec::new();
     if config.strip_metadata != StripMode::None || info.trailer_at.is_some() {
         let rewritten = strip::rewrite(
             temp.path(),
@@ -151,6 +156,7 @@ fn import_file(
         .map_err(|e| format!("could not strip metadata: {e}"))?;
         if let Some(r) = rewritten {
             (temp, hash, size) = (r.temp, r.hash, r.size);
+            stripped = r.stripped.iter().map(|s| s.to_string()).collect();
         }
     }
     if store
@@ -160,6 +166,8 @@ fn import_file(
     {
         return Ok(Outcome::Duplicate);
     }
+    let (width, height) =
+        media::inventory::displayed_dims(temp.path(), info.kind, info.width, info.height);
     let modified = meta
         .modified()
         .ok()
@@ -169,10 +177,12 @@ fn import_file(
     let record = offline_record(
         display_name(path, info.kind),
         &info,
+        (width, height),
         hash,
         size,
         modified,
         opts.private,
+        stripped,
     );
     let new = NewImage {
         record,

@@ -49,6 +49,29 @@ pub struct ImageRecord {
     pub expires_at: Option<i64>,
     /// Counted views after which the image is gone; `None` for no limit.
     pub max_views: Option<u64>,
+    /// What was removed from the file at upload (`metadataStripped`:
+    /// `gps`, `serial`, …), for the image page's metadata panel. Empty for
+    /// rows written before version 2.
+    pub stripped: Vec<String>,
+}
+
+/// An image row as version 1 wrote it (before `stripped` was kept).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct ImageRecordV1 {
+    uuid: [u8; 16],
+    filename: String,
+    kind: u8,
+    size: u64,
+    width: u32,
+    height: u32,
+    hash: [u8; 32],
+    uploaded_at: i64,
+    private_key: Option<[u8; 16]>,
+    deletion_hash: [u8; 32],
+    uploader: Uploader,
+    thumbnail: Option<[u8; 32]>,
+    expires_at: Option<i64>,
+    max_views: Option<u64>,
 }
 
 /// Reference count and facts of one content-addressed blob (a row of `BLOBS`).
@@ -80,6 +103,23 @@ pub struct SessionRecord {
     pub created_at: i64,
     /// Unix milliseconds after which the session is dead.
     pub expires_at: i64,
+    /// Unix milliseconds of the last request seen (updated at most every few
+    /// minutes, see `auth::session::TOUCH_EVERY_MS`).
+    pub last_seen_at: i64,
+    /// The client address at login (IPv4 as mapped IPv6), for the account
+    /// page's session list.
+    pub ip: Option<[u8; 16]>,
+    /// The browser's User-Agent at login, cut to 200 characters; shown to
+    /// the account's owner only, never used to decide anything.
+    pub user_agent: Option<String>,
+}
+
+/// A session row as version 1 wrote it (before activity was recorded).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct SessionRecordV1 {
+    username: String,
+    created_at: i64,
+    expires_at: i64,
 }
 
 /// An upload key (a row of `UPLOAD_KEYS`, keyed by blake3 of the key).
@@ -149,6 +189,7 @@ pub(crate) fn test_record(bytes: &[u8]) -> ImageRecord {
         thumbnail: None,
         expires_at: None,
         max_views: None,
+        stripped: Vec::new(),
     }
 }
 
@@ -181,10 +222,74 @@ macro_rules! versioned {
     };
 }
 
-versioned!(ImageEnvelope, ImageRecord, "image");
+#[derive(Serialize, Deserialize)]
+enum ImageEnvelope {
+    V1(ImageRecordV1),
+    V2(ImageRecord),
+}
+
+impl ImageRecord {
+    /// Encodes as the current version (2).
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_stdvec(&ImageEnvelope::V2(self.clone())).expect("postcard encode")
+    }
+    /// Decodes any known version; a version-1 row has nothing recorded as
+    /// stripped.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        match postcard::from_bytes::<ImageEnvelope>(bytes) {
+            Ok(ImageEnvelope::V2(r)) => Ok(r),
+            Ok(ImageEnvelope::V1(r)) => Ok(ImageRecord {
+                uuid: r.uuid,
+                filename: r.filename,
+                kind: r.kind,
+                size: r.size,
+                width: r.width,
+                height: r.height,
+                hash: r.hash,
+                uploaded_at: r.uploaded_at,
+                private_key: r.private_key,
+                deletion_hash: r.deletion_hash,
+                uploader: r.uploader,
+                thumbnail: r.thumbnail,
+                expires_at: r.expires_at,
+                max_views: r.max_views,
+                stripped: Vec::new(),
+            }),
+            Err(_) => Err(DecodeError("image")),
+        }
+    }
+}
 versioned!(BlobEnvelope, BlobRecord, "blob");
 versioned!(UserEnvelope, UserRecord, "user");
-versioned!(SessionEnvelope, SessionRecord, "session");
+
+#[derive(Serialize, Deserialize)]
+enum SessionEnvelope {
+    V1(SessionRecordV1),
+    V2(SessionRecord),
+}
+
+impl SessionRecord {
+    /// Encodes as the current version (2).
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_stdvec(&SessionEnvelope::V2(self.clone())).expect("postcard encode")
+    }
+    /// Decodes any known version; a version-1 row reads as last seen at its
+    /// creation, with no address or browser recorded.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        match postcard::from_bytes::<SessionEnvelope>(bytes) {
+            Ok(SessionEnvelope::V2(r)) => Ok(r),
+            Ok(SessionEnvelope::V1(r)) => Ok(SessionRecord {
+                username: r.username,
+                created_at: r.created_at,
+                expires_at: r.expires_at,
+                last_seen_at: r.created_at,
+                ip: None,
+                user_agent: None,
+            }),
+            Err(_) => Err(DecodeError("session")),
+        }
+    }
+}
 versioned!(KeyEnvelope, KeyRecord, "upload key");
 versioned!(RecentViewEnvelope, RecentViewRecord, "recent view");
 
@@ -209,13 +314,14 @@ mod tests {
             thumbnail: None,
             expires_at: Some(1),
             max_views: None,
+            stripped: vec!["gps".into()],
         }
     }
 
     #[test]
     fn image_record_golden_bytes() {
         let bytes = sample_image().encode();
-        let mut expected = vec![0u8]; // V1
+        let mut expected = vec![1u8]; // V2
         expected.extend([7; 16]);
         expected.extend([5, b'a', b'.', b'p', b'n', b'g']);
         expected.push(1); // kind
@@ -228,8 +334,20 @@ mod tests {
         expected.extend([2; 32]);
         expected.extend([0, 5]); // Uploader::Key(5)
         expected.extend([0, 1, 2, 0]); // no thumbnail, expires_at Some(1) (zigzag 2), no max_views
+        expected.extend([1, 3, b'g', b'p', b's']); // stripped: ["gps"]
         assert_eq!(bytes, expected);
         assert_eq!(ImageRecord::decode(&bytes).unwrap(), sample_image());
+        // A version-1 row (everything before `stripped`) still reads.
+        let mut v1 = expected[..expected.len() - 5].to_vec();
+        v1[0] = 0;
+        let old = ImageRecord::decode(&v1).unwrap();
+        assert_eq!(
+            old,
+            ImageRecord {
+                stripped: Vec::new(),
+                ..sample_image()
+            }
+        );
     }
 
     #[test]
@@ -275,6 +393,29 @@ mod tests {
     }
 
     #[test]
+    fn session_golden_bytes_and_version_1_rows_still_read() {
+        let v1 = postcard::to_stdvec(&SessionEnvelope::V1(SessionRecordV1 {
+            username: "a".into(),
+            created_at: 1,
+            expires_at: 2,
+        }))
+        .unwrap();
+        assert_eq!(v1, vec![0, 1, b'a', 2, 4]);
+        let old = SessionRecord::decode(&v1).unwrap();
+        assert_eq!((old.last_seen_at, old.ip, old.user_agent), (1, None, None));
+        let s = SessionRecord {
+            username: "a".into(),
+            created_at: 1,
+            expires_at: 2,
+            last_seen_at: 3,
+            ip: None,
+            user_agent: Some("x".into()),
+        };
+        assert_eq!(s.encode(), vec![1, 1, b'a', 2, 4, 6, 0, 1, 1, b'x']);
+        assert_eq!(SessionRecord::decode(&s.encode()).unwrap(), s);
+    }
+
+    #[test]
     fn garbage_is_an_error_not_a_panic() {
         assert!(ImageRecord::decode(&[]).is_err());
         assert!(ImageRecord::decode(&[1, 2, 3]).is_err());
@@ -293,6 +434,7 @@ mod tests {
                 uploaded_at: at, private_key: key, deletion_hash: [4; 32],
                 uploader: match user { Some(u) => Uploader::User(u), None => Uploader::Key(key_id) },
                 thumbnail: key.map(|_| [5; 32]), expires_at: Some(at), max_views: Some(size),
+                stripped: vec!["gps".into()],
             };
             prop_assert_eq!(ImageRecord::decode(&r.encode()).unwrap(), r);
         }

@@ -5,6 +5,7 @@
 //! (`crate::state::AppState::blocking`). redb's error types are converted into
 //! [`StoreError`] at this boundary so nothing above sees database internals.
 
+pub mod accounts;
 pub mod blobs;
 pub mod check;
 pub mod codec;
@@ -13,9 +14,12 @@ pub mod identity;
 pub mod integrity;
 pub mod keyseal;
 pub mod lifecycle;
+pub mod listing;
 pub mod meta;
+pub mod orient;
 pub mod perms;
 pub mod quota;
+pub mod settings;
 pub mod snapshot;
 pub mod stats;
 pub mod thumbs;
@@ -28,6 +32,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use self::blobs::{BlobHash, BlobStore, FsBlobStore, TempBlob};
 use self::codec::{BlobRecord, ImageRecord, KeyRecord, SessionRecord, UserRecord};
+pub use self::listing::{ListCursor, ListFilter, Page, SortKey, SortValue, StatusFilter};
 use self::meta::*;
 
 /// What can go wrong below the HTTP layer.
@@ -243,44 +248,6 @@ pub struct Totals {
     /// Private image rows.
     pub private_images: u64,
 }
-
-/// Which images a listing wants.
-#[derive(Debug, Clone, Default)]
-pub struct ListFilter {
-    /// `Some(true)` private only, `Some(false)` public only.
-    pub private: Option<bool>,
-    /// Uploaded at or after (ms).
-    pub from: Option<i64>,
-    /// Uploaded at or before (ms).
-    pub to: Option<i64>,
-    /// Case-insensitive filename substring.
-    pub query: Option<String>,
-    /// Page size (already clamped by the caller).
-    pub limit: usize,
-    /// Continue strictly after this (uploaded_at, id).
-    pub cursor: Option<(i64, u64)>,
-    /// Which lifecycle states to include.
-    pub status: StatusFilter,
-    /// The instant expiry is judged against (Unix ms).
-    pub now: i64,
-}
-
-/// Lifecycle filter of a listing.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum StatusFilter {
-    /// Servable images (the default: a dead link never shows as live).
-    #[default]
-    Active,
-    /// Servable images that will expire or run out of views.
-    Expiring,
-    /// Expired or used-up images the sweeper has not removed yet.
-    Expired,
-    /// Everything.
-    All,
-}
-
-/// One page of a listing and the cursor (uploaded_at, id) of the next, if any.
-pub type Page = (Vec<StoredImage>, Option<(i64, u64)>);
 
 /// What an upload wants to create; the store fills in the id.
 #[derive(Debug)]
@@ -653,67 +620,6 @@ impl Store {
             return Ok(None);
         };
         ImageTables::open(&r, &self.seal)?.load(id)
-    }
-
-    /// One page of images, newest first, and the cursor of the next page.
-    pub fn list_images(&self, f: &ListFilter) -> Result<Page> {
-        let r = self.db.begin_read()?;
-        let index = r.open_table(UPLOADED_AT_TO_ID)?;
-        let tables = ImageTables::open(&r, &self.seal)?;
-        let lower = (f.from.unwrap_or(i64::MIN), 0u64);
-        let upper = match (f.cursor, f.to) {
-            (Some(c), Some(to)) if (to, u64::MAX) < c => (to, u64::MAX),
-            (Some(c), _) => c,
-            (None, Some(to)) => (to, u64::MAX),
-            (None, None) => (i64::MAX, u64::MAX),
-        };
-        // The cursor bound is exclusive, a `to` bound inclusive.
-        let inclusive_upper = f.cursor.is_none_or(|c| upper != c);
-        let query = f.query.as_ref().map(|q| q.to_lowercase());
-        let mut out = Vec::with_capacity(f.limit.min(512));
-        let range = if inclusive_upper {
-            index.range(lower..=upper)?
-        } else {
-            index.range(lower..upper)?
-        };
-        let mut next = None;
-        for entry in range.rev() {
-            let (_, id) = entry?.0.value();
-            let Some(img) = tables.load(id)? else {
-                return Err(StoreError::Corrupt(format!(
-                    "index points at missing image {id}"
-                )));
-            };
-            let gone = img.is_gone(f.now);
-            let limited = img.record.expires_at.is_some() || img.record.max_views.is_some();
-            let wanted = match f.status {
-                StatusFilter::Active => !gone,
-                StatusFilter::Expiring => !gone && limited,
-                StatusFilter::Expired => gone,
-                StatusFilter::All => true,
-            };
-            if !wanted {
-                continue;
-            }
-            if let Some(p) = f.private
-                && img.record.private_key.is_some() != p
-            {
-                continue;
-            }
-            if let Some(q) = &query
-                && !img.record.filename.to_lowercase().contains(q.as_str())
-            {
-                continue;
-            }
-            if out.len() == f.limit {
-                next = out
-                    .last()
-                    .map(|l: &StoredImage| (l.record.uploaded_at, l.id));
-                break;
-            }
-            out.push(img);
-        }
-        Ok((out, next))
     }
 
     /// Deletes an image: the row removal and refcount decrement commit first; the

@@ -226,6 +226,7 @@ mod tests {
             thumbnail: None,
             expires_at: None,
             max_views: None,
+            stripped: Vec::new(),
         };
         let new = NewImage {
             record,

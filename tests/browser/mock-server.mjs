@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ASSETS = path.resolve(here, '..', '..', 'assets', 'admin');
-const PASSWORD = process.env.PIXBIN_ADMIN_PASSWORD || 'test-password';
+let PASSWORD = process.env.PIXBIN_ADMIN_PASSWORD || 'test-password';
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 const TYPES = { '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml', '.html': 'text/html; charset=utf-8', '.json': 'application/json' };
 const ASSET_PREFIX = `/admin/static-${randomBytes(4).toString('hex')}`;
@@ -26,6 +26,25 @@ let nextImageId = 1;
 let nextKeyId = 1;
 let failedLogins = 0;
 let base = '';
+// Runtime upload defaults and the effective configuration (GET/PUT /api/settings).
+const settings = {
+  upload: { maxBytes: 25_000_000, allowedTypes: ['png', 'jpeg', 'gif', 'webp'], privateByDefault: false, defaultExpirySeconds: null, stripMode: 'gps' },
+  geoip: false,
+};
+const fromEnv = new Set((process.env.MOCK_SETTINGS_FROM_ENV || '').split(',').filter(Boolean));
+function settingsJson() {
+  const u = settings.upload;
+  const entry = (name, value, runtime) => ({ name, value, source: fromEnv.has(name) ? 'env' : runtime && u[`_${name}`] ? 'database' : 'default', runtime, overriddenByEnv: fromEnv.has(name) });
+  return {
+    upload: { maxBytes: u.maxBytes, allowedTypes: u.allowedTypes, privateByDefault: u.privateByDefault, defaultExpirySeconds: u.defaultExpirySeconds, stripMode: u.stripMode },
+    geoip: settings.geoip,
+    effective: [
+      entry('listen', '127.0.0.1:0', false), entry('dataDir', '/tmp/mock', false), entry('maxUploadBytes', u.maxBytes, false),
+      entry('privateByDefault', u.privateByDefault, true), entry('defaultExpirySeconds', u.defaultExpirySeconds, true),
+      entry('stripMode', u.stripMode, true), entry('allowedTypes', u.allowedTypes, true), entry('adminPassword', '(set)', false),
+    ],
+  };
+}
 
 const b64 = (n) => randomBytes(n).toString('base64url');
 const now = () => new Date().toISOString();
@@ -39,6 +58,8 @@ function imageJson(r, withDeletion = false) {
     width: r.width, height: r.height, contentType: r.contentType, hash: r.hash,
     thumbnail_url: `${base}/thumb/${r.uuid}.${r.extension}${key}`,
     deletion_url: withDeletion ? `${base}/api/delete/${r.uuid}?token=${r.deletionToken}` : null,
+    thumbUrl: `/api/proxy/thumb/${r.uuid}.${r.extension}`,
+    metadata: { present: r.extension === 'png' ? [{ kind: 'text', detail: 'Software' }] : [], stripped: [] },
     expiresAt: r.expiresAt ?? null, maxViews: r.maxViews ?? null,
     viewsLeft: r.maxViews == null ? null : Math.max(0, r.maxViews - (r.consumed || 0)),
   };
@@ -70,6 +91,10 @@ function editLifecycle(r, b) {
 
 function send(res, status, body, headers = {}) {
   const data = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
+  if (status === 204) {
+    res.writeHead(204, { 'Cache-Control': 'no-store', ...headers });
+    return res.end();
+  }
   res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...headers });
   res.end(data);
 }
@@ -91,7 +116,7 @@ function currentSession(req) {
 
 function newSession(res) {
   const token = b64(32);
-  const s = { csrf: b64(24), expires: Date.now() + 7 * 86400e3, token };
+  const s = { csrf: b64(24), expires: Date.now() + 7 * 86400e3, token, id: b64(9), createdAt: now(), agent: res.req?.headers['user-agent'] || null };
   sessions.set(token, s);
   res.setHeader('Set-Cookie', [
     `pixbin_session=${token}; Path=/; HttpOnly; SameSite=Strict`,
@@ -139,10 +164,13 @@ async function handleUpload(req, res, viaSession) {
   if (!file) return err(res, 400, 'invalid_request', 'No file part');
   const bytes = Buffer.from(await file.arrayBuffer());
   const kind = sniff(bytes);
-  if (!kind) return err(res, 400, 'type_not_allowed', 'Only PNG, JPEG, GIF and WebP images are allowed');
+  if (!kind) return err(res, 400, 'type_not_allowed', 'file type not allowed (detected: unknown)');
+  if (kind.extension === 'png' && !bytes.subarray(-12).toString('latin1').includes('IEND')) return err(res, 400, 'invalid_image', 'invalid image: PNG is truncated (no IEND chunk at the end)');
   const r = {
     id: nextImageId++, uuid: randomUUID(), filename: (file.name || `upload.${kind.extension}`).slice(0, 255), ...kind, bytes,
-    uploadedAt: now(), isPrivate: form.get('private') === 'true', views: 0, key: b64(16), deletionToken: b64(16),
+    uploadedAt: now(), isPrivate: form.get('private') === null ? settings.upload.privateByDefault : form.get('private') === 'true', views: 0, key: b64(16), deletionToken: b64(16),
+    maxViews: Number(form.get('max_views')) > 0 ? Number(form.get('max_views')) : null,
+    expiresAt: settings.upload.defaultExpirySeconds && !form.get('expires') ? new Date(Date.now() + settings.upload.defaultExpirySeconds * 1000).toISOString() : null,
     hash: createHash('sha256').update(bytes).digest('hex'),
   };
   images.set(r.id, r);
@@ -250,6 +278,15 @@ async function route(req, res) {
     const to = url.searchParams.get('to');
     if (from) list = list.filter((r) => r.uploadedAt >= new Date(from).toISOString());
     if (to) list = list.filter((r) => r.uploadedAt <= new Date(to).toISOString());
+    const status = url.searchParams.get('status') || 'active';
+    const gone = (r) => (r.expiresAt && Date.parse(r.expiresAt) <= Date.now()) || (r.maxViews != null && (r.consumed || 0) >= r.maxViews);
+    if (status === 'expired') list = list.filter(gone);
+    else if (status === 'expiring') list = list.filter((r) => !gone(r) && (r.expiresAt || r.maxViews != null));
+    else if (status !== 'all') list = list.filter((r) => !gone(r));
+    const sort = url.searchParams.get('sort') || 'date';
+    const dir = url.searchParams.get('order') === 'asc' ? 1 : -1;
+    const keyOf = { date: (r) => r.id, size: (r) => r.bytes.length, views: (r) => r.views, name: (r) => r.filename.toLowerCase() }[sort] || ((r) => r.id);
+    list.sort((a, b) => (keyOf(a) < keyOf(b) ? -dir : keyOf(a) > keyOf(b) ? dir : b.id - a.id));
     const cursor = Number(url.searchParams.get('cursor') || 0);
     if (cursor) list = list.filter((r) => r.id < cursor);
     const limit = Math.min(100, Number(url.searchParams.get('limit') || 50));
@@ -284,6 +321,50 @@ async function route(req, res) {
     if (!r) return err(res, 404, 'not_found', 'No such image');
     images.delete(r.id);
     return send(res, 200, { deleted: true });
+  }
+  const pthumb = /^\/api\/proxy\/thumb\/([0-9a-f-]{36})\.(\w+)$/.exec(p);
+  if (m === 'GET' && pthumb) {
+    const r = findImage(pthumb[1]);
+    if (!r || r.extension !== pthumb[2]) return err(res, 404, 'not_found', 'Not found');
+    res.writeHead(200, { 'Content-Type': r.contentType, 'Cache-Control': 'private, no-store' });
+    return res.end(r.bytes);
+  }
+  if (m === 'GET' && p === '/api/settings') return send(res, 200, settingsJson());
+  if (m === 'PUT' && p === '/api/settings') {
+    const b = JSON.parse((await body(req)).toString() || '{}');
+    for (const k of Object.keys(b)) if (fromEnv.has(k)) return err(res, 409, 'set_by_environment', `${k} is set by the environment`);
+    if ('stripMode' in b && !['gps', 'all', 'none'].includes(b.stripMode)) return err(res, 400, 'invalid_request', 'stripMode must be gps, all or none');
+    for (const k of ['privateByDefault', 'defaultExpirySeconds', 'stripMode', 'allowedTypes']) {
+      if (k in b) { settings.upload[k] = b[k]; settings.upload[`_${k}`] = true; }
+    }
+    return send(res, 200, settingsJson());
+  }
+  if (m === 'POST' && p === '/api/account/password') {
+    const b = JSON.parse((await body(req)).toString() || '{}');
+    if (b.current !== PASSWORD) return err(res, 403, 'wrong_password', 'current password is wrong');
+    if (String(b.new || '').length < 12) return err(res, 400, 'weak_password', 'password too short');
+    PASSWORD = b.new;
+    for (const [t] of sessions) if (t !== s.token) sessions.delete(t);
+    return send(res, 204, '');
+  }
+  if (m === 'GET' && p === '/api/sessions') {
+    return send(res, 200, { sessions: [...sessions.values()].filter((x) => x.expires > Date.now()).map((x) => ({
+      id: x.id, createdAt: x.createdAt, lastSeenAt: now(), ip: '127.0.0.1', userAgent: x.agent, current: x.token === s.token })) });
+  }
+  const sessDel = /^\/api\/sessions\/([\w-]+)$/.exec(p);
+  if (m === 'DELETE' && sessDel) {
+    const found = [...sessions.values()].find((x) => x.id === sessDel[1]);
+    if (!found) return err(res, 404, 'not_found', 'No such session');
+    sessions.delete(found.token);
+    return send(res, 204, '');
+  }
+  if (m === 'POST' && p === '/api/logout-all') {
+    sessions.clear();
+    return send(res, 204, '');
+  }
+  if (m === 'GET' && p === '/api/backup') {
+    res.writeHead(200, { 'Content-Type': 'application/x-tar', 'Content-Disposition': 'attachment; filename="pixbin-backup.tar"' });
+    return res.end(Buffer.alloc(1024));
   }
   const prox = /^\/api\/proxy\/([0-9a-f-]{36})\.(\w+)$/.exec(p);
   if (m === 'GET' && prox) {

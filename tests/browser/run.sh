@@ -21,7 +21,7 @@ if [ ! -x "$CHROMIUM" ]; then
   echo "run.sh: $CHROMIUM not found; install it with: apt-get install -y chromium" >&2
   exit 2
 fi
-if [ ! -d "$here/node_modules/playwright-core" ]; then
+if [ ! -d "$here/node_modules/playwright-core" ] || [ ! -d "$here/node_modules/axe-core" ]; then
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
@@ -79,6 +79,13 @@ status=0
 PIXBIN_URL="$url" PIXBIN_PASSWORD="$PIXBIN_ADMIN_PASSWORD" \
   PIXBIN_SCREENSHOTS="${PIXBIN_SCREENSHOTS:-$repo/target/browser-screenshots}" \
   node "$here/suite.mjs" || status=$?
+
+# Logs read by journald or a file must not carry terminal colour codes.
+if [ "$mode" != "--mock" ] && grep -q "$(printf '\033')\[" "$out" "$err"; then
+  echo "FAIL the server wrote ANSI colour codes to a log that is not a terminal:" >&2
+  grep -m 3 "$(printf '\033')\[" "$out" "$err" | cat -v >&2
+  status=1
+fi
 
 if [ "$status" -ne 0 ]; then
   echo "--- server log (last 40 lines) ---" >&2

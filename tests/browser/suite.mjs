@@ -12,17 +12,20 @@ import { chromium } from 'playwright-core';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { tmpdir } from 'node:os';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
 const BASE = (process.env.PIXBIN_URL || '').replace(/\/+$/, '');
 const USERNAME = process.env.PIXBIN_USERNAME || 'admin';
-const PASSWORD = process.env.PIXBIN_PASSWORD || '';
+let PASSWORD = process.env.PIXBIN_PASSWORD || '';
 const SHOTS = path.resolve(repo, process.env.PIXBIN_SCREENSHOTS || 'target/browser-screenshots');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const FIXTURE = path.join(repo, 'tests/fixtures/real/chelsea.png');
 const FIXTURE_2 = path.join(repo, 'tests/fixtures/real/coffee.png');
 const FIXTURE_SMALL = path.join(repo, 'tests/fixtures/real/no_time_for_that_tiny.gif');
+const FIXTURE_JPEG = path.join(repo, 'tests/fixtures/real/rocket.jpg');
+const AXE_SOURCE = await readFile(path.join(here, 'node_modules/axe-core/axe.min.js'), 'utf8');
 const MANY = 50; // more than one library page (48)
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 375, height: 812 };
@@ -91,28 +94,82 @@ function slug(s) {
   return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
 }
 
-/** Full-page screenshots at desktop and phone width, light and dark. */
-async function shoot(name) {
-  await page.evaluate(() => window.scrollTo(0, 0));
+/**
+ * Full-page screenshots at desktop and phone width, light and dark; at each
+ * one the page must not scroll sideways and axe-core must find no serious or
+ * critical accessibility violation (contrast included). `p` defaults to the
+ * suite's page.
+ */
+async function shoot(name, { p = page, axe = true } = {}) {
+  await p.evaluate(() => window.scrollTo(0, 0));
+  const found = [];
   for (const [label, size] of [['desktop', DESKTOP], ['phone', PHONE]]) {
-    await page.setViewportSize(size);
+    await p.setViewportSize(size);
     for (const scheme of ['light', 'dark']) {
-      await page.emulateMedia({ colorScheme: scheme, reducedMotion: 'reduce' });
-      await settle();
-      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      await p.emulateMedia({ colorScheme: scheme, reducedMotion: 'reduce' });
+      await settle(p);
+      const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert(overflow <= 0, `${name} at ${label} width scrolls sideways by ${overflow}px`);
-      await page.screenshot({ path: path.join(SHOTS, `${name}-${label}-${scheme}.png`), fullPage: true });
+      await p.screenshot({ path: path.join(SHOTS, `${name}-${label}-${scheme}.png`), fullPage: true });
+      if (axe) for (const v of await axeViolations(p)) found.push(`${label}/${scheme}: ${v}`);
     }
   }
-  await page.setViewportSize(DESKTOP);
-  await page.emulateMedia({ colorScheme: 'light', reducedMotion: 'reduce' });
-  await settle();
+  await p.setViewportSize(DESKTOP);
+  await p.emulateMedia({ colorScheme: 'light', reducedMotion: 'reduce' });
+  await settle(p);
+  assert(!found.length, `axe-core found serious or critical violations on ${name}:\n${found.join('\n')}`);
+}
+
+/** axe-core's serious and critical violations on the page as it is now, one line each. */
+async function axeViolations(p = page) {
+  // Evaluated through the DevTools protocol, which the page's CSP does not govern.
+  if (!await p.evaluate(() => Boolean(window.axe))) await p.evaluate(AXE_SOURCE);
+  const violations = await p.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => ({
+      id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 4).map((n) => `${n.target.join(' ')}${n.any?.[0]?.message ? ` (${n.any[0].message})` : ''}`),
+    }));
+  });
+  return violations.map((v) => `${v.id} [${v.impact}] ${v.nodes.join('; ')}`);
+}
+
+/** Records the URLs the page requests while `fn` runs. */
+async function requestsDuring(fn, p = page) {
+  const urls = [];
+  const on = (req) => urls.push(req.url());
+  p.on('request', on);
+  try { await fn(); } finally { p.off('request', on); }
+  return urls;
+}
+
+/** GET /api/settings through the page's session (null when it answers 404). */
+async function serverSettings() {
+  expectHttp(404, /\/api\/settings$/);
+  return page.evaluate(async () => {
+    const r = await fetch('/api/settings', { headers: { Accept: 'application/json' } });
+    return r.ok ? r.json() : null;
+  });
+}
+
+/** Uploads through the page's session; returns the image JSON. */
+async function uploadViaPage(file, fields = {}, name = path.basename(file)) {
+  const bytes = [...await readFile(file)];
+  const out = await page.evaluate(async ({ bytes: b, fields: f, name: n }) => {
+    const { csrfToken } = await (await fetch('/api/session')).json();
+    const form = new FormData();
+    for (const [k, v] of Object.entries(f)) form.append(k, v);
+    form.append('file', new Blob([new Uint8Array(b)]), n);
+    const r = await fetch('/api/upload', { method: 'POST', headers: { 'X-CSRF-Token': csrfToken, Accept: 'application/json' }, body: form });
+    return { status: r.status, body: await r.json() };
+  }, { bytes, fields, name });
+  assertEq(out.status, 200, `upload of ${name} answered ${JSON.stringify(out.body)}`);
+  return out.body;
 }
 
 /** Waits until visible images have loaded and animations are done. */
-async function settle() {
-  await page.waitForFunction(() => [...document.images].every((i) => i.complete), null, { timeout: TIMEOUT }).catch(() => {});
-  await page.waitForTimeout(250);
+async function settle(p = page) {
+  await p.waitForFunction(() => [...document.images].every((i) => i.complete), null, { timeout: TIMEOUT }).catch(() => {});
+  await p.waitForTimeout(250);
 }
 
 async function nav(label) {
@@ -246,12 +303,26 @@ await test('an unauthenticated visit goes to sign-in and keeps the target', asyn
   await shoot('01-login');
 });
 
-await test('a wrong password shows an error', async () => {
+/** The sign-in card's box, to see that it does not jump. */
+const cardBox = () => page.locator('.login-card').boundingBox();
+
+await test('a wrong password shows an error without moving the card', async () => {
   expectHttp(401, /\/api\/login$/);
-  await page.getByLabel('Username').fill(USERNAME);
-  await page.getByLabel('Password').fill(`${PASSWORD}-wrong`);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('alert').filter({ hasText: 'Wrong username or password' }).waitFor();
+  const sizes = [];
+  for (const size of [DESKTOP, PHONE]) {
+    await page.setViewportSize(size);
+    await page.reload();
+    await page.getByLabel('Username').waitFor();
+    const before = await cardBox();
+    await page.getByLabel('Username').fill(USERNAME);
+    await page.getByLabel('Password').fill(`${PASSWORD}-wrong`);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Wrong username or password' }).waitFor();
+    const after = await cardBox();
+    sizes.push(`${size.width}px: ${before.y},${before.height} → ${after.y},${after.height}`);
+    assert(Math.abs(before.height - after.height) < 1 && Math.abs(before.y - after.y) < 1, `the sign-in card moved when the error appeared (${sizes.at(-1)})`);
+  }
+  await page.setViewportSize(DESKTOP);
 });
 
 await test('signs in and lands on the page it was sent from', async () => {
@@ -279,15 +350,27 @@ await test('dashboard shows the totals', async () => {
   await nav('Dashboard');
   await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
   await dashboardSettled();
-  await shoot('02-dashboard-empty');
   baseline = { images: await cardNumber('images'), private: await cardNumber('private'), views: await cardNumber('views') };
+  if (baseline.images === 0) {
+    // A new instance says how to begin: a key, the .sxcu, a first curl.
+    const start = page.getByRole('region', { name: 'Get started' });
+    await start.waitFor();
+    const text = await start.innerText();
+    assert(/upload key/i.test(text) && /\.sxcu/.test(text) && /curl .*\/api\/upload/.test(text), `onboarding lacks a step:\n${text}`);
+    assertEq(await start.getByRole('link', { name: 'Create an upload key' }).getAttribute('href'), '/admin/keys', 'onboarding key link');
+  }
+  const unique = await page.locator('[data-stat="unique"]').innerText();
+  assert(/all time|per day|once a day|last \d+ days/i.test(unique), `"Unique visitors" card does not say its period:\n${unique}`);
+  await shoot('02-dashboard-empty');
 });
 
 await test('uploads a real image through the file input and sees progress finish', async () => {
   await nav('Upload');
   await page.getByRole('heading', { name: 'Upload' }).waitFor();
+  const st = await serverSettings();
   const priv = page.getByRole('checkbox', { name: /Private/ });
-  assert(await priv.isChecked(), 'uploads should be private by default');
+  await priv.waitFor();
+  const startedPrivate = await priv.isChecked();
   await priv.uncheck();
   await page.locator('input[type=file]').setInputFiles(FIXTURE);
   const item = page.locator('.upload-item').filter({ hasText: 'chelsea.png' });
@@ -301,7 +384,59 @@ await test('uploads a real image through the file input and sees progress finish
   const uuid = /\/([0-9a-f-]{36})\.png/.exec(link)?.[1];
   assert(uuid, `no uuid in ${link}`);
   image = { uuid, publicUrl: link };
+  // Copy as… on an upload result.
+  await item.getByRole('button', { name: 'Copy as…' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Copy as' });
+  assertEq(await dialog.getByRole('textbox', { name: 'HTML' }).inputValue(), `<img src="${link}" alt="chelsea.png">`, 'HTML form of the upload');
+  await dialog.getByRole('button', { name: 'Close' }).click();
+  assert(st?.upload, 'GET /api/settings answers 404: the upload page cannot know the server\'s defaults and limits');
+  // The box starts as an upload without it would be treated (API uploads alike).
+  assertEq(startedPrivate, Boolean(st.upload.privateByDefault), 'Private box before touching it (the server default)');
+  const serverDefault = await page.getByLabel('Expires').locator('option[value=""]').textContent();
+  assert(/^Server default \((never|after .+)\)$/.test(serverDefault), `the expiry choice does not say what the server default is: "${serverDefault}"`);
+  // The allowed types and the size limit, from the server.
+  const limits = await page.locator('.dropzone').innerText();
+  for (const t of st.upload.allowedTypes) assert(limits.includes(String(t).toUpperCase()), `upload page does not name the allowed type ${t}:\n${limits}`);
+  const mb = st.upload.maxBytes;
+  assert(limits.includes(await page.evaluate((n) => {
+    // The same decimal units as the UI's fmtBytes.
+    const units = ['kB', 'MB', 'GB', 'TB'];
+    let v = n; let i = -1;
+    do { v /= 1000; i += 1; } while (v >= 1000 && i < units.length - 1);
+    return `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} ${units[i]}`;
+  }, mb)), `upload page does not state the size limit of ${mb} bytes:\n${limits}`);
   await shoot('03-upload');
+});
+
+await test('a refused upload says why in plain words, with retry and dismiss', async () => {
+  expectHttp(400, /\/api\/upload$/);
+  const png = await readFile(FIXTURE_2);
+  await page.locator('input[type=file]').setInputFiles([
+    { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('these are not the pixels you are looking for\n'.repeat(20)) },
+    { name: 'cut-short.png', mimeType: 'image/png', buffer: png.subarray(0, Math.floor(png.length / 2)) },
+  ]);
+  const notImage = page.locator('.upload-item').filter({ hasText: 'notes.png' });
+  const cut = page.locator('.upload-item').filter({ hasText: 'cut-short.png' });
+  await notImage.locator('.upload-status', { hasText: /not an image/ }).waitFor();
+  await cut.locator('.upload-status', { hasText: /damaged or incomplete/ }).waitFor();
+  for (const row of [notImage, cut]) {
+    const said = await row.locator('.upload-status').innerText();
+    assert(!/detected:|truncated|IEND|invalid image|^[a-z]/.test(said), `failed row shows the raw server message: "${said}"`);
+    assert(/[.]$/.test(said), `failed row message is not a sentence: "${said}"`);
+  }
+  // Retry sends it again (and it fails again the same way); Dismiss removes the row.
+  const again = page.waitForResponse((r) => r.url().endsWith('/api/upload') && r.request().method() === 'POST');
+  await cut.getByRole('button', { name: 'Retry' }).click();
+  assertEq((await again).status(), 400, 'retried upload status');
+  await cut.locator('.upload-status', { hasText: /damaged or incomplete/ }).waitFor();
+  await notImage.getByRole('button', { name: 'Dismiss' }).click();
+  await cut.getByRole('button', { name: 'Dismiss' }).click();
+  await notImage.waitFor({ state: 'detached' });
+  await cut.waitFor({ state: 'detached' });
+  // On a phone the page does not offer Ctrl+V.
+  await page.setViewportSize(PHONE);
+  assertEq(await page.locator('.dropzone').getByText(/paste/i).isVisible(), false, 'paste hint shown on a phone');
+  await page.setViewportSize(DESKTOP);
 });
 
 await test('a hostile filename is shown as text everywhere', async () => {
@@ -344,6 +479,36 @@ await test('finds the image in the library, with search', async () => {
   await tile.waitFor();
   await page.getByRole('button', { name: 'Clear filters' }).click();
   await tile.waitFor();
+});
+
+await test('library tiles load only thumbnails, a view-limited image\'s too', async () => {
+  const limited = await uploadViaPage(FIXTURE_2, { private: 'false', max_views: '3' }, 'limited.png');
+  try {
+    const urls = await requestsDuring(async () => {
+      await page.reload();
+      await page.locator(`.tile[data-uuid="${limited.uuid}"]`).waitFor();
+      await page.waitForFunction(() => [...document.querySelectorAll('.tile img')].every((i) => i.complete), null, { timeout: TIMEOUT });
+    });
+    const tiles = await page.locator('.tile[data-uuid]').evaluateAll((els) => els.map((e) => ({
+      uuid: e.dataset.uuid, loaded: (e.querySelector('img')?.naturalWidth || 0) > 0, src: e.querySelector('img')?.getAttribute('src') || '',
+    })));
+    for (const t of tiles) {
+      assert(t.loaded, `tile ${t.uuid} shows no picture (src ${t.src})`);
+      assert(t.src.includes('/api/proxy/thumb/'), `tile ${t.uuid} does not use the session thumbnail route: ${t.src}`);
+    }
+    const originals = urls.filter((u) => tiles.some((t) => new RegExp(`^/(api/proxy/)?${t.uuid}\\.`).test(new URL(u).pathname)));
+    assert(!originals.length, `the library requested originals:\n${originals.join('\n')}`);
+    // The tile says the link is limited, and looking spent no view.
+    const life = await page.locator(`.tile[data-uuid="${limited.uuid}"] .tile-life`).innerText();
+    assert(/3 of 3 views left/.test(life), `tile of a view-limited image does not show its limit: "${life}"`);
+    const after = await page.evaluate(async (id) => (await (await fetch(`/api/images/${id}`)).json()).viewsLeft, limited.id);
+    assertEq(after, 3, 'views left after showing the library');
+  } finally {
+    await page.evaluate(async (u) => {
+      const { csrfToken } = await (await fetch('/api/session')).json();
+      await fetch(`/api/delete/${u}`, { method: 'DELETE', headers: { 'X-CSRF-Token': csrfToken } });
+    }, limited.uuid);
+  }
 });
 
 await test('the library works from the keyboard with visible focus', async () => {
@@ -424,6 +589,24 @@ await test('toggles it private; the copied link works only with its key', async 
   await page.locator('.segmented-label', { hasText: 'All' }).click();
 });
 
+await test('copies a tile\'s link as Markdown, BBCode or HTML', async () => {
+  const tile = page.locator(`.tile[data-uuid="${image.uuid}"]`);
+  // The padlock button's icon shows what it does, the badge shows the state.
+  assertEq(await tile.locator('button[aria-label="Make public"] [data-icon]').getAttribute('data-icon'), 'globe', 'icon of "Make public"');
+  assertEq(await tile.locator('.badge [data-icon]').getAttribute('data-icon'), 'lock', 'icon of the Private badge');
+  await tile.getByRole('button', { name: 'Copy as…' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Copy as' });
+  const url = image.privateUrl;
+  assertEq(await dialog.getByRole('textbox', { name: 'Link', exact: true }).inputValue(), url, 'raw link');
+  assertEq(await dialog.getByRole('textbox', { name: 'Markdown' }).inputValue(), `![chelsea.png](${url})`, 'Markdown');
+  assertEq(await dialog.getByRole('textbox', { name: 'BBCode' }).inputValue(), `[img]${url}[/img]`, 'BBCode');
+  assertEq(await dialog.getByRole('textbox', { name: 'HTML' }).inputValue(), `<img src="${url.replace(/&/g, '&amp;')}" alt="chelsea.png">`, 'HTML');
+  await dialog.getByRole('button', { name: 'Copy Markdown' }).click();
+  await page.getByText('Markdown copied').first().waitFor();
+  assertEq(await page.evaluate(() => navigator.clipboard.readText()), `![chelsea.png](${url})`, 'clipboard after Copy Markdown');
+  await dialog.getByRole('button', { name: 'Close' }).click();
+});
+
 await test('copy falls back to execCommand when the Clipboard API is missing', async () => {
   await page.evaluate(() => Object.defineProperty(navigator, 'clipboard', { value: undefined, configurable: true }));
   await page.locator(`.tile[data-uuid="${image.uuid}"]`).getByRole('button', { name: 'Copy link' }).click();
@@ -445,6 +628,34 @@ await test('image page shows preview and metadata', async () => {
   await page.getByRole('heading', { name: 'chelsea.png' }).waitFor();
   const text = await page.locator('.meta-list').innerText();
   assert(text.includes(`${fixtureSize.width} × ${fixtureSize.height}`), `dimensions missing in:\n${text}`);
+  // Expiry and view limit are shown once, in the Lifetime panel.
+  const all = await page.locator('main').innerText();
+  assertEq(all.match(/View limit/g)?.length, 1, '"View limit" rows on the page');
+  assertEq(all.match(/^Expires\b/gm)?.length, 1, '"Expires" rows on the page');
+  // Delete does not wrap onto a line of its own among the other actions.
+  for (const size of [DESKTOP, PHONE]) {
+    await page.setViewportSize(size);
+    const lines = await page.locator('.image-side .btn').evaluateAll((els) => {
+      const byTop = new Map();
+      for (const el of els) {
+        if (el.closest('.hash-cell, .input-group')) continue;
+        const r = el.getBoundingClientRect();
+        const row = byTop.get(Math.round(r.top)) || [];
+        row.push({ label: el.textContent.trim(), width: r.width, full: el.parentElement.getBoundingClientRect().width });
+        byTop.set(Math.round(r.top), row);
+      }
+      return [...byTop.values()];
+    });
+    for (const row of lines) {
+      assert(row.length > 1 || row[0].width >= row[0].full - 1, `at ${size.width}px "${row[0].label}" sits alone on a line, ${Math.round(row[0].width)} of ${Math.round(row[0].full)}px wide`);
+    }
+  }
+  await page.setViewportSize(DESKTOP);
+  // What the file holds now and what was removed at upload.
+  const md = page.getByRole('region', { name: 'Metadata' });
+  const mdText = await md.innerText();
+  assert(/In the stored file/.test(mdText) && /Removed at upload/.test(mdText) && !/does not report/.test(mdText), `metadata panel:\n${mdText}`);
+  await page.getByRole('button', { name: 'Copy as…' }).waitFor();
   assert(text.includes(fixture.length.toLocaleString('en-US')), `byte size ${fixture.length} missing in:\n${text}`);
   assert(text.includes('image/png'), `type missing in:\n${text}`);
   assert(/[0-9a-f]{64}/.test(text), `hash missing in:\n${text}`);
@@ -507,10 +718,10 @@ await test('sets an image\'s view limit and expiry on its page, then clears them
   // The page shows the saved values, and the form is back to "keep current".
   assertEq(await lt.expiry.inputValue(), '', 'expiry choice after saving');
   assertEq(await lt.maxViews.inputValue(), '3', 'max views field after saving');
-  const meta = page.locator('.image-side .meta-list');
-  assertEq(await meta.locator('time').getAttribute('datetime'), after.expiresAt, 'Expires row in the metadata');
+  const meta = lt.region.locator('.lifetime-now');
+  assertEq(await meta.locator('time').getAttribute('datetime'), after.expiresAt, 'Expires row in the lifetime panel');
   assertEq(await meta.locator('time').innerText(), 'in 7 days', 'Expires row text');
-  assert((await meta.innerText()).includes('3 views left (of 3)'), `metadata lacks "3 views left":\n${await meta.innerText()}`);
+  assert((await meta.innerText()).includes('3 views left (of 3)'), `lifetime panel lacks "3 views left":\n${await meta.innerText()}`);
 
   // After a reload the page still shows them.
   await page.reload();
@@ -535,7 +746,7 @@ await test('sets an image\'s view limit and expiry on its page, then clears them
   assertEq(none.expiresAt, null, 'expiresAt after clearing');
   assertEq(none.maxViews, null, 'maxViews after clearing');
   assertEq(none.viewsLeft, null, 'viewsLeft after clearing');
-  await page.waitForFunction(() => /Never/.test(document.querySelector('.image-side .meta-list')?.innerText || ''));
+  await page.waitForFunction(() => /Never/.test(document.querySelector('.lifetime-now')?.innerText || ''));
   const meta2 = await meta.innerText();
   assert(/Expires\s+Never/.test(meta2) && /View limit\s+No limit/.test(meta2), `metadata after clearing:\n${meta2}`);
   assertEq(await lt.maxViews.inputValue(), '', 'max views field after clearing');
@@ -557,9 +768,11 @@ await test('a past custom expiry shows the server\'s error next to the form and 
   assert(/^20(19-12-3[01]|20-01-0[12])T\d\d:\d\d:00Z$/.test(sent.expiresAt), `custom date sent as ${sent.expiresAt}`);
   assertEq(sent.maxViews, 5, 'maxViews sent');
   const served = (await res.json()).error;
-  const error = lt.region.getByRole('alert');
-  await error.filter({ hasText: served }).waitFor();
   assert(/in the past/.test(served), `server error "${served}"`);
+  // Said in plain words, not the API's field name.
+  const error = lt.region.getByRole('alert');
+  await error.filter({ hasText: 'That time has already passed. Choose a time in the future.' }).waitFor();
+  assert(!(await error.innerText()).includes('expiresAt'), 'the error names the API field');
   // Inline only, not a toast; the form keeps what was entered.
   assertEq(await page.locator('.toast-error').count(), 0, 'error toasts');
   assertEq(await lt.expiry.inputValue(), 'custom', 'expiry choice after the error');
@@ -575,6 +788,21 @@ await test('a past custom expiry shows the server\'s error next to the form and 
 await test('creates an upload key and downloads a ShareX config that works', async () => {
   await nav('Upload keys');
   await page.getByRole('heading', { name: 'Upload keys' }).waitFor();
+  // Name problems are said next to the field, like every other form error:
+  // no browser bubble, and a long name is refused rather than cut.
+  const name = page.getByLabel('Name');
+  const posts = await requestsDuring(async () => {
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Give the key a name' }).waitFor();
+    assertEq(await name.evaluate((el) => el.validationMessage), '', 'native validation message on the name field');
+    assertEq(await name.getAttribute('aria-invalid'), 'true', 'name field marked invalid');
+    const long = 'k'.repeat(80);
+    await name.fill(long);
+    assertEq(await name.inputValue(), long, 'an 80-character name was cut while typing');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await page.getByRole('alert').filter({ hasText: /at most 64/ }).waitFor();
+  });
+  assert(!posts.some((u) => u.endsWith('/api/keys')), 'an invalid name was sent to the server');
   await page.getByLabel('Name').fill('ci-laptop');
   await page.getByRole('button', { name: 'Create key' }).click();
   const keyField = page.getByRole('textbox', { name: 'Upload key' });
@@ -615,6 +843,9 @@ await test('creates an upload key and downloads a ShareX config that works', asy
   assertEq(iscu.responseProp, 'url', 'iscu responseProp');
   const sh = await readDownload(() => page.getByRole('button', { name: 'Download .sh' }).click());
   assert(sh.text.startsWith('#!/bin/sh') && sh.text.includes(uploadKey) && sh.text.includes(`${baseUrl}`), 'shell script lacks key or URL');
+  const up = (await serverSettings())?.upload;
+  const keyDefault = await page.getByLabel('Uploads expire after').locator('option[value=""]').textContent();
+  assert(up && /^Server default \(.+\)$/.test(keyDefault), `the key form does not say what the server's default expiry is: "${keyDefault}"`);
   await shoot('06-keys-created');
 });
 
@@ -625,6 +856,32 @@ await test('the key list shows the key and its last use', async () => {
   const lastUsed = await row.locator('td').nth(3).innerText();
   assert(!/never/i.test(lastUsed), `last used still says "${lastUsed}" after an upload`);
   await shoot('07-keys');
+});
+
+await test('a 64-character key name stays inside the revoke dialog on a phone', async () => {
+  // No hyphen or space: nothing where a line could break by itself.
+  const long = `${'VeryLongDeviceName'.repeat(3)}0123456789abcdefghij`.slice(0, 64);
+  assertEq(long.length, 64, 'test name length');
+  await page.getByLabel('Name').fill(long);
+  await page.getByRole('button', { name: 'Create key' }).click();
+  await page.getByRole('textbox', { name: 'Upload key' }).waitFor();
+  await page.getByRole('button', { name: 'Done' }).click();
+  const row = page.locator('tr', { hasText: long });
+  await row.waitFor();
+  await page.setViewportSize(PHONE);
+  await row.getByRole('button', { name: 'Revoke' }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.waitFor();
+  const fit = await dialog.evaluate((d) => {
+    const box = d.getBoundingClientRect();
+    const worst = Math.max(...[...d.querySelectorAll('*')].map((el) => el.getBoundingClientRect().right));
+    return { overflow: d.scrollWidth - d.clientWidth, right: worst - box.right, vw: window.innerWidth - box.right };
+  });
+  assert(fit.overflow <= 0 && fit.right <= 0 && fit.vw >= 0, `the long name runs out of the dialog: ${JSON.stringify(fit)}`);
+  await shoot('07b-keys-revoke-long-name', { axe: false });
+  await dialog.getByRole('button', { name: 'Revoke key' }).click();
+  await row.waitFor({ state: 'detached' });
+  await page.setViewportSize(DESKTOP);
 });
 
 await test('revoking the key stops uploads with it', async () => {
@@ -681,6 +938,64 @@ await test('dashboard numbers follow the uploads', async () => {
   assert(views > baseline.views, `views card stayed at ${views} after the links were opened`);
 });
 
+await test('the views chart: legend colours are the bars\' colours, 7/30/90 days, dated axis', async () => {
+  const chart = page.locator('.panel', { has: page.locator('.chart, .no-data') }).filter({ hasText: /^Views, last/ });
+  await page.locator('.chart .bar:not(.bar-zero)').first().waitFor();
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme, reducedMotion: 'reduce' });
+    const c = await page.evaluate(() => {
+      const bg = (sel) => getComputedStyle(document.querySelector(sel)).backgroundColor;
+      const bar = [...document.querySelectorAll('.chart .bar')].find((b) => b.getBoundingClientRect().height > 0);
+      const seg = bar.querySelector('.bar-unique');
+      return {
+        legendViews: bg('.legend-views .legend-dot'), legendUnique: bg('.legend-unique .legend-dot'),
+        bar: getComputedStyle(bar).backgroundColor, unique: getComputedStyle(seg).backgroundColor,
+      };
+    });
+    assertEq(c.legendViews, c.bar, `${scheme}: views legend colour vs bar colour`);
+    assertEq(c.legendUnique, c.unique, `${scheme}: unique legend colour vs unique bar colour`);
+    assert(c.bar !== c.unique, `${scheme}: views and unique bars share a colour`);
+  }
+  await page.emulateMedia({ colorScheme: 'light', reducedMotion: 'reduce' });
+  for (const days of [7, 90, 30]) {
+    const answer = page.waitForResponse((r) => r.url().includes(`/api/stats/views?days=${days}`));
+    await chart.locator('.segmented-label', { hasText: `${days} days` }).click();
+    assertEq((await answer).status(), 200, `GET /api/stats/views?days=${days}`);
+    await chart.getByRole('heading', { name: `Views, last ${days} days` }).waitFor();
+    await page.waitForFunction((n) => document.querySelectorAll('.chart .bar-col').length === n, days);
+    const labels = await chart.locator('.chart-x-label').count();
+    assert(labels >= Math.min(days, 5), `${days} days: only ${labels} dates under the bars`);
+  }
+  const words = await chart.evaluate((el) => el.textContent);
+  assert(!/(^|[^\d,])1 views/.test(words), `the chart says "1 views": ${words.slice(0, 200)}`);
+  // No GeoIP database on the test server: "Unknown" comes with the reason.
+  const countries = page.locator('.panel', { has: page.getByRole('heading', { name: 'Top countries' }) });
+  const ctext = await countries.innerText();
+  if (/Unknown/.test(ctext) && !(await serverSettings())?.geoip) assert(/GeoIP/.test(ctext), `"Unknown" countries without a GeoIP hint:\n${ctext}`);
+  // Panels leave no hole: every half-width panel shares its row.
+  const holes = await page.locator('.panels > .panel').evaluateAll((els) => {
+    const grid = els[0].parentElement.getBoundingClientRect();
+    return els.filter((el) => {
+      const r = el.getBoundingClientRect();
+      if (r.width > grid.width * 0.9) return false;
+      return !els.some((o) => o !== el && Math.abs(o.getBoundingClientRect().top - r.top) < 2);
+    }).map((el) => el.querySelector('.panel-title')?.textContent);
+  });
+  assert(!holes.length, `dashboard panels alone in their row: ${holes.join(', ')}`);
+  // Recent views on a phone: country, referrer and client in view, no sideways scroll.
+  await page.setViewportSize(PHONE);
+  const recent = page.locator('.panel', { has: page.getByRole('heading', { name: 'Recent views' }) });
+  const row = recent.locator('.recent-row').first();
+  await row.waitFor();
+  const facts = await row.evaluate((el) => {
+    const box = el.closest('.panel').getBoundingClientRect();
+    return [...el.querySelectorAll('.recent-facts > *')].map((f) => ({ text: f.textContent, inside: f.getBoundingClientRect().right <= box.right + 0.5 && f.getBoundingClientRect().width > 0 }));
+  });
+  assert(facts.length >= 3 && facts.every((f) => f.inside), `recent views on a phone hide facts: ${JSON.stringify(facts)}`);
+  await page.setViewportSize(DESKTOP);
+  await shoot('08b-dashboard-chart-7-90');
+});
+
 await test('the library loads the next page on scroll', async () => {
   const gif = [...await readFile(FIXTURE_SMALL)];
   const statuses = await page.evaluate(async ({ bytes, n }) => {
@@ -709,6 +1024,62 @@ await test('the library loads the next page on scroll', async () => {
   assertEq(await page.locator('.load-more').isVisible(), false, '"Load more" still shown at the end');
   await shoot('04b-library-full');
   await page.keyboard.press('Home');
+});
+
+await test('sorts, filters by status, and makes a selection private and public', async () => {
+  const list = (re) => page.waitForResponse((r) => r.url().includes('/api/list?') && re.test(r.url()));
+  const sort = page.getByLabel('Sort');
+  let answer = list(/sort=size&order=desc|order=desc&sort=size/);
+  await sort.selectOption({ label: 'Largest first' });
+  const bySize = (await (await answer).json()).images;
+  const sizes = bySize.map((i) => i.size);
+  assert(sizes.every((v, i) => i === 0 || sizes[i - 1] >= v), `sizes not descending: ${sizes.slice(0, 8)}`);
+  await page.waitForFunction((n) => document.querySelector('.tile[data-uuid] .tile-name')?.textContent === n, bySize[0].filename);
+  answer = list(/sort=name/);
+  await sort.selectOption({ label: 'Name A–Z' });
+  const names = (await (await answer).json()).images.map((i) => i.filename);
+  await page.waitForFunction((n) => document.querySelector('.tile[data-uuid] .tile-name')?.textContent === n, names[0]);
+  const sorted = [...names].sort((a, b) => a.localeCompare(b, 'en', { sensitivity: 'base' }));
+  assertEq(JSON.stringify(names.slice(0, 5)), JSON.stringify(sorted.slice(0, 5)), 'first names by name');
+  answer = list(/status=expired/);
+  await page.getByLabel('Status').selectOption({ label: 'Expired' });
+  assertEq((await answer).status(), 200, 'list of expired images');
+  await page.getByText('No images match these filters.').waitFor();
+  await page.getByRole('button', { name: 'Clear filters' }).click();
+  await page.locator('.tile[data-uuid]').first().waitFor();
+
+  // Bulk: two public gifs become private, then public again.
+  await page.getByRole('searchbox', { name: 'Search filenames' }).fill('batch-0');
+  await page.waitForFunction(() => [...document.querySelectorAll('.tile[data-uuid] .tile-name')].every((n) => n.textContent.startsWith('batch-0')));
+  const two = [page.locator('.tile[data-uuid]').nth(0), page.locator('.tile[data-uuid]').nth(1)];
+  for (const t of two) await t.locator('.tile-check input').check();
+  const bar = page.getByRole('region', { name: 'Selection' });
+  await bar.getByRole('button', { name: 'Make private' }).click();
+  for (const t of two) await t.getByText('Private', { exact: true }).waitFor();
+  await bar.getByRole('button', { name: 'Make public' }).click();
+  for (const t of two) await t.getByText('Private', { exact: true }).waitFor({ state: 'detached' });
+  await bar.getByRole('button', { name: 'Clear' }).click();
+
+  // Touch targets and fields on a phone.
+  await page.setViewportSize(PHONE);
+  await page.locator('.tile[data-uuid]').first().scrollIntoViewIfNeeded();
+  const small = await page.locator('.tile-actions').first().locator('button, a').evaluateAll((els) => els
+    .map((e) => ({ label: e.getAttribute('aria-label'), w: e.getBoundingClientRect().width, h: e.getBoundingClientRect().height }))
+    .filter((b) => b.w < 44 || b.h < 44));
+  assert(!small.length, `tile buttons under 44×44 px on a phone: ${JSON.stringify(small)}`);
+  const date = await page.getByLabel('From').evaluate((el) => el.getBoundingClientRect().width);
+  assert(date >= 140, `the From date field is ${Math.round(date)}px wide on a phone: its placeholder is clipped`);
+  await page.setViewportSize(DESKTOP);
+
+  // A small image is shown enlarged on its page, not as a speck.
+  await page.getByRole('searchbox', { name: 'Search filenames' }).fill('batch-01');
+  await page.locator('.tile[data-uuid] .tile-name', { hasText: 'batch-01.gif' }).click();
+  await page.waitForFunction(() => document.querySelector('.preview-img')?.complete);
+  const shown = await page.locator('.preview-img').evaluate((el) => ({ w: el.getBoundingClientRect().width, natural: el.naturalWidth }));
+  assert(shown.w >= shown.natural * 2, `a ${shown.natural}px wide image is shown ${Math.round(shown.w)}px wide`);
+  await shoot('05d-image-small');
+  await page.goBack();
+  await page.getByRole('searchbox', { name: 'Search filenames' }).fill('');
 });
 
 await test('deletes the image with a confirmation', async () => {
@@ -774,8 +1145,171 @@ await test('the open tab refreshes its session every 10 minutes', async () => {
   await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
 });
 
+/** rocket.jpg (640 × 427) with an EXIF block saying "rotate 90° clockwise" (orientation 6). */
+async function portraitJpeg() {
+  const jpeg = await readFile(FIXTURE_JPEG);
+  const tiff = Buffer.from([0x4d, 0x4d, 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0]);
+  const payload = Buffer.concat([Buffer.from('Exif\0\0', 'latin1'), tiff]);
+  const seg = Buffer.concat([Buffer.from([0xff, 0xe1, (payload.length + 2) >> 8, (payload.length + 2) & 0xff]), payload]);
+  return Buffer.concat([jpeg.subarray(0, 2), seg, jpeg.subarray(2)]);
+}
+
+await test('dimensions follow EXIF orientation', async () => {
+  const { writeFile, mkdtemp } = await import('node:fs/promises');
+  const file = path.join(await mkdtemp(path.join(tmpdir(), 'pixbin-exif-')), 'portrait_6.jpg');
+  await writeFile(file, await portraitJpeg());
+  const img = await uploadViaPage(file, { private: 'false' }, 'portrait_6.jpg');
+  try {
+    assertEq(`${img.width} × ${img.height}`, '427 × 640', 'width × height in the API for a portrait photo');
+    await page.goto(`${BASE}/admin/images/${img.id}`);
+    await page.getByRole('heading', { name: 'portrait_6.jpg' }).waitFor();
+    const text = await page.locator('.meta-list').innerText();
+    assert(text.includes('427 × 640'), `image page dimensions:\n${text}`);
+  } finally {
+    await page.evaluate(async (u) => {
+      const { csrfToken } = await (await fetch('/api/session')).json();
+      await fetch(`/api/delete/${u}`, { method: 'DELETE', headers: { 'X-CSRF-Token': csrfToken } });
+    }, img.uuid);
+  }
+});
+
+await test('strangers get styled HTML pages; API clients keep getting JSON', async () => {
+  const img = await uploadViaPage(FIXTURE_2, { private: 'false' }, 'to-be-deleted.png');
+  // A page outside /admin/ makes the browser ask for /favicon.ico on its own.
+  expectHttp(404, /\/favicon\.ico$/);
+  const p2 = await context.newPage();
+  watch(p2);
+  try {
+    // The ShareX deletion link opened in a browser: a page showing what goes.
+    const res = await p2.goto(img.deletion_url);
+    assertEq(res.status(), 200, 'deletion page status');
+    assert(/^text\/html/.test(res.headers()['content-type'] || ''), `deletion page type ${res.headers()['content-type']}`);
+    const html = await res.text();
+    assert(!/<script/i.test(html), 'the deletion page carries a script');
+    await p2.getByText('to-be-deleted.png').first().waitFor();
+    const preview = await p2.locator('img').count();
+    assert(preview >= 1, 'the deletion page shows no preview of what will be deleted');
+    const font = await p2.evaluate(() => getComputedStyle(document.body).fontFamily);
+    assert(!/^"?Times|serif$/.test(font) || /sans/.test(font), `the deletion page uses the browser default font (${font})`);
+    await p2.setViewportSize(PHONE);
+    const btn = p2.getByRole('button', { name: /delete/i });
+    const box = await btn.boundingBox();
+    assert(box && box.height >= 44 && box.width >= 44, `the delete button is ${box && `${Math.round(box.width)}×${Math.round(box.height)}`} px on a phone`);
+    await p2.setViewportSize(DESKTOP);
+    await shoot('13-stranger-delete-confirm', { p: p2 });
+    await btn.click();
+    await p2.waitForLoadState();
+    assert(/deleted/i.test(await p2.locator('body').innerText()), 'the result page does not say the image was deleted');
+    await shoot('14-stranger-deleted', { p: p2 });
+    // A dead link in a browser: a styled 404, not raw JSON.
+    expectHttp(404, /\.png$/);
+    const dead = await p2.goto(img.url);
+    assertEq(dead.status(), 404, 'dead link status in a browser');
+    assert(/^text\/html/.test(dead.headers()['content-type'] || ''), `dead link type in a browser: ${dead.headers()['content-type']}`);
+    const body = (await p2.locator('body').innerText()).trim();
+    assert(!body.startsWith('{') && !/"code"\s*:/.test(body), `a dead link shows JSON in a browser: ${body.slice(0, 120)}`);
+    await shoot('15-stranger-dead-link', { p: p2 });
+    for (const accept of ['application/json', '*/*']) {
+      const r = await fetch(img.url, { headers: { Accept: accept } });
+      assertEq(r.status, 404, `dead link status for Accept: ${accept}`);
+      const j = await r.json().catch(() => null);
+      assertEq(j?.code, 'not_found', `dead link JSON code for Accept: ${accept}`);
+    }
+  } finally {
+    await p2.close();
+  }
+});
+
+await test('settings: runtime upload defaults, where each value comes from, backup download', async () => {
+  await nav('Settings');
+  await page.getByRole('heading', { name: 'Settings', exact: true }).waitFor();
+  const before = await serverSettings();
+  assert(before, 'GET /api/settings answers 404');
+  const table = page.getByRole('table');
+  await table.waitFor();
+  const text = await table.innerText();
+  for (const e of before.effective) assert(text.includes(e.name), `effective configuration lacks ${e.name}`);
+  assert(/default|environment|command line|config file/.test(text), `no value sources shown:\n${text}`);
+  assert(!/browser-test-/.test(await page.locator('main').innerText()), 'the admin password is shown');
+  const box = page.getByRole('checkbox', { name: 'Private by default' });
+  const was = await box.isChecked();
+  const put = page.waitForResponse((r) => r.url().endsWith('/api/settings') && r.request().method() === 'PUT');
+  await box.setChecked(!was);
+  await page.getByRole('button', { name: 'Save defaults' }).click();
+  const res = await put;
+  assertEq(res.status(), 200, 'PUT /api/settings');
+  assertEq(JSON.stringify(res.request().postDataJSON()), JSON.stringify({ privateByDefault: !was }), 'PUT body');
+  assertEq((await serverSettings()).upload.privateByDefault, !was, 'privateByDefault after saving');
+  // The upload page follows at once.
+  await nav('Upload');
+  assertEq(await page.getByRole('checkbox', { name: /Private/ }).isChecked(), !was, 'upload page Private box after the change');
+  await nav('Settings');
+  await box.setChecked(was);
+  const put2 = page.waitForResponse((r) => r.url().endsWith('/api/settings') && r.request().method() === 'PUT');
+  await page.getByRole('button', { name: 'Save defaults' }).click();
+  assertEq((await put2).status(), 200, 'PUT /api/settings (restore)');
+  const backup = await Promise.all([page.waitForEvent('download', { timeout: TIMEOUT }), page.getByRole('link', { name: 'Download backup' }).click()]);
+  assert(/\.tar$/.test(backup[0].suggestedFilename()), `backup file name ${backup[0].suggestedFilename()}`);
+  assert(!(await backup[0].failure()), `backup download failed: ${await backup[0].failure()}`);
+  await shoot('11-settings');
+});
+
+await test('account: change password (other sessions end), list and end sessions, sign out everywhere', async () => {
+  // A second browser signed in as the same user.
+  const other = await browser.newContext({ viewport: DESKTOP });
+  try {
+    const login = await other.request.post(`${BASE}/api/login`, { data: { username: USERNAME, password: PASSWORD } });
+    assertEq(login.status(), 200, 'second sign-in');
+    await nav('Account');
+    await page.getByRole('heading', { name: 'Account', exact: true }).waitFor();
+    const rows = page.locator('.sessions-table tbody tr');
+    await rows.first().waitFor();
+    assert(await rows.count() >= 2, `sessions listed: ${await rows.count()}`);
+    await page.locator('.sessions-table').getByText('This browser').waitFor();
+    await shoot('12-account');
+    expectHttp(403, /\/api\/account\/password$/);
+    await page.getByLabel('Current password').fill('not-the-password');
+    await page.getByLabel('New password', { exact: true }).fill('a-much-longer-new-password-1');
+    await page.getByLabel('New password again').fill('a-much-longer-new-password-1');
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.getByRole('alert').filter({ hasText: 'The current password is wrong.' }).waitFor();
+    const next = `${PASSWORD}-changed`;
+    await page.getByLabel('Current password').fill(PASSWORD);
+    await page.getByLabel('New password', { exact: true }).fill(next);
+    await page.getByLabel('New password again').fill(next);
+    const done = page.waitForResponse((r) => r.url().endsWith('/api/account/password'));
+    await page.getByRole('button', { name: 'Change password' }).click();
+    assertEq((await done).status(), 204, 'POST /api/account/password');
+    PASSWORD = next;
+    await page.getByText('Password changed').first().waitFor();
+    assertEq((await other.request.get(`${BASE}/api/session`)).status(), 401, 'the other session after the change');
+    await page.waitForFunction(() => document.querySelectorAll('.sessions-table tbody tr').length === 1);
+    // End a session from the list.
+    const third = await other.request.post(`${BASE}/api/login`, { data: { username: USERNAME, password: PASSWORD } });
+    assertEq(third.status(), 200, 'sign-in with the new password');
+    await page.reload();
+    await page.waitForFunction(() => document.querySelectorAll('.sessions-table tbody tr').length === 2);
+    await page.locator('.sessions-table tbody tr', { hasNotText: 'This browser' }).getByRole('button', { name: 'End session' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'End session' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('.sessions-table tbody tr').length === 1);
+    assertEq((await other.request.get(`${BASE}/api/session`)).status(), 401, 'the ended session');
+    // Everywhere, this one included.
+    await page.getByRole('button', { name: 'Sign out everywhere' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Sign out everywhere' }).click();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    expectHttp(401, /\/api\/session$/);
+    assertEq(await page.evaluate(async () => (await fetch('/api/session')).status), 401, 'this session after signing out everywhere');
+    await page.getByLabel('Username').fill(USERNAME);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+  } finally {
+    await other.close();
+  }
+});
+
 await test('signs out, and the session is gone', async () => {
-  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.locator('.sidebar').getByRole('button', { name: 'Sign out' }).click();
   await page.getByRole('heading', { name: 'Sign in' }).waitFor();
   await page.goto(`${BASE}/admin/keys`);
   await page.waitForURL(`${BASE}/admin/login?next=%2Fadmin%2Fkeys`);
@@ -807,7 +1341,10 @@ await test('repeated wrong passwords show the lock-out message', async () => {
     }
   }
   assert(locked, 'no 429 after 15 wrong passwords');
-  await page.getByRole('alert').filter({ hasText: /Too many sign-in attempts\. Try again in \d/ }).waitFor();
+  const alert = page.getByRole('alert').filter({ hasText: /Too many sign-in attempts\. Try again in \d/ });
+  await alert.waitFor();
+  // The number never wraps apart from its unit ("7 / s.").
+  assert(/\d\u00a0(s|min)\b/.test(await alert.textContent()), `the wait is not kept on one line: "${await alert.textContent()}"`);
   assert(await submit.isDisabled(), 'sign-in button should be disabled during the lock-out');
   await shoot('10-login-locked');
 });

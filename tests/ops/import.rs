@@ -1,7 +1,8 @@
 //! `pixbin import DIR`: the real fixtures imported twice are imported once; a
 //! nested folder is walked, a non-image is refused with its reason, a file's
 //! modification time becomes its upload time, `--private` makes private links;
-//! a data dir in use is refused.
+//! the allowed types and strip mode set in the admin UI apply; a data dir in
+//! use is refused.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -112,4 +113,26 @@ fn import_refuses_a_data_dir_in_use() {
         "{}",
         text(&o)
     );
+}
+
+/// The upload settings changed in the admin UI (stored in the database)
+/// bound an import too: a type no longer allowed is refused.
+#[tokio::test]
+async fn import_follows_the_runtime_upload_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = pixbin::store::Store::open(dir.path()).unwrap();
+        let runtime = pixbin::settings::Runtime {
+            allowed_types: Some(vec![pixbin::media::ImageType::Png]),
+            ..Default::default()
+        };
+        store.put_runtime_settings(&runtime.to_stored()).unwrap();
+    }
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("a.png"), fixture("real/logo.png")).unwrap();
+    std::fs::write(src.path().join("b.jpg"), fixture("real/rocket.jpg")).unwrap();
+    let o = pixbin(&["import", src.path().to_str().unwrap()], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(summary(&o), (1, 0, 1), "{}", text(&o));
+    assert!(text(&o).contains("b.jpg"), "{}", text(&o));
 }

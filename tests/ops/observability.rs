@@ -1,6 +1,7 @@
 //! What an operator watches: `/metrics` counts requests by route and status,
 //! uploads, images, bytes and views, with no per-image label, and can require a
-//! token; logs never carry `key=` or `token=` values nor upload keys; under
+//! token; logs never carry `key=` or `token=` values nor upload keys, nor
+//! colour codes when they go to a file or a pipe; under
 //! systemd the server reports readiness, feeds the watchdog while its database
 //! answers, and says when it stops.
 
@@ -195,5 +196,32 @@ fn systemd_readiness_watchdog_and_stopping() {
     assert!(
         !app.dir.join(pixbin::ops::control::FILE).exists(),
         "a clean stop removes the control file"
+    );
+}
+
+/// A log sent to a file or a pipe (a journal, `docker logs`, `> pixbin.log`)
+/// is plain text: no ANSI colour codes, whatever the level or field.
+#[tokio::test]
+async fn logs_to_a_file_carry_no_colour_codes() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let path = logs.path().join("server.log");
+    let file = std::fs::File::create(&path).unwrap();
+    let app = spawn_binary_logging(data, &[("PIXBIN_LOG", "debug")], file.into());
+    // Some requests so info and debug lines with fields are written.
+    for p in ["/healthz", "/api/list", "/nope"] {
+        let _ = client()
+            .get(format!("{}{p}", app.base))
+            .send()
+            .await
+            .unwrap();
+    }
+    drop(app);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("INFO") && text.contains("request"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "ANSI escape in a log file: {:?}",
+        &text[..text.len().min(400)]
     );
 }

@@ -129,6 +129,7 @@ async fn a49_metrics_are_local_only_and_uploads_do_not_reveal_dedup() {
             "full_link",
             "deletion_url",
             "thumbnail_url",
+            "thumbUrl",
             "uploadedAt",
         ] {
             o.remove(k);

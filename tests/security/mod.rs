@@ -10,14 +10,17 @@ use crate::support::*;
 
 mod access;
 mod content;
+mod cross_site;
 mod data;
 mod framing;
 mod limits;
 mod login;
+mod login_burst;
 mod multipart;
 mod serving;
 mod stats;
 mod transport;
+mod write_stall;
 
 /// The boundary the raw forms below use.
 pub const BOUNDARY: &str = "pixbin-test-boundary-7f3a";

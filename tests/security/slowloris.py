@@ -37,6 +37,9 @@ def main():
         "PIXBIN_HEADER_TIMEOUT": f"{int(HEADER_TIMEOUT)}s",
         "PIXBIN_BODY_IDLE_TIMEOUT": f"{int(BODY_IDLE)}s",
         "PIXBIN_MAX_CONNECTIONS": "2048",
+        # All 600 come from 127.0.0.1: the timeouts are the subject here,
+        # not the per-address cap (never_read.py covers that).
+        "PIXBIN_MAX_CONNECTIONS_PER_IP": "2048",
     }
     with Server(env) as srv:
         status, img = upload(srv.base, srv.upload_key, bmp(64, 64, 7), "control.bmp")

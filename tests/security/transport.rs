@@ -276,6 +276,9 @@ async fn a34_running_out_of_descriptors_neither_spins_nor_parks() {
     let app = spawn_binary(&[
         ("PIXBIN_HEADER_TIMEOUT", "60s"),
         ("PIXBIN_MAX_CONNECTIONS", "4096"),
+        // All 300 come from 127.0.0.1: lift the per-address cap (A42) so
+        // they reach the descriptor limit this case is about.
+        ("PIXBIN_MAX_CONNECTIONS_PER_IP", "4096"),
     ]);
     let pid = app.pid();
     let status = std::process::Command::new("prlimit")

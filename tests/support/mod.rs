@@ -151,6 +151,17 @@ impl TestApp {
         app
     }
 
+    /// Stops this server and lets go of the database; returns the data dir
+    /// (to change it offline, then `spawn_app_in` it again).
+    pub fn stop(self) -> tempfile::TempDir {
+        let TestApp {
+            guard, state, dir, ..
+        } = self;
+        drop(guard);
+        drop(state);
+        dir
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

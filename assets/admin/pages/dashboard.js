@@ -4,25 +4,54 @@
 
 import * as api from '../api.js';
 import { h, icon, fmtNumber, fmtBytes, setTitle, timeEl, countryLabel } from '../ui.js';
-import { panel, skeleton, noData, fillDays, viewsChart, countryList, referrerList, panelError } from '../widgets.js';
+import { panel, skeleton, noData, fillDays, viewsChart, countryList, referrerList, panelError, rangePicker, allUnknown } from '../widgets.js';
 import { thumbnail } from './library.js';
+import { describeAgent } from './account.js';
+
+const RANGE_PREF = 'pixbin:chart-days';
 
 export async function mount(root, { signal }) {
   setTitle('Dashboard');
   const cards = h('div', { class: 'cards', 'aria-live': 'polite' });
-  const chart = panel('Views, last 30 days', skeleton(4), { cls: 'panel-wide' });
+  let days = 30;
+  try { days = [7, 30, 90].includes(Number(localStorage.getItem(RANGE_PREF))) ? Number(localStorage.getItem(RANGE_PREF)) : 30; } catch { /* storage disabled */ }
+  const chart = panel(`Views, last ${days} days`, skeleton(4), {
+    cls: 'panel-wide',
+    action: rangePicker(days, (n) => {
+      days = n;
+      try { localStorage.setItem(RANGE_PREF, String(n)); } catch { /* ignore */ }
+      loadChart();
+    }),
+  });
   const countries = panel('Top countries', skeleton());
   const referrers = panel('Top referrers', skeleton());
   const top = panel('Top images', skeleton());
-  const recent = panel('Recent views', skeleton(), { cls: 'panel-wide' });
-  const integrity = panel('Integrity', skeleton(2));
+  const recent = panel('Recent views', skeleton());
+  const integrity = panel('Integrity', skeleton(2), { cls: 'panel-wide' });
+  const onboarding = h('div');
 
   root.append(
     h('div', { class: 'page-head' },
       h('h1', { class: 'page-title', text: 'Dashboard' }),
       h('a', { href: '/admin/upload', class: 'btn btn-primary' }, icon('upload'), h('span', { text: 'Upload' }))),
+    onboarding,
     cards,
-    h('div', { class: 'panels' }, chart, countries, referrers, top, integrity, recent));
+    // Rows of two on a wide screen: chart full width, then countries and
+    // referrers, then top images and recent views side by side (no holes),
+    // then integrity full width.
+    h('div', { class: 'panels panels-dashboard' }, chart, countries, referrers, top, recent, integrity));
+
+  let chartGen = 0;
+  async function loadChart() {
+    const gen = ++chartGen;
+    chart.setTitle(`Views, last ${days} days`);
+    try {
+      const d = await api.getOptional(`/api/stats/views?days=${days}`, { signal });
+      if (gen === chartGen) chart.setBody(d ? viewsChart(fillDays(d.days, days), { period: days }) : noData());
+    } catch (e) {
+      if (e.name !== 'AbortError' && gen === chartGen) chart.setBody(panelError(e));
+    }
+  }
 
   renderCards(cards, undefined);
   let topData;
@@ -36,9 +65,14 @@ export async function mount(root, { signal }) {
     });
 
   await Promise.all([
-    load('/api/stats', (s) => renderCards(cards, s)),
-    load('/api/stats/views?days=30', (d) => chart.setBody(d ? viewsChart(fillDays(d.days, 30)) : noData()), chart),
-    load('/api/stats/countries', (d) => countries.setBody(countryList(d?.countries)), countries),
+    load('/api/stats', (s) => { renderCards(cards, s); if (s && s.images === 0) showOnboarding(onboarding); }),
+    loadChart(),
+    load('/api/stats/countries', async (d) => {
+      const list = countryList(d?.countries);
+      const geo = allUnknown(d?.countries) ? (await api.settings())?.geoip : true;
+      countries.setBody(list, geo === false ? h('p', { class: 'panel-note muted' }, icon('info'),
+        h('span', { text: 'Countries show as Unknown because this server has no GeoIP database. Start it with --geoip-db pointing at a GeoLite2-Country or DB-IP country .mmdb file.' })) : null);
+    }, countries),
     load('/api/stats/referrers', (d) => referrers.setBody(referrerList(d?.referrers)), referrers),
     load('/api/stats/top', (d) => { topData = d; top.setBody(topImages(d?.images)); }, top),
     load('/api/stats/recent', (d) => { recentData = d; }, recent),
@@ -80,7 +114,7 @@ function renderCards(el, s) {
     card('Images', v(s?.images), null, { ic: 'library', key: 'images' }),
     card('Private', v(s?.privateImages), null, { ic: 'lock', key: 'private' }),
     card('Views', v(s?.views), automatedHits(s), { ic: 'eye', key: 'views' }),
-    card('Unique visitors', v(s?.uniqueVisitors), null, { ic: 'globe', key: 'unique' }),
+    card('Unique visitors', v(s?.uniqueVisitors), loading ? null : 'all time, each counted once a day', { ic: 'globe', key: 'unique' }),
     card('Storage used', v(s?.storageUsed, fmtBytes), storageSub, { ic: 'database', extra: bar, key: 'storage' }),
     card('Disk free', v(s?.diskFree, fmtBytes), null, { ic: 'disk', key: 'disk' }),
   );
@@ -95,6 +129,25 @@ function automatedHits(s) {
   return parts.length ? `+ ${parts.join(' · ')}` : null;
 }
 
+/** First steps on an instance with no images yet. */
+function showOnboarding(host) {
+  const base = api.baseUrl();
+  const curl = `curl -H "Authorization: Bearer YOUR_KEY" -F "file=@screenshot.png" ${base}/api/upload`;
+  host.replaceChildren(h('section', { class: 'panel onboarding', 'aria-labelledby': 'onboarding-title' },
+    h('div', { class: 'panel-head' }, h('h2', { id: 'onboarding-title', class: 'panel-title', text: 'Get started' })),
+    h('div', { class: 'panel-body' },
+      h('ol', { class: 'steps' },
+        h('li', null, h('strong', { text: 'Create an upload key' }), h('span', { class: 'muted', text: ' for each device or app, on the ' }),
+          h('a', { href: '/admin/keys', text: 'Upload keys' }), h('span', { class: 'muted', text: ' page.' })),
+        h('li', null, h('strong', { text: 'Download the ShareX config' }),
+          h('span', { class: 'muted', text: ' (.sxcu) shown with the new key, or the ishare config or shell script, and open it.' })),
+        h('li', null, h('strong', { text: 'Or upload your first image' }), h('span', { class: 'muted', text: ' from a terminal:' }),
+          h('pre', { class: 'code-block' }, h('code', { text: curl })))),
+      h('div', { class: 'empty-actions empty-actions-start' },
+        h('a', { href: '/admin/keys', class: 'btn btn-primary' }, icon('key'), h('span', { text: 'Create an upload key' })),
+        h('a', { href: '/admin/upload', class: 'btn' }, icon('upload'), h('span', { text: 'Upload in the browser' }))))));
+}
+
 function topImages(images) {
   if (!images?.length) return noData();
   return h('ol', { class: 'top-images' }, images.slice(0, 8).map((img) =>
@@ -104,18 +157,28 @@ function topImages(images) {
       h('span', { class: 'top-views' }, icon('eye'), h('span', { text: fmtNumber(img.views) }))))));
 }
 
+/** Recent views as a list: every fact visible at any width, nothing behind a sideways scroll. */
 function recentViews(views, names) {
   if (!views?.length) return noData();
-  return h('div', { class: 'table-wrap' }, h('table', { class: 'table' },
-    h('thead', null, h('tr', null, ['When', 'Image', 'Country', 'Referrer', 'Client'].map((t) => h('th', { scope: 'col', text: t, class: t === 'Client' ? 'col-client' : null })))),
-    h('tbody', null, views.slice(0, 20).map((v) => {
-      return h('tr', null,
-        h('td', { class: 'nowrap' }, timeEl(v.at)),
-        h('td', { class: 'truncate-cell' }, h('a', { href: `/admin/images/${encodeURIComponent(v.imageId ?? v.uuid)}`, text: v.filename || names.get(v.uuid) || (v.uuid ? v.uuid.slice(0, 8) : `#${v.imageId}`), title: v.uuid || '' })),
-        h('td', { class: 'nowrap' }, countryLabel(v.country)),
-        h('td', { class: 'truncate-cell', text: v.referrer || '—', title: v.referrer || '' }),
-        h('td', { class: 'truncate-cell muted col-client', text: v.agent || '—', title: v.agent || '' }));
-    }))));
+  return h('ol', { class: 'recent-list' }, views.slice(0, 20).map((v) => {
+    const name = v.filename || names.get(v.uuid) || (v.uuid ? v.uuid.slice(0, 8) : `#${v.imageId}`);
+    return h('li', { class: 'recent-row' },
+      h('div', { class: 'recent-top' },
+        h('a', { href: `/admin/images/${encodeURIComponent(v.imageId ?? v.uuid)}`, text: name, title: v.uuid || '' }),
+        timeEl(v.at)),
+      h('div', { class: 'recent-facts' },
+        countryLabel(v.country),
+        h('span', null, h('span', { class: 'fact-label', text: 'From ' }), h('span', { text: v.referrer || 'direct' })),
+        h('span', { title: v.agent || '' }, h('span', { class: 'fact-label', text: 'Client ' }), h('span', { text: clientName(v.agent) }))));
+  }));
+}
+
+/** A short name for a User-Agent ("Discordbot", "Firefox on Linux"); the full one is the tooltip. */
+function clientName(ua) {
+  if (!ua) return 'unknown';
+  const bot = /([A-Za-z][\w-]*(?:bot|Bot|preview|Preview|externalhit))/.exec(ua);
+  if (bot) return bot[1];
+  return describeAgent(ua);
 }
 
 /** Damaged blobs (each answers 500 until `pixbin repair --from BACKUP`) and the scrub. */

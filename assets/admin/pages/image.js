@@ -3,8 +3,9 @@
 
 import * as api from '../api.js';
 import { h, icon, button, busy, toast, confirmDialog, fmtBytes, fmtNumber, fmtDate, timeAgo, setTitle, copyWithToast, emptyState, uid } from '../ui.js';
-import { togglePrivacy, rotateKey, deleteImage } from '../actions.js';
+import { togglePrivacy, rotateKey, deleteImage, copyAsDialog } from '../actions.js';
 import { panel, skeleton, noData, fillDays, viewsChart, countryList, referrerList, panelError } from '../widgets.js';
+import { explain } from '../errors.js';
 
 export async function mount(root, { params, signal, navigate }) {
   const [id] = params;
@@ -30,7 +31,9 @@ export async function mount(root, { params, signal, navigate }) {
   let previewUrl = null;
   const side = h('div', { class: 'image-side' });
   const lifetime = lifetimePanel(() => img, (next) => { img = next; render(); });
-  const body = h('div', { class: 'image-layout' }, preview, h('div', { class: 'image-aside' }, side, lifetime.el));
+  const metadata = panel('Metadata', null, { cls: 'metadata-panel' });
+  const body = h('div', { class: 'image-layout' }, h('div', { class: 'image-main' }, preview, metadata),
+    h('div', { class: 'image-aside' }, side, lifetime.el));
   const chart = panel('Views, last 30 days', skeleton(4), { cls: 'panel-wide' });
   const countries = panel('Countries', skeleton());
   const referrers = panel('Referrers', skeleton());
@@ -47,7 +50,18 @@ export async function mount(root, { params, signal, navigate }) {
     link.addEventListener('focus', () => link.select());
     if (img.url !== previewUrl) {
       const pic = h('img', { src: api.proxyUrl(img), alt: `Preview of ${img.filename}`, class: 'preview-img', decoding: 'async' });
-      if (img.width && img.height) { pic.width = img.width; pic.height = img.height; }
+      if (img.width && img.height) {
+        pic.width = img.width;
+        pic.height = img.height;
+        // A small image is shown enlarged by a whole factor with crisp pixels,
+        // not as a speck in a large empty box.
+        const factor = Math.floor(Math.min(320 / img.width, 320 / img.height));
+        if (factor >= 2) {
+          pic.classList.add('preview-scaled');
+          pic.style.width = `${img.width * factor}px`;
+          pic.title = `Shown at ${factor}× its size (${img.width} × ${img.height} px)`;
+        }
+      }
       pic.addEventListener('error', () => pic.replaceWith(h('span', { class: 'thumb-broken' }, icon('image'))));
       const next = h('a', { href: img.url, target: '_blank', rel: 'noopener noreferrer', class: 'preview', 'aria-label': `Open ${img.filename} in a new tab` }, pic);
       preview.replaceWith(next);
@@ -61,8 +75,6 @@ export async function mount(root, { params, signal, navigate }) {
       ['Type', img.contentType || img.extension?.toUpperCase() || '—'],
       ['Uploaded', fmtDate(img.uploadedAt)],
       ['Views', fmtNumber(img.views)],
-      ['Expires', expiryText(img.expiresAt)],
-      ['View limit', viewLimitText(img)],
       ['ID', `${img.id} · ${img.uuid}`],
     ];
     const hashRow = img.hash && h('div', { class: 'meta-row' },
@@ -77,6 +89,7 @@ export async function mount(root, { params, signal, navigate }) {
           button('Copy link', { icon: 'copy', variant: 'primary', onClick: () => copyWithToast(img.url) }))),
       h('div', { class: 'action-row' },
         h('a', { href: img.url, target: '_blank', rel: 'noopener noreferrer', class: 'btn' }, icon('external'), h('span', { text: 'Open' })),
+        button('Copy as…', { icon: 'code', onClick: () => copyAsDialog(img) }),
         button(img.isPrivate ? 'Make public' : 'Make private', {
           icon: img.isPrivate ? 'globe' : 'lock',
           onClick: async (e) => { e.currentTarget.disabled = true; const next = await togglePrivacy(img); if (next) { img = next; render(); } else e.currentTarget.disabled = false; },
@@ -84,15 +97,17 @@ export async function mount(root, { params, signal, navigate }) {
         img.isPrivate && button('Rotate key', {
           icon: 'rotate',
           onClick: async () => { const next = await rotateKey(img); if (next) { img = next; render(); } },
-        }),
+        })),
+      h('div', { class: 'danger-row' },
         button('Delete', {
-          icon: 'trash', variant: 'danger-ghost',
+          icon: 'trash', variant: 'danger-ghost', cls: 'btn-block',
           onClick: async () => { if (await deleteImage(img)) navigate('/admin/library'); },
         })),
       h('dl', { class: 'meta-list' },
         rows.map(([k, v]) => h('div', { class: 'meta-row' }, h('dt', { text: k }), h('dd', null, v))),
         hashRow));
     lifetime.show(img);
+    metadata.setBody(metadataBody(img));
   };
   render();
 
@@ -109,6 +124,28 @@ export async function mount(root, { params, signal, navigate }) {
     if (e.name !== 'AbortError') for (const p of [chart, countries, referrers]) p.setBody(panelError(e));
   }
   return undefined;
+}
+
+// ---------- metadata: what the file holds, what was removed ----------
+
+const KIND_NAMES = { exif: 'EXIF', icc: 'ICC colour profile', xmp: 'XMP', iptc: 'IPTC', comment: 'Comment', text: 'Text chunk', gps: 'GPS location', orientation: 'Orientation' };
+
+function metaItem(m) {
+  if (typeof m === 'string') return h('li', null, h('strong', { text: KIND_NAMES[m] || m }));
+  const name = KIND_NAMES[m.kind] || m.kind || 'Other';
+  return h('li', null, h('strong', { text: name }), m.detail ? h('span', { class: 'muted', text: ` · ${m.detail}` }) : null);
+}
+
+function metadataBody(img) {
+  const md = img.metadata;
+  if (!md) return noData('This server does not report metadata yet.');
+  const present = md.present || [];
+  const stripped = md.stripped || [];
+  return h('div', { class: 'metadata' },
+    h('h3', { class: 'subhead', text: 'In the stored file' }),
+    present.length ? h('ul', { class: 'meta-items' }, present.map(metaItem)) : h('p', { class: 'muted', text: 'No metadata: only the picture itself.' }),
+    h('h3', { class: 'subhead', text: 'Removed at upload' }),
+    stripped.length ? h('ul', { class: 'meta-items' }, stripped.map(metaItem)) : h('p', { class: 'muted', text: 'Nothing was removed.' }));
 }
 
 // ---------- lifetime: expiry and view limit ----------
@@ -287,7 +324,7 @@ function lifetimePanel(getImg, onSaved) {
           // The server's own words, next to the form; what was entered stays.
           const onExpiry = 'expiresAt' in body && (err.code === 'expiry_too_long' || /expir/i.test(err.message));
           const onViews = 'maxViews' in body && /view/i.test(err.message);
-          showError(err.message, onExpiry ? (expiry.value === 'custom' ? date : expiry) : onViews ? maxViews : null);
+          showError(explain(err), onExpiry ? (expiry.value === 'custom' ? date : expiry) : onViews ? maxViews : null);
         }
       });
     },

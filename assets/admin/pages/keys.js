@@ -4,17 +4,44 @@
 import * as api from '../api.js';
 import { h, icon, button, busy, setTitle, copyWithToast, confirmDialog, toast, timeEl, emptyState, downloadFile, uid } from '../ui.js';
 import { sharexConfig, ishareConfig, shellScript, curlOneLiner, hostOf, slug } from '../integrations.js';
+import { explain } from '../errors.js';
+import { fmtSeconds } from './upload.js';
+
+const NAME_MAX = 64;
 
 export async function mount(root, { signal }) {
   setTitle('Upload keys');
+  const up = (await api.settings())?.upload || null;
   const nameId = uid('keyname');
-  const nameInput = h('input', { id: nameId, class: 'input', placeholder: 'e.g. laptop-sharex', maxlength: 64, required: true, autocomplete: 'off' });
-  const choices = [['', 'Server default'], ['1h', '1 hour'], ['1d', '1 day'], ['7d', '7 days'], ['30d', '30 days'], ['90d', '90 days']];
+  const nameErrId = uid('keyname-err');
+  const nameHintId = uid('keyname-hint');
+  // No maxlength (it cuts a pasted name silently) and no `required` (the
+  // browser's bubble): the form says what is wrong, like every other form.
+  const nameInput = h('input', { id: nameId, class: 'input', placeholder: 'e.g. laptop-sharex', autocomplete: 'off', 'aria-describedby': nameHintId });
+  const nameError = h('div', { id: nameErrId, class: 'form-error', role: 'alert', hidden: true });
+  const setNameError = (text) => {
+    if (!text) {
+      nameError.hidden = true;
+      nameError.replaceChildren();
+      nameInput.removeAttribute('aria-invalid');
+      nameInput.setAttribute('aria-describedby', nameHintId);
+      return;
+    }
+    nameError.replaceChildren(icon('alert'), h('span', { text }));
+    nameError.hidden = false;
+    nameInput.setAttribute('aria-invalid', 'true');
+    nameInput.setAttribute('aria-describedby', `${nameErrId} ${nameHintId}`);
+  };
+  nameInput.addEventListener('input', () => {
+    if (!nameError.hidden && nameInput.value.trim() && [...nameInput.value.trim()].length <= NAME_MAX) setNameError(null);
+  });
+  const serverExpiry = up ? ` (${up.defaultExpirySeconds ? fmtSeconds(up.defaultExpirySeconds) : 'never'})` : '';
+  const choices = [['', `Server default${serverExpiry}`], ['1h', '1 hour'], ['1d', '1 day'], ['7d', '7 days'], ['30d', '30 days'], ['90d', '90 days']];
   const select = (id, options) => h('select', { id, class: 'input input-sm' },
     options.map(([value, label]) => h('option', { value, text: label })));
   const defId = uid('defexp');
   const maxId = uid('maxexp');
-  const defaultExpiry = select(defId, [['', 'Server default'], ...choices.slice(1), ['never', 'Never']]);
+  const defaultExpiry = select(defId, [choices[0], ...choices.slice(1), ['never', 'Never']]);
   const maxExpiry = select(maxId, [['', 'No key limit'], ...choices.slice(1)]);
   const privateDefault = h('input', { type: 'checkbox', id: uid('kpriv'), class: 'checkbox' });
   const forcePrivate = h('input', { type: 'checkbox', id: uid('kforce'), class: 'checkbox' });
@@ -25,7 +52,7 @@ export async function mount(root, { signal }) {
     h('summary', { text: 'Expiry and privacy for this key' }),
     h('div', { class: 'field' }, h('label', { for: defId, class: 'label', text: 'Uploads expire after' }), defaultExpiry),
     h('div', { class: 'field' }, h('label', { for: maxId, class: 'label', text: 'Longest expiry an upload may ask for' }), maxExpiry),
-    check(privateDefault, 'Private by default', 'Uploads get a private ?key= link unless they send private=false.'),
+    check(privateDefault, 'Private by default', `Uploads get a private ?key= link unless they send private=false.${up ? ` Unticked, the server default applies (${up.privateByDefault ? 'private' : 'public'}).` : ''}`),
     check(forcePrivate, 'Always private', 'Refuse public uploads with this key.'),
     check(askExpiry, 'ShareX asks for an expiry', 'The .sxcu makes ShareX offer 1d, 7d, 30d or never on each upload.'));
   const createBtn = h('button', { type: 'submit', class: 'btn btn-primary' }, icon('plus'), h('span', { text: 'Create key' }));
@@ -35,14 +62,21 @@ export async function mount(root, { signal }) {
 
   const form = h('form', {
     class: 'key-form',
+    novalidate: true,
     onSubmit: async (e) => {
       e.preventDefault();
       const name = nameInput.value.trim();
       if (!name) {
+        setNameError('Give the key a name, such as the device it is for.');
         nameInput.focus();
-        toast('Give the key a name, such as the device it is for.', 'error');
         return;
       }
+      if ([...name].length > NAME_MAX) {
+        setNameError(`The name is ${[...name].length} characters long; at most ${NAME_MAX} fit. Shorten it.`);
+        nameInput.focus();
+        return;
+      }
+      setNameError(null);
       await busy(createBtn, async () => {
         try {
           const body = {
@@ -57,14 +91,19 @@ export async function mount(root, { signal }) {
           showReveal(created, askExpiry.checked);
           loadKeys();
         } catch (err) {
-          if (err.status !== 401) toast(err.message, 'error');
+          if (err.status === 401) return;
+          if (err.code === 'name_too_long' || /name/i.test(err.message || '')) {
+            setNameError(explain(err));
+            nameInput.focus();
+          } else toast(explain(err), 'error');
         }
       });
     },
   },
   h('label', { for: nameId, class: 'label', text: 'Name' }),
   h('div', { class: 'input-group' }, nameInput, createBtn),
-  h('p', { class: 'hint muted', text: 'One key per device or app, so you can revoke it alone.' }),
+  nameError,
+  h('p', { id: nameHintId, class: 'hint muted', text: `One key per device or app, so you can revoke it alone. Up to ${NAME_MAX} characters.` }),
   policy);
 
   root.append(
@@ -125,7 +164,7 @@ export async function mount(root, { signal }) {
       data = await api.api('GET', '/api/keys', { signal });
     } catch (e) {
       if (e.name === 'AbortError' || e.status === 401) return;
-      listHost.replaceChildren(emptyState('alert', 'Could not load keys', e.message));
+      listHost.replaceChildren(emptyState('alert', 'Could not load keys', explain(e)));
       return;
     }
     const keys = data?.keys || [];
@@ -162,7 +201,7 @@ export async function mount(root, { signal }) {
         toast(`Key “${k.name}” revoked`, 'success');
         await loadKeys();
       } catch (e) {
-        if (e.status !== 401) toast(e.message, 'error');
+        if (e.status !== 401) toast(explain(e), 'error');
       }
     });
   }

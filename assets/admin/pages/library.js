@@ -3,31 +3,28 @@
 
 import * as api from '../api.js';
 import { h, icon, button, fmtBytes, fmtNumber, timeEl, setTitle, copyWithToast, confirmDialog, toast, emptyState, uid } from '../ui.js';
-import { togglePrivacy, rotateKey, deleteImage, deleteNow } from '../actions.js';
+import { togglePrivacy, deleteImage, deleteNow, setPrivacyNow, copyAsDialog, expiryShort, viewsLeftShort } from '../actions.js';
+import { explain } from '../errors.js';
 
 const PAGE_SIZE = 48;
 
+const STATUSES = [['', 'Active'], ['expiring', 'Expiring'], ['expired', 'Expired'], ['all', 'All']];
+// value → [sort, order]
+const SORTS = [
+  ['', 'Newest first', 'date', 'desc'], ['oldest', 'Oldest first', 'date', 'asc'],
+  ['largest', 'Largest first', 'size', 'desc'], ['smallest', 'Smallest first', 'size', 'asc'],
+  ['views', 'Most viewed', 'views', 'desc'], ['name', 'Name A–Z', 'name', 'asc'], ['name-desc', 'Name Z–A', 'name', 'desc'],
+];
+
 /**
- * An <img> for an image: its thumbnail when that loads, else the original via
- * the session proxy, else a placeholder. The proxy is used straight away when
- * the thumbnail is on another origin (a base URL that differs from the address
- * the admin is opened at would be blocked by the CSP) or is just the image's
- * own public link (loading that would count a view on every library visit).
+ * An <img> for an image's tile: always the session thumbnail route, which
+ * serves every image the session may see (private and view-limited too)
+ * without spending a view. A tile never downloads the original: when the
+ * thumbnail cannot be had, a placeholder stands in.
  */
 export function thumbnail(img, { eager = false } = {}) {
-  const fallback = api.proxyUrl(img);
-  let first = fallback;
-  if (img.thumbnail_url && img.thumbnail_url !== img.url && img.thumbnail_url !== img.full_link) {
-    try {
-      if (new URL(img.thumbnail_url, location.href).origin === location.origin) first = img.thumbnail_url;
-    } catch { /* malformed: use the proxy */ }
-  }
-  const el = h('img', { alt: '', loading: eager ? 'eager' : 'lazy', decoding: 'async', class: 'thumb-img', src: first });
+  const el = h('img', { alt: '', loading: eager ? 'eager' : 'lazy', decoding: 'async', class: 'thumb-img', src: api.thumbUrl(img) });
   el.addEventListener('error', () => {
-    if (el.getAttribute('src') !== fallback) {
-      el.src = fallback;
-      return;
-    }
     el.replaceWith(h('span', { class: 'thumb-broken', title: 'Preview unavailable' }, icon('image')));
   });
   return el;
@@ -48,6 +45,8 @@ export async function mount(root, { query, signal }) {
     type: ['public', 'private'].includes(query.get('type')) ? query.get('type') : '',
     from: query.get('from') || '',
     to: query.get('to') || '',
+    status: STATUSES.some(([v]) => v && v === query.get('status')) ? query.get('status') : '',
+    sort: SORTS.some(([v]) => v && v === query.get('sort')) ? query.get('sort') : '',
   };
   const items = new Map(); // uuid -> { img, el }
   const selected = new Set();
@@ -71,8 +70,14 @@ export async function mount(root, { query, signal }) {
   const toId = uid('to');
   const from = h('input', { type: 'date', id: fromId, class: 'input input-date', value: filters.from });
   const to = h('input', { type: 'date', id: toId, class: 'input input-date', value: filters.to });
+  const statusId = uid('status');
+  const statusSel = h('select', { id: statusId, class: 'input input-select' },
+    STATUSES.map(([v, label]) => h('option', { value: v, text: label, selected: filters.status === v })));
+  const sortId = uid('sort');
+  const sortSel = h('select', { id: sortId, class: 'input input-select' },
+    SORTS.map(([v, label]) => h('option', { value: v, text: label, selected: filters.sort === v })));
   const clear = button('Clear filters', { icon: 'x', variant: 'ghost', onClick: () => {
-    search.value = ''; from.value = ''; to.value = '';
+    search.value = ''; from.value = ''; to.value = ''; statusSel.value = ''; sortSel.value = '';
     typeGroup.querySelector('input[value=""]').checked = true;
     readFilters();
   } });
@@ -82,6 +87,8 @@ export async function mount(root, { query, signal }) {
     h('div', { class: 'date-range' },
       h('div', { class: 'date-field' }, h('label', { for: fromId, class: 'label-inline', text: 'From' }), from),
       h('div', { class: 'date-field' }, h('label', { for: toId, class: 'label-inline', text: 'To' }), to)),
+    h('div', { class: 'select-field' }, h('label', { for: statusId, class: 'label-inline', text: 'Status' }), statusSel),
+    h('div', { class: 'select-field' }, h('label', { for: sortId, class: 'label-inline', text: 'Sort' }), sortSel),
     clear);
 
   let debounce = null;
@@ -89,6 +96,8 @@ export async function mount(root, { query, signal }) {
   typeGroup.addEventListener('change', readFilters);
   from.addEventListener('change', readFilters);
   to.addEventListener('change', readFilters);
+  statusSel.addEventListener('change', readFilters);
+  sortSel.addEventListener('change', readFilters);
 
   function readFilters() {
     clearTimeout(debounce);
@@ -97,6 +106,8 @@ export async function mount(root, { query, signal }) {
       type: typeGroup.querySelector('input:checked')?.value || '',
       from: from.value,
       to: to.value,
+      status: statusSel.value,
+      sort: sortSel.value,
     };
     if (JSON.stringify(next) === JSON.stringify(filters)) return;
     Object.assign(filters, next);
@@ -118,6 +129,8 @@ export async function mount(root, { query, signal }) {
     h('div', { class: 'bulk-actions' },
       button('Select all', { variant: 'ghost', onClick: () => { for (const k of items.keys()) selected.add(k); syncSelection(); } }),
       button('Clear', { variant: 'ghost', onClick: () => { selected.clear(); syncSelection(); } }),
+      button('Make private', { icon: 'lock', onClick: (e) => bulkPrivacy(e.currentTarget, true) }),
+      button('Make public', { icon: 'globe', onClick: (e) => bulkPrivacy(e.currentTarget, false) }),
       button('Delete', { icon: 'trash', variant: 'danger', onClick: (e) => bulkDelete(e.currentTarget) })));
 
   root.append(
@@ -132,7 +145,7 @@ export async function mount(root, { query, signal }) {
   observer.observe(more);
 
   function syncFilterUi() {
-    clear.hidden = !(filters.q || filters.type || filters.from || filters.to);
+    clear.hidden = !(filters.q || filters.type || filters.from || filters.to || filters.status || filters.sort);
   }
 
   function syncSelection() {
@@ -175,6 +188,12 @@ export async function mount(root, { query, signal }) {
     const toIso = dayBound(filters.to, true);
     if (fromIso) params.set('from', fromIso);
     if (toIso) params.set('to', toIso);
+    if (filters.status) params.set('status', filters.status);
+    const sort = SORTS.find(([v]) => v === filters.sort);
+    if (sort && filters.sort) {
+      params.set('sort', sort[2]);
+      params.set('order', sort[3]);
+    }
     if (cursor) params.set('cursor', cursor);
     pageController = new AbortController();
     const onAbort = () => pageController.abort();
@@ -196,7 +215,7 @@ export async function mount(root, { query, signal }) {
     } catch (e) {
       if (e.name === 'AbortError' || gen !== generation) return;
       if (first) grid.replaceChildren();
-      if (e.status !== 401) toast(e.message, 'error');
+      if (e.status !== 401) toast(explain(e), 'error');
     } finally {
       signal.removeEventListener('abort', onAbort);
       if (gen === generation) {
@@ -211,7 +230,7 @@ export async function mount(root, { query, signal }) {
   }
 
   function emptyTile() {
-    const filtered = filters.q || filters.type || filters.from || filters.to;
+    const filtered = filters.q || filters.type || filters.from || filters.to || filters.status;
     return h('li', { class: 'grid-empty' }, filtered
       ? emptyState('search', 'No images match these filters.', 'Try another search or clear the filters.')
       : emptyState('image', 'No images yet', 'Upload a screenshot, or set up ShareX with an upload key.',
@@ -257,16 +276,14 @@ export async function mount(root, { query, signal }) {
       lastClicked = img.uuid;
       syncSelection();
     });
+    // Each icon shows what its button does (the label's action), never the state.
     const actions = [
       button('Copy link', { icon: 'copy', iconOnly: true, onClick: () => copyWithToast(img.url) }),
+      button('Copy as…', { icon: 'code', iconOnly: true, onClick: () => copyAsDialog(img) }),
       h('a', { href: img.url, target: '_blank', rel: 'noopener noreferrer', class: 'btn btn-icon', title: 'Open', 'aria-label': `Open ${img.filename} in a new tab` }, icon('external')),
       button(img.isPrivate ? 'Make public' : 'Make private', {
-        icon: img.isPrivate ? 'lock' : 'unlock', iconOnly: true, cls: img.isPrivate ? 'is-on' : null,
+        icon: img.isPrivate ? 'globe' : 'lock', iconOnly: true,
         onClick: async (e) => { e.currentTarget.disabled = true; const next = await togglePrivacy(img); if (next) replaceItem(next); else e.currentTarget.disabled = false; },
-      }),
-      img.isPrivate && button('Rotate private key', {
-        icon: 'rotate', iconOnly: true,
-        onClick: async () => { const next = await rotateKey(img); if (next) replaceItem(next); },
       }),
       button('Delete', {
         icon: 'trash', iconOnly: true, cls: 'btn-icon-danger',
@@ -284,8 +301,45 @@ export async function mount(root, { query, signal }) {
           h('span', { text: fmtBytes(img.size) }),
           img.width && img.height ? h('span', { text: `${img.width}×${img.height}` }) : null),
         h('div', { class: 'tile-meta' }, timeEl(img.uploadedAt),
-          h('span', { class: 'tile-views', title: `${fmtNumber(img.views)} views` }, icon('eye'), h('span', { text: fmtNumber(img.views) }))),
+          h('span', { class: 'tile-views', title: `${fmtNumber(img.views)} ${img.views === 1 ? 'view' : 'views'}` }, icon('eye'), h('span', { text: fmtNumber(img.views) }))),
+        (img.expiresAt || img.maxViews != null) && h('div', { class: 'tile-meta tile-life' },
+          img.expiresAt && h('span', { class: 'chip', title: `Expires ${new Date(img.expiresAt).toLocaleString()}` }, icon('clock'), h('span', { text: expiryShort(img.expiresAt) })),
+          img.maxViews != null && h('span', { class: 'chip', title: 'Views left before the link stops' }, icon('eye'), h('span', { text: viewsLeftShort(img) }))),
         h('div', { class: 'tile-actions' }, actions)));
+  }
+
+  async function bulkPrivacy(btn, makePrivate) {
+    const list = [...selected].map((u) => items.get(u)?.img).filter((i) => i && i.isPrivate !== makePrivate);
+    if (!list.length) {
+      toast(`The selected images are already ${makePrivate ? 'private' : 'public'}.`, 'info');
+      return;
+    }
+    btn.disabled = true;
+    let failed = 0;
+    const queue = [...list];
+    const worker = async () => {
+      while (queue.length) {
+        const img = queue.shift();
+        try {
+          const next = await setPrivacyNow(img, makePrivate);
+          const entry = items.get(img.uuid);
+          if (entry) {
+            const el = tile(next);
+            entry.el.replaceWith(el);
+            items.set(img.uuid, { img: next, el });
+          }
+        } catch (e) {
+          if (e.status === 401) return;
+          failed += 1;
+        }
+      }
+    };
+    await Promise.all([worker(), worker(), worker()]);
+    btn.disabled = false;
+    syncSelection();
+    const done = list.length - failed;
+    if (done) toast(`${done} ${done === 1 ? 'image is' : 'images are'} now ${makePrivate ? 'private' : 'public'}`, 'success');
+    if (failed) toast(`${failed} could not be changed`, 'error');
   }
 
   async function bulkDelete(btn) {

@@ -2,6 +2,7 @@
 
 import * as api from '../api.js';
 import { h, logo, setTitle, uid, icon } from '../ui.js';
+import { explain } from '../errors.js';
 
 export async function mount(root, { query, done }) {
   setTitle('Sign in');
@@ -10,13 +11,18 @@ export async function mount(root, { query, done }) {
   const errorId = uid('err');
   const username = h('input', { id: userId, class: 'input', name: 'username', autocomplete: 'username', required: true, autocapitalize: 'none', spellcheck: 'false' });
   const password = h('input', { id: passId, class: 'input', name: 'password', type: 'password', autocomplete: 'current-password', required: true });
-  const error = h('div', { id: errorId, class: 'form-error', role: 'alert', hidden: true });
+  // Always in place (hidden by visibility): an error appearing does not move the card.
+  const error = h('div', { id: errorId, class: 'form-error is-empty', role: 'alert' });
+  const hideError = () => {
+    error.classList.add('is-empty');
+    error.replaceChildren();
+  };
   const submit = h('button', { type: 'submit', class: 'btn btn-primary btn-block' }, h('span', { text: 'Sign in' }));
   let countdown = null;
 
   const showError = (text) => {
     error.replaceChildren(icon('alert'), h('span', { text }));
-    error.hidden = false;
+    error.classList.remove('is-empty');
     username.setAttribute('aria-describedby', errorId);
     password.setAttribute('aria-describedby', errorId);
   };
@@ -29,7 +35,7 @@ export async function mount(root, { query, done }) {
         clearInterval(countdown);
         countdown = null;
         submit.disabled = false;
-        error.hidden = true;
+        hideError();
         return;
       }
       submit.disabled = true;
@@ -52,7 +58,7 @@ export async function mount(root, { query, done }) {
       }
       submit.disabled = true;
       submit.setAttribute('aria-busy', 'true');
-      error.hidden = true;
+      hideError();
       try {
         await api.login(username.value.trim(), password.value);
         done(query.get('next'));
@@ -65,7 +71,7 @@ export async function mount(root, { query, done }) {
           password.value = '';
           password.focus();
         } else {
-          showError(err.message || 'Sign-in failed.');
+          showError(explain(err));
         }
       } finally {
         submit.removeAttribute('aria-busy');
@@ -89,8 +95,9 @@ export async function mount(root, { query, done }) {
 }
 
 function formatWait(s) {
-  if (s < 60) return `${s} s`;
+  const nb = '\u00a0'; // a number never wraps apart from its unit
+  if (s < 60) return `${s}${nb}s`;
   const m = Math.floor(s / 60);
   const rest = s % 60;
-  return rest ? `${m} min ${rest} s` : `${m} min`;
+  return rest ? `${m}${nb}min ${rest}${nb}s` : `${m}${nb}min`;
 }

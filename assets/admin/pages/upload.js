@@ -3,27 +3,47 @@
 
 import * as api from '../api.js';
 import { h, icon, button, fmtBytes, setTitle, copyWithToast, uid } from '../ui.js';
+import { explain, typeList } from '../errors.js';
+import { copyAsDialog } from '../actions.js';
 
 const CONCURRENCY = 3;
-const PRIVATE_PREF = 'pixbin:upload-private';
 
-export async function mount(root, { pendingFiles }) {
+/** 3600 → "1 hour", 604800 → "7 days". */
+export function fmtSeconds(s) {
+  if (s == null) return 'never';
+  const units = [[31536000, 'year'], [604800, 'week'], [86400, 'day'], [3600, 'hour'], [60, 'minute'], [1, 'second']];
+  for (const [size, unit] of units) {
+    if (s >= size && s % size === 0) {
+      const n = s / size;
+      return `${n} ${unit}${n === 1 ? '' : 's'}`;
+    }
+  }
+  return `${s} seconds`;
+}
+
+export async function mount(root, { pendingFiles, signal }) {
   setTitle('Upload');
+  // The server's real defaults: what an upload gets when the form says nothing.
+  const settings = await api.settings();
+  if (signal?.aborted) return undefined;
+  const up = settings?.upload || null;
   const queue = [];
   const objectUrls = [];
   let running = 0;
 
   const inputId = uid('file');
-  const input = h('input', { type: 'file', id: inputId, multiple: true, accept: 'image/*', class: 'visually-hidden file-input' });
+  const accept = up?.allowedTypes?.length
+    ? up.allowedTypes.map((t) => `image/${t === 'jpg' ? 'jpeg' : t === 'ico' ? 'x-icon' : t}`).join(',')
+    : 'image/*';
+  const input = h('input', { type: 'file', id: inputId, multiple: true, accept, class: 'visually-hidden file-input' });
   const privId = uid('priv');
-  let privDefault = true;
-  try { privDefault = localStorage.getItem(PRIVATE_PREF) !== 'false'; } catch { /* storage disabled */ }
-  const priv = h('input', { type: 'checkbox', id: privId, checked: privDefault, class: 'checkbox' });
-  priv.addEventListener('change', () => { try { localStorage.setItem(PRIVATE_PREF, String(priv.checked)); } catch { /* ignore */ } });
+  // The box starts as an upload without it would be: the server's default.
+  const priv = h('input', { type: 'checkbox', id: privId, checked: Boolean(up?.privateByDefault), class: 'checkbox' });
 
   const expId = uid('exp');
+  const serverDefault = up ? `Server default (${up.defaultExpirySeconds ? `after ${fmtSeconds(up.defaultExpirySeconds)}` : 'never'})` : 'Server default';
   const expires = h('select', { id: expId, class: 'input input-sm' },
-    [['', 'Server default'], ['1h', 'In 1 hour'], ['1d', 'In 1 day'], ['7d', 'In 7 days'], ['30d', 'In 30 days'], ['never', 'Never']]
+    [['', serverDefault], ['1h', 'In 1 hour'], ['1d', 'In 1 day'], ['7d', 'In 7 days'], ['30d', 'In 30 days'], ['never', 'Never']]
       .map(([value, label]) => h('option', { value, text: label })));
   const mvId = uid('maxviews');
   const maxViews = h('input', { id: mvId, type: 'number', min: 1, step: 1, inputmode: 'numeric', class: 'input input-sm', placeholder: 'No limit' });
@@ -31,9 +51,11 @@ export async function mount(root, { pendingFiles }) {
   const zone = h('div', { class: 'dropzone' },
     h('div', { class: 'dropzone-icon' }, icon('upload')),
     h('p', { class: 'dropzone-title', text: 'Drop images here' }),
-    h('p', { class: 'dropzone-text muted' }, 'or paste from the clipboard (', h('kbd', { text: 'Ctrl' }), '+', h('kbd', { text: 'V' }), ')'),
+    h('p', { class: 'dropzone-text muted paste-hint' }, 'or paste from the clipboard (', h('kbd', { text: /Mac|iPhone|iPad/.test(navigator.platform) ? '⌘' : 'Ctrl' }), '+', h('kbd', { text: 'V' }), ')'),
     input,
-    h('label', { for: inputId, class: 'btn btn-primary' }, icon('plus'), h('span', { text: 'Choose files' })));
+    h('label', { for: inputId, class: 'btn btn-primary' }, icon('plus'), h('span', { text: 'Choose files' })),
+    up && h('p', { class: 'dropzone-limits muted', dataset: { test: 'limits' } },
+      `${typeList(up.allowedTypes || [])} · up to ${fmtBytes(up.maxBytes)} each`));
 
   const list = h('ul', { class: 'upload-list', 'aria-label': 'Uploads' });
   const copyAll = button('Copy all links', { icon: 'copy', onClick: () => {
@@ -58,7 +80,7 @@ export async function mount(root, { pendingFiles }) {
       h('div', { class: 'check-field' }, priv,
         h('label', { for: privId },
           h('span', { class: 'check-title', text: 'Private' }),
-          h('span', { class: 'check-hint muted', text: 'Only people with the link (it carries a secret key) can see it.' }))),
+          h('span', { class: 'check-hint muted', text: `Only people with the link (it carries a secret key) can see it.${up ? ` Server default: ${up.privateByDefault ? 'private' : 'public'}.` : ''}` }))),
       h('div', { class: 'upload-limits' },
         h('div', { class: 'field' }, h('label', { for: expId, class: 'label', text: 'Expires' }), expires),
         h('div', { class: 'field' }, h('label', { for: mvId, class: 'label', text: 'Max views' }), maxViews))),
@@ -150,14 +172,34 @@ export async function mount(root, { pendingFiles }) {
     }, (err) => {
       item.state = 'error';
       item.el.classList.add('is-error');
-      setStatus(item, err.code === 'aborted' ? 'Cancelled' : err.message);
+      setStatus(item, err.code === 'aborted' ? 'Cancelled' : explain(err, up));
+      item.status.title = err.message || '';
     }).finally(() => {
       running -= 1;
       item.el.classList.remove('is-uploading');
       item.cancel.hidden = true;
+      item.fixes.hidden = item.state !== 'error';
       syncToolbar();
       pump();
     });
+  }
+
+  function retry(item) {
+    item.el.classList.remove('is-error');
+    item.fixes.hidden = true;
+    item.cancel.hidden = false;
+    item.progress.value = 0;
+    item.status.removeAttribute('title');
+    item.state = 'queued';
+    setStatus(item, 'Waiting…');
+    syncToolbar();
+    pump();
+  }
+
+  function dismiss(item) {
+    item.el.remove();
+    queue.splice(queue.indexOf(item), 1);
+    syncToolbar();
   }
 
   function setStatus(item, text) {
@@ -183,10 +225,14 @@ export async function mount(root, { pendingFiles }) {
           item.el.classList.add('is-error');
           setStatus(item, 'Cancelled');
           item.cancel.hidden = true;
+          item.fixes.hidden = false;
           syncToolbar();
         }
       },
     });
+    item.fixes = h('div', { class: 'upload-fixes', hidden: true },
+      button('Retry', { icon: 'retry', cls: 'btn-sm', onClick: () => retry(item) }),
+      button('Dismiss', { icon: 'x', variant: 'ghost', cls: 'btn-sm', onClick: () => dismiss(item) }));
     return h('li', { class: 'upload-item' },
       img,
       h('div', { class: 'upload-main' },
@@ -195,6 +241,7 @@ export async function mount(root, { pendingFiles }) {
           h('span', { class: 'upload-size muted', text: fmtBytes(item.file.size) })),
         item.progress,
         item.status,
+        item.fixes,
         item.result_el),
       item.cancel);
   }
@@ -207,6 +254,7 @@ export async function mount(root, { pendingFiles }) {
       h('div', { class: 'input-group' }, link,
         button('Copy link', { icon: 'copy', variant: 'primary', cls: 'btn-sm', onClick: () => copyWithToast(img.url) })),
       h('div', { class: 'upload-links' },
+        h('button', { type: 'button', class: 'text-link link-button', onClick: () => copyAsDialog(img) }, icon('code'), h('span', { text: 'Copy as…' })),
         h('a', { href: img.url, target: '_blank', rel: 'noopener noreferrer', class: 'text-link' }, 'Open', icon('external')),
         h('a', { href: `/admin/images/${encodeURIComponent(img.id)}`, class: 'text-link', text: 'Details' }),
         img.isPrivate && h('span', { class: 'badge badge-private' }, icon('lock'), h('span', { text: 'Private' }))));

@@ -44,7 +44,7 @@ fn session_json(state: &AppState, username: &str, token: &str, expires_at: i64) 
     })
 }
 
-fn with_cookies(mut res: Response<Body>, cookies: [String; 2]) -> Response<Body> {
+pub(crate) fn with_cookies(mut res: Response<Body>, cookies: [String; 2]) -> Response<Body> {
     for c in cookies {
         if let Ok(v) = HeaderValue::from_str(&c) {
             res.headers_mut().append(header::SET_COOKIE, v);
@@ -53,11 +53,32 @@ fn with_cookies(mut res: Response<Body>, cookies: [String; 2]) -> Response<Body>
     res
 }
 
+/// Where a session was started from, for the account page's list.
+fn client_facts(req: &Request<Incoming>) -> (Option<[u8; 16]>, Option<String>) {
+    let ip = dispatch::client_of(req).map(|ip| match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => v6.octets(),
+    });
+    let agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()))
+        .map(|s| {
+            s.chars()
+                .filter(|c| !c.is_control())
+                .take(200)
+                .collect::<String>()
+        })
+        .filter(|s| !s.is_empty());
+    (ip, agent)
+}
+
 /// Starts a new session for `username`, replacing `old` (its hash) if given.
 async fn start_session(
     state: &AppState,
     username: String,
     old: Option<[u8; 32]>,
+    (ip, user_agent): (Option<[u8; 16]>, Option<String>),
 ) -> Result<Response<Body>, AppError> {
     let token = secret::random_token();
     let now = clock::now_ms();
@@ -66,6 +87,9 @@ async fn start_session(
         username: username.clone(),
         created_at: now,
         expires_at: now + ttl,
+        last_seen_at: now,
+        ip,
+        user_agent,
     };
     let hash = secret::token_hash(token.expose());
     let rec2 = rec.clone();
@@ -86,44 +110,61 @@ pub async fn login(state: &AppState, req: Request<Incoming>) -> Result<Response<
     let previous =
         session::token_from(req.headers(), https).map(|t| secret::token_hash(t.expose()));
     let client = dispatch::client_of(&req).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let facts = client_facts(&req);
     let body: LoginBody =
         body::read_json(req.into_body(), 8 * 1024, state.config.body_idle_timeout).await?;
     // Throttle before the password is checked: during a lockout the right
     // password is refused too, so guessing gains nothing (SECURITY.md A30).
+    // The attempt counts as a failure from here on (a success clears it), so
+    // concurrent attempts cannot all slip past the check (A43).
     state
         .logins
-        .check(client, &body.username, Instant::now())
+        .reserve(client, &body.username, Instant::now())
         .map_err(|t| AppError::RateLimited {
             retry_after: t.retry_after_secs,
         })?;
     if body.username.len() > 128 || body.password.len() > 1024 {
-        state.logins.failed(client, &body.username, Instant::now());
         return Err(AppError::InvalidCredentials);
     }
     let username = body.username.clone();
     let password = Secret::new(body.password);
-    let ok = state
-        .blocking(move |s| {
-            Ok(match s.user(&username)? {
+    let store = state.store.clone();
+    let verified = state
+        .logins
+        .hashing
+        .run(move || -> Result<bool, AppError> {
+            Ok(match store.user(&username)? {
                 Some(u) => password::verify(password.expose(), &u.password_hash),
                 None => password::verify_unknown_user(password.expose()),
             })
         })
-        .await?;
+        .await;
+    let ok = match verified {
+        Ok(r) => r?,
+        Err(e) => {
+            // Never checked (too busy): the attempt does not count against
+            // the client.
+            state.logins.refund(client, &body.username, Instant::now());
+            return Err(e);
+        }
+    };
     if !ok {
-        state.logins.failed(client, &body.username, Instant::now());
         tracing::info!(client = %client, "failed login");
         return Err(AppError::InvalidCredentials);
     }
     state
         .logins
         .succeeded(client, &body.username, Instant::now());
-    start_session(state, body.username, previous).await
+    start_session(state, body.username, previous, facts).await
 }
 
 /// `POST /api/refresh`: rotates the session token and its CSRF token.
-pub async fn refresh(state: &AppState, ctx: SessionCtx) -> Result<Response<Body>, AppError> {
-    start_session(state, ctx.username, Some(ctx.token_hash)).await
+pub async fn refresh(
+    state: &AppState,
+    ctx: SessionCtx,
+    req: &Request<Incoming>,
+) -> Result<Response<Body>, AppError> {
+    start_session(state, ctx.username, Some(ctx.token_hash), client_facts(req)).await
 }
 
 /// `POST /api/logout`: kills the session server-side and clears the cookies.

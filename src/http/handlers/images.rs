@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::clock;
 use crate::error::{AppError, OptionExt};
 use crate::http::body::{self, Body, ok_json};
+use crate::http::pages;
 use crate::http::query;
 use crate::http::router::{BAD_REF, ImageRef};
 use crate::media::ImageType;
@@ -18,7 +19,7 @@ use crate::secret;
 use crate::state::AppState;
 use crate::store::blobs::hex;
 use crate::store::lifecycle::LifecycleEdit;
-use crate::store::{ListFilter, StatusFilter, StoredImage};
+use crate::store::{ListCursor, ListFilter, SortKey, SortValue, StatusFilter, StoredImage};
 
 /// The image JSON of the API (seed field names kept, plus ShareX's snake_case links).
 #[derive(Debug, Serialize)]
@@ -43,6 +44,10 @@ pub struct ImageJson {
     thumbnail_url: String,
     #[serde(rename = "deletion_url")]
     deletion_url: Option<String>,
+    /// The session's thumbnail route (`/api/proxy/thumb/…`): works for every
+    /// image a session may see, private and view-limited ones included, and
+    /// never spends a view.
+    thumb_url: String,
     expires_at: Option<String>,
     max_views: Option<u64>,
     views_left: Option<u64>,
@@ -111,6 +116,7 @@ pub fn image_json(state: &AppState, img: &StoredImage, deletion_token: Option<&s
         hash: hex(&r.hash),
         full_link: url.clone(),
         thumbnail_url: crate::http::handlers::thumbs::thumbnail_url(state, img),
+        thumb_url: format!("/api/proxy/thumb/{uuid}.{}", kind.ext()),
         deletion_url: deletion_token
             .map(|t| format!("{}/api/delete/{uuid}?token={t}", state.config.base_url())),
         url,
@@ -136,10 +142,45 @@ async fn find(state: &AppState, r: ImageRef) -> Result<StoredImage, AppError> {
         .or_not_found()
 }
 
+/// The image JSON plus what the details page alone shows.
+#[derive(Serialize)]
+struct DetailsJson {
+    #[serde(flatten)]
+    image: ImageJson,
+    metadata: MetadataJson,
+}
+
+/// The metadata panel: what the stored file carries now, read from its
+/// bytes, and what was removed at upload.
+#[derive(Serialize)]
+struct MetadataJson {
+    present: Vec<crate::media::inventory::Found>,
+    stripped: Vec<String>,
+}
+
 /// `GET /api/images/{id}`
 pub async fn details(state: &AppState, r: ImageRef) -> Result<Response<Body>, AppError> {
     let img = find(state, r).await?;
-    Ok(ok_json(&image_json(state, &img, None)))
+    let (hash, size) = (img.record.hash, img.record.size);
+    let kind = ImageType::from_code(img.record.kind).unwrap_or(ImageType::Png);
+    let store = state.store.clone();
+    // A few small reads of the file's header records (`media::inventory`).
+    let present = tokio::task::spawn_blocking(move || {
+        use crate::store::blobs::BlobStore;
+        let f = store.blobs().open(&hash)?;
+        crate::media::inventory::inventory(&mut std::io::BufReader::new(f), size, kind)
+    })
+    .await?
+    .map(|inv| inv.present)
+    .unwrap_or_else(|e| {
+        tracing::warn!(image = img.id, error = %e, "could not read the blob's metadata");
+        Vec::new()
+    });
+    let stripped = img.record.stripped.clone();
+    Ok(ok_json(&DetailsJson {
+        image: image_json(state, &img, None),
+        metadata: MetadataJson { present, stripped },
+    }))
 }
 
 #[derive(Serialize)]
@@ -214,28 +255,86 @@ fn parse_list_query(q: Option<&str>) -> Result<ListFilter, AppError> {
             f.query = Some(qs.into_owned());
         }
     }
+    if let Some(sort) = p("sort")? {
+        f.sort = match sort.as_ref() {
+            "date" | "" => SortKey::Date,
+            "size" => SortKey::Size,
+            "views" => SortKey::Views,
+            "name" => SortKey::Name,
+            _ => {
+                return Err(AppError::bad_request(
+                    "sort must be date, size, views or name",
+                ));
+            }
+        };
+    }
+    if let Some(order) = p("order")? {
+        f.ascending = match order.as_ref() {
+            "desc" | "" => false,
+            "asc" => true,
+            _ => {
+                return Err(AppError::bad_request("order must be asc or desc"));
+            }
+        };
+    }
     if let Some(c) = p("cursor")?
         && !c.is_empty()
     {
-        f.cursor = Some(parse_cursor(&c).ok_or_else(|| AppError::bad_request("malformed cursor"))?);
+        f.cursor = Some(parse_cursor(f.sort, &c).ok_or_else(|| {
+            AppError::bad_request("malformed cursor, or one from a listing with another sort")
+        })?);
     }
     Ok(f)
 }
 
-fn parse_cursor(c: &str) -> Option<(i64, u64)> {
-    let (ts, id) = c.split_once('.')?;
-    let ts: i64 = ts.parse().ok()?;
+/// The cursor's spelling: `{ms}.{id}` by date (as before sorting existed),
+/// `s{bytes}.{id}`, `v{views}.{id}`, `n{base64url(lowercased name)}.{id}`.
+fn format_cursor(c: &ListCursor) -> String {
+    match &c.value {
+        SortValue::Num(n) => format!("{n}.{}", c.id),
+        SortValue::Text(t) => format!("n{}.{}", URL_SAFE_NO_PAD.encode(t), c.id),
+    }
+}
+
+fn cursor_with_prefix(sort: SortKey, c: &ListCursor) -> String {
+    let plain = format_cursor(c);
+    match sort {
+        SortKey::Date | SortKey::Name => plain,
+        SortKey::Size => format!("s{plain}"),
+        SortKey::Views => format!("v{plain}"),
+    }
+}
+
+fn parse_cursor(sort: SortKey, c: &str) -> Option<ListCursor> {
+    if c.len() > 1024 {
+        return None;
+    }
+    let (value, id) = c.rsplit_once('.')?;
     let id: u64 = id.parse().ok()?;
-    Some((ts, id))
+    let num = |s: &str| -> Option<SortValue> {
+        (!s.starts_with('+')).then_some(())?;
+        s.parse::<i64>().ok().map(SortValue::Num)
+    };
+    let value = match sort {
+        SortKey::Date => num(value)?,
+        SortKey::Size => num(value.strip_prefix('s')?)?,
+        SortKey::Views => num(value.strip_prefix('v')?)?,
+        SortKey::Name => {
+            let bytes = URL_SAFE_NO_PAD.decode(value.strip_prefix('n')?).ok()?;
+            SortValue::Text(String::from_utf8(bytes).ok()?)
+        }
+    };
+    Some(ListCursor { value, id })
 }
 
 /// `GET /api/list`
 pub async fn list(state: &AppState, req: &Request<Incoming>) -> Result<Response<Body>, AppError> {
     let filter = parse_list_query(req.uri().query())?;
+    let sort = filter.sort;
     let (images, next) = state.blocking(move |s| s.list_images(&filter)).await?;
     Ok(ok_json(&ListJson {
         images: images.iter().map(|i| image_json(state, i, None)).collect(),
-        next_cursor: next.map(|(ts, id)| format!("{ts}.{id}")),
+        next_cursor: next.map(|c| cursor_with_prefix(sort, &c)),
     }))
 }
 
@@ -330,40 +429,112 @@ pub async fn delete_with_token(
     delete(state, uuid).await
 }
 
-fn page(title: &str, body_html: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta name=\"color-scheme\" content=\"light dark\"><title>{title} · pixbin</title></head><body><main><h1>{title}</h1>{body_html}</main></body></html>"
+fn link_not_valid(detail: &str) -> Response<Body> {
+    pages::page(
+        StatusCode::NOT_FOUND,
+        "Link not valid",
+        &format!("<p>{}</p>", pages::escape(detail)),
     )
 }
 
-/// `GET /api/delete/{uuid}?token=…`: a confirm page. GET must be safe (RFC 9110
-/// §9.2.1): chat apps and scanners prefetch links, so only the form's POST deletes.
+/// Largest thumbnail inlined into the confirm page as a `data:` URI.
+const MAX_INLINE_THUMB: u64 = 256 * 1024;
+
+/// The image's thumbnail as a `data:` URI, made now if need be (waiting a
+/// little): the confirm page shows what will be deleted without a second
+/// request, and without spending a view of a view-limited image.
+async fn inline_thumbnail(state: &AppState, uuid: Uuid) -> Option<String> {
+    let (img, blob) = state
+        .blocking(move |s| s.image_with_thumbnail(uuid.as_bytes()))
+        .await
+        .ok()??;
+    let (hash, blob) = match (img.record.thumbnail, blob) {
+        (Some(h), Some(b)) => (h, b),
+        _ => match state
+            .thumbs
+            .wait(img.id, std::time::Duration::from_secs(3))
+            .await
+        {
+            Ok(crate::thumbnails::Outcome::Ready(h)) => {
+                let b = state.blocking(move |s| s.blob(&h)).await.ok()??;
+                (h, b)
+            }
+            _ => return None,
+        },
+    };
+    if blob.size > MAX_INLINE_THUMB {
+        return None;
+    }
+    let kind = ImageType::from_code(blob.kind)?;
+    let store = state.store.clone();
+    let bytes = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+        use crate::store::blobs::BlobStore;
+        use std::io::Read;
+        let mut buf = Vec::with_capacity(blob.size as usize);
+        store
+            .blobs()
+            .open(&hash)?
+            .take(MAX_INLINE_THUMB)
+            .read_to_end(&mut buf)?;
+        Ok(buf)
+    })
+    .await
+    .ok()?
+    .ok()?;
+    Some(format!(
+        "data:{};base64,{}",
+        kind.content_type(),
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    ))
+}
+
+/// `GET /api/delete/{uuid}?token=…`: a confirm page showing what will be
+/// deleted. GET must be safe (RFC 9110 §9.2.1): chat apps and scanners
+/// prefetch links, so only the form's POST deletes.
 pub async fn delete_page(
     state: &AppState,
     uuid: Uuid,
     req: &Request<Incoming>,
 ) -> Result<Response<Body>, AppError> {
     if !token_matches(state, uuid, req).await? {
-        return Ok(body::html(
-            StatusCode::NOT_FOUND,
-            page(
-                "Link not valid",
-                "<p>This deletion link is not valid, or the image is already gone.</p>",
-            ),
+        return Ok(link_not_valid(
+            "This deletion link is not valid, or the image is already gone.",
         ));
     }
-    // The token is URL-safe base64 (checked by the match above), so it needs no
-    // escaping inside the attribute.
+    let Some(img) = state
+        .blocking(move |s| s.image_by_uuid(uuid.as_bytes()))
+        .await?
+    else {
+        return Ok(link_not_valid("The image is already gone."));
+    };
+    // The token is URL-safe base64 (checked by the match above); it is
+    // escaped anyway.
     let token = query::param(req.uri().query(), "token")
         .ok()
         .flatten()
         .unwrap_or_default();
     let action = format!("/api/delete/{}?token={}", uuid.hyphenated(), token);
-    let form = format!(
-        "<p>Delete this image for good? Its links will stop working.</p><form method=\"post\" action=\"{}\"><button type=\"submit\">Delete image</button></form>",
-        html_escape(&action)
+    let preview = match inline_thumbnail(state, uuid).await {
+        Some(src) => format!(
+            "<div class=\"preview\"><img src=\"{}\" alt=\"Preview of {}\"></div>",
+            pages::escape(&src),
+            pages::escape(&img.record.filename)
+        ),
+        None => "<div class=\"preview\"><span>No preview available</span></div>".to_string(),
+    };
+    let r = &img.record;
+    let (w, h) = (r.width, r.height);
+    let body = format!(
+        "<p>Delete this image for good? Its links will stop working.</p>{preview}\
+         <dl><dt>Name</dt><dd>{name}</dd><dt>Size</dt><dd>{size}</dd>\
+         <dt>Dimensions</dt><dd>{w} × {h}</dd><dt>Uploaded</dt><dd>{date}</dd></dl>\
+         <form method=\"post\" action=\"{action}\"><button type=\"submit\">Delete image</button></form>",
+        name = pages::escape(&r.filename),
+        size = pages::human_size(r.size),
+        date = pages::escape(&clock::rfc3339(r.uploaded_at)[..10]),
+        action = pages::escape(&action),
     );
-    Ok(body::html(StatusCode::OK, page("Delete image", &form)))
+    Ok(pages::page(StatusCode::OK, "Delete image", &body))
 }
 
 /// `POST /api/delete/{uuid}?token=…`: the confirm page's form.
@@ -373,41 +544,19 @@ pub async fn delete_confirm(
     req: &Request<Incoming>,
 ) -> Result<Response<Body>, AppError> {
     if !token_matches(state, uuid, req).await? {
-        return Ok(body::html(
-            StatusCode::NOT_FOUND,
-            page(
-                "Link not valid",
-                "<p>This deletion link is not valid, or the image is already gone.</p>",
-            ),
+        return Ok(link_not_valid(
+            "This deletion link is not valid, or the image is already gone.",
         ));
     }
     match delete_uuid(state, uuid).await {
-        Ok(()) => Ok(body::html(
+        Ok(()) => Ok(pages::page(
             StatusCode::OK,
-            page("Deleted", "<p>The image was deleted.</p>"),
+            "Image deleted",
+            "<p>The image was deleted. Its links no longer work.</p>",
         )),
-        Err(AppError::NotFound) => Ok(body::html(
-            StatusCode::NOT_FOUND,
-            page("Link not valid", "<p>The image is already gone.</p>"),
-        )),
+        Err(AppError::NotFound) => Ok(link_not_valid("The image is already gone.")),
         Err(e) => Err(e),
     }
-}
-
-/// Escapes text for HTML element content and quoted attributes.
-pub fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// `PATCH /api/images/{id}` `{"expiresAt": "7d" | RFC 3339 | "never" | null,
@@ -504,10 +653,35 @@ mod tests {
     }
 
     #[test]
-    fn cursors_parse_strictly() {
-        assert_eq!(parse_cursor("1700.5"), Some((1700, 5)));
-        assert_eq!(parse_cursor("x.5"), None);
-        assert_eq!(parse_cursor("17005"), None);
+    fn cursors_parse_strictly_and_round_trip() {
+        let date = |ts, id| ListCursor {
+            value: SortValue::Num(ts),
+            id,
+        };
+        assert_eq!(parse_cursor(SortKey::Date, "1700.5"), Some(date(1700, 5)));
+        assert_eq!(parse_cursor(SortKey::Date, "x.5"), None);
+        assert_eq!(parse_cursor(SortKey::Date, "17005"), None);
+        assert_eq!(parse_cursor(SortKey::Size, "1700.5"), None, "a date cursor");
+        assert_eq!(
+            parse_cursor(SortKey::Date, "s1700.5"),
+            None,
+            "a size cursor"
+        );
+        for (sort, c) in [
+            (SortKey::Date, date(1_700_000_000_000, 9)),
+            (SortKey::Size, date(123_456, 1)),
+            (SortKey::Views, date(0, 77)),
+            (
+                SortKey::Name,
+                ListCursor {
+                    value: SortValue::Text("a.b ünï.png".into()),
+                    id: 3,
+                },
+            ),
+        ] {
+            let s = cursor_with_prefix(sort, &c);
+            assert_eq!(parse_cursor(sort, &s), Some(c), "{s}");
+        }
     }
 
     #[test]
@@ -524,14 +698,6 @@ mod tests {
         assert_eq!(f.private, Some(true));
         assert_eq!(f.query.as_deref(), Some("cat"));
         assert_eq!(f.to.unwrap() - f.from.unwrap(), 86_399_999);
-    }
-
-    #[test]
-    fn escapes_html() {
-        assert_eq!(
-            html_escape("<img src=x onerror=\"a\">&'"),
-            "&lt;img src=x onerror=&quot;a&quot;&gt;&amp;&#39;"
-        );
     }
 
     proptest! {

@@ -26,12 +26,37 @@ struct KeyJson {
     max_expiry: Option<String>,
     private_by_default: Option<bool>,
     force_private: bool,
+    /// What an upload with this key gets when it says nothing: the key's
+    /// policy over the server's defaults in force.
+    defaults: Defaults,
     #[serde(skip_serializing_if = "Option::is_none")]
     key: Option<String>,
 }
 
-fn key_json(k: &KeyRecord, key: Option<String>) -> KeyJson {
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Defaults {
+    private: bool,
+    expiry_seconds: Option<u64>,
+}
+
+fn defaults(state: &AppState, p: &KeyPolicy) -> Defaults {
+    let config = state.settings.effective(&state.config);
+    // The same rules an upload goes through, asked with nothing requested.
+    let private = crate::lifecycle::resolve_private(None, &config, Some(p)).unwrap_or(true);
+    let expiry_seconds = crate::lifecycle::resolve_expiry(None, &config, Some(p), 0)
+        .ok()
+        .flatten()
+        .map(|ms| (ms / 1000) as u64);
+    Defaults {
+        private,
+        expiry_seconds,
+    }
+}
+
+fn key_json(state: &AppState, k: &KeyRecord, key: Option<String>) -> KeyJson {
     KeyJson {
+        defaults: defaults(state, &k.policy),
         id: k.id,
         name: k.name.clone(),
         prefix: k.prefix.clone(),
@@ -54,7 +79,7 @@ fn key_json(k: &KeyRecord, key: Option<String>) -> KeyJson {
 /// `GET /api/keys`
 pub async fn list(state: &AppState) -> Result<Response<Body>, AppError> {
     let keys = state.blocking(|s| s.list_keys()).await?;
-    let keys: Vec<_> = keys.iter().map(|k| key_json(k, None)).collect();
+    let keys: Vec<_> = keys.iter().map(|k| key_json(state, k, None)).collect();
     Ok(ok_json(&serde_json::json!({ "keys": keys })))
 }
 
@@ -94,9 +119,11 @@ pub fn clean_name(raw: &str) -> Result<String, AppError> {
         return Ok("upload key".into());
     }
     if name.chars().count() > 64 {
-        return Err(AppError::bad_request(
-            "key name must be at most 64 characters",
-        ));
+        // Refused, never cut: a silently shortened name is a different name.
+        return Err(AppError::BadRequest {
+            code: "name_too_long",
+            message: "key name must be at most 64 characters".into(),
+        });
     }
     Ok(name.to_string())
 }
@@ -120,7 +147,7 @@ pub async fn create(state: &AppState, req: Request<Incoming>) -> Result<Response
         .await?;
     Ok(json(
         StatusCode::CREATED,
-        &key_json(&rec, Some(key.expose().to_string())),
+        &key_json(state, &rec, Some(key.expose().to_string())),
     ))
 }
 

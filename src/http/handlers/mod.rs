@@ -1,6 +1,7 @@
 //! Request handlers, one file per concern. Auth has already been checked by
 //! `dispatch` when a handler runs, except where a handler says otherwise.
 
+pub mod account;
 pub mod admin;
 pub mod auth;
 pub mod backup;
@@ -10,6 +11,7 @@ pub mod integrity;
 pub mod keys;
 pub mod metrics;
 pub mod serve;
+pub mod settings;
 pub mod stats;
 pub mod thumbs;
 pub mod upload;

@@ -16,7 +16,6 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response};
 use uuid::Uuid;
 
-use crate::clock;
 use crate::error::AppError;
 use crate::http::body::Body;
 use crate::http::handlers::images::public_url;
@@ -48,7 +47,10 @@ async fn lookup(
         .blocking(move |s| s.image_with_thumbnail(uuid.as_bytes()))
         .await?
         .ok_or(AppError::NotFound)?;
-    if img.record.kind != kind.code() || img.is_gone(clock::now_ms()) {
+    // Gone (expired, out of views) is judged per route: the public one
+    // refuses it (`check_public_access`), a session still sees the tile of an
+    // image the sweeper has not removed yet, like its original on the proxy.
+    if img.record.kind != kind.code() {
         return Err(AppError::NotFound);
     }
     Ok((img, blob))

@@ -13,6 +13,7 @@ use hyper::{Request, Response, StatusCode};
 use tokio::io::AsyncWriteExt;
 
 use crate::clock;
+use crate::config::Config;
 use crate::error::AppError;
 use crate::http::body::{Body, body_stream, full, ok_json};
 use crate::http::dispatch;
@@ -20,6 +21,7 @@ use crate::http::handlers::images::image_json;
 use crate::http::multipart::{self, FormLimits, Part};
 use crate::http::query;
 use crate::lifecycle;
+use crate::media::inventory;
 use crate::media::strip::{self, StripMode};
 use crate::media::{Inspector, Limits, MediaError, MediaInfo};
 use crate::secret;
@@ -126,11 +128,11 @@ struct Sink {
 }
 
 impl Sink {
-    fn create(state: &AppState) -> Result<Sink, AppError> {
+    fn create(state: &AppState, config: &Config) -> Result<Sink, AppError> {
         let (temp, file) = state.store.blobs().create_temp()?;
         let sync_handle = std::sync::Arc::new(file.try_clone()?);
         let limits = Limits {
-            allowed: state.config.allowed_types.clone(),
+            allowed: config.allowed_types.clone(),
             max_pixels: state.config.max_pixels,
             ..Limits::default()
         };
@@ -144,7 +146,7 @@ impl Sink {
             inspector: Inspector::new(&limits),
             size: 0,
             max: state.config.max_upload_bytes,
-            strip: state.config.strip_metadata,
+            strip: config.strip_metadata,
             limits,
             blobs: state.store.blobs().clone(),
             sync_handle,
@@ -257,6 +259,8 @@ impl Fields {
 
 /// `POST /api/upload`
 pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response<Body>, AppError> {
+    // The upload defaults in force now (runtime settings applied).
+    let config = state.settings.effective(&state.config);
     let max = state.config.max_upload_bytes;
     let declared = req
         .headers()
@@ -321,7 +325,7 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
                         return Err(AppError::Unauthorized);
                     }
                     let name = sanitize_filename(&file_name);
-                    let mut sink = Sink::create(state)?;
+                    let mut sink = Sink::create(state, &config)?;
                     while let Some(chunk) = data.chunk().await.map_err(|e| e.into_app_error(max))? {
                         sink.write(&chunk).await?;
                     }
@@ -353,7 +357,7 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
         if auth.is_none() {
             return Err(AppError::Unauthorized);
         }
-        let mut sink = Sink::create(state)?;
+        let mut sink = Sink::create(state, &config)?;
         let mut body = std::pin::pin!(body_stream(req.into_body(), idle));
         use futures_util::StreamExt;
         while let Some(chunk) = body.next().await {
@@ -389,15 +393,22 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
         });
     }
     let (temp, hash, size, info, stripped) = sink.finish().await?;
+    // `width` and `height` are stored as displayed (EXIF orientation applied),
+    // read from the bytes that are kept.
+    let (width, height) = {
+        let (path, kind) = (temp.path().to_path_buf(), info.kind);
+        let (w, h) = (info.width, info.height);
+        tokio::task::spawn_blocking(move || inventory::displayed_dims(&path, kind, w, h)).await?
+    };
     let now = clock::now_ms();
     let policy = auth.policy.as_ref();
-    let private = lifecycle::resolve_private(fields.private, &state.config, policy)?;
+    let private = lifecycle::resolve_private(fields.private, &config, policy)?;
     let expiry = fields
         .expires
         .as_deref()
         .map(lifecycle::parse_spec)
         .transpose()?;
-    let expires_at = lifecycle::resolve_expiry(expiry, &state.config, policy, now)?;
+    let expires_at = lifecycle::resolve_expiry(expiry, &config, policy, now)?;
     let max_views = fields
         .max_views
         .as_deref()
@@ -409,8 +420,8 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
         filename: filename_with_ext(&filename, info.kind.ext()),
         kind: info.kind.code(),
         size,
-        width: info.width,
-        height: info.height,
+        width,
+        height,
         hash,
         uploaded_at: now,
         private_key: private.then(secret::random_bytes::<16>),
@@ -419,6 +430,7 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
         thumbnail: None,
         expires_at,
         max_views,
+        stripped: stripped.iter().map(|s| s.to_string()).collect(),
     };
     let new = NewImage {
         record,
