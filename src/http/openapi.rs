@@ -171,6 +171,88 @@ mod tests {
 
     /// Operations that need a session list 401 and 403 (an upload key there is
     /// 403, SECURITY.md A25); state changes need the CSRF token too.
+    /// Every `code` the server can put in an error body, read from the
+    /// sources: `code: "…"` fields, literal `"code":"…"` bodies, the
+    /// `AppError` mapping in error.rs and `MediaError::code`.
+    fn codes_in_sources() -> BTreeSet<String> {
+        fn after(text: &str, marker: &str, out: &mut BTreeSet<String>) {
+            for (i, _) in text.match_indices(marker) {
+                let rest = &text[i + marker.len()..];
+                let code: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                if !code.is_empty() && rest[code.len()..].starts_with(['"', '\\']) {
+                    out.insert(code);
+                }
+            }
+        }
+        fn walk(dir: &std::path::Path, files: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(&p, files);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    files.push(p);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
+        let mut codes = BTreeSet::new();
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            // Test modules name codes the server never sends.
+            let text = text.split("#[cfg(test)]").next().unwrap();
+            after(text, "code: \"", &mut codes);
+            after(text, "\"code\":\"", &mut codes);
+            after(text, "\\\"code\\\":\\\"", &mut codes);
+            if f.ends_with("error.rs") {
+                for line in text.lines().filter(|l| l.contains("StatusCode::")) {
+                    after(line, ", \"", &mut codes);
+                }
+            }
+            if f.ends_with("media.rs") {
+                let body = &text[text
+                    .find("pub fn code(&self) -> &'static str")
+                    .expect("MediaError::code")..];
+                let body = &body[..body.find("\n    }\n").unwrap()];
+                after(body, "=> \"", &mut codes);
+            }
+        }
+        codes
+    }
+
+    #[test]
+    fn every_error_code_the_server_sends_is_in_the_error_schema() {
+        let d = doc();
+        let documented: BTreeSet<String> =
+            d["components"]["schemas"]["Error"]["properties"]["code"]["enum"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect();
+        let sent = codes_in_sources();
+        // The scan must see the codes it is meant to see.
+        for known in [
+            "not_found",
+            "type_not_allowed",
+            "too_many_connections",
+            "csrf",
+        ] {
+            assert!(sent.contains(known), "{known} not found in the sources");
+        }
+        let missing: Vec<_> = sent.difference(&documented).collect();
+        assert!(
+            missing.is_empty(),
+            "codes sent but not in the Error schema: {missing:?}"
+        );
+    }
+
     #[test]
     fn authenticated_operations_document_their_refusals() {
         let d = doc();
