@@ -14,7 +14,6 @@
 //! (keys below), so a restart resumes where the last pass stopped.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -417,23 +416,6 @@ fn read_scrub(m: &impl ReadableTable<&'static str, u64>) -> Result<ScrubStatus> 
     })
 }
 
-/// Length and blake3 of a file, or why it could not be read.
-fn measure(path: &std::path::Path) -> std::io::Result<(u64, BlobHash)> {
-    let mut f = std::fs::File::open(path)?;
-    let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut len = 0u64;
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        len += n as u64;
-        hasher.update(&buf[..n]);
-    }
-    Ok((len, *hasher.finalize().as_bytes()))
-}
-
 /// What is wrong with a blob file of `size` bytes named `hash`, if anything,
 /// judged by reading all of it.
 pub fn verify_file(path: &std::path::Path, hash: &BlobHash, size: u64) -> Option<Reason> {
@@ -442,7 +424,7 @@ pub fn verify_file(path: &std::path::Path, hash: &BlobHash, size: u64) -> Option
         Ok(m) if m.is_file() => {}
         _ => return Some(Reason::Missing),
     }
-    match measure(path) {
+    match super::check::hash_file(path) {
         Ok((len, _)) if len != size => Some(Reason::Length),
         Ok((_, h)) if h != *hash => Some(Reason::Hash),
         Ok(_) => None,
