@@ -335,6 +335,7 @@ def main():
 
     # ---- uploads: pixbin (durable) vs nginx PUT (page cache) vs dd fdatasync -
     up = ["", "upload  n  pixbin MB/s  nginx PUT MB/s  dd fdatasync MB/s  pixbin/dd"]
+    upload_ratio = {}
     for name, size, n in (("1MiB", MIB, 10), ("50MiB", 50 * MIB, 3)):
         tp, tn, td = [], [], []
         for i in range(n):
@@ -348,6 +349,7 @@ def main():
         rate = lambda ts: real / statistics.median(ts) / 1e6
         up.append(f"{name:>6} {n:>2} {rate(tp):11.0f} {rate(tn):15.0f} {rate(td):18.0f} "
                   f"{rate(tp) / rate(td):9.2f}x")
+        upload_ratio[name] = rate(tp) / rate(td)
         log(up[-1])
     pix.stop()
 
@@ -407,6 +409,42 @@ def main():
     print(f"idle RSS: {idle_rss:.1f} MiB empty store, {idle_100k:.1f} MiB at {SEED} images")
     print(f"1 GiB upload: {(1 << 30) / t_gib / 1e6:.0f} MB/s, peak RSS (VmHWM) {hwm:.1f} MiB")
     print(f"load average at end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+    missed = check_targets(rows, upload_ratio, idle_rss, hwm, statistics.median(starts), lst["p99"])
+    if missed:
+        raise SystemExit(f"{missed} target(s) missed")
+
+
+# The performance targets (README "Performance"): (what, value, bound, kind)
+# where kind ">=" means the value must reach the bound and "<=" stay under it.
+def targets(rows, upload_ratio, idle_rss, hwm, start_s, list_p99_ms):
+    out = []
+    for name, conns, n, p in rows:
+        if name == "4KiB" and conns in (16, 64):
+            out.append((f"4 KiB GET at {conns} conns, req/s vs nginx", p["rps"] / n["rps"], 0.9, ">="))
+            out.append((f"4 KiB GET at {conns} conns, req per CPU-s vs nginx",
+                        p["per_cpu"] / n["per_cpu"], 0.9, ">="))
+    if "50MiB" in upload_ratio:
+        out.append(("50 MiB upload vs dd conv=fdatasync", upload_ratio["50MiB"], 0.8, ">="))
+    if "1MiB" in upload_ratio:
+        out.append(("1 MiB upload vs dd conv=fdatasync", upload_ratio["1MiB"], 0.7, ">="))
+    out.append(("idle RSS, empty store (MiB)", idle_rss, 15.0, "<="))
+    out.append(("peak RSS over a 1 GiB upload (MiB)", hwm, 64.0, "<="))
+    out.append((f"start-up to /healthz at {SEED} images (ms)", start_s * 1000, 200.0, "<="))
+    out.append((f"/api/list first page p99 at {SEED} images (ms)", list_p99_ms, 10.0, "<="))
+    return out
+
+
+def check_targets(*args):
+    """Prints each target as met or missed; the number missed."""
+    print("\ntargets:")
+    missed = 0
+    for what, value, bound, kind in targets(*args):
+        ok = value >= bound if kind == ">=" else value <= bound
+        missed += not ok
+        shown = f"{value:.2f}x" if "vs" in what else f"{value:.1f}"
+        print(f"  {'met   ' if ok else 'MISSED'} {what}: {shown} (target {kind} {bound:g})")
+    return missed
 
 
 if __name__ == "__main__":
