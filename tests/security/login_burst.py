@@ -11,8 +11,10 @@ fetched every 100 ms.
 
 Pass: wave 1 has at most PIXBIN_LOGIN_ATTEMPTS answers of 401 (the rest 429
 or 503 busy, each with Retry-After); in both waves the peak RSS (VmHWM) grows
-by less than 100 MiB over the RSS before the wave; no image GET takes 1 s or
-more; the right password still logs in afterwards from a fresh address.
+by less than 100 MiB over the RSS before the wave; no image GET takes 2 s or
+more (the bound never_read.py holds /healthz to; unbounded hashing once held
+a public GET for 19 s); the right password still logs in afterwards from a
+fresh address.
 """
 
 import json
@@ -158,7 +160,7 @@ def main():
                 failures.append(f"{name}: {missing_retry} refusals without Retry-After")
             if growth_mib >= 100:
                 failures.append(f"{name}: peak RSS grew by {growth_mib:.1f} MiB")
-            if not all(ok for ok, _ in gets) or slowest >= 1.0:
+            if not all(ok for ok, _ in gets) or slowest >= 2.0:
                 failures.append(f"{name}: image GETs failed or slow (slowest {slowest:.2f} s)")
         # The owner still gets in, from an address the bursts never used.
         req = urllib.request.Request(
