@@ -2,10 +2,10 @@
 """SECURITY.md A42 at scale against the release binary: clients that send
 requests and never read the answers.
 
-Two waves of 1,100 sockets, each with a 4 KiB receive buffer: the first all
-from one address (127.0.0.2), the second spread over 20 addresses
-(127.0.0.10-29, 55 each, under the per-address cap, so together they exceed
-the connection limit and only the reserve keeps room). Half of each wave
+Three waves of 1,100 sockets, each with a 4 KiB receive buffer: the first
+all from one address (127.0.0.2), the second and third spread over 20
+addresses (127.0.0.10-29, 55 each, under the per-address cap, so together
+they exceed the connection limit and only the reserve keeps room). Half of each wave
 pipelines 12 GETs of a 1 MiB image, half sends one GET of a 9 MiB image; none
 ever reads. Meanwhile /healthz and a small image are fetched from 127.0.0.1
 every 250 ms.
@@ -13,8 +13,8 @@ every 250 ms.
 Pass: every control request answers within 2 s throughout each wave; after
 the write timeout every stuck socket has been closed by the server with its
 answers cut short; afterwards the server serves normally; and a third wave
-like the second adds less than 16 MiB of RSS (nothing held per stuck socket
-outlives it), with RSS under 256 MiB in all.
+like the second adds less than half the RSS the second added (nothing held
+per stuck socket outlives it), with RSS under 256 MiB in all.
 """
 
 import resource
@@ -144,8 +144,13 @@ def main():
             f"RSS: start {baseline // 1024} MiB, after the second wave {first // 1024} MiB, "
             f"after the third {after // 1024} MiB"
         )
-        if after - first > 16 * 1024:
-            failures.append(f"RSS grew by {(after - first) // 1024} MiB in a repeated wave")
+        # A leak per stuck connection would add as much again as the first
+        # wave of twenty did; the allocator's arenas move by a fraction.
+        if after - first > (first - baseline) // 2:
+            failures.append(
+                f"RSS grew by {(after - first) // 1024} MiB in a repeated wave "
+                f"(the first added {(first - baseline) // 1024} MiB)"
+            )
         if after > 256 * 1024:
             failures.append(f"RSS {after // 1024} MiB after the waves")
         if failures:

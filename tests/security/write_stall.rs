@@ -101,6 +101,9 @@ async fn a42_clients_that_never_read_are_cut_and_others_are_served() {
         probes += 1;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // One more write timeout: a connection accepted late (once slots freed)
+    // stalled late too, and reading it now would let it progress again.
+    tokio::time::sleep(write_timeout + Duration::from_secs(1)).await;
     // Every stuck connection was closed by the server with its responses cut
     // short (refused ones at once, the others at the write timeout).
     for (i, (s, full)) in socks.iter_mut().enumerate() {
