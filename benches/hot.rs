@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
 use hyper::Method;
-use pixbin::http::handlers::images::decode_key;
+use pixbin::http::image_json::decode_key;
 use pixbin::http::router::route;
 use pixbin::media::ImageType;
 use pixbin::store::blobs::BlobStore;

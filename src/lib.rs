@@ -8,7 +8,7 @@
 //! - `clock`: Unix milliseconds and RFC 3339
 //! - `config`: flags/env/TOML -> validated `Config`
 //! - `error`: `AppError` -> status + JSON body
-//! - `http`: router, bodies, conditional/range, assets, handlers, dispatch
+//! - `http`: router, dispatch, guards (session, CSRF, upload auth), bodies, conditional/range, blob sending, image JSON, assets, handlers
 //! - `lifecycle`: expiry and view limits, privacy defaults, the sweeper
 //! - `metrics`: Prometheus counters and the `/metrics` text
 //! - `media`: image type, structure and dimensions from the bytes; metadata stripping; thumbnails

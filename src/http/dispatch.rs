@@ -2,7 +2,7 @@
 //! CSRF for unsafe methods), then the handler, then security headers and the
 //! access log. No hidden layers.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,13 +10,11 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
-use crate::auth::{session, upload_key};
-use crate::clock;
 use crate::error::AppError;
 use crate::http::assets::UI_CSP;
 use crate::http::body::{Body, error_response};
-use crate::http::client_ip;
-use crate::http::handlers::upload::UploadAuth;
+use crate::http::client_ip::{self, ClientAddr, PeerAddr};
+use crate::http::guard::{require_session, require_session_csrf, session_of};
 use crate::http::handlers::{
     account, admin, auth, backup, health, images, integrity, keys, metrics, serve, settings, stats,
     thumbs, upload,
@@ -25,144 +23,7 @@ use crate::http::origin;
 use crate::http::pages;
 use crate::http::query;
 use crate::http::router::{self, Route, RouteError};
-use crate::secret::{self, Secret};
 use crate::state::AppState;
-use crate::store::codec::Uploader;
-
-/// The client's address (the TCP peer, or the first untrusted hop of
-/// `X-Forwarded-For` behind a trusted proxy), stored in request extensions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientAddr(pub IpAddr);
-
-/// The TCP peer itself, whatever forwarded headers say (for checks that must
-/// not trust a proxy's word, like `/metrics`' loopback rule).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerAddr(pub SocketAddr);
-
-/// The client address of a request that went through [`handle`].
-pub fn client_of(req: &Request<Incoming>) -> Option<IpAddr> {
-    req.extensions().get::<ClientAddr>().map(|c| c.0)
-}
-
-/// A live session attached to a request.
-#[derive(Debug)]
-pub struct SessionCtx {
-    /// The raw token from the cookie (to derive the CSRF token).
-    pub token: Secret,
-    /// Its stored hash.
-    pub token_hash: [u8; 32],
-    /// The account.
-    pub username: String,
-    /// Unix ms.
-    pub expires_at: i64,
-}
-
-/// The session of the request's cookie, if it names a live one.
-pub async fn session_of(
-    state: &AppState,
-    req: &Request<Incoming>,
-) -> Result<Option<SessionCtx>, AppError> {
-    let Some(token) = session::token_from(req.headers(), state.config.is_https()) else {
-        return Ok(None);
-    };
-    let hash = secret::token_hash(token.expose());
-    let now = clock::now_ms();
-    let rec = state.blocking(move |s| s.session(&hash, now)).await?;
-    if rec
-        .as_ref()
-        .is_some_and(|r| now - r.last_seen_at >= session::TOUCH_EVERY_MS)
-    {
-        // Activity for the account page's session list, at most every few
-        // minutes per session.
-        state.blocking(move |s| s.touch_session(&hash, now)).await?;
-    }
-    Ok(rec.map(|r| SessionCtx {
-        token,
-        token_hash: hash,
-        username: r.username,
-        expires_at: r.expires_at,
-    }))
-}
-
-/// Requires a session. An upload key alone gets 403: keys can upload, nothing else.
-async fn require_session(
-    state: &AppState,
-    req: &Request<Incoming>,
-) -> Result<SessionCtx, AppError> {
-    match session_of(state, req).await? {
-        Some(s) => Ok(s),
-        None if upload_key::from_headers(req.headers()).is_some() => Err(AppError::Forbidden {
-            code: "forbidden",
-            message: "upload keys can only upload; log in for this",
-        }),
-        None => Err(AppError::Unauthorized),
-    }
-}
-
-/// Requires the session's CSRF token in `X-CSRF-Token`.
-fn require_csrf(ctx: &SessionCtx, req: &Request<Incoming>) -> Result<(), AppError> {
-    let presented = req
-        .headers()
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok());
-    if session::csrf_ok(ctx.token.expose(), presented) {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden {
-            code: "csrf",
-            message: "missing or wrong X-CSRF-Token",
-        })
-    }
-}
-
-/// A session with a valid CSRF token: for every state-changing call.
-async fn require_session_csrf(
-    state: &AppState,
-    req: &Request<Incoming>,
-) -> Result<SessionCtx, AppError> {
-    let ctx = require_session(state, req).await?;
-    require_csrf(&ctx, req)?;
-    Ok(ctx)
-}
-
-/// Resolves an upload key string to an uploader, or 401.
-pub async fn upload_auth_from_key(state: &AppState, key: &str) -> Result<UploadAuth, AppError> {
-    let key = upload_key::valid(key).map_err(|_| AppError::Unauthorized)?;
-    let hash = upload_key::hash(key.expose());
-    let rec = state.blocking(move |s| s.key_by_hash(&hash)).await?;
-    // The lookup is by digest, so no secret is compared byte by byte.
-    match rec {
-        Some(k) => Ok(UploadAuth {
-            uploader: Uploader::Key(k.id),
-            key_hash: Some(hash),
-            policy: Some(k.policy),
-        }),
-        None => Err(AppError::Unauthorized),
-    }
-}
-
-/// Upload auth from headers: an upload key (`Authorization: Bearer` or
-/// `X-Upload-Key`), else a session with its CSRF token. `None` means the body
-/// may still carry a `key` field.
-pub async fn upload_auth_from_headers(
-    state: &AppState,
-    req: &Request<Incoming>,
-) -> Result<Option<UploadAuth>, AppError> {
-    match upload_key::from_headers(req.headers()) {
-        Some(Ok(key)) => return upload_auth_from_key(state, key.expose()).await.map(Some),
-        Some(Err(_)) => return Err(AppError::Unauthorized),
-        None => {}
-    }
-    if let Some(ctx) = session_of(state, req).await? {
-        require_csrf(&ctx, req)?;
-        return Ok(Some(UploadAuth {
-            uploader: Uploader::User(ctx.username),
-            key_hash: None,
-            policy: None,
-        }));
-    }
-    Ok(None)
-}
 
 async fn run(
     state: &AppState,

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::clock;
 use crate::error::{AppError, OptionExt};
 use crate::http::body::{Body, ok_json};
-use crate::http::handlers::images::{ImageJson, image_json};
+use crate::http::image_json::{ImageJson, image_json};
 use crate::http::query;
 use crate::http::router::{BAD_REF, ImageRef, StatsRoute};
 use crate::media::ImageType;

@@ -18,8 +18,8 @@ use uuid::Uuid;
 
 use crate::error::AppError;
 use crate::http::body::Body;
-use crate::http::handlers::images::public_url;
-use crate::http::handlers::serve::{check_public_access, serve_blob_as};
+use crate::http::guard::check_public_access;
+use crate::http::send_blob::serve_blob_as;
 use crate::media::ImageType;
 use crate::state::AppState;
 use crate::store::StoredImage;
@@ -29,14 +29,6 @@ use crate::thumbnails::Outcome;
 
 /// Longest a request waits for a thumbnail being made.
 pub const WAIT: Duration = Duration::from_secs(15);
-
-/// The absolute thumbnail link of an image: the public link with `/thumb`
-/// before the file name (and the same `?key=` when private).
-pub fn thumbnail_url(state: &AppState, img: &StoredImage) -> String {
-    let url = public_url(state, img);
-    let base = state.config.base_url();
-    format!("{base}/thumb{}", &url[base.len()..])
-}
 
 async fn lookup(
     state: &AppState,
