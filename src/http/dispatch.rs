@@ -14,7 +14,7 @@ use crate::error::AppError;
 use crate::http::assets::UI_CSP;
 use crate::http::body::{Body, error_response};
 use crate::http::client_ip::{self, ClientAddr, PeerAddr};
-use crate::http::guard::{require_session, require_session_csrf, session_of};
+use crate::http::guard::{SessionCtx, require_session, require_session_csrf, session_of};
 use crate::http::handlers::{
     account, admin, auth, backup, health, images, integrity, keys, metrics, serve, settings, stats,
     thumbs, upload,
@@ -22,115 +22,85 @@ use crate::http::handlers::{
 use crate::http::origin;
 use crate::http::pages;
 use crate::http::query;
-use crate::http::router::{self, Route, RouteError};
+use crate::http::router::{self, Access, Route, RouteError};
 use crate::state::AppState;
+
+/// Applies the route's guard ([`Route::access`]): the session of the kinds
+/// `dispatch` enforces, `None` for routes whose handler reads its own
+/// credentials (and for a delete by token, which has no session).
+async fn authorize(
+    state: &AppState,
+    route: &Route,
+    req: &Request<Incoming>,
+) -> Result<Option<SessionCtx>, AppError> {
+    match route.access() {
+        Access::Session => require_session(state, req).await.map(Some),
+        Access::SessionCsrf => require_session_csrf(state, req).await.map(Some),
+        Access::SessionCsrfOrDeleteToken => {
+            let has_token = matches!(query::param(req.uri().query(), "token"), Ok(Some(_)));
+            if has_token && session_of(state, req).await?.is_none() {
+                return Ok(None);
+            }
+            require_session_csrf(state, req).await.map(Some)
+        }
+        Access::Open
+        | Access::Link
+        | Access::DeleteToken
+        | Access::UploadKeyOrSession
+        | Access::MetricsToken
+        | Access::SessionOrControl
+        | Access::Control => Ok(None),
+    }
+}
+
+/// The session a guarded handler is given. Every route that takes one has a
+/// session access kind, so this is only a safety net: without one, 401.
+fn session(ctx: Option<SessionCtx>) -> Result<SessionCtx, AppError> {
+    ctx.ok_or(AppError::Unauthorized)
+}
 
 async fn run(
     state: &AppState,
     route: Route,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, AppError> {
+    let ctx = authorize(state, &route, &req).await?;
     match route {
         Route::Public(u, t) => serve::public(state, u, t, &req).await,
-        Route::Proxy(u, t) => {
-            require_session(state, &req).await?;
-            serve::proxy(state, u, t, &req).await
-        }
+        Route::Proxy(u, t) => serve::proxy(state, u, t, &req).await,
         Route::Thumb(u, t) => thumbs::public(state, u, t, &req).await,
-        Route::ProxyThumb(u, t) => {
-            require_session(state, &req).await?;
-            thumbs::proxy(state, u, t, &req).await
-        }
+        Route::ProxyThumb(u, t) => thumbs::proxy(state, u, t, &req).await,
         Route::Upload => upload::upload(state, req).await,
-        Route::List => {
-            require_session(state, &req).await?;
-            images::list(state, &req).await
-        }
-        Route::Image(r) => {
-            require_session(state, &req).await?;
-            images::details(state, r).await
-        }
-        Route::EditImage(r) => {
-            require_session_csrf(state, &req).await?;
-            images::edit(state, r, req).await
-        }
-        Route::Privacy(r) => {
-            require_session_csrf(state, &req).await?;
-            images::privacy(state, r, req).await
-        }
-        Route::RotateKey(r) => {
-            require_session_csrf(state, &req).await?;
-            images::rotate_key(state, r).await
-        }
-        Route::Delete(u) => {
-            let has_token = matches!(query::param(req.uri().query(), "token"), Ok(Some(_)));
-            if has_token && session_of(state, &req).await?.is_none() {
-                return images::delete_with_token(state, u, &req).await;
-            }
-            require_session_csrf(state, &req).await?;
-            images::delete(state, u).await
-        }
+        Route::List => images::list(state, &req).await,
+        Route::Image(r) => images::details(state, r).await,
+        Route::EditImage(r) => images::edit(state, r, req).await,
+        Route::Privacy(r) => images::privacy(state, r, req).await,
+        Route::RotateKey(r) => images::rotate_key(state, r).await,
+        Route::Delete(u) => match ctx {
+            Some(_) => images::delete(state, u).await,
+            None => images::delete_with_token(state, u, &req).await,
+        },
         Route::DeletePage(u) => images::delete_page(state, u, &req).await,
         Route::DeleteConfirm(u) => images::delete_confirm(state, u, &req).await,
         Route::Login => auth::login(state, req).await,
-        Route::Refresh => {
-            let ctx = require_session_csrf(state, &req).await?;
-            auth::refresh(state, ctx, &req).await
-        }
-        Route::AccountPassword => {
-            let ctx = require_session_csrf(state, &req).await?;
-            account::change_password(state, ctx, req).await
-        }
-        Route::ListSessions => {
-            let ctx = require_session(state, &req).await?;
-            account::sessions(state, &ctx).await
-        }
-        Route::EndSession(id) => {
-            let ctx = require_session_csrf(state, &req).await?;
-            account::end_session(state, &ctx, &id).await
-        }
-        Route::LogoutAll => {
-            let ctx = require_session_csrf(state, &req).await?;
-            account::logout_all(state, &ctx).await
-        }
-        Route::Logout => {
-            let ctx = require_session_csrf(state, &req).await?;
-            auth::logout(state, ctx).await
-        }
-        Route::Session => {
-            let ctx = require_session(state, &req).await?;
-            Ok(auth::info(state, &ctx))
-        }
-        Route::Settings => {
-            require_session(state, &req).await?;
-            Ok(settings::get(state))
-        }
-        Route::EditSettings => {
-            require_session_csrf(state, &req).await?;
-            settings::put(state, req).await
-        }
-        Route::ListKeys => {
-            require_session(state, &req).await?;
-            keys::list(state).await
-        }
-        Route::CreateKey => {
-            require_session_csrf(state, &req).await?;
-            keys::create(state, req).await
-        }
-        Route::RevokeKey(id) => {
-            require_session_csrf(state, &req).await?;
-            keys::revoke(state, id).await
-        }
-        Route::Stats(r) => {
-            require_session(state, &req).await?;
-            stats::handle(state, r, &req).await
-        }
+        Route::Refresh => auth::refresh(state, session(ctx)?, &req).await,
+        Route::AccountPassword => account::change_password(state, session(ctx)?, req).await,
+        Route::ListSessions => account::sessions(state, &session(ctx)?).await,
+        Route::EndSession(id) => account::end_session(state, &session(ctx)?, &id).await,
+        Route::LogoutAll => account::logout_all(state, &session(ctx)?).await,
+        Route::Logout => auth::logout(state, session(ctx)?).await,
+        Route::Session => Ok(auth::info(state, &session(ctx)?)),
+        Route::Settings => Ok(settings::get(state)),
+        Route::EditSettings => settings::put(state, req).await,
+        Route::ListKeys => keys::list(state).await,
+        Route::CreateKey => keys::create(state, req).await,
+        Route::RevokeKey(id) => keys::revoke(state, id).await,
+        Route::Stats(r) => stats::handle(state, r, &req).await,
         Route::Health => Ok(health::healthz()),
         Route::Ready => health::readyz(state).await,
         Route::OpenApi => Ok(crate::http::openapi::document()),
         Route::Metrics => metrics::metrics(state, &req).await,
         Route::Backup => backup::backup(state, &req).await,
-        // Each checks its own credentials (session or control token).
         Route::Integrity => integrity::status(state, &req).await,
         Route::IntegrityBlobs => integrity::blobs(state, &req).await,
         Route::IntegrityRepaired => integrity::repaired(state, req).await,

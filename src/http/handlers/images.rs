@@ -14,7 +14,7 @@ use crate::http::body::{self, Body, ok_json};
 use crate::http::image_json::{ImageJson, image_json};
 use crate::http::pages;
 use crate::http::query;
-use crate::http::router::{BAD_REF, ImageRef};
+use crate::http::router::ImageRef;
 use crate::media::ImageType;
 use crate::secret;
 use crate::state::AppState;
@@ -22,7 +22,7 @@ use crate::store::lifecycle::LifecycleEdit;
 use crate::store::{ListCursor, ListFilter, SortKey, SortValue, StatusFilter, StoredImage};
 
 async fn find(state: &AppState, r: ImageRef) -> Result<StoredImage, AppError> {
-    if r == BAD_REF {
+    if r == ImageRef::Malformed {
         return Err(AppError::bad_request(
             "image id must be a positive number or a uuid",
         ));
@@ -31,6 +31,8 @@ async fn find(state: &AppState, r: ImageRef) -> Result<StoredImage, AppError> {
         .blocking(move |s| match r {
             ImageRef::Id(id) => s.image(id),
             ImageRef::Uuid(u) => s.image_by_uuid(u.as_bytes()),
+            // Refused above.
+            ImageRef::Malformed => Ok(None),
         })
         .await?
         .or_not_found()

@@ -16,7 +16,7 @@ use crate::error::{AppError, OptionExt};
 use crate::http::body::{Body, ok_json};
 use crate::http::image_json::{ImageJson, image_json};
 use crate::http::query;
-use crate::http::router::{BAD_REF, ImageRef, StatsRoute};
+use crate::http::router::{ImageRef, StatsRoute};
 use crate::media::ImageType;
 use crate::state::AppState;
 use crate::store::stats::{DayCounts, UNKNOWN_COUNTRY};
@@ -301,7 +301,7 @@ struct ImageStatsJson {
 
 /// `GET /api/images/{id}/stats?days=N`
 async fn image(state: &AppState, r: ImageRef, days: u32) -> Result<Response<Body>, AppError> {
-    if r == BAD_REF {
+    if r == ImageRef::Malformed {
         return Err(AppError::bad_request(
             "image id must be a positive number or a uuid",
         ));
@@ -312,6 +312,8 @@ async fn image(state: &AppState, r: ImageRef, days: u32) -> Result<Response<Body
             let id = match r {
                 ImageRef::Id(id) => Some(id),
                 ImageRef::Uuid(u) => s.image_by_uuid(u.as_bytes())?.map(|i| i.id),
+                // Refused above.
+                ImageRef::Malformed => None,
             };
             match id {
                 Some(id) => s.image_stats(id, first, last),
