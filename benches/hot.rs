@@ -51,7 +51,7 @@ fn record(uuid: [u8; 16], hash: [u8; 32], size: u64, at: i64) -> ImageRecord {
     ImageRecord {
         uuid,
         filename: "screenshot-2026-01-01.bmp".into(),
-        kind: ImageType::Bmp.code(),
+        kind: ImageType::Bmp,
         size,
         width: 8,
         height: 8,

@@ -7,7 +7,6 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::clock;
-use crate::media::ImageType;
 use crate::state::AppState;
 use crate::store::StoredImage;
 use crate::store::blobs::hex;
@@ -72,7 +71,7 @@ pub fn decode_key(s: &str) -> Option<[u8; 16]> {
 
 /// The absolute public link of an image (with `?key=` when private).
 pub fn public_url(state: &AppState, img: &StoredImage) -> String {
-    let kind = ImageType::from_code(img.record.kind).unwrap_or(ImageType::Png);
+    let kind = img.record.kind;
     let uuid = Uuid::from_bytes(img.record.uuid);
     let mut url = format!(
         "{}/{}.{}",
@@ -90,7 +89,7 @@ pub fn public_url(state: &AppState, img: &StoredImage) -> String {
 /// Builds the image JSON; `deletion_token` only right after upload.
 pub fn image_json(state: &AppState, img: &StoredImage, deletion_token: Option<&str>) -> ImageJson {
     let r = &img.record;
-    let kind = ImageType::from_code(r.kind).unwrap_or(ImageType::Png);
+    let kind = r.kind;
     let uuid = Uuid::from_bytes(r.uuid).hyphenated().to_string();
     let url = public_url(state, img);
     ImageJson {

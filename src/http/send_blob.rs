@@ -19,7 +19,6 @@ use crate::http::chunks::ChunkPool;
 use crate::http::conditional::{self, Outcome};
 use crate::http::range::{self, RangeResult};
 use crate::http::verify::{StreamCheck, Subject};
-use crate::media::ImageType;
 use crate::state::AppState;
 use crate::store::StoredImage;
 use crate::store::blobs::{BlobStore, hex};
@@ -58,7 +57,7 @@ pub async fn serve_blob_as(
     if state.store.integrity().is_damaged(&rec.hash) {
         return Err(AppError::BlobDamaged);
     }
-    let kind = ImageType::from_code(rec.kind).unwrap_or(ImageType::Png);
+    let kind = rec.kind;
     let etag = format!("\"{}\"", hex(&rec.hash));
     let last_modified = rec.uploaded_at.div_euclid(1000);
     let len = rec.size;

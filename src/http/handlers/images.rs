@@ -58,7 +58,7 @@ struct MetadataJson {
 pub async fn details(state: &AppState, r: ImageRef) -> Result<Response<Body>, AppError> {
     let img = find(state, r).await?;
     let (hash, size) = (img.record.hash, img.record.size);
-    let kind = ImageType::from_code(img.record.kind).unwrap_or(ImageType::Png);
+    let kind = img.record.kind;
     let store = state.store.clone();
     // A few small reads of the file's header records (`media::inventory`).
     let present = tokio::task::spawn_blocking(move || {

@@ -40,7 +40,7 @@ async fn lookup(state: &AppState, uuid: Uuid, kind: ImageType) -> Result<StoredI
         .store
         .image_by_uuid(uuid.as_bytes())?
         .ok_or(AppError::NotFound)?;
-    if img.record.kind != kind.code() {
+    if img.record.kind != kind {
         return Err(AppError::NotFound);
     }
     Ok(img)

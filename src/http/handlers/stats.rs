@@ -17,7 +17,6 @@ use crate::http::body::{Body, ok_json};
 use crate::http::image_json::{ImageJson, image_json};
 use crate::http::query;
 use crate::http::router::{ImageRef, StatsRoute};
-use crate::media::ImageType;
 use crate::state::AppState;
 use crate::store::stats::{DayCounts, UNKNOWN_COUNTRY};
 
@@ -250,7 +249,7 @@ async fn recent(state: &AppState, limit: usize) -> Result<Response<Body>, AppErr
         .into_iter()
         .map(|v| {
             let r = v.record;
-            let kind = ImageType::from_code(v.image.kind).unwrap_or(ImageType::Png);
+            let kind = v.image.kind;
             RecentJson {
                 image_id: r.image_id,
                 uuid: Uuid::from_bytes(v.image.uuid).hyphenated().to_string(),

@@ -42,7 +42,7 @@ async fn lookup(
     // Gone (expired, out of views) is judged per route: the public one
     // refuses it (`check_public_access`), a session still sees the tile of an
     // image the sweeper has not removed yet, like its original on the proxy.
-    if img.record.kind != kind.code() {
+    if img.record.kind != kind {
         return Err(AppError::NotFound);
     }
     Ok((img, blob))
@@ -110,7 +110,9 @@ async fn serve(
     let mut thumb = img;
     thumb.record.hash = hash;
     thumb.record.size = blob.size;
-    thumb.record.kind = blob.kind;
+    // A blob row naming no known type is corrupt: no thumbnail (clients then
+    // show the original), rather than bytes under a guessed type.
+    thumb.record.kind = ImageType::from_code(blob.kind).ok_or(AppError::NotFound)?;
     // Never paid: the public thumbnail of a view-limited image is refused above.
     serve_blob_as(state, &thumb, req, private, None, BlobKind::Thumbnail).await
 }

@@ -407,7 +407,7 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
     let record = ImageRecord {
         uuid: *uuid::Uuid::new_v4().as_bytes(),
         filename: filename_with_ext(&filename, info.kind.ext()),
-        kind: info.kind.code(),
+        kind: info.kind,
         size,
         width,
         height,
