@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
 use hyper::Method;
-use pixbin::http::handlers::images::decode_key;
+use pixbin::http::image_json::decode_key;
 use pixbin::http::router::route;
 use pixbin::media::ImageType;
 use pixbin::store::blobs::BlobStore;
@@ -51,7 +51,7 @@ fn record(uuid: [u8; 16], hash: [u8; 32], size: u64, at: i64) -> ImageRecord {
     ImageRecord {
         uuid,
         filename: "screenshot-2026-01-01.bmp".into(),
-        kind: ImageType::Bmp.code(),
+        kind: ImageType::Bmp,
         size,
         width: 8,
         height: 8,

@@ -80,7 +80,7 @@ pub fn peak<T>(f: impl FnOnce() -> T) -> (T, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::handlers::images::decode_key;
+    use crate::http::image_json::decode_key;
     use crate::http::multipart::{FormLimits, read_form};
     use crate::http::router::{parse_proxy_path, parse_public_path};
     use crate::media::{Inspector, Limits};

@@ -314,7 +314,8 @@ pub fn run_admin_command(cli: &Cli) -> anyhow::Result<()> {
             let secs = |v: &Option<String>, what: &str| -> anyhow::Result<Option<u64>> {
                 v.as_deref()
                     .map(|s| {
-                        crate::lifecycle::parse_duration(s).with_context(|| format!("{what} {s:?}"))
+                        crate::lifecycle::expiry_duration(s)
+                            .with_context(|| format!("{what} {s:?}"))
                     })
                     .transpose()
                     .map(|d| d.map(|d| d.as_secs()))

@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+use crate::duration::{Bare, parse_duration};
 use crate::media::ImageType;
 use crate::media::strip::StripMode;
 use crate::secret::Secret;
@@ -397,25 +398,6 @@ pub fn parse_size(s: &str) -> anyhow::Result<u64> {
     n.checked_mul(mult).context("size too large")
 }
 
-/// Parses `500ms`, `30s`, `10m`, `12h`, `7d` (a bare number is seconds).
-pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().context("expected a number")?;
-    let ms = match unit {
-        "ms" => 1,
-        "" | "s" => 1000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        other => bail!("unknown duration unit {other:?} (use ms, s, m, h or d)"),
-    };
-    Ok(Duration::from_millis(
-        n.checked_mul(ms).context("duration too large")?,
-    ))
-}
-
 fn parse_types(list: &[String]) -> anyhow::Result<Vec<ImageType>> {
     let mut out = Vec::new();
     for t in list.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
@@ -481,7 +463,7 @@ pub fn load(
                default: Duration|
      -> anyhow::Result<Duration> {
         match flag.as_ref().or(file.as_ref()) {
-            Some(s) => parse_duration(s).with_context(|| format!("{what}: {s:?}")),
+            Some(s) => parse_duration(s, Bare::Seconds).with_context(|| format!("{what}: {s:?}")),
             None => Ok(default),
         }
     };
@@ -819,7 +801,7 @@ fn expiry_setting(v: Option<&String>, what: &str) -> anyhow::Result<Option<Durat
     match v.map(|s| s.trim()) {
         None | Some("never") | Some("") => Ok(None),
         Some(s) => {
-            let d = crate::lifecycle::parse_duration(s)
+            let d = crate::lifecycle::expiry_duration(s)
                 .with_context(|| format!("{what}: {s:?} (use e.g. 12h, 7d, 4w or never)"))?;
             Ok(Some(d))
         }
@@ -871,13 +853,12 @@ mod tests {
         assert_eq!(parse_size("1048576").unwrap(), MIB);
         assert!(parse_size("12 parsecs").is_err());
         assert!(parse_size("-1").is_err());
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(
-            parse_duration("7d").unwrap(),
-            Duration::from_secs(7 * 86400)
-        );
-        assert_eq!(parse_duration("30").unwrap(), Duration::from_secs(30));
-        assert!(parse_duration("1y").is_err());
+        let p = |s| parse_duration(s, Bare::Seconds);
+        assert_eq!(p("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(p("7d").unwrap(), Duration::from_secs(7 * 86400));
+        assert_eq!(p("1w").unwrap(), Duration::from_secs(7 * 86400));
+        assert_eq!(p("30").unwrap(), Duration::from_secs(30));
+        assert!(p("1y").is_err());
     }
 
     #[test]

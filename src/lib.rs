@@ -7,8 +7,9 @@
 //! - `cli`: the command line (`serve`, `user`, `key`)
 //! - `clock`: Unix milliseconds and RFC 3339
 //! - `config`: flags/env/TOML -> validated `Config`
+//! - `duration`: the one duration grammar (`500ms`, `90s`, `7d`, `4w`)
 //! - `error`: `AppError` -> status + JSON body
-//! - `http`: router, bodies, conditional/range, assets, handlers, dispatch
+//! - `http`: router, dispatch, guards (session, CSRF, upload auth), bodies, conditional/range, blob sending, image JSON, assets, handlers
 //! - `lifecycle`: expiry and view limits, privacy defaults, the sweeper
 //! - `metrics`: Prometheus counters and the `/metrics` text
 //! - `media`: image type, structure and dimensions from the bytes; metadata stripping; thumbnails
@@ -36,6 +37,7 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod duration;
 pub mod error;
 pub mod http;
 pub mod lifecycle;

@@ -8,10 +8,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 
 use crate::clock;
 use crate::config::Config;
+use crate::duration::{Bare, parse_duration};
 use crate::error::AppError;
 use crate::store::Store;
 use crate::store::codec::KeyPolicy;
@@ -20,27 +21,16 @@ use crate::store::codec::KeyPolicy;
 /// from overflow).
 const MAX_SPEC: Duration = Duration::from_secs(100 * 366 * 86_400);
 
-/// Parses `90s`, `30m`, `12h`, `7d`, `4w` (no bare numbers: the unit is required,
-/// so `7` is never silently seven seconds).
-pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    if num.is_empty() || num.len() > 12 {
-        bail!("expected a number followed by s, m, h, d or w");
-    }
-    let n: u64 = num.parse().context("expected a number")?;
-    let secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => bail!("unknown unit {unit:?} (use s, m, h, d or w)"),
-    };
-    let d = Duration::from_secs(n.checked_mul(secs).context("duration too large")?);
+/// An expiry length (`90s`, `30m`, `12h`, `7d`, `4w`): the one duration grammar
+/// (`duration`) with the unit required, in whole seconds (expiries are stored
+/// as seconds), above zero and under [`MAX_SPEC`].
+pub fn expiry_duration(s: &str) -> anyhow::Result<Duration> {
+    let d = parse_duration(s, Bare::Refused)?;
     if d.is_zero() {
         bail!("a duration must be above zero");
+    }
+    if d.subsec_nanos() != 0 {
+        bail!("an expiry is a whole number of seconds");
     }
     if d > MAX_SPEC {
         bail!("a duration must be under 100 years");
@@ -68,7 +58,7 @@ pub fn parse_spec(s: &str) -> Result<ExpirySpec, AppError> {
     if s.len() > 40 {
         return Err(AppError::bad_request("expires is too long"));
     }
-    if let Ok(d) = parse_duration(s) {
+    if let Ok(d) = expiry_duration(s) {
         return Ok(ExpirySpec::After(d));
     }
     if s.len() > 10
@@ -235,8 +225,8 @@ mod tests {
 
     fn cfg(default: Option<&str>, max: Option<&str>) -> Config {
         let mut c = Config::for_tests(std::path::Path::new("/nonexistent"));
-        c.default_expiry = default.map(|d| parse_duration(d).unwrap());
-        c.max_expiry = max.map(|d| parse_duration(d).unwrap());
+        c.default_expiry = default.map(|d| expiry_duration(d).unwrap());
+        c.max_expiry = max.map(|d| expiry_duration(d).unwrap());
         c
     }
 
@@ -264,9 +254,20 @@ mod tests {
             "tomorrow",
             "2030-01-01",
             "99999999999999d",
+            // Expiries are whole seconds.
+            "1500ms",
+            "999ms",
         ] {
             assert!(parse_spec(bad).is_err(), "{bad}");
         }
+        assert_eq!(
+            parse_spec("4w").unwrap(),
+            ExpirySpec::After(Duration::from_secs(28 * 86_400))
+        );
+        assert_eq!(
+            parse_spec("2000ms").unwrap(),
+            ExpirySpec::After(Duration::from_secs(2))
+        );
     }
 
     #[test]

@@ -18,7 +18,6 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use crate::media::ImageType;
 use crate::media::thumbnail::{self, ThumbLimits};
 use crate::store::blobs::{BlobHash, BlobStore};
 use crate::store::thumbs::{Attached, NewThumbnail};
@@ -252,9 +251,7 @@ pub fn process(store: &Store, id: u64, limits: &ThumbLimits, max_storage: Option
     if let Some(h) = img.record.thumbnail {
         return Outcome::Ready(h);
     }
-    let Some(kind) = ImageType::from_code(img.record.kind) else {
-        return Outcome::Failed;
-    };
+    let kind = img.record.kind;
     let file = match store.blobs().open(&img.record.hash) {
         Ok(f) => f,
         Err(e) => {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pixbin::http::handlers::images::{decode_key, encode_key};
+use pixbin::http::image_json::{decode_key, encode_key};
 
 fuzz_target!(|s: &str| {
     if let Some(key) = decode_key(s) {

@@ -221,6 +221,16 @@ pub fn redirect(location: &'static str) -> Response<Body> {
     res
 }
 
+/// Adds `Set-Cookie` headers (`auth::session::set_cookies`, `clear_cookies`) to a response.
+pub fn with_cookies(mut res: Response<Body>, cookies: [String; 2]) -> Response<Body> {
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    res
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,8 +5,24 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use hyper::HeaderMap;
+use hyper::body::Incoming;
+use hyper::{HeaderMap, Request};
 use ipnet::IpNet;
+
+/// The client's address (the TCP peer, or the first untrusted hop of
+/// `X-Forwarded-For` behind a trusted proxy), stored in request extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub IpAddr);
+
+/// The TCP peer itself, whatever forwarded headers say (for checks that must
+/// not trust a proxy's word, like `/metrics`' loopback rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// The client address of a request that went through `http::dispatch::handle`.
+pub fn client_of(req: &Request<Incoming>) -> Option<IpAddr> {
+    req.extensions().get::<ClientAddr>().map(|c| c.0)
+}
 
 /// Whether `ip` is one of the configured trusted proxies.
 pub fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {

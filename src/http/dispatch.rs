@@ -2,7 +2,7 @@
 //! CSRF for unsafe methods), then the handler, then security headers and the
 //! access log. No hidden layers.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,13 +10,11 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
-use crate::auth::{session, upload_key};
-use crate::clock;
 use crate::error::AppError;
 use crate::http::assets::UI_CSP;
 use crate::http::body::{Body, error_response};
-use crate::http::client_ip;
-use crate::http::handlers::upload::UploadAuth;
+use crate::http::client_ip::{self, ClientAddr, PeerAddr};
+use crate::http::guard::{SessionCtx, require_session, require_session_csrf, session_of};
 use crate::http::handlers::{
     account, admin, auth, backup, health, images, integrity, keys, metrics, serve, settings, stats,
     thumbs, upload,
@@ -24,144 +22,41 @@ use crate::http::handlers::{
 use crate::http::origin;
 use crate::http::pages;
 use crate::http::query;
-use crate::http::router::{self, Route, RouteError};
-use crate::secret::{self, Secret};
+use crate::http::router::{self, Access, Route, RouteError};
 use crate::state::AppState;
-use crate::store::codec::Uploader;
 
-/// The client's address (the TCP peer, or the first untrusted hop of
-/// `X-Forwarded-For` behind a trusted proxy), stored in request extensions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientAddr(pub IpAddr);
-
-/// The TCP peer itself, whatever forwarded headers say (for checks that must
-/// not trust a proxy's word, like `/metrics`' loopback rule).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerAddr(pub SocketAddr);
-
-/// The client address of a request that went through [`handle`].
-pub fn client_of(req: &Request<Incoming>) -> Option<IpAddr> {
-    req.extensions().get::<ClientAddr>().map(|c| c.0)
-}
-
-/// A live session attached to a request.
-#[derive(Debug)]
-pub struct SessionCtx {
-    /// The raw token from the cookie (to derive the CSRF token).
-    pub token: Secret,
-    /// Its stored hash.
-    pub token_hash: [u8; 32],
-    /// The account.
-    pub username: String,
-    /// Unix ms.
-    pub expires_at: i64,
-}
-
-/// The session of the request's cookie, if it names a live one.
-pub async fn session_of(
+/// Applies the route's guard ([`Route::access`]): the session of the kinds
+/// `dispatch` enforces, `None` for routes whose handler reads its own
+/// credentials (and for a delete by token, which has no session).
+async fn authorize(
     state: &AppState,
+    route: &Route,
     req: &Request<Incoming>,
 ) -> Result<Option<SessionCtx>, AppError> {
-    let Some(token) = session::token_from(req.headers(), state.config.is_https()) else {
-        return Ok(None);
-    };
-    let hash = secret::token_hash(token.expose());
-    let now = clock::now_ms();
-    let rec = state.blocking(move |s| s.session(&hash, now)).await?;
-    if rec
-        .as_ref()
-        .is_some_and(|r| now - r.last_seen_at >= session::TOUCH_EVERY_MS)
-    {
-        // Activity for the account page's session list, at most every few
-        // minutes per session.
-        state.blocking(move |s| s.touch_session(&hash, now)).await?;
-    }
-    Ok(rec.map(|r| SessionCtx {
-        token,
-        token_hash: hash,
-        username: r.username,
-        expires_at: r.expires_at,
-    }))
-}
-
-/// Requires a session. An upload key alone gets 403: keys can upload, nothing else.
-async fn require_session(
-    state: &AppState,
-    req: &Request<Incoming>,
-) -> Result<SessionCtx, AppError> {
-    match session_of(state, req).await? {
-        Some(s) => Ok(s),
-        None if upload_key::from_headers(req.headers()).is_some() => Err(AppError::Forbidden {
-            code: "forbidden",
-            message: "upload keys can only upload; log in for this",
-        }),
-        None => Err(AppError::Unauthorized),
+    match route.access() {
+        Access::Session => require_session(state, req).await.map(Some),
+        Access::SessionCsrf => require_session_csrf(state, req).await.map(Some),
+        Access::SessionCsrfOrDeleteToken => {
+            let has_token = matches!(query::param(req.uri().query(), "token"), Ok(Some(_)));
+            if has_token && session_of(state, req).await?.is_none() {
+                return Ok(None);
+            }
+            require_session_csrf(state, req).await.map(Some)
+        }
+        Access::Open
+        | Access::Link
+        | Access::DeleteToken
+        | Access::UploadKeyOrSession
+        | Access::MetricsToken
+        | Access::SessionOrControl
+        | Access::Control => Ok(None),
     }
 }
 
-/// Requires the session's CSRF token in `X-CSRF-Token`.
-fn require_csrf(ctx: &SessionCtx, req: &Request<Incoming>) -> Result<(), AppError> {
-    let presented = req
-        .headers()
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok());
-    if session::csrf_ok(ctx.token.expose(), presented) {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden {
-            code: "csrf",
-            message: "missing or wrong X-CSRF-Token",
-        })
-    }
-}
-
-/// A session with a valid CSRF token: for every state-changing call.
-async fn require_session_csrf(
-    state: &AppState,
-    req: &Request<Incoming>,
-) -> Result<SessionCtx, AppError> {
-    let ctx = require_session(state, req).await?;
-    require_csrf(&ctx, req)?;
-    Ok(ctx)
-}
-
-/// Resolves an upload key string to an uploader, or 401.
-pub async fn upload_auth_from_key(state: &AppState, key: &str) -> Result<UploadAuth, AppError> {
-    let key = upload_key::valid(key).map_err(|_| AppError::Unauthorized)?;
-    let hash = upload_key::hash(key.expose());
-    let rec = state.blocking(move |s| s.key_by_hash(&hash)).await?;
-    // The lookup is by digest, so no secret is compared byte by byte.
-    match rec {
-        Some(k) => Ok(UploadAuth {
-            uploader: Uploader::Key(k.id),
-            key_hash: Some(hash),
-            policy: Some(k.policy),
-        }),
-        None => Err(AppError::Unauthorized),
-    }
-}
-
-/// Upload auth from headers: an upload key (`Authorization: Bearer` or
-/// `X-Upload-Key`), else a session with its CSRF token. `None` means the body
-/// may still carry a `key` field.
-pub async fn upload_auth_from_headers(
-    state: &AppState,
-    req: &Request<Incoming>,
-) -> Result<Option<UploadAuth>, AppError> {
-    match upload_key::from_headers(req.headers()) {
-        Some(Ok(key)) => return upload_auth_from_key(state, key.expose()).await.map(Some),
-        Some(Err(_)) => return Err(AppError::Unauthorized),
-        None => {}
-    }
-    if let Some(ctx) = session_of(state, req).await? {
-        require_csrf(&ctx, req)?;
-        return Ok(Some(UploadAuth {
-            uploader: Uploader::User(ctx.username),
-            key_hash: None,
-            policy: None,
-        }));
-    }
-    Ok(None)
+/// The session a guarded handler is given. Every route that takes one has a
+/// session access kind, so this is only a safety net: without one, 401.
+fn session(ctx: Option<SessionCtx>) -> Result<SessionCtx, AppError> {
+    ctx.ok_or(AppError::Unauthorized)
 }
 
 async fn run(
@@ -169,107 +64,43 @@ async fn run(
     route: Route,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, AppError> {
+    let ctx = authorize(state, &route, &req).await?;
     match route {
         Route::Public(u, t) => serve::public(state, u, t, &req).await,
-        Route::Proxy(u, t) => {
-            require_session(state, &req).await?;
-            serve::proxy(state, u, t, &req).await
-        }
+        Route::Proxy(u, t) => serve::proxy(state, u, t, &req).await,
         Route::Thumb(u, t) => thumbs::public(state, u, t, &req).await,
-        Route::ProxyThumb(u, t) => {
-            require_session(state, &req).await?;
-            thumbs::proxy(state, u, t, &req).await
-        }
+        Route::ProxyThumb(u, t) => thumbs::proxy(state, u, t, &req).await,
         Route::Upload => upload::upload(state, req).await,
-        Route::List => {
-            require_session(state, &req).await?;
-            images::list(state, &req).await
-        }
-        Route::Image(r) => {
-            require_session(state, &req).await?;
-            images::details(state, r).await
-        }
-        Route::EditImage(r) => {
-            require_session_csrf(state, &req).await?;
-            images::edit(state, r, req).await
-        }
-        Route::Privacy(r) => {
-            require_session_csrf(state, &req).await?;
-            images::privacy(state, r, req).await
-        }
-        Route::RotateKey(r) => {
-            require_session_csrf(state, &req).await?;
-            images::rotate_key(state, r).await
-        }
-        Route::Delete(u) => {
-            let has_token = matches!(query::param(req.uri().query(), "token"), Ok(Some(_)));
-            if has_token && session_of(state, &req).await?.is_none() {
-                return images::delete_with_token(state, u, &req).await;
-            }
-            require_session_csrf(state, &req).await?;
-            images::delete(state, u).await
-        }
+        Route::List => images::list(state, &req).await,
+        Route::Image(r) => images::details(state, r).await,
+        Route::EditImage(r) => images::edit(state, r, req).await,
+        Route::Privacy(r) => images::privacy(state, r, req).await,
+        Route::RotateKey(r) => images::rotate_key(state, r).await,
+        Route::Delete(u) => match ctx {
+            Some(_) => images::delete(state, u).await,
+            None => images::delete_with_token(state, u, &req).await,
+        },
         Route::DeletePage(u) => images::delete_page(state, u, &req).await,
         Route::DeleteConfirm(u) => images::delete_confirm(state, u, &req).await,
         Route::Login => auth::login(state, req).await,
-        Route::Refresh => {
-            let ctx = require_session_csrf(state, &req).await?;
-            auth::refresh(state, ctx, &req).await
-        }
-        Route::AccountPassword => {
-            let ctx = require_session_csrf(state, &req).await?;
-            account::change_password(state, ctx, req).await
-        }
-        Route::ListSessions => {
-            let ctx = require_session(state, &req).await?;
-            account::sessions(state, &ctx).await
-        }
-        Route::EndSession(id) => {
-            let ctx = require_session_csrf(state, &req).await?;
-            account::end_session(state, &ctx, &id).await
-        }
-        Route::LogoutAll => {
-            let ctx = require_session_csrf(state, &req).await?;
-            account::logout_all(state, &ctx).await
-        }
-        Route::Logout => {
-            let ctx = require_session_csrf(state, &req).await?;
-            auth::logout(state, ctx).await
-        }
-        Route::Session => {
-            let ctx = require_session(state, &req).await?;
-            Ok(auth::info(state, &ctx))
-        }
-        Route::Settings => {
-            require_session(state, &req).await?;
-            Ok(settings::get(state))
-        }
-        Route::EditSettings => {
-            require_session_csrf(state, &req).await?;
-            settings::put(state, req).await
-        }
-        Route::ListKeys => {
-            require_session(state, &req).await?;
-            keys::list(state).await
-        }
-        Route::CreateKey => {
-            require_session_csrf(state, &req).await?;
-            keys::create(state, req).await
-        }
-        Route::RevokeKey(id) => {
-            require_session_csrf(state, &req).await?;
-            keys::revoke(state, id).await
-        }
-        Route::Stats(r) => {
-            require_session(state, &req).await?;
-            stats::handle(state, r, &req).await
-        }
+        Route::Refresh => auth::refresh(state, session(ctx)?, &req).await,
+        Route::AccountPassword => account::change_password(state, session(ctx)?, req).await,
+        Route::ListSessions => account::sessions(state, &session(ctx)?).await,
+        Route::EndSession(id) => account::end_session(state, &session(ctx)?, &id).await,
+        Route::LogoutAll => account::logout_all(state, &session(ctx)?).await,
+        Route::Logout => auth::logout(state, session(ctx)?).await,
+        Route::Session => Ok(auth::info(state, &session(ctx)?)),
+        Route::Settings => Ok(settings::get(state)),
+        Route::EditSettings => settings::put(state, req).await,
+        Route::ListKeys => keys::list(state).await,
+        Route::CreateKey => keys::create(state, req).await,
+        Route::RevokeKey(id) => keys::revoke(state, id).await,
+        Route::Stats(r) => stats::handle(state, r, &req).await,
         Route::Health => Ok(health::healthz()),
         Route::Ready => health::readyz(state).await,
         Route::OpenApi => Ok(crate::http::openapi::document()),
         Route::Metrics => metrics::metrics(state, &req).await,
         Route::Backup => backup::backup(state, &req).await,
-        // Each checks its own credentials (session or control token).
         Route::Integrity => integrity::status(state, &req).await,
         Route::IntegrityBlobs => integrity::blobs(state, &req).await,
         Route::IntegrityRepaired => integrity::repaired(state, req).await,

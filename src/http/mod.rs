@@ -1,4 +1,4 @@
-//! HTTP: routing, bodies, conditional and range requests, embedded assets, handlers, the pages strangers see.
+//! HTTP: routing, guards, bodies, conditional and range requests, blob sending, the image JSON, embedded assets, handlers, the pages strangers see.
 
 pub mod assets;
 pub mod blobcache;
@@ -8,7 +8,9 @@ pub mod chunks;
 pub mod client_ip;
 pub mod conditional;
 pub mod dispatch;
+pub mod guard;
 pub mod handlers;
+pub mod image_json;
 pub mod multipart;
 pub mod openapi;
 pub mod origin;
@@ -16,4 +18,5 @@ pub mod pages;
 pub mod query;
 pub mod range;
 pub mod router;
+pub mod send_blob;
 pub mod verify;

@@ -148,7 +148,11 @@ mod tests {
                 let r = router::route(&m, &concrete).unwrap_or_else(|e| {
                     panic!("{method} {path} ({concrete}) is not routed: {e:?}")
                 });
-                assert_ne!(r, router::Route::Image(router::BAD_REF), "{concrete}");
+                assert_ne!(
+                    r,
+                    router::Route::Image(router::ImageRef::Malformed),
+                    "{concrete}"
+                );
                 documented.insert(route_name(&r, &all));
                 // Every operation says who may call it and what it answers.
                 assert!(op["security"].is_array(), "{method} {path}: security");

@@ -17,6 +17,40 @@ pub enum ImageRef {
     Id(u64),
     /// `/api/images/<uuid>`
     Uuid(Uuid),
+    /// Neither, in an otherwise known route: the handler answers 400, not 404
+    /// (after the route's guard, so a stranger still gets 401).
+    Malformed,
+}
+
+/// Who may call a route: the one table of which guard protects what
+/// ([`Route::access`]). `dispatch` enforces the session kinds before the
+/// handler runs; the others are credentials only the handler can read (a
+/// key in the query or the body, a token for one operation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone: health, the OpenAPI document, the admin UI's files, login.
+    Open,
+    /// Anyone with the link: public, or `?key=` for a private image
+    /// (`guard::check_public_access`, in the handler).
+    Link,
+    /// A live session; an upload key alone gets 403 (`guard::require_session`).
+    Session,
+    /// A live session and its `X-CSRF-Token` (`guard::require_session_csrf`).
+    SessionCsrf,
+    /// A session with CSRF, or without a session the image's `?token=`
+    /// deletion token (checked by the handler).
+    SessionCsrfOrDeleteToken,
+    /// The image's `?token=` deletion token (checked by the handler).
+    DeleteToken,
+    /// An upload key (header or form field) or a session with CSRF, read by
+    /// the handler because the key may come in the body.
+    UploadKeyOrSession,
+    /// `PIXBIN_METRICS_TOKEN` when set, else a local unproxied peer (handler).
+    MetricsToken,
+    /// A session, or the control token from this machine (handler).
+    SessionOrControl,
+    /// The control token from this machine only (handler).
+    Control,
 }
 
 /// Every endpoint pixbin answers.
@@ -174,15 +208,34 @@ pub fn parse_image_ref(s: &str) -> Option<ImageRef> {
     parse_uuid(s).map(ImageRef::Uuid)
 }
 
-/// A malformed image id in an otherwise known route: the router reports it as
-/// [`Route::Image`] with this sentinel so the handler can answer 400, not 404.
-pub const BAD_REF: ImageRef = ImageRef::Id(0);
-
 fn image_ref_or_bad(s: &str) -> ImageRef {
-    parse_image_ref(s).unwrap_or(BAD_REF)
+    parse_image_ref(s).unwrap_or(ImageRef::Malformed)
 }
 
 impl Route {
+    /// Which guard protects this route (see [`Access`]).
+    pub fn access(&self) -> Access {
+        use Access::*;
+        match self {
+            Route::Health | Route::Ready | Route::OpenApi | Route::Login => Open,
+            Route::Root | Route::AdminPage | Route::AdminAsset(_) => Open,
+            Route::Public(..) | Route::Thumb(..) => Link,
+            Route::Proxy(..) | Route::ProxyThumb(..) => Session,
+            Route::List | Route::Image(_) | Route::Stats(_) => Session,
+            Route::Session | Route::ListSessions | Route::Settings | Route::ListKeys => Session,
+            Route::EditImage(_) | Route::Privacy(_) | Route::RotateKey(_) => SessionCsrf,
+            Route::Refresh | Route::Logout | Route::LogoutAll => SessionCsrf,
+            Route::AccountPassword | Route::EndSession(_) => SessionCsrf,
+            Route::EditSettings | Route::CreateKey | Route::RevokeKey(_) => SessionCsrf,
+            Route::Delete(_) => SessionCsrfOrDeleteToken,
+            Route::DeletePage(_) | Route::DeleteConfirm(_) => DeleteToken,
+            Route::Upload => UploadKeyOrSession,
+            Route::Metrics => MetricsToken,
+            Route::Backup | Route::Integrity => SessionOrControl,
+            Route::IntegrityBlobs | Route::IntegrityRepaired => Control,
+        }
+    }
+
     /// A fixed, low-cardinality name for metrics labels (never an id).
     pub fn name(&self) -> &'static str {
         match self {
@@ -415,7 +468,10 @@ mod tests {
             r(Method::GET, &format!("/api/images/{U}")),
             Ok(Route::Image(ImageRef::Uuid(uuid)))
         );
-        assert_eq!(r(Method::GET, "/api/images/abc"), Ok(Route::Image(BAD_REF)));
+        assert_eq!(
+            r(Method::GET, "/api/images/abc"),
+            Ok(Route::Image(ImageRef::Malformed))
+        );
         assert_eq!(
             r(Method::POST, "/api/images/7/privacy"),
             Ok(Route::Privacy(ImageRef::Id(7)))
@@ -479,6 +535,79 @@ mod tests {
         );
     }
 
+    /// The access table as a reader checks it: every route, by a request that
+    /// reaches it, and the guard in front of it.
+    #[test]
+    fn every_route_has_the_expected_guard() {
+        use Access::*;
+        let table: &[(Method, String, Access)] = &[
+            (Method::GET, format!("/{U}.png"), Link),
+            (Method::GET, format!("/thumb/{U}.png"), Link),
+            (Method::GET, format!("/api/proxy/{U}.png"), Session),
+            (Method::GET, format!("/api/proxy/thumb/{U}.png"), Session),
+            (Method::POST, "/api/upload".into(), UploadKeyOrSession),
+            (Method::GET, "/api/list".into(), Session),
+            (Method::GET, "/api/images/7".into(), Session),
+            (Method::GET, "/api/images/abc".into(), Session),
+            (Method::PATCH, "/api/images/7".into(), SessionCsrf),
+            (Method::POST, "/api/images/7/privacy".into(), SessionCsrf),
+            (Method::POST, "/api/privacy/7".into(), SessionCsrf),
+            (Method::POST, "/api/images/7/rotate-key".into(), SessionCsrf),
+            (
+                Method::DELETE,
+                format!("/api/delete/{U}"),
+                SessionCsrfOrDeleteToken,
+            ),
+            (Method::GET, format!("/api/delete/{U}"), DeleteToken),
+            (Method::POST, format!("/api/delete/{U}"), DeleteToken),
+            (Method::POST, "/api/login".into(), Open),
+            (Method::POST, "/api/refresh".into(), SessionCsrf),
+            (Method::POST, "/api/logout".into(), SessionCsrf),
+            (Method::GET, "/api/session".into(), Session),
+            (Method::POST, "/api/account/password".into(), SessionCsrf),
+            (Method::GET, "/api/sessions".into(), Session),
+            (Method::DELETE, "/api/sessions/abc".into(), SessionCsrf),
+            (Method::POST, "/api/logout-all".into(), SessionCsrf),
+            (Method::GET, "/api/settings".into(), Session),
+            (Method::PUT, "/api/settings".into(), SessionCsrf),
+            (Method::GET, "/api/keys".into(), Session),
+            (Method::POST, "/api/keys".into(), SessionCsrf),
+            (Method::DELETE, "/api/keys/3".into(), SessionCsrf),
+            (Method::GET, "/api/stats".into(), Session),
+            (Method::GET, "/api/images/7/stats".into(), Session),
+            (Method::GET, "/healthz".into(), Open),
+            (Method::GET, "/readyz".into(), Open),
+            (Method::GET, "/api/openapi.json".into(), Open),
+            (Method::GET, "/metrics".into(), MetricsToken),
+            (Method::GET, "/api/backup".into(), SessionOrControl),
+            (Method::GET, "/api/integrity".into(), SessionOrControl),
+            (Method::GET, "/api/integrity/blobs".into(), Control),
+            (Method::POST, "/api/integrity/repaired".into(), Control),
+            (Method::GET, "/".into(), Open),
+            (Method::GET, "/admin/library".into(), Open),
+            (Method::GET, "/admin/static-abc/app.js".into(), Open),
+        ];
+        let mut seen = std::collections::BTreeSet::new();
+        for (m, p, want) in table {
+            let r = route(m, p).unwrap_or_else(|e| panic!("{m} {p}: {e:?}"));
+            assert_eq!(r.access(), *want, "{m} {p} ({r:?})");
+            seen.insert(format!("{r:?}").split('(').next().unwrap().to_string());
+        }
+        // Every variant of `Route` is in the table.
+        let src = include_str!("router.rs");
+        let body = &src[src.find("pub enum Route {").unwrap()..];
+        let body = &body[..body.find("\n}").unwrap()];
+        let variants: std::collections::BTreeSet<String> = body
+            .lines()
+            .skip(1)
+            .map(str::trim)
+            .filter(|l| l.starts_with(|c: char| c.is_ascii_uppercase()))
+            .map(|l| l.split(['(', ',']).next().unwrap().to_string())
+            .collect();
+        assert!(variants.len() > 30, "{variants:?}");
+        assert_eq!(seen, variants);
+    }
+
     #[test]
     fn hostile_paths_are_not_found() {
         let cases = [
@@ -537,6 +666,7 @@ mod tests {
             match parse_image_ref(&s) {
                 Some(ImageRef::Id(n)) => prop_assert_eq!(n.to_string(), s),
                 Some(ImageRef::Uuid(u)) => prop_assert_eq!(u.hyphenated().to_string(), s),
+                Some(ImageRef::Malformed) => prop_assert!(false, "{s} parsed as Malformed"),
                 None => {}
             }
         }

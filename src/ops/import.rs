@@ -92,7 +92,7 @@ pub(crate) fn offline_record(
     ImageRecord {
         uuid: *uuid::Uuid::new_v4().as_bytes(),
         filename,
-        kind: info.kind.code(),
+        kind: info.kind,
         size,
         width,
         height,

@@ -185,7 +185,7 @@ impl Store {
                     id,
                     hash: rec.hash,
                     size: rec.size,
-                    kind: rec.kind,
+                    kind: rec.kind.code(),
                     file_ok: self.file_state(&rec.hash, rec.size, rehash).is_none(),
                 }),
             }

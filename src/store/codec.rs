@@ -7,6 +7,26 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::media::ImageType;
+
+/// An image's type on disk: its one-byte `ImageType::code`, so the bytes are
+/// those of a plain `u8`. A code no type has is a decode error, never a guess.
+mod kind_code {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::media::ImageType;
+
+    pub fn serialize<S: Serializer>(kind: &ImageType, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u8(kind.code())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ImageType, D::Error> {
+        let code = u8::deserialize(d)?;
+        ImageType::from_code(code).ok_or_else(|| D::Error::custom("unknown image type code"))
+    }
+}
+
 /// Who uploaded an image: an upload key (by key id) or a logged-in user.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Uploader {
@@ -25,8 +45,9 @@ pub struct ImageRecord {
     pub uuid: [u8; 16],
     /// The client's file name, sanitised (see `http::handlers::upload`); display only.
     pub filename: String,
-    /// `media::ImageType` code.
-    pub kind: u8,
+    /// The image's type (stored as its `ImageType::code`).
+    #[serde(with = "kind_code")]
+    pub kind: ImageType,
     /// Bytes in the blob.
     pub size: u64,
     /// Pixels, from the header.
@@ -60,7 +81,8 @@ pub struct ImageRecord {
 struct ImageRecordV1 {
     uuid: [u8; 16],
     filename: String,
-    kind: u8,
+    #[serde(with = "kind_code")]
+    kind: ImageType,
     size: u64,
     width: u32,
     height: u32,
@@ -177,7 +199,7 @@ pub(crate) fn test_record(bytes: &[u8]) -> ImageRecord {
     ImageRecord {
         uuid: *uuid::Uuid::new_v4().as_bytes(),
         filename: "x.png".into(),
-        kind: 1,
+        kind: ImageType::Png,
         size: bytes.len() as u64,
         width: 1,
         height: 1,
@@ -302,7 +324,7 @@ mod tests {
         ImageRecord {
             uuid: [7; 16],
             filename: "a.png".into(),
-            kind: 1,
+            kind: ImageType::Png,
             size: 300,
             width: 2,
             height: 3,
@@ -348,6 +370,16 @@ mod tests {
                 ..sample_image()
             }
         );
+        // A kind byte that names no type is a corrupt row in either version,
+        // not an image to be served under a guessed type.
+        const KIND: usize = 1 + 16 + 6;
+        for code in [0u8, 7, 0x7f] {
+            for row in [&expected, &v1] {
+                let mut bad = row.clone();
+                bad[KIND] = code;
+                assert!(ImageRecord::decode(&bad).is_err(), "kind {code}");
+            }
+        }
     }
 
     #[test]
@@ -425,7 +457,7 @@ mod tests {
     proptest! {
         #[test]
         fn image_records_round_trip(
-            uuid in any::<[u8; 16]>(), name in ".{0,40}", kind in 1u8..7, size in any::<u64>(),
+            uuid in any::<[u8; 16]>(), name in ".{0,40}", kind in proptest::sample::select(ImageType::ALL.to_vec()), size in any::<u64>(),
             w in any::<u32>(), h in any::<u32>(), at in any::<i64>(), key in any::<Option<[u8; 16]>>(),
             user in proptest::option::of("[a-z]{1,10}"), key_id in any::<u64>(),
         ) {

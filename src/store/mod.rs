@@ -554,7 +554,7 @@ impl Store {
                     BlobRecord {
                         size: rec.size,
                         refcount: 1,
-                        kind: rec.kind,
+                        kind: rec.kind.code(),
                     }
                 }
             };

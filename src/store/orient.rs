@@ -35,9 +35,7 @@ impl Store {
             for e in images.iter()? {
                 let (id, v) = e?;
                 let rec = ImageRecord::decode(v.value())?;
-                if let Some(k @ (ImageType::Jpeg | ImageType::Png | ImageType::Webp)) =
-                    ImageType::from_code(rec.kind)
-                {
+                if let k @ (ImageType::Jpeg | ImageType::Png | ImageType::Webp) = rec.kind {
                     out.push((id.value(), rec.hash, k));
                 }
             }

@@ -142,8 +142,8 @@ pub struct RecentView {
 pub struct RecentImage {
     /// Public identifier.
     pub uuid: [u8; 16],
-    /// `media::ImageType` code.
-    pub kind: u8,
+    /// The image's type.
+    pub kind: crate::media::ImageType,
     /// Display name.
     pub filename: String,
 }

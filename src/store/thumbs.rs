@@ -214,7 +214,7 @@ mod tests {
         let record = ImageRecord {
             uuid: *uuid::Uuid::new_v4().as_bytes(),
             filename: "a.png".into(),
-            kind: 1,
+            kind: crate::media::ImageType::Png,
             size: bytes.len() as u64,
             width: 1,
             height: 1,

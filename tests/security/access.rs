@@ -292,8 +292,8 @@ async fn a23_secret_comparisons_are_constant_time() {
         secret_rs.contains("ConstantTimeEq"),
         "ct_eq is built on subtle"
     );
-    let serve = std::fs::read_to_string(src.join("http/handlers/serve.rs")).unwrap();
-    assert!(serve.contains("secret::ct_eq(&k, expected)"));
+    let guard = std::fs::read_to_string(src.join("http/guard.rs")).unwrap();
+    assert!(guard.contains("secret::ct_eq(&k, expected)"));
 
     let app = spawn_app().await;
     let v: Value = app

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{password, session};
 use crate::clock;
 use crate::error::AppError;
-use crate::http::body::{self, Body, ok_json};
-use crate::http::dispatch::{self, SessionCtx};
-use crate::http::handlers::auth::with_cookies;
+use crate::http::body::{self, Body, ok_json, with_cookies};
+use crate::http::client_ip;
+use crate::http::guard::SessionCtx;
 use crate::secret::Secret;
 use crate::state::AppState;
 
@@ -69,7 +69,7 @@ pub async fn change_password(
     ctx: SessionCtx,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, AppError> {
-    let client = dispatch::client_of(&req).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let client = client_ip::client_of(&req).unwrap_or(IpAddr::from([0, 0, 0, 0]));
     let body: PasswordBody =
         body::read_json(req.into_body(), 4 * 1024, state.config.body_idle_timeout).await?;
     if let Some(why) = weakness(&body.new, &body.current, &ctx.username) {

@@ -4,15 +4,16 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
+use hyper::header;
 use hyper::{Request, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{password, session};
 use crate::clock;
 use crate::error::AppError;
-use crate::http::body::{self, Body, ok_json};
-use crate::http::dispatch::{self, SessionCtx};
+use crate::http::body::{self, Body, ok_json, with_cookies};
+use crate::http::client_ip;
+use crate::http::guard::SessionCtx;
 use crate::secret::{self, Secret};
 use crate::state::AppState;
 use crate::store::codec::SessionRecord;
@@ -44,18 +45,9 @@ fn session_json(state: &AppState, username: &str, token: &str, expires_at: i64) 
     })
 }
 
-pub(crate) fn with_cookies(mut res: Response<Body>, cookies: [String; 2]) -> Response<Body> {
-    for c in cookies {
-        if let Ok(v) = HeaderValue::from_str(&c) {
-            res.headers_mut().append(header::SET_COOKIE, v);
-        }
-    }
-    res
-}
-
 /// Where a session was started from, for the account page's list.
 fn client_facts(req: &Request<Incoming>) -> (Option<[u8; 16]>, Option<String>) {
-    let ip = dispatch::client_of(req).map(|ip| match ip {
+    let ip = client_ip::client_of(req).map(|ip| match ip {
         IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
         IpAddr::V6(v6) => v6.octets(),
     });
@@ -109,7 +101,7 @@ pub async fn login(state: &AppState, req: Request<Incoming>) -> Result<Response<
     let https = state.config.is_https();
     let previous =
         session::token_from(req.headers(), https).map(|t| secret::token_hash(t.expose()));
-    let client = dispatch::client_of(&req).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let client = client_ip::client_of(&req).unwrap_or(IpAddr::from([0, 0, 0, 0]));
     let facts = client_facts(&req);
     let body: LoginBody =
         body::read_json(req.into_body(), 8 * 1024, state.config.body_idle_timeout).await?;

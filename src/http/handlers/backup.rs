@@ -14,8 +14,7 @@ use hyper::{Request, Response};
 use crate::clock;
 use crate::error::AppError;
 use crate::http::body::Body;
-use crate::http::dispatch;
-use crate::http::handlers::metrics::bearer;
+use crate::http::guard;
 use crate::ops::backup::{self, ChunkWriter};
 use crate::state::AppState;
 
@@ -23,15 +22,14 @@ use crate::state::AppState;
 const IN_FLIGHT: usize = 8;
 
 async fn authorised(state: &AppState, req: &Request<Incoming>) -> Result<(), AppError> {
-    if let Some(token) = bearer(req.headers()) {
-        let listen = state.config.listen.ip();
-        let local = dispatch::client_of(req).is_some_and(|ip| ip.is_loopback() || ip == listen);
-        if local && state.control.accepts(token) {
-            return Ok(());
-        }
-        return Err(AppError::Unauthorized);
+    if guard::bearer(req.headers()).is_some() {
+        return if guard::local_control(state, req) {
+            Ok(())
+        } else {
+            Err(AppError::Unauthorized)
+        };
     }
-    match dispatch::session_of(state, req).await? {
+    match guard::session_of(state, req).await? {
         Some(_) => Ok(()),
         None => Err(AppError::Unauthorized),
     }

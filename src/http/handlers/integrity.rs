@@ -19,24 +19,13 @@ use serde::{Deserialize, Serialize};
 use crate::clock;
 use crate::error::AppError;
 use crate::http::body::{Body, full, ok_json, read_json};
-use crate::http::dispatch;
-use crate::http::handlers::metrics::bearer;
+use crate::http::guard::{self, local_control as control};
 use crate::state::AppState;
 use crate::store::blobs::{hex, parse_hex};
 use crate::store::integrity::ScrubStatus;
 
 /// Hashes one `repaired` request may name (64 hex characters and quotes each).
 pub const MAX_HASHES: usize = 10_000;
-
-/// Whether the request carries this server's control token from this machine.
-fn control(state: &AppState, req: &Request<Incoming>) -> bool {
-    let Some(token) = bearer(req.headers()) else {
-        return false;
-    };
-    let listen = state.config.listen.ip();
-    let local = dispatch::client_of(req).is_some_and(|ip| ip.is_loopback() || ip == listen);
-    local && state.control.accepts(token)
-}
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -69,7 +58,7 @@ struct ScrubJson {
 
 /// `GET /api/integrity`
 pub async fn status(state: &AppState, req: &Request<Incoming>) -> Result<Response<Body>, AppError> {
-    if !control(state, req) && dispatch::session_of(state, req).await?.is_none() {
+    if !control(state, req) && guard::session_of(state, req).await?.is_none() {
         return Err(AppError::Unauthorized);
     }
     let integrity = state.store.integrity();

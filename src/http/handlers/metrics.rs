@@ -14,20 +14,12 @@ use hyper::{Request, Response};
 
 use crate::error::AppError;
 use crate::http::body::{Body, full};
+use crate::http::client_ip::PeerAddr;
+use crate::http::guard::bearer;
 use crate::metrics::Gauges;
 use crate::secret;
 use crate::state::AppState;
 use crate::store::meta::keys;
-
-/// The token of `Authorization: Bearer <token>`, if any.
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
-}
 
 /// Headers a reverse proxy adds. A proxy on the same host connects from
 /// loopback, so a loopback peer that carries one of these is relaying somebody
@@ -74,7 +66,7 @@ pub async fn metrics(
             return Err(AppError::Unauthorized);
         }
     } else {
-        let peer = req.extensions().get::<crate::http::dispatch::PeerAddr>();
+        let peer = req.extensions().get::<PeerAddr>();
         let local = peer
             .is_some_and(|p| local_unproxied(p.0, req.headers(), &state.config.trusted_proxies));
         if !local {

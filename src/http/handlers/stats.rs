@@ -14,10 +14,9 @@ use uuid::Uuid;
 use crate::clock;
 use crate::error::{AppError, OptionExt};
 use crate::http::body::{Body, ok_json};
-use crate::http::handlers::images::{ImageJson, image_json};
+use crate::http::image_json::{ImageJson, image_json};
 use crate::http::query;
-use crate::http::router::{BAD_REF, ImageRef, StatsRoute};
-use crate::media::ImageType;
+use crate::http::router::{ImageRef, StatsRoute};
 use crate::state::AppState;
 use crate::store::stats::{DayCounts, UNKNOWN_COUNTRY};
 
@@ -250,7 +249,7 @@ async fn recent(state: &AppState, limit: usize) -> Result<Response<Body>, AppErr
         .into_iter()
         .map(|v| {
             let r = v.record;
-            let kind = ImageType::from_code(v.image.kind).unwrap_or(ImageType::Png);
+            let kind = v.image.kind;
             RecentJson {
                 image_id: r.image_id,
                 uuid: Uuid::from_bytes(v.image.uuid).hyphenated().to_string(),
@@ -301,7 +300,7 @@ struct ImageStatsJson {
 
 /// `GET /api/images/{id}/stats?days=N`
 async fn image(state: &AppState, r: ImageRef, days: u32) -> Result<Response<Body>, AppError> {
-    if r == BAD_REF {
+    if r == ImageRef::Malformed {
         return Err(AppError::bad_request(
             "image id must be a positive number or a uuid",
         ));
@@ -312,6 +311,8 @@ async fn image(state: &AppState, r: ImageRef, days: u32) -> Result<Response<Body
             let id = match r {
                 ImageRef::Id(id) => Some(id),
                 ImageRef::Uuid(u) => s.image_by_uuid(u.as_bytes())?.map(|i| i.id),
+                // Refused above.
+                ImageRef::Malformed => None,
             };
             match id {
                 Some(id) => s.image_stats(id, first, last),

@@ -18,8 +18,8 @@ use uuid::Uuid;
 
 use crate::error::AppError;
 use crate::http::body::Body;
-use crate::http::handlers::images::public_url;
-use crate::http::handlers::serve::{check_public_access, serve_blob_as};
+use crate::http::guard::check_public_access;
+use crate::http::send_blob::serve_blob_as;
 use crate::media::ImageType;
 use crate::state::AppState;
 use crate::store::StoredImage;
@@ -29,14 +29,6 @@ use crate::thumbnails::Outcome;
 
 /// Longest a request waits for a thumbnail being made.
 pub const WAIT: Duration = Duration::from_secs(15);
-
-/// The absolute thumbnail link of an image: the public link with `/thumb`
-/// before the file name (and the same `?key=` when private).
-pub fn thumbnail_url(state: &AppState, img: &StoredImage) -> String {
-    let url = public_url(state, img);
-    let base = state.config.base_url();
-    format!("{base}/thumb{}", &url[base.len()..])
-}
 
 async fn lookup(
     state: &AppState,
@@ -50,7 +42,7 @@ async fn lookup(
     // Gone (expired, out of views) is judged per route: the public one
     // refuses it (`check_public_access`), a session still sees the tile of an
     // image the sweeper has not removed yet, like its original on the proxy.
-    if img.record.kind != kind.code() {
+    if img.record.kind != kind {
         return Err(AppError::NotFound);
     }
     Ok((img, blob))
@@ -118,7 +110,9 @@ async fn serve(
     let mut thumb = img;
     thumb.record.hash = hash;
     thumb.record.size = blob.size;
-    thumb.record.kind = blob.kind;
+    // A blob row naming no known type is corrupt: no thumbnail (clients then
+    // show the original), rather than bytes under a guessed type.
+    thumb.record.kind = ImageType::from_code(blob.kind).ok_or(AppError::NotFound)?;
     // Never paid: the public thumbnail of a view-limited image is refused above.
     serve_blob_as(state, &thumb, req, private, None, BlobKind::Thumbnail).await
 }

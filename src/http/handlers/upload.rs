@@ -16,8 +16,8 @@ use crate::clock;
 use crate::config::Config;
 use crate::error::AppError;
 use crate::http::body::{Body, body_stream, full, ok_json};
-use crate::http::dispatch;
-use crate::http::handlers::images::image_json;
+use crate::http::guard;
+use crate::http::image_json::{ImageJson, image_json, public_url};
 use crate::http::multipart::{self, FormLimits, Part};
 use crate::http::query;
 use crate::lifecycle;
@@ -28,7 +28,7 @@ use crate::secret;
 use crate::state::AppState;
 use crate::store::NewImage;
 use crate::store::blobs::{BlobStore, FsBlobStore, TempBlob};
-use crate::store::codec::{ImageRecord, Uploader};
+use crate::store::codec::ImageRecord;
 
 /// Slack for multipart boundaries and small text fields on top of the file limit.
 pub const MULTIPART_OVERHEAD: u64 = 64 * 1024;
@@ -41,17 +41,6 @@ const MAX_FILENAME: usize = 255;
 const WRITE_BUFFER: usize = 1024 * 1024;
 /// Bytes written between early writebacks of a large upload (see `Sink::write`).
 const EARLY_SYNC: u64 = 8 * 1024 * 1024;
-
-/// Who is uploading, once known.
-#[derive(Debug, Clone)]
-pub struct UploadAuth {
-    /// Recorded on the image.
-    pub uploader: Uploader,
-    /// The upload key's hash, to mark it used.
-    pub key_hash: Option<[u8; 32]>,
-    /// The key's upload policy (`None` for a logged-in user).
-    pub policy: Option<crate::store::codec::KeyPolicy>,
-}
 
 /// Turns a client file name into something safe to store and display: no path,
 /// no control or bidi-override characters, at most 255 characters. HTML escaping
@@ -272,7 +261,7 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
         return Err(AppError::PayloadTooLarge { limit: max });
     }
     // Header auth first, before a byte of the body is kept.
-    let mut auth = match dispatch::upload_auth_from_headers(state, &req).await {
+    let mut auth = match guard::upload_auth_from_headers(state, &req).await {
         Ok(a) => a,
         Err(e) => {
             return Err(refuse_unread(req, declared, state.config.body_idle_timeout, e).await);
@@ -336,7 +325,7 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
             };
             match name.as_str() {
                 "key" if auth.is_none() => {
-                    auth = Some(dispatch::upload_auth_from_key(state, value.trim()).await?);
+                    auth = Some(guard::upload_auth_from_key(state, value.trim()).await?);
                 }
                 "private" => {
                     fields.private = Some(parse_bool(&value).ok_or_else(|| bad_bool("private"))?);
@@ -418,7 +407,7 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
     let record = ImageRecord {
         uuid: *uuid::Uuid::new_v4().as_bytes(),
         filename: filename_with_ext(&filename, info.kind.ext()),
-        kind: info.kind.code(),
+        kind: info.kind,
         size,
         width,
         height,
@@ -452,7 +441,7 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
         metadata_stripped: stripped,
     };
     if text_response {
-        let url = crate::http::handlers::images::public_url(state, &stored);
+        let url = public_url(state, &stored);
         let mut res = Response::new(full(format!("{url}\n")));
         res.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -471,7 +460,7 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
 #[serde(rename_all = "camelCase")]
 struct UploadJson {
     #[serde(flatten)]
-    image: crate::http::handlers::images::ImageJson,
+    image: ImageJson,
     metadata_stripped: Vec<&'static str>,
 }
 
