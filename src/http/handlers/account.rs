@@ -2,13 +2,12 @@
 //! other session ends), list the account's sessions, end one, end them all.
 
 use std::net::{IpAddr, Ipv6Addr};
-use std::time::Instant;
 
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{password, session};
+use crate::auth::{MAX_PASSWORD_BYTES, password, session};
 use crate::clock;
 use crate::error::AppError;
 use crate::http::body::{self, Body, ok_json, with_cookies};
@@ -19,8 +18,6 @@ use crate::state::AppState;
 
 /// Shortest new password, as `pixbin user passwd` requires.
 pub const MIN_PASSWORD_CHARS: usize = 8;
-/// Longest password accepted (argon2 hashes anything, but a request is bounded).
-const MAX_PASSWORD_BYTES: usize = 1024;
 
 #[derive(Deserialize)]
 struct PasswordBody {
@@ -78,34 +75,14 @@ pub async fn change_password(
             message: why,
         });
     }
-    state
-        .logins
-        .reserve(client, &ctx.username, Instant::now())
-        .map_err(|t| AppError::RateLimited {
-            retry_after: t.retry_after_secs,
-        })?;
-    let (username, current) = (ctx.username.clone(), Secret::new(body.current));
-    let store = state.store.clone();
-    let checked = state
-        .logins
-        .hashing
-        .run(move || -> Result<bool, AppError> {
-            Ok(match store.user(&username)? {
-                Some(u) => {
-                    current.expose().len() <= MAX_PASSWORD_BYTES
-                        && password::verify(current.expose(), &u.password_hash)
-                }
-                None => false,
-            })
-        })
-        .await;
-    let ok = match checked {
-        Ok(r) => r?,
-        Err(e) => {
-            state.logins.refund(client, &ctx.username, Instant::now());
-            return Err(e);
-        }
-    };
+    let ok = crate::auth::check_password(
+        &state.logins,
+        state.store.clone(),
+        client,
+        &ctx.username,
+        Secret::new(body.current),
+    )
+    .await?;
     if !ok {
         tracing::info!(client = %client, "wrong current password on a password change");
         return Err(AppError::Forbidden {
@@ -113,9 +90,6 @@ pub async fn change_password(
             message: "the current password is wrong",
         });
     }
-    state
-        .logins
-        .succeeded(client, &ctx.username, Instant::now());
     let new = Secret::new(body.new);
     let hash = state
         .logins

@@ -1,14 +1,13 @@
 //! Login, refresh, logout and session info.
 
 use std::net::IpAddr;
-use std::time::Instant;
 
 use hyper::body::Incoming;
 use hyper::header;
 use hyper::{Request, Response};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{password, session};
+use crate::auth::session;
 use crate::clock;
 use crate::error::AppError;
 use crate::http::body::{self, Body, ok_json, with_cookies};
@@ -105,48 +104,20 @@ pub async fn login(state: &AppState, req: Request<Incoming>) -> Result<Response<
     let facts = client_facts(&req);
     let body: LoginBody =
         body::read_json(req.into_body(), 8 * 1024, state.config.body_idle_timeout).await?;
-    // Throttle before the password is checked: during a lockout the right
+    // Throttled before the password is checked: during a lockout the right
     // password is refused too, so guessing gains nothing (SECURITY.md A30).
-    // The attempt counts as a failure from here on (a success clears it), so
-    // concurrent attempts cannot all slip past the check (A43).
-    state
-        .logins
-        .reserve(client, &body.username, Instant::now())
-        .map_err(|t| AppError::RateLimited {
-            retry_after: t.retry_after_secs,
-        })?;
-    if body.username.len() > 128 || body.password.len() > 1024 {
-        return Err(AppError::InvalidCredentials);
-    }
-    let username = body.username.clone();
-    let password = Secret::new(body.password);
-    let store = state.store.clone();
-    let verified = state
-        .logins
-        .hashing
-        .run(move || -> Result<bool, AppError> {
-            Ok(match store.user(&username)? {
-                Some(u) => password::verify(password.expose(), &u.password_hash),
-                None => password::verify_unknown_user(password.expose()),
-            })
-        })
-        .await;
-    let ok = match verified {
-        Ok(r) => r?,
-        Err(e) => {
-            // Never checked (too busy): the attempt does not count against
-            // the client.
-            state.logins.refund(client, &body.username, Instant::now());
-            return Err(e);
-        }
-    };
+    let ok = crate::auth::check_password(
+        &state.logins,
+        state.store.clone(),
+        client,
+        &body.username,
+        Secret::new(body.password),
+    )
+    .await?;
     if !ok {
         tracing::info!(client = %client, "failed login");
         return Err(AppError::InvalidCredentials);
     }
-    state
-        .logins
-        .succeeded(client, &body.username, Instant::now());
     start_session(state, body.username, previous, facts).await
 }
 
