@@ -228,16 +228,7 @@ impl FsBlobStore {
         if dest.exists() {
             return self.purge_trashed(entry);
         }
-        let parent = dest.parent().expect("blob paths have parents");
-        if !parent.exists() {
-            super::perms::create_dir_all(parent)?;
-            if let Some(grand) = parent.parent() {
-                sync_dir(grand)?;
-                if let Some(top) = grand.parent() {
-                    sync_dir(top)?;
-                }
-            }
-        }
+        let parent = durable_parent(&dest)?;
         fs::rename(from, &dest)?;
         sync_dir(parent)?;
         sync_dir(&self.trash)
@@ -257,6 +248,23 @@ impl FsBlobStore {
             Err(e) => Err(e),
         }
     }
+}
+
+/// The fan-out directory a blob path lives in, created (owner-only) if
+/// missing. New fan-out directories must themselves be durable entries, so
+/// the two levels above a new one are synced.
+fn durable_parent(dest: &Path) -> io::Result<&Path> {
+    let parent = dest.parent().expect("blob paths have parents");
+    if !parent.exists() {
+        super::perms::create_dir_all(parent)?;
+        if let Some(grand) = parent.parent() {
+            sync_dir(grand)?;
+            if let Some(top) = grand.parent() {
+                sync_dir(top)?;
+            }
+        }
+    }
+    Ok(parent)
 }
 
 /// fsync a directory so a rename or create inside it survives power loss.
@@ -285,17 +293,7 @@ impl BlobStore for FsBlobStore {
             drop(temp); // removes the duplicate bytes
             return Ok(false);
         }
-        let parent = dest.parent().expect("blob paths have parents");
-        if !parent.exists() {
-            super::perms::create_dir_all(parent)?;
-            // New fan-out directories must themselves be durable entries.
-            if let Some(grand) = parent.parent() {
-                sync_dir(grand)?;
-                if let Some(top) = grand.parent() {
-                    sync_dir(top)?;
-                }
-            }
-        }
+        let parent = durable_parent(&dest)?;
         // If the rename fails the guard must still clean the temp up, so disarm
         // only after it succeeded.
         fs::rename(temp.path(), &dest)?;
