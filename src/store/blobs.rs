@@ -11,6 +11,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+/// The quarantine directory inside a data directory (see `store::gc`).
+pub const TRASH: &str = "trash";
+
 /// A blob digest (blake3, 32 bytes).
 pub type BlobHash = [u8; 32];
 
@@ -142,7 +145,7 @@ impl FsBlobStore {
         Ok(FsBlobStore {
             blobs,
             tmp,
-            trash: data_dir.join(crate::store::identity::TRASH),
+            trash: data_dir.join(TRASH),
             disk_full: Default::default(),
         })
     }

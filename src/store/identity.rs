@@ -20,14 +20,12 @@ use std::path::{Path, PathBuf};
 
 use redb::{ReadableDatabase, ReadableTableMetadata};
 
-use super::blobs::parse_hex;
+use super::blobs::{TRASH, parse_hex};
 use super::meta::{HASH_TO_BLOB, ID_TO_IMAGE, NAME_TO_META, keys};
 use super::{Result, StoreError, get_meta};
 
 /// The marker file inside a data directory.
 pub const MARKER: &str = "pixbin.id";
-/// The quarantine directory inside a data directory (see `store::gc`).
-pub const TRASH: &str = "trash";
 
 const MARKER_PREFIX: &str = "pixbin-data-dir ";
 
