@@ -3,7 +3,7 @@
 //! `systemd-unit`; their bodies are in `ops::commands`).
 
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -11,8 +11,8 @@ use clap::{Parser, Subcommand};
 use crate::auth::{password, upload_key};
 use crate::clock;
 use crate::config::{self, ServeArgs};
+use crate::ops::commands::open_store;
 use crate::store::codec::UserRecord;
-use crate::store::{Store, StoreError};
 
 /// Whether log lines may carry ANSI colours: only on a terminal, and never
 /// when `NO_COLOR` is set to anything but the empty string (no-color.org).
@@ -203,18 +203,6 @@ pub enum KeyCommand {
         /// The key's id from `pixbin key list`
         id: u64,
     },
-}
-
-/// Opens the store for a CLI command, explaining a running server clearly.
-pub(crate) fn open_store(dir: &Path) -> anyhow::Result<Store> {
-    match Store::open(dir) {
-        Ok(s) => Ok(s),
-        Err(StoreError::AlreadyOpen) => bail!(
-            "the data directory {} is in use by a running pixbin server; stop it first (systemctl stop pixbin), or make the change in the admin UI",
-            dir.display()
-        ),
-        Err(e) => Err(e).with_context(|| format!("opening data directory {}", dir.display())),
-    }
 }
 
 fn read_password(from_stdin: bool) -> anyhow::Result<(String, bool)> {

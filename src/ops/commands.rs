@@ -8,33 +8,21 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::cli::open_store;
 use crate::config::{self, ServeArgs};
-use crate::store::Store;
 use crate::store::check::CheckOptions;
 use crate::store::gc::GcPolicy;
+use crate::store::{Store, StoreError};
 
-/// Refuses a data directory without a database, naming blobs left without
-/// theirs (invariant 8) apart from a plain wrong `--data-dir`.
-pub(crate) fn require_database(dir: &Path) -> anyhow::Result<()> {
-    if !Store::db_path(dir).exists() {
-        // Blobs without their database: say so, and how out (invariant 8).
-        if crate::store::identity::marker_path(dir).exists()
-            || crate::store::identity::blobs_exist(dir).unwrap_or(false)
-        {
-            let db = Store::db_path(dir).display().to_string();
-            return Err(crate::store::identity::Mismatch::DatabaseMissing {
-                dir: dir.display().to_string(),
-                db,
-            }
-            .into());
-        }
-        bail!(
-            "{} holds no pixbin database (pass --data-dir)",
+/// Opens the store for a CLI command, explaining a running server clearly.
+pub(crate) fn open_store(dir: &Path) -> anyhow::Result<Store> {
+    match Store::open(dir) {
+        Ok(s) => Ok(s),
+        Err(StoreError::AlreadyOpen) => bail!(
+            "the data directory {} is in use by a running pixbin server; stop it first (systemctl stop pixbin), or make the change in the admin UI",
             dir.display()
-        );
+        ),
+        Err(e) => Err(e).with_context(|| format!("opening data directory {}", dir.display())),
     }
-    Ok(())
 }
 
 /// Binary units for people.
@@ -83,7 +71,7 @@ pub fn check(
     repair: bool,
     quick: bool,
 ) -> anyhow::Result<()> {
-    require_database(dir)?;
+    super::require_database(dir)?;
     let policy = gc_policy(dir, config_file, None, None, false)?;
     let store = open_store(dir)?;
     let report = store.check_with(
@@ -263,7 +251,7 @@ pub fn gc(
     retention: Option<&str>,
     force: bool,
 ) -> anyhow::Result<()> {
-    require_database(dir)?;
+    super::require_database(dir)?;
     let policy = gc_policy(dir, config_file, grace, retention, force)?;
     let store = open_store(dir)?;
     let r = store.collect_garbage(&policy)?;

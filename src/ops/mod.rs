@@ -10,7 +10,12 @@ pub mod repair;
 pub mod restore;
 pub mod scrub;
 
+use std::path::Path;
+
+use anyhow::bail;
+
 use crate::state::AppState;
+use crate::store::Store;
 use crate::store::gc::GcPolicy;
 use std::sync::Arc;
 
@@ -46,4 +51,27 @@ pub async fn collect_garbage_periodically(state: Arc<AppState>) {
         }
         tokio::time::sleep(state.config.gc_interval).await;
     }
+}
+
+/// Refuses a data directory without a database, naming blobs left without
+/// theirs (invariant 8) apart from a plain wrong `--data-dir`.
+pub(crate) fn require_database(dir: &Path) -> anyhow::Result<()> {
+    if !Store::db_path(dir).exists() {
+        // Blobs without their database: say so, and how out (invariant 8).
+        if crate::store::identity::marker_path(dir).exists()
+            || crate::store::identity::blobs_exist(dir).unwrap_or(false)
+        {
+            let db = Store::db_path(dir).display().to_string();
+            return Err(crate::store::identity::Mismatch::DatabaseMissing {
+                dir: dir.display().to_string(),
+                db,
+            }
+            .into());
+        }
+        bail!(
+            "{} holds no pixbin database (pass --data-dir)",
+            dir.display()
+        );
+    }
+    Ok(())
 }

@@ -71,7 +71,7 @@ pub fn repair_from(data_dir: &Path, archive: &Path) -> anyhow::Result<RepairRepo
     // Rows of a missing or foreign database do not describe these blobs: the
     // identity check refuses it (offline in `Store::open`, online at the
     // server's start) before anything is written.
-    super::commands::require_database(data_dir)?;
+    super::require_database(data_dir)?;
     let holder = match Store::open(data_dir) {
         Ok(store) => Holder::Offline(Box::new(store)),
         Err(StoreError::AlreadyOpen) => {
