@@ -17,6 +17,7 @@ like the second adds less than half the RSS the second added (nothing held
 per stuck socket outlives it), with RSS under 256 MiB in all.
 """
 
+import http.client
 import resource
 import socket
 import sys
@@ -44,16 +45,18 @@ def stuck_socket(source, port, request):
 
 
 def timed(url):
+    """Status, seconds taken, and what went wrong if no status came."""
     t = time.monotonic()
+    why = ""
     try:
         with urllib.request.urlopen(url, timeout=10) as res:
             status = res.status
             res.read()
     except urllib.error.HTTPError as e:
         status = e.code
-    except OSError:
-        status = 0
-    return status, time.monotonic() - t
+    except (OSError, http.client.HTTPException) as e:
+        status, why = 0, f" ({type(e).__name__}: {e})"
+    return status, time.monotonic() - t, why
 
 
 def drain(s, limit):
@@ -92,10 +95,10 @@ def wave(srv, name, sources, small, big, baseline_kib):
     failures = []
     while time.monotonic() - start < opened + WRITE_TIMEOUT + 3:
         for url in (srv.base + "/healthz", small["url"]):
-            status, took = timed(url)
+            status, took, why = timed(url)
             controls.append(took)
             if status != 200 or took >= 2.0:
-                failures.append(f"{name}: {url[len(srv.base):]} gave {status} in {took:.2f} s")
+                failures.append(f"{name}: {url[len(srv.base):]} gave {status} in {took:.2f} s{why}")
         time.sleep(0.25)
     peak_kib = srv.rss_kib()
     cut = 0
@@ -119,7 +122,9 @@ def wave(srv, name, sources, small, big, baseline_kib):
 def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
-    env = {"PIXBIN_WRITE_TIMEOUT": f"{WRITE_TIMEOUT}s", "PIXBIN_LOG": "error"}
+    # The server logs each connection it refuses at debug level; the control
+    # address must never be among them.
+    env = {"PIXBIN_WRITE_TIMEOUT": f"{WRITE_TIMEOUT}s", "PIXBIN_LOG": "error,pixbin::server=debug"}
     with Server(env) as srv:
         status, small = upload(srv.base, srv.upload_key, bmp(600, 580, 3), "small.bmp")
         assert status == 200, (status, small)
@@ -136,9 +141,9 @@ def main():
         failures += wave(srv, "20 addresses again", spread, small, big, baseline)
         time.sleep(1)
         for url in (srv.base + "/healthz", big["url"]):
-            status, took = timed(url)
+            status, took, why = timed(url)
             if status != 200:
-                failures.append(f"after the waves {url} gave {status}")
+                failures.append(f"after the waves {url} gave {status}{why}")
         after = srv.rss_kib()
         print(
             f"RSS: start {baseline // 1024} MiB, after the second wave {first // 1024} MiB, "
@@ -153,6 +158,13 @@ def main():
             )
         if after > 256 * 1024:
             failures.append(f"RSS {after // 1024} MiB after the waves")
+        srv.stderr.flush()
+        with open(srv.stderr.name, "rb") as f:
+            log = f.read().decode(errors="replace").splitlines()
+        refused = [line for line in log if "connection refused" in line]
+        mine = [line for line in refused if "peer=127.0.0.1 " in line]
+        print(f"{len(refused)} connections refused in all, {len(mine)} of them the control address's")
+        failures += [f"the control address was refused: {line}" for line in mine[:5]]
         if failures:
             print("FAIL:\n  " + "\n  ".join(failures[:20]))
             sys.exit(1)
