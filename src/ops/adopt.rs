@@ -16,7 +16,7 @@ use std::time::UNIX_EPOCH;
 
 use crate::clock;
 use crate::media::{self, Limits};
-use crate::store::blobs::{BlobHash, BlobStore, TrashEntry, hex};
+use crate::store::blobs::{BlobHash, TrashEntry, hex};
 use crate::store::{NewImage, Store};
 
 /// Adopt choices.
@@ -85,8 +85,8 @@ fn adopt_one(
 ) -> Result<(), String> {
     let io = |e: std::io::Error| format!("unreadable: {e}");
     let mut file = match source {
-        Source::InPlace => store.blobs().open(hash),
-        Source::Trash(t) => store.blobs().open_trashed(t),
+        Source::InPlace => store.blobs().read(hash).map(|r| r.reader),
+        Source::Trash(t) => store.blobs().read_trashed(t),
     }
     .map_err(io)?;
     let mut bytes = Vec::new();
@@ -98,14 +98,19 @@ fn adopt_one(
     // The same durable commit as an upload: for a blob in place the copy is
     // dropped as a duplicate; a quarantined one is written back under blobs/.
     let storage = |e: std::io::Error| format!("storage error: {e}");
-    let (temp, mut f) = store.blobs().create_temp().map_err(storage)?;
-    f.write_all(&bytes).map_err(storage)?;
-    f.sync_all().map_err(storage)?;
+    let mut temp = store.blobs().create_temp().map_err(storage)?;
+    temp.write_all(&bytes).map_err(storage)?;
+    temp.sync_all().map_err(storage)?;
     let uploaded_at = modified
         .duration_since(UNIX_EPOCH)
         .map_or_else(|_| clock::now_ms(), |d| d.as_millis() as i64);
     // As displayed (EXIF orientation applied), like every other row.
-    let dims = media::inventory::displayed_dims(temp.path(), info.kind, info.width, info.height);
+    let dims = media::inventory::displayed_dims(
+        std::io::Cursor::new(&bytes),
+        info.kind,
+        info.width,
+        info.height,
+    );
     let record = super::import::offline_record(
         format!("adopted-{}.{}", &hex(hash)[..12], info.kind.ext()),
         &info,

@@ -18,7 +18,6 @@ use crate::http::handlers::upload::sanitize_filename;
 use crate::media::strip::{self, StripMode};
 use crate::media::{self, ImageType, Limits};
 use crate::secret;
-use crate::store::blobs::BlobStore;
 use crate::store::codec::{ImageRecord, Uploader};
 use crate::store::{NewImage, Store, StoreError};
 
@@ -139,14 +138,14 @@ fn import_file(
     };
     let info = media::inspect(&bytes, &limits).map_err(|e| e.to_string())?;
     let io = |e: std::io::Error| format!("storage error: {e}");
-    let (temp, mut file) = store.blobs().create_temp().map_err(io)?;
-    file.write_all(&bytes).map_err(io)?;
-    file.sync_all().map_err(io)?;
+    let mut temp = store.blobs().create_temp().map_err(io)?;
+    temp.write_all(&bytes).map_err(io)?;
+    temp.sync_all().map_err(io)?;
     let (mut temp, mut hash, mut size) = (temp, *blake3::hash(&bytes).as_bytes(), meta.len());
     let mut stripped = Vec::new();
     if config.strip_metadata != StripMode::None || info.trailer_at.is_some() {
         let rewritten = strip::rewrite(
-            temp.path(),
+            std::io::Cursor::new(&bytes),
             size,
             &info,
             config.strip_metadata,
@@ -166,8 +165,10 @@ fn import_file(
     {
         return Ok(Outcome::Duplicate);
     }
-    let (width, height) =
-        media::inventory::displayed_dims(temp.path(), info.kind, info.width, info.height);
+    let (width, height) = match temp.reader() {
+        Ok(r) => media::inventory::displayed_dims(r, info.kind, info.width, info.height),
+        Err(e) => return Err(io(e)),
+    };
     let modified = meta
         .modified()
         .ok()

@@ -34,6 +34,7 @@ use self::blobs::{BlobHash, BlobStore, FsBlobStore, TempBlob};
 use self::codec::{BlobRecord, ImageRecord, KeyRecord, SessionRecord, UserRecord};
 pub use self::listing::{ListCursor, ListFilter, Page, SortKey, SortValue, StatusFilter};
 use self::meta::*;
+use std::sync::Arc;
 
 /// What can go wrong below the HTTP layer.
 #[derive(Debug, thiserror::Error)]
@@ -261,7 +262,8 @@ pub struct NewImage {
 /// The open data directory.
 pub struct Store {
     db: Database,
-    blobs: FsBlobStore,
+    /// The bytes, behind the backend-neutral interface.
+    blobs: Arc<dyn BlobStore>,
     data_dir: PathBuf,
     /// Serialises "blob file appears/disappears" with the row change that
     /// justifies it: an upload's rename+commit and a delete's commit+unlink. Without
@@ -312,6 +314,22 @@ impl Store {
     /// [`Store::open`], saying what to do about the identity: `Claim::Adopt`
     /// binds the blobs to this database whatever their ids say (`pixbin adopt`).
     pub fn open_claiming(data_dir: &Path, claim: identity::Claim) -> Result<Store> {
+        // The filesystem backend is the one a data directory has on disk;
+        // `at` creates nothing, so the identity is judged before any write.
+        let blobs = Arc::new(FsBlobStore::at(data_dir));
+        let store = Self::open_with(data_dir, claim, blobs)?;
+        // Now that the directory is ours: `blobs/` and `tmp/`, owner-only.
+        FsBlobStore::open(data_dir)?;
+        Ok(store)
+    }
+
+    /// [`Store::open_claiming`] with the blobs in `blobs` rather than in the
+    /// data directory (which still holds the database and the marker).
+    pub fn open_with(
+        data_dir: &Path,
+        claim: identity::Claim,
+        blobs: Arc<dyn BlobStore>,
+    ) -> Result<Store> {
         let path = Self::db_path(data_dir);
         let has_file = std::fs::metadata(&path).is_ok_and(|m| m.len() > 0);
         // Opening for writing rewrites the header: look first, read-only, and
@@ -326,10 +344,11 @@ impl Store {
             other => other,
         };
         let decision = match check::precheck(&path).map_err(unreadable)? {
-            Some(ro) => Some(identity::judge(Some(&ro), data_dir, claim)?),
+            Some(ro) => Some(identity::judge(Some(&ro), data_dir, &*blobs, claim)?),
             None if !has_file => Some(identity::judge(
                 None::<&redb::ReadOnlyDatabase>,
                 data_dir,
+                &*blobs,
                 claim,
             )?),
             // A file that needs crash recovery is judged once recovered below.
@@ -373,7 +392,7 @@ impl Store {
         }
         let decision = match decision {
             Some(d) => d,
-            None => identity::judge(Some(&db), data_dir, claim)?,
+            None => identity::judge(Some(&db), data_dir, &*blobs, claim)?,
         };
         // The identity before the key file: a refused directory gets none.
         let seal = match keyseal::load(data_dir)? {
@@ -446,7 +465,7 @@ impl Store {
         let integrity = integrity::load(&db)?;
         Ok(Store {
             db,
-            blobs: FsBlobStore::open(data_dir)?,
+            blobs,
             data_dir: data_dir.to_path_buf(),
             namespace: Mutex::new(()),
             pins: gc::Pins::default(),
@@ -461,7 +480,7 @@ impl Store {
     }
 
     /// The blob store.
-    pub fn blobs(&self) -> &FsBlobStore {
+    pub fn blobs(&self) -> &Arc<dyn BlobStore> {
         &self.blobs
     }
 
@@ -469,8 +488,8 @@ impl Store {
     /// while this process holds the database lock.
     pub fn purge_temps(&self) -> Result<usize> {
         let temps = self.blobs.list_temps()?;
-        for (path, _) in &temps {
-            let _ = std::fs::remove_file(path);
+        for t in &temps {
+            let _ = self.blobs.remove_temp(t);
         }
         Ok(temps.len())
     }

@@ -27,7 +27,8 @@ use crate::media::{Inspector, Limits, MediaError, MediaInfo};
 use crate::secret;
 use crate::state::AppState;
 use crate::store::NewImage;
-use crate::store::blobs::{BlobStore, FsBlobStore, TempBlob};
+use crate::store::blobs::async_temp::AsyncTemp;
+use crate::store::blobs::{BlobStore, Syncer, TempBlob};
 use crate::store::codec::ImageRecord;
 
 /// Slack for multipart boundaries and small text fields on top of the file limit.
@@ -96,10 +97,9 @@ fn too_large(limit: u64) -> AppError {
     }
 }
 
-/// Bytes on their way to a temp file, hashed and inspected as they pass.
+/// Bytes on their way to a blob-store temp, hashed and inspected as they pass.
 struct Sink {
-    temp: TempBlob,
-    file: tokio::io::BufWriter<tokio::fs::File>,
+    file: tokio::io::BufWriter<AsyncTemp>,
     hasher: blake3::Hasher,
     inspector: Inspector,
     size: u64,
@@ -107,9 +107,9 @@ struct Sink {
     /// What metadata to strip, and what the stripped copy must still pass.
     strip: StripMode,
     limits: Limits,
-    blobs: FsBlobStore,
-    /// A second handle on the temp file, for fdatasync beside the writes.
-    sync_handle: std::sync::Arc<std::fs::File>,
+    blobs: std::sync::Arc<dyn BlobStore>,
+    /// Syncs the temp beside the writes (fdatasync on a second handle).
+    sync_handle: Syncer,
     /// Bytes written since the last early writeback started.
     unsynced: u64,
     /// The early writeback in flight, if any.
@@ -118,19 +118,15 @@ struct Sink {
 
 impl Sink {
     fn create(state: &AppState, config: &Config) -> Result<Sink, AppError> {
-        let (temp, file) = state.store.blobs().create_temp()?;
-        let sync_handle = std::sync::Arc::new(file.try_clone()?);
+        let temp = state.store.blobs().create_temp()?;
+        let sync_handle = temp.syncer()?;
         let limits = Limits {
             allowed: config.allowed_types.clone(),
             max_pixels: state.config.max_pixels,
             ..Limits::default()
         };
         Ok(Sink {
-            temp,
-            file: tokio::io::BufWriter::with_capacity(
-                WRITE_BUFFER,
-                tokio::fs::File::from_std(file),
-            ),
+            file: tokio::io::BufWriter::with_capacity(WRITE_BUFFER, AsyncTemp::new(temp)),
             hasher: blake3::Hasher::new(),
             inspector: Inspector::new(&limits),
             size: 0,
@@ -163,14 +159,14 @@ impl Sink {
             }
             self.file.flush().await?;
             let f = self.sync_handle.clone();
-            self.syncing = Some(tokio::task::spawn_blocking(move || f.sync_data()));
+            self.syncing = Some(tokio::task::spawn_blocking(move || f()));
             self.unsynced = 0;
         }
         Ok(())
     }
 
     /// Validates, strips metadata, then makes the bytes durable (fsync) before
-    /// anything refers to them. Stripping is a second pass over the temp file
+    /// anything refers to them. Stripping is a second pass over the temp
     /// into a new one (`media::strip`), so the hash and size returned are those
     /// of the bytes stored; the unstripped temp is removed when dropped.
     #[allow(clippy::type_complexity)]
@@ -180,7 +176,7 @@ impl Sink {
         let info = self.inspector.finish().map_err(media_error)?;
         self.file.flush().await?;
         if self.strip != StripMode::None || info.trailer_at.is_some() {
-            let src = self.temp.path().to_path_buf();
+            let src = self.file.get_mut().reader().await?;
             let (size, mode, limits, blobs) = (
                 self.size,
                 self.strip,
@@ -188,7 +184,7 @@ impl Sink {
                 self.blobs.clone(),
             );
             let rewritten = tokio::task::spawn_blocking(move || {
-                strip::rewrite(&src, size, &info, mode, &limits, || blobs.create_temp())
+                strip::rewrite(src, size, &info, mode, &limits, || blobs.create_temp())
             })
             .await?
             .map_err(|e| match e {
@@ -204,7 +200,7 @@ impl Sink {
         }
         self.file.get_mut().sync_all().await?;
         Ok((
-            self.temp,
+            self.file.into_inner().into_temp().await?,
             *self.hasher.finalize().as_bytes(),
             self.size,
             info,
@@ -385,9 +381,9 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
     // `width` and `height` are stored as displayed (EXIF orientation applied),
     // read from the bytes that are kept.
     let (width, height) = {
-        let (path, kind) = (temp.path().to_path_buf(), info.kind);
+        let (bytes, kind) = (temp.reader()?, info.kind);
         let (w, h) = (info.width, info.height);
-        tokio::task::spawn_blocking(move || inventory::displayed_dims(&path, kind, w, h)).await?
+        tokio::task::spawn_blocking(move || inventory::displayed_dims(bytes, kind, w, h)).await?
     };
     let now = clock::now_ms();
     let policy = auth.policy.as_ref();
