@@ -70,6 +70,10 @@ pub struct TestApp {
 
 pub fn client() -> Client {
     Client::builder()
+        // Plain HTTP to loopback only. The S3 client's reqwest features (shared
+        // with this one) would otherwise load the system's root certificates
+        // for every client, and tests that build hundreds stall on it.
+        .tls_built_in_root_certs(false)
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .build()
