@@ -14,6 +14,10 @@
 //! existed are bound on their first open, but only when the database is
 //! plausibly theirs: it knows at least one blob on disk, or there are none.
 //!
+//! Blobs kept in a bucket carry the marker with them as an object (see
+//! [`BlobStore::remote_marker`]), so a bucket pointed at by a new or missing
+//! database is refused exactly as a directory of blobs is.
+//!
 //! The marker file and the database are the data directory's own files and
 //! are read here as files; the blobs are only ever looked at through the
 //! `BlobStore` the store opens with, so the same judgement holds whatever
@@ -137,17 +141,45 @@ pub fn read_marker(data_dir: &Path) -> Result<Option<u64>> {
         Err(e) if e.kind() == io::ErrorKind::InvalidData => String::new(),
         Err(e) => return Err(e.into()),
     };
+    parse_marker(&text, &path.display().to_string()).map(Some)
+}
+
+/// The marker's text for `id`.
+pub fn marker_text(id: u64) -> String {
+    format!("{MARKER_PREFIX}{}\n", hex_id(id))
+}
+
+fn parse_marker(text: &str, path: &str) -> Result<u64> {
     text.strip_prefix(MARKER_PREFIX)
         .map(|s| s.trim_end_matches('\n'))
         .filter(|s| s.len() == 16 && s.bytes().all(|b| b.is_ascii_hexdigit()))
         .and_then(|s| u64::from_str_radix(s, 16).ok())
         .filter(|&id| id != 0)
-        .map(Some)
         .ok_or_else(|| {
             StoreError::Identity(Mismatch::MarkerUnreadable {
-                path: path.display().to_string(),
+                path: path.to_string(),
             })
         })
+}
+
+/// The id of the blobs: the marker file, and the copy kept with the blobs
+/// when they live apart from the data directory (an object store), which
+/// must agree. Either alone is enough: a bucket full of blobs keeps its
+/// identity when the data directory beside it is new.
+fn blobs_id(data_dir: &Path, blobs: &dyn BlobStore) -> Result<Option<u64>> {
+    let local = read_marker(data_dir)?;
+    let remote = match blobs.remote_marker()? {
+        Some(text) => Some(parse_marker(&text, "the identity marker in the bucket")?),
+        None => None,
+    };
+    match (local, remote) {
+        (Some(l), Some(r)) if l != r => Err(StoreError::Identity(Mismatch::Foreign {
+            dir: data_dir.display().to_string(),
+            db: hex_id(l),
+            marker: hex_id(r),
+        })),
+        (l, r) => Ok(l.or(r)),
+    }
 }
 
 /// Writes the marker durably (0600, like every file pixbin makes): temp file,
@@ -157,7 +189,7 @@ pub fn write_marker(data_dir: &Path, id: u64) -> io::Result<()> {
     let tmp = data_dir.join(format!("{MARKER}.tmp"));
     {
         let mut f = super::perms::create_file(&tmp)?;
-        f.write_all(format!("{MARKER_PREFIX}{}\n", hex_id(id)).as_bytes())?;
+        f.write_all(marker_text(id).as_bytes())?;
         f.sync_all()?;
     }
     std::fs::rename(&tmp, marker_path(data_dir))?;
@@ -238,7 +270,7 @@ pub(crate) fn judge(
     blobs: &dyn BlobStore,
     claim: Claim,
 ) -> Result<Decision> {
-    let marker = match (read_marker(data_dir), claim) {
+    let marker = match (blobs_id(data_dir, blobs), claim) {
         (Ok(m), _) => m,
         (Err(_), Claim::Adopt) => None,
         (Err(e), Claim::Verify) => return Err(e),

@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
-use self::blobs::{BlobHash, BlobStore, FsBlobStore, TempBlob};
+use self::blobs::{BlobHash, BlobStore, TempBlob};
 use self::codec::{BlobRecord, ImageRecord, KeyRecord, SessionRecord, UserRecord};
 pub use self::listing::{ListCursor, ListFilter, Page, SortKey, SortValue, StatusFilter};
 use self::meta::*;
@@ -314,12 +314,20 @@ impl Store {
     /// [`Store::open`], saying what to do about the identity: `Claim::Adopt`
     /// binds the blobs to this database whatever their ids say (`pixbin adopt`).
     pub fn open_claiming(data_dir: &Path, claim: identity::Claim) -> Result<Store> {
-        // The filesystem backend is the one a data directory has on disk;
-        // `at` creates nothing, so the identity is judged before any write.
-        let blobs = Arc::new(FsBlobStore::at(data_dir));
-        let store = Self::open_with(data_dir, claim, blobs)?;
+        Self::open_on(data_dir, claim, &blobs::storage::Storage::Fs)
+    }
+
+    /// [`Store::open_claiming`] with the blobs where `storage` says.
+    pub fn open_on(
+        data_dir: &Path,
+        claim: identity::Claim,
+        storage: &blobs::storage::Storage,
+    ) -> Result<Store> {
+        // The backend as it is creates nothing, so the identity is judged
+        // before any write.
+        let store = Self::open_with(data_dir, claim, storage.backend(data_dir)?)?;
         // Now that the directory is ours: `blobs/` and `tmp/`, owner-only.
-        FsBlobStore::open(data_dir)?;
+        storage.prepare(data_dir)?;
         Ok(store)
     }
 
@@ -454,6 +462,7 @@ impl Store {
         // database that knows its blobs, which the next open binds again.
         if let identity::Decision::Bind(id) = decision {
             identity::write_marker(data_dir, id)?;
+            blobs.write_remote_marker(&identity::marker_text(id))?;
             tracing::info!(id = %format!("{id:016x}"), "bound the database and the blobs to one identity");
         }
         if resealed > 0 {

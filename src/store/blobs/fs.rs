@@ -45,6 +45,14 @@ impl FsBlobStore {
         Ok(store)
     }
 
+    /// Only the temps of `data_dir` (`tmp/`, created if needed): local
+    /// staging for a backend whose blobs live elsewhere.
+    pub fn spool(data_dir: &Path) -> io::Result<Self> {
+        let store = Self::at(data_dir);
+        perms::own_dir(&store.tmp)?;
+        Ok(store)
+    }
+
     /// The store of `data_dir` as it is, creating nothing: for looking
     /// before anything may be written (the identity check at open). Missing
     /// directories read as empty.

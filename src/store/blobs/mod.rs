@@ -1,6 +1,7 @@
 //! Where blob bytes live: one interface, [`BlobStore`], of streams and byte
 //! ranges keyed by content hash, with the filesystem as the default backend
 //! ([`fs::FsBlobStore`], `blobs/ab/cd/<64-hex blake3>` written through `tmp/`)
+//! an S3-compatible one ([`s3::S3BlobStore`], `--storage s3://bucket/prefix`)
 //! and an in-memory one ([`memory::MemBlobStore`]) that proves the seam.
 //!
 //! Nothing of a backend's own world crosses the interface: no `File`, no path,
@@ -21,6 +22,8 @@
 pub mod async_temp;
 pub mod fs;
 pub mod memory;
+pub mod s3;
+pub mod storage;
 #[cfg(test)]
 mod tests;
 
@@ -279,6 +282,17 @@ pub trait BlobStore: std::fmt::Debug + Send + Sync + 'static {
     fn list_temps(&self) -> io::Result<Vec<TempEntry>>;
     /// Removes one temp; `false` when it was already gone.
     fn remove_temp(&self, temp: &TempEntry) -> io::Result<bool>;
+    /// The identity marker kept with the blobs, for a backend whose blobs
+    /// live apart from the data directory (see `store::identity`); `None`
+    /// when there is none or the blobs sit beside the marker file.
+    fn remote_marker(&self) -> io::Result<Option<String>> {
+        Ok(None)
+    }
+    /// Writes the identity marker with the blobs (see
+    /// [`BlobStore::remote_marker`]); nothing for a local backend.
+    fn write_remote_marker(&self, _text: &str) -> io::Result<()> {
+        Ok(())
+    }
     /// Test hook: while on, writes to new temps fail with ENOSPC, as on a
     /// full disk.
     #[doc(hidden)]

@@ -61,6 +61,29 @@ pub(crate) fn ranges_cover_start_middle_end_and_past_end(store: Arc<dyn BlobStor
     assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
 }
 
+/// Past the multipart threshold of the S3 backend (16 MiB): parts arrive
+/// whole and in order.
+pub(crate) fn a_large_blob_round_trips_whole_and_by_range(store: Arc<dyn BlobStore>) {
+    let mut data = vec![0u8; 17 * 1024 * 1024 + 123];
+    let mut x = 0x9e37_79b9u32;
+    for b in data.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        *b = x as u8;
+    }
+    assert!(put(&*store, &data));
+    let hash = h(&data);
+    assert_eq!(store.stat(&hash).unwrap().unwrap().size, data.len() as u64);
+    let (len, back) = hash_reader(store.read(&hash).unwrap().reader).unwrap();
+    assert_eq!((len, back), (data.len() as u64, hash));
+    let mid = 9 * 1024 * 1024 - 7;
+    assert_eq!(
+        range(&*store, &hash, mid, 20),
+        &data[mid as usize..mid as usize + 20]
+    );
+}
+
 pub(crate) fn stat_sees_size_and_a_new_version_on_replace(store: Arc<dyn BlobStore>) {
     let hash = h(b"abc");
     assert_eq!(store.stat(&hash).unwrap(), None);
@@ -181,12 +204,13 @@ pub(crate) fn temps_are_listed_read_back_and_cleaned(store: Arc<dyn BlobStore>) 
 /// Runs every contract test against a backend made by `$make`, each in a
 /// module of its own so a failure names the backend.
 macro_rules! contract {
-    ($name:ident, $make:expr) => {
+    ($name:ident, [$($attrs:tt)*] $make:expr) => {
         mod $name {
             use super::*;
-            contract!(@each $make;
+            contract!(@each [$($attrs)*] $make;
                 put_dedups_and_drops_the_second_copy,
                 ranges_cover_start_middle_end_and_past_end,
+                a_large_blob_round_trips_whole_and_by_range,
                 stat_sees_size_and_a_new_version_on_replace,
                 delete_is_idempotent,
                 list_and_scan_see_every_blob,
@@ -194,14 +218,19 @@ macro_rules! contract {
                 temps_are_listed_read_back_and_cleaned);
         }
     };
-    (@each $make:expr; $($test:ident),*) => {
-        $(
-            #[test]
-            fn $test() {
-                let (store, _keep) = $make;
-                super::$test(store);
-            }
-        )*
+    ($name:ident, $make:expr) => {
+        contract!($name, [] $make);
+    };
+    (@each $attrs:tt $make:expr; $($test:ident),*) => {
+        $( contract!(@one $attrs $test $make); )*
+    };
+    (@one [$(#[$attr:meta])*] $test:ident $make:expr) => {
+        #[test]
+        $(#[$attr])*
+        fn $test() {
+            let (store, _keep) = $make;
+            super::$test(store);
+        }
     };
 }
 
@@ -214,6 +243,40 @@ contract!(fs, {
 contract!(memory, {
     let store: Arc<dyn BlobStore> = Arc::new(MemBlobStore::new());
     (store, None::<tempfile::TempDir>)
+});
+
+/// An S3 backend over a fresh prefix of the bucket named by
+/// `PIXBIN_TEST_S3` (`s3://bucket/prefix`), reached with the usual storage
+/// environment (`PIXBIN_S3_ENDPOINT`, `PIXBIN_S3_REGION`, `AWS_*`;
+/// path-style unless `PIXBIN_S3_PATH_STYLE=false`). The S3 tests are
+/// `#[ignore]`d, so a plain `cargo test` lists them as ignored rather than
+/// passing them; `tests/s3/run.sh` runs them against Garage with
+/// `--include-ignored`, and there a missing variable fails them.
+fn s3_backend(dir: &std::path::Path) -> Arc<dyn BlobStore> {
+    use super::storage::{Storage, StorageArgs, StorageFile, process_env};
+    let base = std::env::var("PIXBIN_TEST_S3")
+        .expect("PIXBIN_TEST_S3=s3://bucket/prefix names the bucket for the S3 tests");
+    let run = hex(&crate::secret::random_bytes::<32>());
+    let args = StorageArgs {
+        storage: Some(format!("{}/{}", base.trim_end_matches('/'), &run[..16])),
+        s3_path_style: Some(process_env("PIXBIN_S3_PATH_STYLE").is_none_or(|v| v != "false")),
+        ..Default::default()
+    };
+    let file = StorageFile {
+        s3_endpoint: process_env("PIXBIN_S3_ENDPOINT"),
+        s3_region: process_env("PIXBIN_S3_REGION"),
+        ..Default::default()
+    };
+    let storage = args.resolve(&file, &process_env).unwrap();
+    assert!(matches!(storage, Storage::S3(_)), "an s3:// URL is needed");
+    storage.prepare(dir).unwrap();
+    storage.backend(dir).unwrap()
+}
+
+contract!(s3, [#[ignore = "needs a live S3 store: PIXBIN_TEST_S3 (see tests/s3/run.sh)"]] {
+    let dir = tempfile::tempdir().unwrap();
+    let store = s3_backend(dir.path());
+    (store, Some(dir))
 });
 
 // ---- the store above each backend ---------------------------------------
@@ -326,6 +389,13 @@ macro_rules! store_level {
         }
         mod store_over_memory {
             $(#[test] fn $test() { super::$test(super::mem_backend) })*
+        }
+        mod store_over_s3 {
+            $(
+                #[test]
+                #[ignore = "needs a live S3 store: PIXBIN_TEST_S3 (see tests/s3/run.sh)"]
+                fn $test() { super::$test(super::s3_backend) }
+            )*
         }
     };
 }
