@@ -84,8 +84,9 @@ pub async fn start(mut config: Config, listener: &TcpListener) -> anyhow::Result
     let dir = config.data_dir.clone();
     let cfg = config.clone();
     let (store, created, runtime) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let store = Store::open(&dir)
+        let store = Store::open_on(&dir, crate::store::identity::Claim::Verify, &cfg.storage)
             .with_context(|| format!("opening data directory {}", dir.display()))?;
+        tracing::info!(storage = %cfg.storage.describe(), "blob storage");
         let stale = store.purge_temps()?;
         if stale > 0 {
             tracing::info!(files = stale, "removed temp files left by an earlier run");

@@ -27,6 +27,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the database, blobs and temp files live.
     pub data_dir: PathBuf,
+    /// Where the blobs live: the data directory or a bucket.
+    pub storage: crate::store::blobs::storage::Storage,
     /// Public origin used in every returned link (no trailing slash). `None`
     /// until the listener is bound, then defaulted from its address.
     pub base_url: Option<String>,
@@ -165,6 +167,7 @@ impl Config {
         Config {
             listen: "127.0.0.1:0".parse().expect("literal address"),
             data_dir: dir.to_path_buf(),
+            storage: Default::default(),
             base_url: None,
             max_upload_bytes: 32 * MIB,
             max_storage_bytes: None,
@@ -343,6 +346,12 @@ struct FileConfig {
     max_upload_bytes: Option<toml::Value>,
     max_storage_bytes: Option<toml::Value>,
     max_images: Option<u64>,
+    storage: Option<String>,
+    s3_endpoint: Option<String>,
+    s3_region: Option<String>,
+    s3_path_style: Option<bool>,
+    s3_timeout: Option<String>,
+    s3_retries: Option<usize>,
     max_images_per_key: Option<u64>,
     allowed_types: Option<Vec<String>>,
     max_pixels: Option<u64>,
@@ -422,6 +431,24 @@ fn read_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+}
+
+/// Resolves where the blobs live (`--storage` and the `s3_*` settings):
+/// flags and environment over the file over `fs`.
+pub fn resolve_storage(
+    args: &crate::store::blobs::storage::StorageArgs,
+    config_file: Option<&Path>,
+) -> anyhow::Result<crate::store::blobs::storage::Storage> {
+    let f = read_file(config_file)?;
+    let file = crate::store::blobs::storage::StorageFile {
+        storage: f.storage,
+        s3_endpoint: f.s3_endpoint,
+        s3_region: f.s3_region,
+        s3_path_style: f.s3_path_style,
+        s3_timeout: f.s3_timeout,
+        s3_retries: f.s3_retries,
+    };
+    args.resolve(&file, &crate::store::blobs::storage::process_env)
 }
 
 /// Resolves the data directory alone (for CLI commands that only need it).
@@ -514,6 +541,7 @@ pub fn load(
             .map(Path::to_path_buf)
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from("./data")),
+        storage: Default::default(),
         base_url,
         max_upload_bytes,
         max_storage_bytes,

@@ -32,7 +32,8 @@ fn init_tracing(format: LogFormat) {
 }
 
 async fn serve(cli: &Cli, args: &pixbin::config::ServeArgs) -> anyhow::Result<()> {
-    let config = pixbin::config::load(args, cli.data_dir.as_deref(), cli.config.as_deref())?;
+    let mut config = pixbin::config::load(args, cli.data_dir.as_deref(), cli.config.as_deref())?;
+    config.storage = pixbin::config::resolve_storage(&cli.storage, cli.config.as_deref())?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;

@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use crate::config::{self, ServeArgs};
+use crate::store::blobs::storage::Storage;
 use crate::store::check::CheckOptions;
 use crate::store::gc::GcPolicy;
 use crate::store::{Store, StoreError};
 
 /// Opens the store for a CLI command, explaining a running server clearly.
-pub(crate) fn open_store(dir: &Path) -> anyhow::Result<Store> {
-    match Store::open(dir) {
+pub(crate) fn open_store(dir: &Path, storage: &Storage) -> anyhow::Result<Store> {
+    match Store::open_on(dir, crate::store::identity::Claim::Verify, storage) {
         Ok(s) => Ok(s),
         Err(StoreError::AlreadyOpen) => bail!(
             "the data directory {} is in use by a running pixbin server; stop it first (systemctl stop pixbin), or make the change in the admin UI",
@@ -67,13 +68,14 @@ fn gc_policy(
 /// `pixbin check [--repair] [--quick]`
 pub fn check(
     dir: &Path,
+    storage: &Storage,
     config_file: Option<&Path>,
     repair: bool,
     quick: bool,
 ) -> anyhow::Result<()> {
     super::require_database(dir)?;
     let policy = gc_policy(dir, config_file, None, None, false)?;
-    let store = open_store(dir)?;
+    let store = open_store(dir, storage)?;
     let report = store.check_with(
         CheckOptions {
             rehash: !quick,
@@ -246,6 +248,7 @@ pub fn repair(dir: &Path, from: &Path) -> anyhow::Result<()> {
 /// `pixbin gc [--grace D] [--retention D] [--force]`
 pub fn gc(
     dir: &Path,
+    storage: &Storage,
     config_file: Option<&Path>,
     grace: Option<&str>,
     retention: Option<&str>,
@@ -253,7 +256,7 @@ pub fn gc(
 ) -> anyhow::Result<()> {
     super::require_database(dir)?;
     let policy = gc_policy(dir, config_file, grace, retention, force)?;
-    let store = open_store(dir)?;
+    let store = open_store(dir, storage)?;
     let r = store.collect_garbage(&policy)?;
     println!(
         "quarantined {} orphan blobs ({}) in trash/, unlinked {} quarantined blobs older than {} ({}), put back {}, removed {} temp files; spared {} recent files",
@@ -351,6 +354,7 @@ pub fn restore(dir: &Path, file: &Path) -> anyhow::Result<()> {
 /// `pixbin import DIR [--private]`, with the serve settings that bound uploads.
 pub fn import(
     dir: &Path,
+    storage: &Storage,
     config_file: Option<&Path>,
     settings: &ServeArgs,
     folder: &Path,
@@ -360,7 +364,7 @@ pub fn import(
         bail!("{} is not a folder", folder.display());
     }
     let config = config::load(settings, Some(dir), config_file)?;
-    let store = open_store(dir)?;
+    let store = open_store(dir, storage)?;
     // The upload defaults changed in the admin UI apply here too.
     let runtime = crate::settings::Runtime::from_stored(&store.runtime_settings()?);
     let config = crate::settings::apply(&config, &runtime);
