@@ -1,0 +1,300 @@
+#!/usr/bin/env python3
+"""pixbin on S3 (a real 3-node Garage cluster, started by run.sh) behaves as on fs:
+
+- every real image and every hostile file of tests/fixtures uploads with the same
+  status, error code, type, size, dimensions and hash on both, and serves back
+  the same bytes from both;
+- the blobs are objects in the bucket under the prefix, and nowhere on local disk;
+- a delete removes the object; an orphan object goes to trash/ on `gc`, not away;
+- `pixbin check` is clean, and a restart serves everything byte-exact;
+- a new database pointed at the bucket is refused (the identity marker lives there);
+- with one Garage node killed, uploads and reads go on (quorum 2 of 3).
+
+Reads the cluster's env file (S3_ENDPOINT, AWS_*, GARAGE_PID_*) from argv[1].
+"""
+
+import datetime
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "security"))
+from harness import BINARY, bmp, upload  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")
+PASSWORD = "garage-check-password"
+
+
+def read_env(path):
+    env = {}
+    with open(path) as f:
+        for line in f:
+            k, _, v = line.strip().partition("=")
+            if k:
+                env[k] = v
+    return env
+
+
+class S3:
+    """The few signed requests the checks need (AWS Signature V4, path style)."""
+
+    def __init__(self, endpoint, bucket, region, key_id, secret):
+        self.endpoint, self.bucket, self.region = endpoint, bucket, region
+        self.key_id, self.secret = key_id, secret
+        self.host = urllib.parse.urlparse(endpoint).netloc
+
+    def request(self, method, key="", query=None, body=b""):
+        now = datetime.datetime.now(datetime.timezone.utc)
+        amz_date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+        path = "/" + self.bucket + ("/" + urllib.parse.quote(key) if key else "")
+        qs = "&".join(
+            f"{urllib.parse.quote(k, safe='')}={urllib.parse.quote(v, safe='')}"
+            for k, v in sorted((query or {}).items())
+        )
+        payload_hash = hashlib.sha256(body).hexdigest()
+        headers = {"host": self.host, "x-amz-content-sha256": payload_hash, "x-amz-date": amz_date}
+        signed = ";".join(sorted(headers))
+        canonical = "\n".join(
+            [method, path, qs]
+            + [f"{k}:{headers[k]}" for k in sorted(headers)]
+            + ["", signed, payload_hash]
+        )
+        scope = f"{day}/{self.region}/s3/aws4_request"
+        to_sign = "\n".join(
+            ["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
+        )
+        k = ("AWS4" + self.secret).encode()
+        for part in (day, self.region, "s3", "aws4_request"):
+            k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+        sig = hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest()
+        headers["authorization"] = (
+            f"AWS4-HMAC-SHA256 Credential={self.key_id}/{scope}, SignedHeaders={signed}, Signature={sig}"
+        )
+        url = self.endpoint + path + ("?" + qs if qs else "")
+        req = urllib.request.Request(url, data=body or None, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=20) as res:
+                return res.status, res.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def exists(self, key):
+        status, _ = self.request("HEAD", key)
+        assert status in (200, 404), f"HEAD {key}: {status}"
+        return status == 200
+
+    def keys(self, prefix):
+        status, body = self.request("GET", query={"list-type": "2", "prefix": prefix})
+        assert status == 200, (status, body[:300])
+        text = body.decode()
+        return [part.split("</Key>")[0] for part in text.split("<Key>")[1:]]
+
+
+class Pixbin:
+    """The release binary serving one data directory."""
+
+    def __init__(self, data_dir, env):
+        self.data_dir, self.env = data_dir, env
+        self.proc = self.base = None
+        self.upload_key = None
+
+    def start(self):
+        env = dict(os.environ)
+        env.update({"PIXBIN_ADMIN_PASSWORD": PASSWORD, "PIXBIN_LOG": "warn"})
+        env.update(self.env)
+        self.log = open(self.data_dir + ".log", "ab")
+        self.proc = subprocess.Popen(
+            [BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir],
+            env=env, stdout=subprocess.PIPE, stderr=self.log,
+        )
+        for raw in self.proc.stdout:
+            line = raw.decode().strip()
+            if line.startswith("created upload key: "):
+                self.upload_key = line.split(": ", 1)[1]
+            if line.startswith("pixbin listening on "):
+                self.base = line.split(" on ", 1)[1]
+                break
+        if not self.base:
+            self.proc.wait(timeout=10)
+            raise RuntimeError("pixbin did not start; see " + self.log.name)
+        threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            assert self.proc.wait(timeout=30) == 0, "pixbin exited uncleanly"
+        self.log.close()
+
+    def cli(self, *args):
+        env = dict(os.environ)
+        env.update(self.env)
+        return subprocess.run(
+            [BINARY, *args, "--data-dir", self.data_dir],
+            env=env, capture_output=True, text=True, timeout=120,
+        )
+
+    def login(self):
+        req = urllib.request.Request(
+            self.base + "/api/login",
+            data=json.dumps({"username": "admin", "password": PASSWORD}).encode(),
+            headers={"Content-Type": "application/json"}, method="POST",
+        )
+        with urllib.request.urlopen(req, timeout=20) as res:
+            body = json.load(res)
+            cookies = [c.split(";", 1)[0] for c in res.headers.get_all("Set-Cookie")]
+        return "; ".join(cookies), body["csrfToken"]
+
+    def delete(self, uuid):
+        cookie, csrf = self.login()
+        req = urllib.request.Request(
+            f"{self.base}/api/delete/{uuid}",
+            headers={"Cookie": cookie, "X-CSRF-Token": csrf}, method="DELETE",
+        )
+        with urllib.request.urlopen(req, timeout=20) as res:
+            return res.status
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=30) as res:
+            return res.status, res.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def fixtures():
+    for kind in ("real", "hostile"):
+        folder = os.path.join(FIXTURES, kind)
+        for name in sorted(os.listdir(folder)):
+            with open(os.path.join(folder, name), "rb") as f:
+                yield f"{kind}/{name}", name, f.read()
+
+
+def outcome(status, body):
+    """What must match between fs and S3 for one upload."""
+    if status == 200:
+        return (200, body["contentType"], body["size"], body.get("width"), body.get("height"), body["hash"])
+    try:
+        return (status, json.loads(body)["code"])
+    except (ValueError, KeyError):
+        return (status, body[:80])
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+    print("  ok:", what)
+
+
+def main():
+    env = read_env(sys.argv[1])
+    prefix = "run-" + os.urandom(6).hex()
+    s3 = S3(env["S3_ENDPOINT"], env["S3_BUCKET"], env["S3_REGION"],
+            env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"])
+    s3_env = {
+        "PIXBIN_STORAGE": f"s3://{env['S3_BUCKET']}/{prefix}",
+        "PIXBIN_S3_ENDPOINT": env["S3_ENDPOINT"],
+        "PIXBIN_S3_REGION": env["S3_REGION"],
+        "PIXBIN_S3_PATH_STYLE": "true",
+        "PIXBIN_S3_TIMEOUT": "5s",
+        "AWS_ACCESS_KEY_ID": env["AWS_ACCESS_KEY_ID"],
+        "AWS_SECRET_ACCESS_KEY": env["AWS_SECRET_ACCESS_KEY"],
+    }
+    work = tempfile.mkdtemp(prefix="pixbin-s3-")
+    fs = Pixbin(os.path.join(work, "fs"), {"PIXBIN_STORAGE": "fs"}).start()
+    on_s3 = Pixbin(os.path.join(work, "s3"), s3_env).start()
+    try:
+        print("uploads: fs and S3 side by side")
+        stored = {}
+        for label, name, data in fixtures():
+            a = upload(fs.base, fs.upload_key, data, name, "application/octet-stream")
+            b = upload(on_s3.base, on_s3.upload_key, data, name, "application/octet-stream")
+            check(outcome(*a) == outcome(*b), f"{label}: same outcome {outcome(*b)}")
+            if b[0] == 200:
+                sa, ga = get(a[1]["url"])
+                sb, gb = get(b[1]["url"])
+                check(sa == sb == 200 and ga == gb, f"{label}: same bytes served ({len(gb)} B)")
+                key = f"{prefix}/blobs/{b[1]['hash']}"
+                check(s3.exists(key), f"{label}: object {key[len(prefix) + 1:][:18]}… in the bucket")
+                stored[label] = (b[1], gb)
+        check(len(stored) >= 10, f"{len(stored)} images stored")
+        check(not os.path.exists(os.path.join(on_s3.data_dir, "blobs")), "no local blobs/ on S3")
+
+        print("delete removes the object")
+        label, (img, _) = next(iter(stored.items()))
+        # A blob shared by two images survives the first delete: pick one used once.
+        check(on_s3.delete(img["uuid"]) == 200, f"deleted {label}")
+        check(not s3.exists(f"{prefix}/blobs/{img['hash']}"), "its object is gone")
+        check(get(img["url"])[0] == 404, "its URL answers 404")
+        del stored[label]
+
+        print("one Garage node down: uploads and reads go on")
+        os.kill(int(env["GARAGE_PID_3"]), signal.SIGKILL)
+        for i in range(5):
+            data = bmp(40 + i, 30, 0x40 + i)
+            status, img = upload(on_s3.base, on_s3.upload_key, data, f"quorum{i}.bmp")
+            check(status == 200, f"upload {i} with a node down")
+            status, got = get(img["url"])
+            check(status == 200 and got == data, f"read {i} back with a node down")
+            stored[f"quorum{i}"] = (img, got)
+        for label, (img, want) in list(stored.items())[:5]:
+            status, got = get(img["url"])
+            check(status == 200 and got == want, f"{label} still served with a node down")
+    finally:
+        fs.stop()
+        on_s3.stop()
+
+    print("offline: orphans to trash, check clean, restart serves all")
+    orphan = b"an orphan object, written by a crash between PUT and commit"
+    orphan_key = f"{prefix}/blobs/" + hashlib.blake2b(orphan).hexdigest()[:64]
+    # Not a blake3 name of its bytes, but a valid blob name: GC judges names.
+    status, _ = s3.request("PUT", orphan_key, body=orphan)
+    check(status == 200, "an orphan object put directly")
+    gc = on_s3.cli("gc", "--grace", "0s")
+    check(gc.returncode == 0, f"gc: {gc.stdout.strip()[:120]}")
+    check(not s3.exists(orphan_key), "the orphan left blobs/")
+    trash = s3.keys(f"{prefix}/trash/")
+    check(any(k.endswith(orphan_key.rsplit("/", 1)[1]) for k in trash), "and sits in trash/")
+    chk = on_s3.cli("check")
+    check(chk.returncode == 0, f"check is clean: {chk.stdout.strip()[-120:]}")
+
+    on_s3.start()
+    try:
+        for label, (img, want) in stored.items():
+            # A new port: the same path and query on the new origin.
+            u = urllib.parse.urlparse(img["url"])
+            status, got = get(on_s3.base + u.path + ("?" + u.query if u.query else ""))
+            check(status == 200 and got == want, f"after restart: {label} byte-exact")
+    finally:
+        on_s3.stop()
+
+    print("identity: a new database on this bucket is refused")
+    stranger = Pixbin(os.path.join(work, "new"), s3_env)
+    try:
+        stranger.start()
+        stranger.stop()
+        refused = False
+    except RuntimeError:
+        refused = True
+    with open(stranger.data_dir + ".log", "rb") as f:
+        log = f.read().decode(errors="replace")
+    check(refused and "refusing to start" in log, "refused: " + log.strip().splitlines()[-1][:150])
+
+    shutil.rmtree(work, ignore_errors=True)
+    print("garage: all checks passed")
+
+
+if __name__ == "__main__":
+    main()
