@@ -131,6 +131,10 @@ impl From<StoreError> for AppError {
                 code: "image_limit",
                 message: "image limit reached: delete images to upload more".into(),
             },
+            StoreError::Io(e) if crate::store::blobs::is_unavailable(&e) => {
+                tracing::warn!(error = %e, "blob store unavailable");
+                AppError::Unavailable("the image storage is unreachable, try again shortly")
+            }
             other => AppError::Internal(other.to_string()),
         }
     }

@@ -64,6 +64,11 @@ pub fn error_response(err: &AppError) -> Response<Body> {
         res.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
     }
+    if let AppError::Unavailable(_) = err {
+        // RFC 9110 15.6.4: say when to come back.
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         // The unread body may be huge: do not keep the connection to drain it.
         res.headers_mut()

@@ -40,6 +40,9 @@ enum Loaded {
     Damaged,
     /// The file went with its row (deleted under this request).
     Gone,
+    /// The backend did not answer (an object store out of reach): no
+    /// judgement on the blob.
+    Unavailable,
 }
 
 /// Sends a blob with validators, conditional and range handling. `private`
@@ -208,6 +211,7 @@ pub async fn serve_blob_as(
         };
         match read() {
             Ok(l) => l,
+            Err(e) if crate::store::blobs::is_unavailable(&e) => Loaded::Unavailable,
             Err(e) if subject.io_failed(&e) => Loaded::Damaged,
             Err(_) => Loaded::Gone,
         }
@@ -215,6 +219,11 @@ pub async fn serve_blob_as(
     .await?;
     let body = match loaded {
         Loaded::Damaged => return Err(AppError::BlobDamaged),
+        Loaded::Unavailable => {
+            return Err(AppError::Unavailable(
+                "the image storage is unreachable, try again shortly",
+            ));
+        }
         // Deleted under this request: as if it did not exist.
         Loaded::Gone => return Err(AppError::NotFound),
         Loaded::Cached(b) => {

@@ -70,6 +70,9 @@ impl Subject {
     /// file); one whose row went meanwhile was deleted under the request.
     /// Returns whether it was reported as damage.
     pub fn io_failed(&self, e: &std::io::Error) -> bool {
+        if crate::store::blobs::is_unavailable(e) {
+            return false; // an unreachable store says nothing about the blob
+        }
         match self.store.blob(&self.hash) {
             Ok(Some(_)) => {
                 self.report(match e.kind() {

@@ -8,7 +8,9 @@
 - a delete removes the object; an orphan object goes to trash/ on `gc`, not away;
 - `pixbin check` is clean, and a restart serves everything byte-exact;
 - a new database pointed at the bucket is refused (the identity marker lives there);
-- with one Garage node killed, uploads and reads go on (quorum 2 of 3).
+- with one Garage node killed, uploads and reads go on (quorum 2 of 3); with two,
+  uploads answer 503 `unavailable` with Retry-After in bounded time, no hang, and
+  once the nodes are back everything acknowledged serves byte-exact.
 
 Reads the cluster's env file (S3_ENDPOINT, AWS_*, GARAGE_PID_*) from argv[1].
 """
@@ -24,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -174,6 +177,26 @@ def get(url):
         return e.code, e.read()
 
 
+def get_with_headers(url):
+    try:
+        with urllib.request.urlopen(url, timeout=120) as res:
+            return res.status, res.read(), res.headers
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(), e.headers
+
+
+def restart_node(env_path, n):
+    """Starts Garage node `n` of the cluster again (same config and data)."""
+    cluster = os.path.dirname(os.path.abspath(env_path))
+    garage = os.environ.get("GARAGE", os.path.expanduser("~/.cache/pixbin-tools/bin/garage"))
+    with open(os.path.join(cluster, f"log{n}"), "ab") as log:
+        proc = subprocess.Popen([garage, "-c", os.path.join(cluster, f"cfg{n}.toml"), "server"],
+                                stdout=log, stderr=log, start_new_session=True)
+    # cluster.sh stop kills what the pid files name.
+    with open(os.path.join(cluster, f"pid{n}"), "w") as f:
+        f.write(str(proc.pid))
+
+
 def fixtures():
     for kind in ("real", "hostile"):
         folder = os.path.join(FIXTURES, kind)
@@ -252,6 +275,37 @@ def main():
         for label, (img, want) in list(stored.items())[:5]:
             status, got = get(img["url"])
             check(status == 200 and got == want, f"{label} still served with a node down")
+
+        print("two Garage nodes down: clear 503s within the timeout, no hang")
+        os.kill(int(env["GARAGE_PID_2"]), signal.SIGKILL)
+        started = time.monotonic()
+        req = urllib.request.Request(
+            f"{on_s3.base}/api/upload?filename=noquorum.bmp", data=bmp(77, 33, 0x77),
+            headers={"Authorization": "Bearer " + on_s3.upload_key, "Content-Type": "image/bmp"},
+            method="POST")
+        status, body, headers = get_with_headers(req)
+        took = time.monotonic() - started
+        check(status == 503 and json.loads(body)["code"] == "unavailable",
+              f"upload answers 503 unavailable ({status}, {took:.1f} s)")
+        check(headers.get("Retry-After") is not None, "with Retry-After")
+        check(took < 60, "within the bound of timeout x retries")
+        status, body, headers = get_with_headers(stored["real/hubble_deep_field.jpg"][0]["url"])
+        check(status in (200, 503), f"a read serves from the memory cache or answers 503 ({status})")
+        if status == 503:
+            check(json.loads(body)["code"] == "unavailable" and headers.get("Retry-After"),
+                  f"with a code and Retry-After: {headers.get('Retry-After')}")
+        for n in (2, 3):
+            restart_node(sys.argv[1], n)
+        deadline = time.monotonic() + 60
+        while True:
+            status, img = upload(on_s3.base, on_s3.upload_key, bmp(78, 33, 0x78), "back.bmp")
+            if status == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        check(status == 200, "quorum back: uploads work again")
+        for label, (img, want) in stored.items():
+            status, got = get(img["url"])
+            check(status == 200 and got == want, f"{label} byte-exact after the nodes came back")
     finally:
         fs.stop()
         on_s3.stop()

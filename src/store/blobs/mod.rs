@@ -317,6 +317,26 @@ pub trait BlobStore: std::fmt::Debug + Send + Sync + 'static {
     }
 }
 
+/// Why a backend could not answer at all (a timeout, a refused connection,
+/// an object store without quorum), carried inside an `io::Error`: it says
+/// nothing about the blob, so it is never judged as damage, and a client is
+/// asked to come back (`503` with `Retry-After`) rather than told it failed.
+#[derive(Debug, thiserror::Error)]
+#[error("the blob store is unavailable: {0}")]
+pub struct Unavailable(pub String);
+
+impl Unavailable {
+    /// An `io::Error` carrying this.
+    pub fn io(why: impl Into<String>) -> io::Error {
+        io::Error::new(io::ErrorKind::TimedOut, Unavailable(why.into()))
+    }
+}
+
+/// Whether `e` is a backend that could not be reached ([`Unavailable`]).
+pub fn is_unavailable(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<Unavailable>())
+}
+
 /// Length and blake3 of everything `r` yields, read in large chunks.
 pub fn hash_reader(mut r: impl Read) -> io::Result<(u64, BlobHash)> {
     let mut hasher = blake3::Hasher::new();

@@ -157,8 +157,18 @@ impl std::fmt::Debug for S3BlobStore {
     }
 }
 
+/// A missing object is `NotFound`; a store that failed to answer after the
+/// retries (timeouts, refused connections, 5xx such as a lost quorum, and
+/// refused credentials, which only the operator can fix) is
+/// [`Unavailable`](super::Unavailable), never a judgement on the blob.
 fn io_err(e: object_store::Error) -> io::Error {
-    io::Error::from(e)
+    match e {
+        object_store::Error::NotFound { .. } => io::Error::new(io::ErrorKind::NotFound, e),
+        object_store::Error::Generic { .. }
+        | object_store::Error::PermissionDenied { .. }
+        | object_store::Error::Unauthenticated { .. } => super::Unavailable::io(e.to_string()),
+        other => io::Error::from(other),
+    }
 }
 
 impl S3BlobStore {

@@ -406,6 +406,19 @@ store_level!(
     check_sees_wrong_and_missing_bytes
 );
 
+/// A backend out of reach is a 503 with a retry hint, never a 500 or damage.
+#[test]
+fn an_unreachable_backend_is_unavailable_not_a_failure() {
+    let e = Unavailable::io("connection refused");
+    assert!(is_unavailable(&e));
+    assert!(!is_unavailable(&std::io::Error::other("disk error")));
+    let app = crate::error::AppError::from(crate::store::StoreError::Io(e));
+    assert_eq!(app.status_and_code().0.as_u16(), 503);
+    assert_eq!(app.status_and_code().1, "unavailable");
+    let res = crate::http::body::error_response(&app);
+    assert_eq!(res.headers()["retry-after"], "5");
+}
+
 #[test]
 fn hex_round_trips_and_rejects_uppercase() {
     let x = h(b"x");
