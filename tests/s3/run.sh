@@ -28,4 +28,5 @@ PIXBIN_S3_ENDPOINT="$S3_ENDPOINT" PIXBIN_S3_REGION="$S3_REGION" \
   cargo test --locked --lib store::blobs -- --include-ignored
 
 echo "==> pixbin serve --storage s3:// beside an fs server"
-python3 "$here/garage.py" "$work/env"
+# Its data directories go inside $work, so they go with the cluster.
+TMPDIR="$work" python3 "$here/garage.py" "$work/env"
