@@ -18,6 +18,15 @@ if [ "${2:-}" = stop ]; then
   for n in 1 2 3; do
     [ -f "$DIR/pid$n" ] && kill "$(cat "$DIR/pid$n")" 2>/dev/null || true
   done
+  # Wait (at most 10 s) for them to exit before the caller removes DIR.
+  for _ in $(seq 50); do
+    alive=0
+    for n in 1 2 3; do
+      [ -f "$DIR/pid$n" ] && kill -0 "$(cat "$DIR/pid$n")" 2>/dev/null && alive=1
+    done
+    [ $alive = 0 ] && break
+    sleep 0.2
+  done
   exit 0
 fi
 [ -x "$G" ] || { echo "no garage at $G (cargo install --locked garage --version 2.5.0 --root ...)" >&2; exit 2; }
