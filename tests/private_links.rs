@@ -7,7 +7,7 @@ use base64::Engine;
 use reqwest::StatusCode;
 
 async fn get(url: &str) -> (StatusCode, String, String) {
-    let res = client().get(url).send().await.unwrap();
+    let res = fetch(url).await;
     let status = res.status();
     let ct = res
         .headers()
@@ -27,7 +27,7 @@ async fn private_images_need_their_key_and_misses_look_alike() {
     assert_eq!(v["isPrivate"], true);
     let url = v["url"].as_str().unwrap();
     assert!(url.contains("?key="), "{url}");
-    let res = client().get(url).send().await.unwrap();
+    let res = fetch(url).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["cache-control"], "private, no-store");
     assert_eq!(res.headers()["referrer-policy"], "no-referrer");
@@ -82,11 +82,7 @@ async fn keys_work_in_standard_and_url_safe_base64() {
         std_padded.replace('=', ""),
     ] {
         let u = format!("{bare}?key={k}");
-        assert_eq!(
-            client().get(&u).send().await.unwrap().status(),
-            StatusCode::OK,
-            "{u}"
-        );
+        assert_eq!(fetch(&u).await.status(), StatusCode::OK, "{u}");
     }
 }
 
@@ -100,11 +96,11 @@ async fn privacy_toggle_and_rotation_revoke_old_links() {
     assert_eq!(get(&public).await.0, StatusCode::OK);
 
     let res = app
-        .with_csrf(reqwest::Method::POST, &format!("/api/images/{id}/privacy"))
-        .json(&serde_json::json!({"isPrivate": true}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            &format!("/api/images/{id}/privacy"),
+            &serde_json::json!({"isPrivate": true}),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let p: serde_json::Value = res.json().await.unwrap();
     let private1 = p["url"].as_str().unwrap().to_string();
@@ -140,11 +136,11 @@ async fn privacy_toggle_and_rotation_revoke_old_links() {
 
     // The seed's legacy route makes it public again.
     let res = app
-        .with_csrf(reqwest::Method::POST, &format!("/api/privacy/{id}"))
-        .json(&serde_json::json!({"isPrivate": false}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            &format!("/api/privacy/{id}"),
+            &serde_json::json!({"isPrivate": false}),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(get(&public).await.0, StatusCode::OK);
     assert_eq!(
@@ -172,21 +168,10 @@ async fn private_images_in_the_list_carry_working_links() {
     app.login_admin().await;
     app.upload_with(fixture("real/logo.ico"), "p.ico", &[("private", "true")])
         .await;
-    let list: serde_json::Value = app
-        .client
-        .get(app.url("/api/list"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: serde_json::Value = app.get_json("/api/list").await;
     let url = list["images"][0]["url"].as_str().unwrap();
     assert!(url.contains("?key="));
-    assert_eq!(
-        client().get(url).send().await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(fetch(url).await.status(), StatusCode::OK);
     assert!(
         list["images"][0]["deletion_url"].is_null(),
         "tokens are only shown at upload"

@@ -57,12 +57,7 @@ async fn the_deletion_page_is_styled_and_shows_what_goes_without_spending_a_view
     let v: Value = res.json().await.unwrap();
     let del = v["deletion_url"].as_str().unwrap().to_string();
 
-    let page = client()
-        .get(&del)
-        .header("accept", BROWSER)
-        .send()
-        .await
-        .unwrap();
+    let page = fetch_with(&del, &[("accept", BROWSER)]).await;
     assert_eq!(page.status(), StatusCode::OK);
     let headers = page.headers().clone();
     let html = page.text().await.unwrap();
@@ -79,15 +74,7 @@ async fn the_deletion_page_is_styled_and_shows_what_goes_without_spending_a_view
     );
     assert!(html.contains("<form method=\"post\""), "{html}");
     // The one view the image allows is still there.
-    let details: Value = app
-        .client
-        .get(app.url(&format!("/api/images/{}", v["id"])))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let details: Value = app.get_json(&format!("/api/images/{}", v["id"])).await;
     assert_eq!(details["viewsLeft"], 1, "{details}");
 
     // The form's POST answers with a styled page too.
@@ -105,7 +92,7 @@ async fn the_deletion_page_is_styled_and_shows_what_goes_without_spending_a_view
     app.assert_empty_store();
 
     // Used again, the link says so on a styled page.
-    let again = client().get(&del).send().await.unwrap();
+    let again = fetch(&del).await;
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
     let headers = again.headers().clone();
     assert_styled_page(&headers, &again.text().await.unwrap());

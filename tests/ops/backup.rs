@@ -31,7 +31,7 @@ async fn a_thousand_images_round_trip_while_uploads_continue() {
 
     // Start the backup and stop reading after the first bytes: the snapshot is
     // taken and the server is mid-stream.
-    let mut res = app.client.get(app.url("/api/backup")).send().await.unwrap();
+    let mut res = app.get("/api/backup").await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-type"], "application/x-tar");
     let mut archive = res.chunk().await.unwrap().unwrap().to_vec();
@@ -121,30 +121,18 @@ async fn a_thousand_images_round_trip_while_uploads_continue() {
     let copy = spawn_app_in(restored, |_| {}).await;
     assert_eq!(copy.totals().images, IMAGES, "exactly the snapshot");
     for (img, bytes) in &seeded {
-        let res = client()
-            .get(copy.url(&public_path(img)))
-            .send()
-            .await
-            .unwrap();
+        let res = fetch(copy.url(&public_path(img))).await;
         assert_eq!(res.status(), StatusCode::OK, "{}", public_path(img));
         assert_eq!(&res.bytes().await.unwrap()[..], &bytes[..]);
     }
-    let res = client()
-        .get(copy.url(&public_path(&deleted)))
-        .send()
-        .await
-        .unwrap();
+    let res = fetch(copy.url(&public_path(&deleted))).await;
     assert_eq!(
         res.bytes().await.unwrap(),
         deleted_bytes,
         "deleted after the snapshot"
     );
     for img in &late {
-        let res = client()
-            .get(copy.url(&public_path(img)))
-            .send()
-            .await
-            .unwrap();
+        let res = fetch(copy.url(&public_path(img))).await;
         assert_eq!(
             res.status(),
             StatusCode::NOT_FOUND,
@@ -163,11 +151,7 @@ async fn the_cli_backs_up_a_running_server() {
         images.push((v, bytes));
     }
     // Neither anonymous nor wrong-token requests get a backup.
-    let anon = client()
-        .get(format!("{}/api/backup", app.base))
-        .send()
-        .await
-        .unwrap();
+    let anon = fetch(format!("{}/api/backup", app.base)).await;
     assert_eq!(anon.status(), StatusCode::UNAUTHORIZED);
     let wrong = client()
         .get(format!("{}/api/backup", app.base))
@@ -193,14 +177,7 @@ async fn the_cli_backs_up_a_running_server() {
     assert!(r.status.success(), "{}", text(&r));
     let copy = spawn_binary_in(restored, &[]);
     for (img, bytes) in &images {
-        let got = client()
-            .get(format!("{}{}", copy.base, public_path(img)))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let got = fetch_bytes(format!("{}{}", copy.base, public_path(img))).await;
         assert_eq!(&got[..], &bytes[..]);
     }
     // The server is still fine.
@@ -232,16 +209,7 @@ async fn restore_verifies_every_byte_and_refuses_the_rest() {
         app.upload_ok(bmp(10, 10, 900 + i), "x.bmp").await;
     }
     app.login_admin().await;
-    let tar = app
-        .client
-        .get(app.url("/api/backup"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap()
-        .to_vec();
+    let tar = app.get("/api/backup").await.bytes().await.unwrap().to_vec();
     let work = tempfile::tempdir().unwrap();
     let write = |name: &str, bytes: &[u8]| {
         let p = work.path().join(name);

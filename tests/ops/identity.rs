@@ -72,7 +72,7 @@ async fn upload_many(app: &TestApp, seed: u64, n: u64) -> Vec<(String, Vec<u8>, 
 /// Asserts every image serves its exact bytes.
 async fn assert_serves(app: &TestApp, images: &[(String, Vec<u8>, String)]) {
     for (path, bytes, _) in images {
-        let res = client().get(app.url(path)).send().await.unwrap();
+        let res = fetch(app.url(path)).await;
         assert_eq!(res.status(), StatusCode::OK, "{path}");
         assert_eq!(
             res.bytes().await.unwrap().as_ref(),
@@ -268,15 +268,7 @@ async fn gc_over_a_store_that_lost_most_rows_quarantines_nothing_and_adopt_recov
     let mut app = spawn_app_in(dir, |_| {}).await;
     assert_serves(&app, &old).await;
     app.login_admin().await;
-    let list: Value = app
-        .client
-        .get(app.url("/api/list?limit=100"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json("/api/list?limit=100").await;
     let items = list["images"]
         .as_array()
         .or(list["items"].as_array())
@@ -292,11 +284,7 @@ async fn gc_over_a_store_that_lost_most_rows_quarantines_nothing_and_adopt_recov
             "{img}"
         );
         assert_eq!(img["extension"], "bmp");
-        let res = client()
-            .get(app.url(&public_path(img)))
-            .send()
-            .await
-            .unwrap();
+        let res = fetch(app.url(&public_path(img))).await;
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(res.bytes().await.unwrap().as_ref(), bytes.as_slice());
     }
@@ -393,25 +381,13 @@ async fn adopt_rebuilds_a_library_whose_database_is_lost() {
     assert!(pixbin(&["check"], dir.path()).status.success());
     let mut app = spawn_app_in(dir, |_| {}).await;
     app.login_admin().await;
-    let list: Value = app
-        .client
-        .get(app.url("/api/list?limit=100"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json("/api/list?limit=100").await;
     let items = list["images"].as_array().unwrap();
     assert_eq!(items.len(), 3, "{list}");
     for (old_path, bytes, h) in &images {
         let img = items.iter().find(|i| i["hash"] == h.as_str()).unwrap();
         assert_ne!(&public_path(img), old_path, "a new link");
-        let res = client()
-            .get(app.url(&public_path(img)))
-            .send()
-            .await
-            .unwrap();
+        let res = fetch(app.url(&public_path(img))).await;
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(res.bytes().await.unwrap().as_ref(), bytes.as_slice());
     }
@@ -442,14 +418,7 @@ async fn the_servers_gc_pass_quarantines_an_old_orphan_and_reports_it() {
     }
     assert!(!p.exists(), "the orphan is still in blobs/");
     assert!(blob_kept(app.dir.path(), &h), "the orphan was unlinked");
-    let metrics = client()
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = fetch(app.url("/metrics")).await.text().await.unwrap();
     assert!(metrics.contains("\npixbin_trash_blobs 1\n"), "{metrics}");
     assert!(
         metrics.contains(&format!("\npixbin_trash_bytes {}\n", bytes.len())),

@@ -78,18 +78,10 @@ fn a40_a_second_server_is_refused_and_the_first_keeps_serving() {
     assert!(text(&o).contains("already open"), "{}", text(&o));
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let res = client()
-            .get(format!("{}/readyz", app.base))
-            .send()
-            .await
-            .unwrap();
+        let res = fetch(format!("{}/readyz", app.base)).await;
         assert_eq!(res.status(), StatusCode::OK);
         let img = upload_to(&app.base, &app.upload_key, bmp(4, 4, 4), "x.bmp").await;
-        let res = client()
-            .get(img["url"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap();
+        let res = fetch(img["url"].as_str().unwrap()).await;
         assert_eq!(res.status(), StatusCode::OK);
     });
 }
