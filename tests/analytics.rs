@@ -143,11 +143,8 @@ async fn only_visitors_count_as_views_and_bots_are_counted_apart() {
     let app = proxied_app().await;
     let img = app.upload_ok(fixture("real/logo.ico"), "logo.ico").await;
     let private = app
-        .upload_with(fixture("real/logo.ico"), "p.ico", &[("private", "true")])
-        .await
-        .json::<Value>()
-        .await
-        .unwrap();
+        .upload_with_ok(fixture("real/logo.ico"), "p.ico", &[("private", "true")])
+        .await;
     let url = img["url"].as_str().unwrap();
     let admin = app.url("/admin/library");
     // Not views: the admin UI, HEAD, the proxy, a 404 (wrong private key).

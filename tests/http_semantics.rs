@@ -88,11 +88,8 @@ async fn private_and_proxied_responses_are_never_publicly_cacheable() {
     let mut app = spawn_app().await;
     app.login_admin().await;
     let v: serde_json::Value = app
-        .upload_with(fixture("real/logo.png"), "p.png", &[("private", "true")])
-        .await
-        .json()
-        .await
-        .unwrap();
+        .upload_with_ok(fixture("real/logo.png"), "p.png", &[("private", "true")])
+        .await;
     let url = v["url"].as_str().unwrap();
     for req in [
         client().get(url),

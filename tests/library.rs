@@ -268,15 +268,12 @@ async fn every_tile_has_a_session_thumbnail_that_spends_no_view() {
     let mut app = spawn_app_with(|c| c.sweep_interval = std::time::Duration::from_secs(3600)).await;
     app.login_admin().await;
     let limited = app
-        .upload_with(
+        .upload_with_ok(
             fixture("real/rocket.jpg"),
             "limited.jpg",
             &[("private", "true"), ("max_views", "1"), ("expires", "2d")],
         )
-        .await
-        .json::<Value>()
-        .await
-        .unwrap();
+        .await;
     let (_, page) = list(&app, "").await;
     let tile = &page["images"][0];
     assert_eq!(tile["id"], limited["id"]);

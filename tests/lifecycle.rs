@@ -66,14 +66,7 @@ async fn an_expiring_image_dies_on_time_and_is_swept() {
         "still served after expiry"
     );
     // The sweeper deletes the row; the blob stays because the keeper shares it.
-    let mut swept = false;
-    for _ in 0..400 {
-        if app.totals().images == 1 {
-            swept = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let swept = poll_until(Duration::from_secs(20), || app.totals().images == 1).await;
     assert!(swept, "the sweeper did not delete the expired image");
     assert_eq!(app.files_on_disk().0, 1);
     assert_eq!(
@@ -103,12 +96,10 @@ async fn an_expired_image_with_its_own_blob_frees_it() {
         )
         .await
     );
-    for _ in 0..400 {
-        if app.files_on_disk() == (0, 0) && app.totals().images == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll_until(Duration::from_secs(20), || {
+        app.files_on_disk() == (0, 0) && app.totals().images == 0
+    })
+    .await;
     app.assert_empty_store();
 }
 
@@ -290,11 +281,8 @@ async fn private_by_default_is_a_server_setting_the_upload_can_override() {
     assert_eq!(v["isPrivate"], true);
     assert!(v["url"].as_str().unwrap().contains("?key="));
     let v: Value = app
-        .upload_with(fixture("real/logo.ico"), "x.ico", &[("private", "false")])
-        .await
-        .json()
-        .await
-        .unwrap();
+        .upload_with_ok(fixture("real/logo.ico"), "x.ico", &[("private", "false")])
+        .await;
     assert_eq!(v["isPrivate"], false);
 }
 
@@ -365,21 +353,15 @@ async fn used_up_images_leave_the_default_list_and_expiry_survives_a_restart() {
     let mut app = spawn_app_with(slow).await;
     app.login_admin().await;
     let used: Value = app
-        .upload_with(fixture("real/logo.ico"), "used.ico", &[("max_views", "1")])
-        .await
-        .json()
-        .await
-        .unwrap();
+        .upload_with_ok(fixture("real/logo.ico"), "used.ico", &[("max_views", "1")])
+        .await;
     let later: Value = app
-        .upload_with(
+        .upload_with_ok(
             fixture("real/rocket.jpg"),
             "later.jpg",
             &[("expires", "1h")],
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(status(used["url"].as_str().unwrap()).await, StatusCode::OK);
     assert_eq!(
         status(used["url"].as_str().unwrap()).await,

@@ -50,11 +50,7 @@ fn orientation(e: &exif::Exif) -> Option<u32> {
 async fn get_bytes(url: &str) -> (StatusCode, String, Vec<u8>) {
     let res = fetch(url).await;
     let status = res.status();
-    let ct = res
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
+    let ct = content_type(&res).to_string();
     (status, ct, res.bytes().await.unwrap().to_vec())
 }
 
@@ -266,11 +262,8 @@ async fn an_animated_gif_thumbnail_is_its_first_frame() {
 async fn a_private_thumbnail_needs_the_key_or_a_session() {
     let mut app = spawn_app().await;
     let img = app
-        .upload_with(fixture("real/coffee.png"), "c.png", &[("private", "true")])
-        .await
-        .json::<Value>()
-        .await
-        .unwrap();
+        .upload_with_ok(fixture("real/coffee.png"), "c.png", &[("private", "true")])
+        .await;
     let url = img["thumbnail_url"].as_str().unwrap();
     assert!(url.contains("?key="), "{url}");
     let bare = url.split('?').next().unwrap();

@@ -61,6 +61,20 @@ pub fn text(o: &Output) -> String {
     )
 }
 
+/// `pixbin serve` on `dir`, expected to give up by itself.
+fn serve_refused(dir: &Path) -> Output {
+    let o = run_bounded(
+        Command::new(env!("CARGO_BIN_EXE_pixbin"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .env("PIXBIN_LOG", "warn")
+            .env("PIXBIN_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        Duration::from_secs(30),
+    );
+    assert!(!o.status.success(), "it started: {}", text(&o));
+    o
+}
+
 /// Runs a command that must exit by itself within `limit`; kills it otherwise.
 pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
     let mut child = cmd

@@ -9,21 +9,16 @@ use reqwest::StatusCode;
 async fn get(url: &str) -> (StatusCode, String, String) {
     let res = fetch(url).await;
     let status = res.status();
-    let ct = res
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
+    let ct = content_type(&res).to_string();
     (status, ct, res.text().await.unwrap_or_default())
 }
 
 #[tokio::test]
 async fn private_images_need_their_key_and_misses_look_alike() {
     let app = spawn_app().await;
-    let v = app
-        .upload_with(fixture("real/rocket.jpg"), "r.jpg", &[("private", "true")])
+    let v: serde_json::Value = app
+        .upload_with_ok(fixture("real/rocket.jpg"), "r.jpg", &[("private", "true")])
         .await;
-    let v: serde_json::Value = v.json().await.unwrap();
     assert_eq!(v["isPrivate"], true);
     let url = v["url"].as_str().unwrap();
     assert!(url.contains("?key="), "{url}");
@@ -60,11 +55,8 @@ async fn private_images_need_their_key_and_misses_look_alike() {
 async fn keys_work_in_standard_and_url_safe_base64() {
     let app = spawn_app().await;
     let v: serde_json::Value = app
-        .upload_with(fixture("real/logo.ico"), "x.ico", &[("private", "1")])
-        .await
-        .json()
-        .await
-        .unwrap();
+        .upload_with_ok(fixture("real/logo.ico"), "x.ico", &[("private", "1")])
+        .await;
     let url = v["url"].as_str().unwrap();
     let (bare, key) = url.split_once("?key=").unwrap();
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -114,15 +106,11 @@ async fn privacy_toggle_and_rotation_revoke_old_links() {
     assert_eq!(app.totals().private_images, 1);
 
     let res = app
-        .client
-        .post(app.url(&format!(
+        .post(&format!(
             "/api/images/{}/rotate-key",
             v["uuid"].as_str().unwrap()
-        )))
-        .header("X-CSRF-Token", app.csrf())
-        .send()
-        .await
-        .unwrap();
+        ))
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let r: serde_json::Value = res.json().await.unwrap();
     let private2 = r["url"].as_str().unwrap().to_string();
@@ -151,14 +139,7 @@ async fn privacy_toggle_and_rotation_revoke_old_links() {
     assert_eq!(app.totals().private_images, 0);
 
     // Rotating a public image's key is refused.
-    let res = app
-        .with_csrf(
-            reqwest::Method::POST,
-            &format!("/api/images/{id}/rotate-key"),
-        )
-        .send()
-        .await
-        .unwrap();
+    let res = app.post(&format!("/api/images/{id}/rotate-key")).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 }
 

@@ -112,19 +112,13 @@ async fn get(url: &str, accept: Option<&str>) -> (StatusCode, reqwest::header::H
 async fn a_dead_link_in_a_browser_is_a_page_and_json_for_everyone_else() {
     let app = spawn_app().await;
     let used = app
-        .upload_with(fixture("real/logo.png"), "once.png", &[("max_views", "1")])
-        .await
-        .json::<Value>()
-        .await
-        .unwrap();
+        .upload_with_ok(fixture("real/logo.png"), "once.png", &[("max_views", "1")])
+        .await;
     let url = used["url"].as_str().unwrap().to_string();
     assert_eq!(get(&url, Some(BROWSER)).await.0, StatusCode::OK);
     let private = app
-        .upload_with(fixture("real/rocket.jpg"), "p.jpg", &[("private", "true")])
-        .await
-        .json::<Value>()
-        .await
-        .unwrap();
+        .upload_with_ok(fixture("real/rocket.jpg"), "p.jpg", &[("private", "true")])
+        .await;
     let private_url = private["url"].as_str().unwrap();
     let no_key = private_url.split('?').next().unwrap().to_string();
     let unknown = app.url("/0b6f1c2e-8f8e-4c1a-9d5e-2f1a3b4c5d6e.png");

@@ -53,15 +53,11 @@ async fn a_thousand_images_round_trip_while_uploads_continue() {
     }
     let (deleted, deleted_bytes) = seeded[17].clone();
     let res_del = app
-        .client
-        .delete(app.url(&format!(
+        .delete(&format!(
             "/api/delete/{}",
             deleted["uuid"].as_str().unwrap()
-        )))
-        .header("X-CSRF-Token", app.csrf())
-        .send()
-        .await
-        .unwrap();
+        ))
+        .await;
     assert_eq!(res_del.status(), StatusCode::OK);
     let hash = deleted["hash"].as_str().unwrap();
     let deleted_blob = app
@@ -85,10 +81,7 @@ async fn a_thousand_images_round_trip_while_uploads_continue() {
     std::fs::write(&file, &archive).unwrap();
 
     // The pin goes with the stream; the delete's blob is then an orphan for GC.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while app.state.store.blobs_pinned() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    poll_until(Duration::from_secs(10), || !app.state.store.blobs_pinned()).await;
     assert!(!app.state.store.blobs_pinned());
     let gc = app
         .state

@@ -34,20 +34,6 @@ fn snapshot(dir: &Path) -> Vec<(String, bool, u64, SystemTime, [u8; 32])> {
         .collect()
 }
 
-/// `pixbin serve` on `dir`, expected to give up by itself.
-fn serve_refused(dir: &Path) -> Output {
-    let o = run_bounded(
-        Command::new(env!("CARGO_BIN_EXE_pixbin"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir)
-            .env("PIXBIN_LOG", "warn")
-            .env("PIXBIN_ADMIN_PASSWORD", ADMIN_PASSWORD),
-        Duration::from_secs(30),
-    );
-    assert!(!o.status.success(), "it started: {}", text(&o));
-    o
-}
-
 /// Stops an in-process server and hands back its data dir.
 fn stop(app: TestApp) -> tempfile::TempDir {
     let TestApp { dir, .. } = app;
@@ -180,10 +166,7 @@ async fn an_older_database_serves_and_gc_keeps_the_blobs_it_does_not_know() {
     // blobs: they are younger than the grace period.
     let app = spawn_app_in(dir, |_| {}).await;
     assert_serves(&app, &old).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while app.state.metrics.gc_runs() == 0 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    poll_until(Duration::from_secs(10), || app.state.metrics.gc_runs() > 0).await;
     assert_eq!(app.state.metrics.gc_runs(), 1);
     for (_, _, h) in &newer {
         assert!(
@@ -412,10 +395,7 @@ async fn the_servers_gc_pass_quarantines_an_old_orphan_and_reports_it() {
         .unwrap();
 
     let app = spawn_app_in(dir, |_| {}).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while app.state.metrics.gc_runs() == 0 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    poll_until(Duration::from_secs(10), || app.state.metrics.gc_runs() > 0).await;
     assert!(!p.exists(), "the orphan is still in blobs/");
     assert!(blob_kept(app.dir.path(), &h), "the orphan was unlinked");
     let metrics = fetch(app.url("/metrics")).await.text().await.unwrap();

@@ -8,17 +8,9 @@ use pixbin::store::meta::{NAME_TO_META, keys};
 
 use super::*;
 
-/// `pixbin serve` on `dir`, expected to give up by itself.
+/// `pixbin serve` on `dir`, expected to give up by itself before it listens.
 fn serve_refused(dir: &Path) -> Output {
-    let o = run_bounded(
-        Command::new(env!("CARGO_BIN_EXE_pixbin"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir)
-            .env("PIXBIN_LOG", "warn")
-            .env("PIXBIN_ADMIN_PASSWORD", ADMIN_PASSWORD),
-        Duration::from_secs(30),
-    );
-    assert!(!o.status.success(), "it started: {}", text(&o));
+    let o = super::serve_refused(dir);
     assert!(
         !String::from_utf8_lossy(&o.stdout).contains("listening"),
         "{}",

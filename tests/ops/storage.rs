@@ -208,10 +208,7 @@ async fn a39_disk_full_answers_507_leaves_nothing_and_recovers() {
         assert_eq!(v["code"], "disk_full");
         assert!(!json.contains(&mnt.path().display().to_string()));
         // Nothing stored, no temp left (the temp goes with the request).
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while app.files_on_disk() != before.1 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        poll_until(Duration::from_secs(5), || app.files_on_disk() == before.1).await;
         assert_eq!((app.totals(), app.files_on_disk()), before);
     }
     let res = fetch(kept["url"].as_str().unwrap()).await;

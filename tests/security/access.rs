@@ -175,14 +175,12 @@ async fn session_cookie(app: &TestApp) -> String {
 #[tokio::test]
 async fn a22_bad_private_keys_look_like_missing_images() {
     let app = spawn_app().await;
-    let a = app
-        .upload_with(fixture("real/logo.png"), "a.png", &[("private", "true")])
+    let a: Value = app
+        .upload_with_ok(fixture("real/logo.png"), "a.png", &[("private", "true")])
         .await;
-    let a: Value = a.json().await.unwrap();
-    let b = app
-        .upload_with(fixture("real/logo.ico"), "b.ico", &[("private", "true")])
+    let b: Value = app
+        .upload_with_ok(fixture("real/logo.ico"), "b.ico", &[("private", "true")])
         .await;
-    let b: Value = b.json().await.unwrap();
     let (a_url, b_url) = (a["url"].as_str().unwrap(), b["url"].as_str().unwrap());
     let a_path = a_url
         .split('?')
@@ -282,11 +280,8 @@ async fn a23_secret_comparisons_are_constant_time() {
 
     let app = spawn_app().await;
     let v: Value = app
-        .upload_with(fixture("real/logo.png"), "a.png", &[("private", "true")])
-        .await
-        .json()
-        .await
-        .unwrap();
+        .upload_with_ok(fixture("real/logo.png"), "a.png", &[("private", "true")])
+        .await;
     let url = v["url"].as_str().unwrap();
     let (path, key) = url[app.base.len()..].split_once("?key=").unwrap();
     let flip = |i: usize| {

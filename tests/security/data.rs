@@ -751,17 +751,20 @@ async fn a50_data_and_backups_are_owner_only_and_the_database_alone_opens_nothin
     // A backup through the running server, then a restore, both under umask 000.
     let archive = tmp.path().join("out").join("b.tar");
     std::fs::create_dir(tmp.path().join("out")).unwrap();
-    let st = pixbin_umask0(&[
+    let quiet_ok = |args: &[&std::ffi::OsStr]| {
+        let st = pixbin_umask0(args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "{args:?}");
+    };
+    quiet_ok(&[
         "backup".as_ref(),
         "--data-dir".as_ref(),
         data.as_os_str(),
         "--out".as_ref(),
         archive.as_os_str(),
-    ])
-    .stdout(std::process::Stdio::null())
-    .status()
-    .unwrap();
-    assert!(st.success());
+    ]);
     let path_of = |p: &std::path::Path| p.display().to_string();
     let archive_mode = modes(&archive);
     assert_eq!(archive_mode, vec![(path_of(&archive), false, 0o600)]);
@@ -810,16 +813,12 @@ async fn a50_data_and_backups_are_owner_only_and_the_database_alone_opens_nothin
     assert_owner_only(&data);
 
     let restored = tmp.path().join("restored");
-    let st = pixbin_umask0(&[
+    quiet_ok(&[
         "restore".as_ref(),
         archive.as_os_str(),
         "--data-dir".as_ref(),
         restored.as_os_str(),
-    ])
-    .stdout(std::process::Stdio::null())
-    .status()
-    .unwrap();
-    assert!(st.success());
+    ]);
     assert_owner_only(&restored);
     let (server, base2, _) = serve_umask0(&restored);
     let path = url.split_once("://").unwrap().1.split_once('/').unwrap().1;
@@ -838,11 +837,8 @@ async fn a50_keys_stored_in_the_clear_are_sealed_at_start_and_links_still_work()
     use redb::ReadableTable;
     let app = spawn_app().await;
     let img = app
-        .upload_with(bmp_filled(5, 5, 4), "old.bmp", &[("private", "true")])
-        .await
-        .json::<serde_json::Value>()
-        .await
-        .unwrap();
+        .upload_with_ok(bmp_filled(5, 5, 4), "old.bmp", &[("private", "true")])
+        .await;
     let url = img["url"].as_str().unwrap().to_string();
     let id = img["id"].as_u64().unwrap();
     let secret: [u8; 16] = key_of(&url).try_into().unwrap();

@@ -442,10 +442,9 @@ async fn a30_unknown_users_cost_as_much_as_wrong_passwords() {
 #[tokio::test]
 async fn a31_the_ui_cannot_be_framed_and_redirects_stay_on_site() {
     let app = spawn_app().await;
-    let v = app
-        .upload_with(fixture("real/logo.png"), "p.png", &[("private", "true")])
+    let v: Value = app
+        .upload_with_ok(fixture("real/logo.png"), "p.png", &[("private", "true")])
         .await;
-    let v: Value = v.json().await.unwrap();
     for path in [
         "/admin/",
         "/admin/login?next=https:evil.example",

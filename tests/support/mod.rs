@@ -85,6 +85,22 @@ pub fn client() -> Client {
         .unwrap()
 }
 
+/// Polls `cond` every 20 ms until it holds or `limit` has passed; says whether
+/// it held. Callers assert on the state afterwards, so a timeout fails there
+/// with their own message.
+pub async fn poll_until(limit: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// Posts `user` and `password` to `base`'s login with client `c` (whose
 /// cookie store keeps the session if it is one); the answer is not checked.
 pub async fn log_in(c: &Client, base: &str, user: &str, password: &str) -> Response {
@@ -253,6 +269,14 @@ impl TestApp {
         self.get(path).await.json().await.unwrap()
     }
 
+    /// `POST path` without a body, with the session and its CSRF token.
+    pub async fn post(&self, path: &str) -> Response {
+        self.with_csrf(reqwest::Method::POST, path)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// `POST path` with a JSON body, the session and its CSRF token.
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
         self.with_csrf(reqwest::Method::POST, path)
@@ -341,13 +365,23 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Uploads and asserts success; returns the image JSON.
-    pub async fn upload_ok(&self, bytes: Vec<u8>, name: &str) -> Value {
-        let res = self.upload(bytes, name).await;
+    /// Uploads with form fields and asserts success; returns the image JSON.
+    pub async fn upload_with_ok(
+        &self,
+        bytes: Vec<u8>,
+        name: &str,
+        fields: &[(&str, &str)],
+    ) -> Value {
+        let res = self.upload_with(bytes, name, fields).await;
         let status = res.status();
         let body = res.text().await.unwrap();
         assert_eq!(status, StatusCode::OK, "upload of {name} failed: {body}");
         serde_json::from_str(&body).unwrap()
+    }
+
+    /// Uploads and asserts success; returns the image JSON.
+    pub async fn upload_ok(&self, bytes: Vec<u8>, name: &str) -> Value {
+        self.upload_with_ok(bytes, name, &[]).await
     }
 
     pub fn totals(&self) -> pixbin::store::Totals {
