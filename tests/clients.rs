@@ -6,6 +6,24 @@
 use crate::support::*;
 use reqwest::StatusCode;
 
+/// Posts `body` as ShareX does: its User-Agent, the key spelled out in
+/// `Authorization`, and the multipart type and length set by hand.
+async fn sharex_post(app: &TestApp, boundary: &str, body: Vec<u8>) -> reqwest::Response {
+    client()
+        .post(app.url("/api/upload"))
+        .header("User-Agent", "ShareX/19.0.2")
+        .header("Authorization", format!("Bearer {}", app.upload_key))
+        .header(
+            "Content-Type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .header("Content-Length", body.len())
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// A body byte-for-byte as ShareX 19 builds it (ECOSYSTEM.md §1.3).
 fn sharex_body(
     boundary: &str,
@@ -49,20 +67,7 @@ async fn sharex_requests_upload_with_file_or_img_field() {
             "image/jpeg",
             &bytes,
         );
-        let len = body.len();
-        let res = client()
-            .post(app.url("/api/upload"))
-            .header("User-Agent", "ShareX/19.0.2")
-            .header("Authorization", format!("Bearer {}", app.upload_key))
-            .header(
-                "Content-Type",
-                format!("multipart/form-data; boundary={boundary}"),
-            )
-            .header("Content-Length", len)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let res = sharex_post(&app, &boundary, body).await;
         assert!(res.status().is_success(), "field {field}: {}", res.status());
         let v: serde_json::Value = res.json().await.unwrap();
         for k in ["url", "thumbnail_url", "deletion_url"] {
@@ -90,18 +95,7 @@ async fn sharex_errors_are_json_with_an_error_field() {
         "image/png",
         &fixture("hostile/html-named.png"),
     );
-    let res = client()
-        .post(app.url("/api/upload"))
-        .header("User-Agent", "ShareX/19.0.2")
-        .header("Authorization", format!("Bearer {}", app.upload_key))
-        .header(
-            "Content-Type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let res = sharex_post(&app, boundary, body).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(res.headers()["content-type"], "application/json");
     let v: serde_json::Value = res.json().await.unwrap();
