@@ -167,6 +167,22 @@ fn disk_usage(p: &std::path::Path) -> u64 {
     n
 }
 
+/// Uploads each (bytes, name) in turn until one is refused, which must be
+/// for `storage_full`; returns how many were accepted.
+async fn uploads_until_full(app: &TestApp, files: impl Iterator<Item = (Vec<u8>, String)>) -> u64 {
+    let mut accepted = 0;
+    for (bytes, name) in files {
+        let res = app.upload(bytes, &name).await;
+        let (s, body) = (res.status().as_u16(), res.bytes().await.unwrap());
+        if s != 200 {
+            assert_error(s, &body, 400, "storage_full");
+            break;
+        }
+        accepted += 1;
+    }
+    accepted
+}
+
 /// A47: the quota charges blocks and rows, not only distinct bytes, so neither
 /// the same file under many long names nor many tiny distinct files gets past
 /// it; what is charged covers what the blobs take on disk; and the image-count
@@ -179,17 +195,7 @@ async fn a47_quota_counts_rows_names_and_blocks() {
     let app = spawn_app_with(|c| c.max_storage_bytes = Some(quota)).await;
     // The same bytes under long names: each row is charged, so the quota ends it.
     let long = format!("{}.bmp", "n".repeat(250));
-    let mut accepted = 0u64;
-    for _ in 0..64 {
-        let res = app.upload(tiny.clone(), &long).await;
-        let (s, body) = (res.status().as_u16(), res.bytes().await.unwrap());
-        if s == 200 {
-            accepted += 1;
-        } else {
-            assert_error(s, &body, 400, "storage_full");
-            break;
-        }
-    }
+    let accepted = uploads_until_full(&app, (0..64).map(|_| (tiny.clone(), long.clone()))).await;
     let want = (quota - upload_cost(tiny.len() as u64)) / ROW_OVERHEAD + 1;
     assert!(
         accepted <= want,
@@ -201,17 +207,11 @@ async fn a47_quota_counts_rows_names_and_blocks() {
 
     // Many tiny distinct files: charged at least what they take on disk.
     let app = spawn_app_with(|c| c.max_storage_bytes = Some(quota)).await;
-    let mut accepted = 0u64;
-    for i in 0..64u8 {
-        let res = app.upload(bmp_filled(1, 1, i), &format!("{i}.bmp")).await;
-        let (s, body) = (res.status().as_u16(), res.bytes().await.unwrap());
-        if s == 200 {
-            accepted += 1;
-        } else {
-            assert_error(s, &body, 400, "storage_full");
-            break;
-        }
-    }
+    let accepted = uploads_until_full(
+        &app,
+        (0..64u8).map(|i| (bmp_filled(1, 1, i), format!("{i}.bmp"))),
+    )
+    .await;
     assert!((1..64).contains(&accepted), "accepted {accepted}");
     let t = app.totals();
     let charged_now = app.state.store.quota_used().unwrap();
