@@ -3,10 +3,15 @@
 //! `pixbin` executable for tests that need their own process (memory, signals).
 //!
 //! Requests: `app.get` / `app.get_json` go out with the app's own client (its
-//! session once `login_admin` ran), `app.post_json` / `app.delete` add the
-//! CSRF token; `fetch(url)` is a stranger's request (a fresh client, no
-//! cookies). `app.wait_views_written()` waits for the analytics writer instead
-//! of sleeping through flush intervals. Hand-built images are in `images`.
+//! session once `login_admin` ran), `app.post` / `app.post_json` /
+//! `app.delete` add the CSRF token; `fetch(url)` / `fetch_with` are a
+//! stranger's request (a fresh client, no cookies); uploads go through
+//! `app.upload*`, `upload_as` (another key) and `upload_raw_to` (a raw body);
+//! `log_in` posts credentials with a given client.
+//!
+//! Waiting: `app.wait_views_written()` waits for the analytics writer to hold
+//! nothing instead of sleeping through flush intervals; `poll_until` is the
+//! one bounded poll for other conditions. Hand-built images are in `images`.
 
 #![allow(dead_code)]
 
