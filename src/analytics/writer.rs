@@ -60,6 +60,9 @@ pub struct Views {
     enabled: bool,
     admin_prefix: String,
     counters: Counters,
+    /// Events the writer has taken through a flush (committed or lost), kept
+    /// apart from `counters` because the writer task holds it too.
+    written: Arc<AtomicU64>,
 }
 
 impl Views {
@@ -150,6 +153,14 @@ impl Views {
     /// Events dropped because the queue was full (or the writer had stopped).
     pub fn dropped(&self) -> u64 {
         self.counters.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Events queued but not yet through a flush: zero once everything
+    /// observed so far is in the database (or its commit failed). Lets a
+    /// caller wait on the writer instead of guessing a flush interval.
+    pub fn pending(&self) -> u64 {
+        let written = self.written.load(Ordering::Acquire);
+        self.recorded().saturating_sub(written)
     }
 }
 
@@ -243,12 +254,14 @@ pub async fn start(store: Arc<Store>, config: &Config) -> anyhow::Result<(Views,
     };
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
     let (stop_tx, stop_rx) = oneshot::channel();
+    let written = Arc::new(AtomicU64::new(0));
     let task = tokio::spawn(run(
         store,
         Arc::new(Mutex::new(resolver)),
         rx,
         stop_rx,
         config.view_flush_interval,
+        written.clone(),
     ));
     Ok((
         Views {
@@ -256,6 +269,7 @@ pub async fn start(store: Arc<Store>, config: &Config) -> anyhow::Result<(Views,
             enabled: config.analytics,
             admin_prefix: format!("{}/admin", config.base_url()),
             counters: Counters::default(),
+            written,
         },
         Writer {
             stop: stop_tx,
@@ -266,11 +280,17 @@ pub async fn start(store: Arc<Store>, config: &Config) -> anyhow::Result<(Views,
 
 /// Resolves and commits what is buffered, on the blocking pool. A failed commit
 /// is logged and its events are lost (they are statistics, not data).
-async fn flush(store: &Arc<Store>, resolver: &Arc<Mutex<Resolver>>, pending: &mut Vec<ViewEvent>) {
+async fn flush(
+    store: &Arc<Store>,
+    resolver: &Arc<Mutex<Resolver>>,
+    pending: &mut Vec<ViewEvent>,
+    written: &AtomicU64,
+) {
     if pending.is_empty() {
         return;
     }
     let events = std::mem::replace(pending, Vec::with_capacity(BATCH));
+    let count = events.len() as u64;
     let store = store.clone();
     let resolver = resolver.clone();
     let res = tokio::task::spawn_blocking(move || {
@@ -284,6 +304,7 @@ async fn flush(store: &Arc<Store>, resolver: &Arc<Mutex<Resolver>>, pending: &mu
         Ok(Err(e)) => tracing::warn!(error = %e, "could not write view statistics"),
         Err(e) => tracing::warn!(error = %e, "view writer task failed"),
     }
+    written.fetch_add(count, Ordering::Release);
 }
 
 /// How often a busy writer looks at the queue: the "or `BATCH` events" bound
@@ -314,6 +335,7 @@ async fn run(
     mut rx: mpsc::Receiver<ViewEvent>,
     mut stop: oneshot::Receiver<()>,
     interval: Duration,
+    written: Arc<AtomicU64>,
 ) {
     let mut pending: Vec<ViewEvent> = Vec::with_capacity(BATCH);
     let mut stopping = false;
@@ -343,14 +365,14 @@ async fn run(
                 }
             }
         }
-        flush(&store, &resolver, &mut pending).await;
+        flush(&store, &resolver, &mut pending, &written).await;
     }
     // Shutting down: take what the server queued before it stopped.
     rx.close();
     while let Some(ev) = rx.recv().await {
         pending.push(ev);
     }
-    flush(&store, &resolver, &mut pending).await;
+    flush(&store, &resolver, &mut pending, &written).await;
 }
 
 #[cfg(test)]
