@@ -14,7 +14,7 @@ use std::time::UNIX_EPOCH;
 
 use crate::clock;
 use crate::config::Config;
-use crate::http::handlers::upload::sanitize_filename;
+use crate::ingest::sanitize_filename;
 use crate::media::strip::{self, StripMode};
 use crate::media::{self, ImageType, Limits};
 use crate::secret;
