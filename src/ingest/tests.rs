@@ -1,6 +1,7 @@
 //! The pipeline on its own, over a store in a temp dir: an accepted image is
 //! stored byte for byte with its row; a refused one leaves no blob, temp file
-//! or row; a file larger than a read chunk is streamed in pieces.
+//! or row; a file larger than a read chunk is streamed in pieces; an import's
+//! memory does not grow with the file.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -9,6 +10,7 @@ use tokio::io::ReadBuf;
 
 use super::*;
 use crate::media::ImageType;
+use crate::ops::import::{ImportOptions, import_dir};
 
 fn real(name: &str) -> Vec<u8> {
     std::fs::read(format!(
@@ -20,6 +22,24 @@ fn real(name: &str) -> Vec<u8> {
 
 fn open(dir: &std::path::Path) -> (Arc<Store>, Config) {
     (Arc::new(Store::open(dir).unwrap()), Config::for_tests(dir))
+}
+
+/// A 24-bit bitmap of `width` × `height` (uncompressed: its size is the pixels').
+fn bmp(width: u32, height: u32) -> Vec<u8> {
+    let stride = (width * 3).div_ceil(4) * 4;
+    let pixels = stride * height;
+    let mut out = b"BM".to_vec();
+    out.extend_from_slice(&(54 + pixels).to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&54u32.to_le_bytes());
+    out.extend_from_slice(&40u32.to_le_bytes());
+    out.extend_from_slice(&width.to_le_bytes());
+    out.extend_from_slice(&height.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&24u16.to_le_bytes());
+    out.extend_from_slice(&[0; 24]);
+    out.resize(out.len() + pixels as usize, 0x7f);
+    out
 }
 
 /// Hands out at most `piece` bytes per read and counts the reads, like a
@@ -166,4 +186,47 @@ async fn an_upload_over_the_limit_is_refused_while_streaming() {
     // It stopped pulling at the limit, not at the end of the file.
     assert!(sent <= 11, "{sent} pieces read");
     assert!(store.blobs().list_temps().unwrap().is_empty());
+}
+
+/// Imports a folder holding one bitmap of `height` rows, returning the peak
+/// of memory the import allocated, on this thread and the runtime's.
+fn import_peak(height: u32) -> usize {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, config) = open(dir.path());
+    let folder = tempfile::tempdir().unwrap();
+    let image = bmp(1024, height);
+    std::fs::write(folder.path().join("big.bmp"), &image).unwrap();
+    let len = image.len();
+    drop(image);
+    // File reads and writes run on the blocking pool: measure it too.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .on_thread_start(crate::alloc_probe::track_this_thread)
+        .build()
+        .unwrap();
+    let ingest = Ingest::new(store.clone(), config);
+    let (summary, peak) = crate::alloc_probe::group_peak(|| {
+        rt.block_on(import_dir(
+            &ingest,
+            folder.path(),
+            ImportOptions::default(),
+            |_, _| {},
+        ))
+    });
+    let summary = summary.unwrap();
+    assert_eq!(summary.imported, 1, "{:?}", summary.refused);
+    assert_eq!(store.totals().unwrap().bytes_stored, len as u64);
+    peak
+}
+
+#[test]
+fn import_memory_does_not_grow_with_the_file() {
+    // 1.2 MiB and 12 MiB (both past the write buffer): the peak is the read
+    // chunk and the write buffers both times, not the file.
+    let small = import_peak(400);
+    let large = import_peak(4096);
+    assert!(
+        large < small + 512 * 1024,
+        "small {small} bytes, large {large} bytes"
+    );
+    assert!(large < 4 << 20, "large {large} bytes");
 }
