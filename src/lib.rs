@@ -10,6 +10,7 @@
 //! - `duration`: the one duration grammar (`500ms`, `90s`, `7d`, `4w`)
 //! - `error`: `AppError` -> status + JSON body
 //! - `http`: router, dispatch, guards (session, CSRF, upload auth), bodies, conditional/range, blob sending, image JSON, assets, handlers
+//! - `ingest`: the one pipeline from bytes to a stored image (upload, import, adopt)
 //! - `lifecycle`: expiry and view limits, privacy defaults, the sweeper
 //! - `metrics`: Prometheus counters and the `/metrics` text
 //! - `media`: image type, structure and dimensions from the bytes; metadata stripping; thumbnails
@@ -40,6 +41,7 @@ pub mod config;
 pub mod duration;
 pub mod error;
 pub mod http;
+pub mod ingest;
 pub mod lifecycle;
 pub mod media;
 pub mod metrics;

@@ -290,16 +290,12 @@ pub fn adopt(
             return Err(e).with_context(|| format!("opening data directory {}", dir.display()));
         }
     };
-    let limits = crate::media::Limits {
-        allowed: config.allowed_types.clone(),
-        max_pixels: config.max_pixels,
-        ..Default::default()
-    };
-    let s = super::adopt::adopt(
+    let store = std::sync::Arc::new(store);
+    let s = offline_runtime()?.block_on(super::adopt::adopt(
         &store,
-        &limits,
+        &config,
         super::adopt::AdoptOptions { trash, private },
-    )?;
+    ))?;
     for (hash, why) in &s.refused {
         eprintln!("left blob {hash}: {why}");
     }
@@ -367,9 +363,9 @@ pub fn import(
     // A progress line only for a person watching; logs and pipes get the summary.
     let tty = std::io::stderr().is_terminal();
     let mut last = Instant::now() - Duration::from_secs(1);
-    let summary = super::import::import_dir(
-        &store,
-        &config,
+    let ingest = crate::ingest::Ingest::new(std::sync::Arc::new(store), config);
+    let summary = offline_runtime()?.block_on(super::import::import_dir(
+        &ingest,
         folder,
         super::import::ImportOptions { private },
         |done, total| {
@@ -388,7 +384,7 @@ pub fn import(
                 let _ = std::io::stderr().flush();
             }
         },
-    )?;
+    ))?;
     for (path, why) in &summary.refused {
         eprintln!("refused {}: {why}", path.display());
     }
@@ -399,6 +395,15 @@ pub fn import(
         summary.refused.len()
     );
     Ok(())
+}
+
+/// A one-thread runtime for the offline commands that stream files through
+/// the ingest pipeline (its file writes and store calls go to the blocking
+/// pool, as in the server).
+fn offline_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .context("starting the async runtime")
 }
 
 /// `pixbin systemd-unit [--binary PATH]`

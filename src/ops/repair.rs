@@ -122,10 +122,7 @@ pub fn repair_from(data_dir: &Path, archive: &Path) -> anyhow::Result<RepairRepo
             }
         }
         Holder::Online { addr, token } => {
-            for batch in report
-                .repaired
-                .chunks(crate::http::handlers::integrity::MAX_HASHES)
-            {
+            for batch in report.repaired.chunks(super::control::MAX_REPAIRED_HASHES) {
                 let body = serde_json::json!({
                     "hashes": batch.iter().map(hex).collect::<Vec<_>>()
                 });
