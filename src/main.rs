@@ -58,10 +58,11 @@ async fn serve(cli: &Cli, args: &pixbin::config::ServeArgs) -> anyhow::Result<()
     pixbin::systemd::notify_ready(addr);
     tokio::spawn(pixbin::systemd::watchdog(app.state.clone()));
 
+    let store = app.state.store.clone();
     let shutdown = async {
         tokio::select! {
             _ = shutdown_signal() => {}
-            _ = database_failure() => {
+            _ = database_failure(&store) => {
                 tracing::error!(
                     "the database file failed an I/O operation (a full or failing disk?); \
                      redb refuses all further work until it is reopened, so pixbin stops \
@@ -75,22 +76,18 @@ async fn serve(cli: &Cli, args: &pixbin::config::ServeArgs) -> anyhow::Result<()
     tracing::info!("draining view events");
     app.writer.shutdown().await;
     pixbin::ops::control::retract(&app.state.config.data_dir);
-    if pixbin::store::database_failed() {
+    if app.state.store.database_failed() {
         anyhow::bail!("stopped after a database I/O failure; restart to reopen the database");
     }
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Resolves once the database has failed an I/O operation (`store::database_failed`).
-async fn database_failure() {
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
-    loop {
-        tick.tick().await;
-        if pixbin::store::database_failed() {
-            return;
-        }
-    }
+/// Resolves once the database file has failed an I/O operation
+/// (`Store::database_failure`).
+async fn database_failure(store: &pixbin::store::Store) {
+    // The sender lives in the store, which outlives this wait.
+    let _ = store.database_failure().wait_for(|failed| *failed).await;
 }
 
 async fn shutdown_signal() {
