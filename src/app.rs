@@ -1,6 +1,9 @@
 //! Start-up: open the data directory, create the first account and upload key,
-//! and assemble the shared state. Used by `pixbin serve` and by the tests.
+//! and assemble the shared state (`start`, used by the tests too); and
+//! `pixbin serve` around it: bind, serve, stop on a signal or a database
+//! failure.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -157,4 +160,84 @@ async fn purge_sessions(store: Arc<Store>) {
             _ => {}
         }
     }
+}
+
+/// `pixbin serve`: loads the configuration, binds, starts, prints the
+/// first-run secrets, serves until a signal or a database failure, then drains.
+pub async fn serve(
+    args: &crate::config::ServeArgs,
+    data_dir: Option<&Path>,
+    config_file: Option<&Path>,
+) -> anyhow::Result<()> {
+    let config = crate::config::load(args, data_dir, config_file)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let app = crate::app::start(config, &listener).await?;
+    let base = app.state.config.base_url().to_string();
+    if let Some(pw) = &app.created.admin_password {
+        println!("created account admin with password: {}", pw.expose());
+    } else if app.created.admin_created {
+        println!("created account admin with the password from PIXBIN_ADMIN_PASSWORD");
+    }
+    if let Some(key) = &app.created.upload_key {
+        println!("created upload key: {}", key.expose());
+        println!(
+            "try it: curl -H \"Authorization: Bearer {}\" -F \"file=@screenshot.png\" {base}/api/upload",
+            key.expose()
+        );
+        println!("(these secrets are shown only this once)");
+    }
+    println!("pixbin listening on http://{addr}");
+    println!("admin UI: {base}/admin/");
+    tracing::info!(%addr, base_url = %base, "serving");
+    crate::systemd::notify_ready(addr);
+    tokio::spawn(crate::systemd::watchdog(app.state.clone()));
+
+    let store = app.state.store.clone();
+    let shutdown = async {
+        tokio::select! {
+            _ = shutdown_signal() => {}
+            _ = database_failure(&store) => {
+                tracing::error!(
+                    "the database file failed an I/O operation (a full or failing disk?); \
+                     redb refuses all further work until it is reopened, so pixbin stops \
+                     and lets its service manager start it again"
+                );
+            }
+        }
+        crate::systemd::notify_stopping();
+    };
+    crate::server::run(listener, app.state.clone(), shutdown).await;
+    tracing::info!("draining view events");
+    app.writer.shutdown().await;
+    crate::ops::control::retract(&app.state.config.data_dir);
+    if app.state.store.database_failed() {
+        anyhow::bail!("stopped after a database I/O failure; restart to reopen the database");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves once the database file has failed an I/O operation
+/// (`Store::database_failure`).
+async fn database_failure(store: &Store) {
+    // The sender lives in the store, which outlives this wait.
+    let _ = store.database_failure().wait_for(|failed| *failed).await;
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
 }

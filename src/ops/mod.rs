@@ -1,6 +1,8 @@
-//! Operations on a data directory: backup and restore, import, the control file
-//! that lets the CLI reach a running server, and the periodic garbage collector.
+//! Operations on a data directory: the CLI commands' bodies (accounts and keys,
+//! backup and restore, import, check, GC), the control file that lets the CLI
+//! reach a running server, and the periodic garbage collector.
 
+pub mod accounts;
 pub mod adopt;
 pub mod backup;
 pub mod commands;
