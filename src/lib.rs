@@ -50,5 +50,6 @@ pub mod settings;
 pub mod state;
 pub mod store;
 pub mod systemd;
+pub mod tasks;
 pub mod thumbnails;
 pub mod view_limits;

@@ -26,7 +26,7 @@ pub struct AppState {
     /// The thumbnail worker pool.
     pub thumbs: Thumbnailer,
     /// Request, latency and GC counters for `/metrics`.
-    pub metrics: crate::metrics::Metrics,
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Checks the token `pixbin backup` presents (see `ops::control`).
     pub control: crate::ops::control::Control,
     /// Small hot blobs in memory, by hash (see `http::blobcache`).
