@@ -49,6 +49,13 @@ impl AppState {
         F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     {
         let store = self.store.clone();
-        Ok(tokio::task::spawn_blocking(move || f(&store)).await??)
+        Ok(tokio::task::spawn_blocking(move || {
+            let res = f(&store);
+            if let Err(e) = &res {
+                store.recheck_after(e);
+            }
+            res
+        })
+        .await??)
     }
 }

@@ -38,7 +38,14 @@ pub async fn watchdog(store: Arc<Store>) {
     loop {
         tick.tick().await;
         let s = store.clone();
-        match tokio::task::spawn_blocking(move || s.ping()).await {
+        let ping = move || {
+            let res = s.ping();
+            if let Err(e) = &res {
+                s.recheck_after(e);
+            }
+            res
+        };
+        match tokio::task::spawn_blocking(ping).await {
             Ok(Ok(())) => {
                 let _ = sd_notify::notify(&[NotifyState::Watchdog]);
             }

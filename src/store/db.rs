@@ -4,7 +4,9 @@
 //! redb latches an I/O failure of its own file: every later write transaction
 //! fails (`PreviousIo`) until the file is reopened, which for the server means a
 //! restart. Write transactions begin and commit through [`Db`], which notes such
-//! a failure in a watch channel owned by the store; `serve` awaits it and exits
+//! a failure in a watch channel owned by the store; a failed read latches in
+//! redb too, and [`Db::recheck`] (called after a store error) finds it before
+//! the next write would. `serve` awaits the channel and exits
 //! so that the service manager restarts it (systemd: `Restart=on-failure`),
 //! instead of answering 500 to everything while looking alive.
 
@@ -52,6 +54,20 @@ impl Db {
     /// A receiver that sees `true` once the file has failed.
     pub(crate) fn watch_failure(&self) -> watch::Receiver<bool> {
         self.failed.subscribe()
+    }
+
+    /// Asks redb whether it has latched a failure of the file, without
+    /// waiting for a write in progress (that one notes a failure itself).
+    pub(crate) fn recheck(&self) {
+        match self.inner.try_begin_write() {
+            Ok(txn) => {
+                if let Err(e) = txn.abort() {
+                    self.note(&e);
+                }
+            }
+            Err(TransactionError::Storage(s)) => self.note(&s),
+            Err(_) => {}
+        }
     }
 
     fn note(&self, e: &StorageError) {
@@ -191,5 +207,27 @@ mod tests {
 
         write_one(&other, 1).unwrap();
         assert!(!other.failed());
+    }
+
+    /// A failure that did not pass through this handle (in the server: a
+    /// failed read) is found by `recheck`; a healthy database stays healthy.
+    #[test]
+    fn recheck_finds_a_failure_redb_latched_elsewhere() {
+        let fail = Arc::new(AtomicBool::new(false));
+        let backend = Failing {
+            mem: InMemoryBackend::new(),
+            fail: fail.clone(),
+        };
+        let db = Db::new(Database::builder().create_with_backend(backend).unwrap());
+        write_one(&db, 1).unwrap();
+        db.recheck();
+        assert!(!db.failed());
+        fail.store(true, Ordering::SeqCst);
+        let txn = db.inner.begin_write().unwrap();
+        txn.open_table(T).unwrap().insert(2, 2).unwrap();
+        assert!(txn.commit().is_err());
+        assert!(!db.failed(), "not through this handle");
+        db.recheck();
+        assert!(db.failed());
     }
 }

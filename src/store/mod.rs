@@ -136,6 +136,18 @@ impl Store {
         self.db.watch_failure()
     }
 
+    /// After an error of a store call: whether the database file has failed
+    /// is asked of redb, for failures that no write transaction has seen yet
+    /// (a failed read). Errors that are decisions (limits) ask nothing.
+    pub fn recheck_after(&self, e: &StoreError) {
+        if matches!(
+            e,
+            StoreError::Io(_) | StoreError::Db(_) | StoreError::Corrupt(_)
+        ) {
+            self.db.recheck();
+        }
+    }
+
     /// A cheap read transaction, for readiness checks.
     pub fn ping(&self) -> Result<()> {
         self.totals().map(|_| ())
