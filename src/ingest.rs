@@ -80,9 +80,9 @@ pub enum IngestError {
     #[error("could not strip metadata: {0}")]
     Strip(RewriteError),
     /// The request asks for what the server's or the key's policy refuses
-    /// (expiry, privacy, view limit); already the client-facing error.
+    /// (expiry, privacy, view limit).
     #[error(transparent)]
-    Policy(AppError),
+    Policy(#[from] crate::lifecycle::LifecycleError),
     /// Storing failed, or a limit of the store (quota, image count) refused it.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -111,7 +111,7 @@ impl From<IngestError> for AppError {
             },
             IngestError::Strip(RewriteError::Io(io)) => AppError::from(io),
             IngestError::Strip(RewriteError::Invalid(m)) => AppError::Internal(m.to_string()),
-            IngestError::Policy(e) => e,
+            IngestError::Policy(e) => AppError::from(e),
             IngestError::Store(e) => AppError::from(e),
             IngestError::Task(e) => AppError::from(e),
         }
@@ -165,7 +165,7 @@ pub enum Origin<'p> {
         /// Recorded on the image.
         uploader: Uploader,
         /// The upload key's hash, to mark it used.
-        key_hash: Option<[u8; 32]>,
+        key_hash: Option<crate::secret::KeyHash>,
         /// The key's upload policy (`None` for a logged-in user).
         policy: Option<&'p KeyPolicy>,
         /// What the request asked for.
@@ -422,9 +422,9 @@ impl<'a> Ingest<'a> {
     }
 }
 
-/// A refusal by the upload policy: the client's answer as it is.
-fn policy<E: Into<AppError>>(e: E) -> IngestError {
-    IngestError::Policy(e.into())
+/// A refusal by the upload policy.
+fn policy(e: crate::lifecycle::LifecycleError) -> IngestError {
+    IngestError::Policy(e)
 }
 
 /// Who owns a new row and what limits it carries.

@@ -18,8 +18,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hyper::{HeaderMap, header};
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc;
 
 use super::geo::GeoDb;
 use super::salt::{self, Visitors};
@@ -28,6 +27,7 @@ use crate::clock;
 use crate::config::Config;
 use crate::store::Store;
 use crate::store::stats::{Hit, HitKind, StatsLimits};
+use crate::tasks::Shutdown;
 
 /// Events buffered between the serving path and the writer (about 80 bytes each).
 pub const CHANNEL_CAPACITY: usize = 65_536;
@@ -164,18 +164,29 @@ impl Views {
     }
 }
 
-/// Stops the writer after draining and flushing what is queued.
+/// The writer task, not yet started: `tasks::start` runs it with a shutdown
+/// handle, on which it drains the queue and writes it before returning.
 #[derive(Debug)]
-pub struct Writer {
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<()>,
+pub struct WriterTask {
+    store: Arc<Store>,
+    resolver: Arc<Mutex<Resolver>>,
+    rx: mpsc::Receiver<ViewEvent>,
+    interval: Duration,
+    written: Arc<AtomicU64>,
 }
 
-impl Writer {
-    /// Drains the queue, writes it, and waits for the task to end.
-    pub async fn shutdown(self) {
-        let _ = self.stop.send(());
-        let _ = self.task.await;
+impl WriterTask {
+    /// Runs the writer until shutdown, then drains and flushes.
+    pub async fn run(self, shutdown: Shutdown) {
+        run(
+            self.store,
+            self.resolver,
+            self.rx,
+            shutdown,
+            self.interval,
+            self.written,
+        )
+        .await
     }
 }
 
@@ -229,8 +240,9 @@ impl Resolver {
     }
 }
 
-/// Opens the GeoIP database (if configured) and starts the writer task.
-pub async fn start(store: Arc<Store>, config: &Config) -> anyhow::Result<(Views, Writer)> {
+/// Opens the GeoIP database (if configured) and builds the queue and its
+/// writer task (started by `tasks::start`).
+pub async fn open(store: Arc<Store>, config: &Config) -> anyhow::Result<(Views, WriterTask)> {
     // With analytics off nothing is looked up, so the file is not even read.
     let geo = match config.geoip_db.clone().filter(|_| config.analytics) {
         Some(path) => Some(
@@ -253,27 +265,21 @@ pub async fn start(store: Arc<Store>, config: &Config) -> anyhow::Result<(Views,
         },
     };
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
-    let (stop_tx, stop_rx) = oneshot::channel();
     let written = Arc::new(AtomicU64::new(0));
-    let task = tokio::spawn(run(
-        store,
-        Arc::new(Mutex::new(resolver)),
-        rx,
-        stop_rx,
-        config.view_flush_interval,
-        written.clone(),
-    ));
     Ok((
         Views {
             tx,
             enabled: config.analytics,
             admin_prefix: format!("{}/admin", config.base_url()),
             counters: Counters::default(),
-            written,
+            written: written.clone(),
         },
-        Writer {
-            stop: stop_tx,
-            task,
+        WriterTask {
+            store,
+            resolver: Arc::new(Mutex::new(resolver)),
+            rx,
+            interval: config.view_flush_interval,
+            written,
         },
     ))
 }
@@ -333,7 +339,7 @@ async fn run(
     store: Arc<Store>,
     resolver: Arc<Mutex<Resolver>>,
     mut rx: mpsc::Receiver<ViewEvent>,
-    mut stop: oneshot::Receiver<()>,
+    mut stop: Shutdown,
     interval: Duration,
     written: Arc<AtomicU64>,
 ) {
@@ -345,7 +351,7 @@ async fn run(
                 Some(ev) => pending.push(ev),
                 None => break,
             },
-            _ = &mut stop => break,
+            _ = stop.requested() => break,
         }
         let deadline = tokio::time::Instant::now() + interval;
         loop {
@@ -359,7 +365,7 @@ async fn run(
             }
             tokio::select! {
                 _ = tokio::time::sleep(CHECK.min(deadline - now)) => {}
-                _ = &mut stop => {
+                _ = stop.requested() => {
                     stopping = true;
                     break;
                 }

@@ -1,6 +1,7 @@
 //! The bodies of the operations subcommands (`check`, `gc`, `backup`, `repair`,
-//! `restore`, `import`, `adopt`, `systemd-unit`): what they print and when they
-//! fail. `cli` only parses arguments and calls these.
+//! `restore`, `import`, `adopt`, `thumbnails`, `systemd-unit`): what they print
+//! and when they fail. `cli` only parses arguments and calls these (accounts
+//! and keys: `ops::accounts`).
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -415,5 +416,20 @@ pub fn systemd_unit(binary: Option<&str>) -> anyhow::Result<()> {
         bail!("the binary path must not contain spaces");
     }
     print!("{}", crate::systemd::unit(&binary));
+    Ok(())
+}
+
+/// `pixbin thumbnails`: makes the missing thumbnails offline.
+pub fn thumbnails(dir: &Path) -> anyhow::Result<()> {
+    let store = open_store(dir)?;
+    let workers = crate::thumbnails::default_workers();
+    // Offline, so no storage limit applies: thumbnails are a few KiB each.
+    let (made, failed) = crate::thumbnails::backfill(
+        &store,
+        workers,
+        &crate::media::thumbnail::ThumbLimits::default(),
+        None,
+    )?;
+    eprintln!("made {made} thumbnails; {failed} images have none (undecodable or too large)");
     Ok(())
 }

@@ -206,7 +206,7 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config
                 let _ = stop_rx.await;
             })
             .await;
-            app.writer.shutdown().await;
+            app.tasks.shutdown(app.state.config.shutdown_timeout).await;
         });
     });
     let (addr, state, upload_key) = ready_rx.recv().unwrap();
