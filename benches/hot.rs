@@ -17,7 +17,6 @@ use hyper::Method;
 use pixbin::http::image_json::decode_key;
 use pixbin::http::router::route;
 use pixbin::media::ImageType;
-use pixbin::store::blobs::BlobStore;
 use pixbin::store::codec::{BlobRecord, ImageRecord, Uploader};
 use pixbin::store::meta::{
     HASH_TO_BLOB, ID_TO_IMAGE, NAME_TO_META, UPLOADED_AT_TO_ID, UUID_TO_ID, keys,
@@ -79,10 +78,9 @@ fn seed(dir: &Path, n: usize) -> Vec<[u8; 16]> {
     let mut uuids = Vec::with_capacity(n);
     {
         let store = Store::open(dir).expect("open store");
-        let (temp, mut f) = store.blobs().create_temp().expect("temp");
-        f.write_all(&bytes).expect("write");
-        f.sync_all().expect("sync");
-        drop(f);
+        let mut temp = store.blobs().create_temp().expect("temp");
+        temp.write_all(&bytes).expect("write");
+        temp.sync_all().expect("sync");
         let u = *uuid::Uuid::new_v4().as_bytes();
         uuids.push(u);
         let new = NewImage {

@@ -45,7 +45,8 @@ use crate::lifecycle;
 use crate::media::strip::{self, RewriteError, StripMode};
 use crate::media::{Inspector, Limits, MediaError, MediaInfo, inventory};
 use crate::secret::{self, Secret};
-use crate::store::blobs::{BlobHash, BlobStore, FsBlobStore, TempBlob};
+use crate::store::blobs::async_temp::AsyncTemp;
+use crate::store::blobs::{BlobHash, BlobStore, Syncer, TempBlob};
 use crate::store::codec::{ImageRecord, KeyPolicy, Uploader};
 use crate::store::quota::Quota;
 use crate::store::{NewImage, Store, StoreError, StoredImage};
@@ -140,6 +141,25 @@ pub fn read_chunks<R: AsyncRead + Unpin>(
         }
         buf.truncate(n);
         Ok(Some((buf, r)))
+    })
+}
+
+/// Chunks of at most `size` bytes from a blocking reader (a blob store's),
+/// each read on the blocking pool, for [`Ingest::receive`].
+pub fn read_chunks_blocking<R: std::io::Read + Send + 'static>(
+    reader: R,
+    size: usize,
+) -> impl Stream<Item = std::io::Result<Vec<u8>>> {
+    futures_util::stream::try_unfold(reader, move |mut r| async move {
+        let (r, buf) = tokio::task::spawn_blocking(move || {
+            let mut buf = vec![0; size];
+            let n = r.read(&mut buf)?;
+            buf.truncate(n);
+            Ok::<_, std::io::Error>((r, buf))
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        Ok((!buf.is_empty()).then_some((buf, r)))
     })
 }
 
@@ -286,10 +306,10 @@ impl<'a> Ingest<'a> {
         if let Some(mode) = self.strip
             && (mode != StripMode::None || info.trailer_at.is_some())
         {
-            let src = writer.temp.path().to_path_buf();
+            let src = writer.file.get_mut().reader().await?;
             let (limits, blobs) = (self.limits.clone(), self.store.blobs().clone());
             rewritten = tokio::task::spawn_blocking(move || {
-                strip::rewrite(&src, size, &info, mode, &limits, || blobs.create_temp())
+                strip::rewrite(src, size, &info, mode, &limits, || blobs.create_temp())
             })
             .await?
             .map_err(IngestError::Strip)?;
@@ -301,9 +321,9 @@ impl<'a> Ingest<'a> {
         // Stored as displayed (EXIF orientation applied), read from the bytes
         // that are kept.
         let (width, height) = {
-            let (path, kind) = (temp.path().to_path_buf(), info.kind);
+            let (bytes, kind) = (temp.reader()?, info.kind);
             let (w, h) = (info.width, info.height);
-            tokio::task::spawn_blocking(move || inventory::displayed_dims(&path, kind, w, h))
+            tokio::task::spawn_blocking(move || inventory::displayed_dims(bytes, kind, w, h))
                 .await?
         };
         Ok(Checked {
@@ -522,7 +542,7 @@ impl Gate {
 /// `Store::commit_upload_within` moves them under their hash in the same
 /// transaction as the row (invariant 1).
 async fn write_temp<S, B, E>(
-    blobs: &FsBlobStore,
+    blobs: &Arc<dyn BlobStore>,
     chunks: S,
     gate: &mut Gate,
 ) -> Result<TempWriter, ReceiveError<E>>
@@ -543,10 +563,9 @@ where
 
 /// A temp blob being written.
 struct TempWriter {
-    temp: TempBlob,
-    file: tokio::io::BufWriter<tokio::fs::File>,
-    /// A second handle on the temp file, for fdatasync beside the writes.
-    sync_handle: Arc<std::fs::File>,
+    file: tokio::io::BufWriter<AsyncTemp>,
+    /// Syncs the temp beside the writes (fdatasync on a second handle).
+    sync_handle: Syncer,
     /// Bytes written since the last early writeback started.
     unsynced: u64,
     /// The early writeback in flight, if any.
@@ -554,15 +573,11 @@ struct TempWriter {
 }
 
 impl TempWriter {
-    fn create(blobs: &FsBlobStore) -> std::io::Result<TempWriter> {
-        let (temp, file) = blobs.create_temp()?;
-        let sync_handle = Arc::new(file.try_clone()?);
+    fn create(blobs: &Arc<dyn BlobStore>) -> std::io::Result<TempWriter> {
+        let temp = blobs.create_temp()?;
+        let sync_handle = temp.syncer()?;
         Ok(TempWriter {
-            temp,
-            file: tokio::io::BufWriter::with_capacity(
-                WRITE_BUFFER,
-                tokio::fs::File::from_std(file),
-            ),
+            file: tokio::io::BufWriter::with_capacity(WRITE_BUFFER, AsyncTemp::new(temp)),
             sync_handle,
             unsynced: 0,
             syncing: None,
@@ -582,7 +597,7 @@ impl TempWriter {
             }
             self.file.flush().await?;
             let f = self.sync_handle.clone();
-            self.syncing = Some(tokio::task::spawn_blocking(move || f.sync_data()));
+            self.syncing = Some(tokio::task::spawn_blocking(move || f()));
             self.unsynced = 0;
         }
         Ok(())
@@ -595,7 +610,7 @@ impl TempWriter {
             h.await.map_err(std::io::Error::other)??;
         }
         self.file.get_mut().sync_all().await?;
-        Ok(self.temp)
+        self.file.into_inner().into_temp().await
     }
 }
 

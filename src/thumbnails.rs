@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use crate::media::thumbnail::{self, ThumbLimits};
-use crate::store::blobs::{BlobHash, BlobStore};
+use crate::store::blobs::{BlobCursor, BlobHash};
 use crate::store::thumbs::{Attached, NewThumbnail};
 use crate::store::{Store, StoreError};
 
@@ -252,8 +252,8 @@ pub fn process(store: &Store, id: u64, limits: &ThumbLimits, max_storage: Option
         return Outcome::Ready(h);
     }
     let kind = img.record.kind;
-    let file = match store.blobs().open(&img.record.hash) {
-        Ok(f) => f,
+    let file = match BlobCursor::open(store.blobs().clone(), &img.record.hash) {
+        Ok(c) => c,
         Err(e) => {
             tracing::warn!(image = id, error = %e, "thumbnail: blob unreadable");
             return Outcome::Failed;
@@ -275,9 +275,9 @@ pub fn process(store: &Store, id: u64, limits: &ThumbLimits, max_storage: Option
         }
     };
     let stored = (|| -> Result<Attached, StoreError> {
-        let (temp, mut f) = store.blobs().create_temp()?;
-        f.write_all(&thumb.bytes)?;
-        f.sync_all()?;
+        let mut temp = store.blobs().create_temp()?;
+        temp.write_all(&thumb.bytes)?;
+        temp.sync_all()?;
         let new = NewThumbnail {
             temp,
             hash: *blake3::hash(&thumb.bytes).as_bytes(),

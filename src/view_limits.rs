@@ -258,13 +258,12 @@ pub async fn drive(ledger: Weak<ViewLimits>, mut shutdown: Shutdown) {
 mod tests {
     use super::*;
     use crate::store::NewImage;
-    use crate::store::blobs::BlobStore;
     use crate::store::codec::ImageRecord;
     use std::io::Write;
 
     fn limited(store: &Store, max: u64) -> StoredImage {
-        let (temp, mut f) = store.blobs().create_temp().unwrap();
-        f.write_all(b"pixels").unwrap();
+        let mut temp = store.blobs().create_temp().unwrap();
+        temp.write_all(b"pixels").unwrap();
         let rec = ImageRecord {
             max_views: Some(max),
             ..crate::store::codec::test_record(b"pixels")

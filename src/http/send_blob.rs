@@ -2,7 +2,7 @@
 //! in-memory cache, verified reads and streaming in pooled chunks. Used for
 //! originals (`handlers::serve`) and thumbnails (`handlers::thumbs`) alike.
 
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 
 use bytes::Bytes;
 use futures_util::{StreamExt, stream};
@@ -21,17 +21,21 @@ use crate::http::range::{self, RangeResult};
 use crate::http::verify::{StreamCheck, Subject};
 use crate::state::AppState;
 use crate::store::StoredImage;
-use crate::store::blobs::{BlobStore, hex};
-use crate::store::integrity::{BlobKind, FileStamp};
+use crate::store::blobs::hex;
+use crate::store::integrity::BlobKind;
 use crate::view_limits::Payer;
+
+/// An open range of a blob, from the store's backend.
+type BlobReader = Box<dyn Read + Send>;
 
 /// What the blocking read produced.
 enum Loaded {
     /// The entire blob, verified, to be cached.
     Cached(Bytes),
-    /// The first chunk of the requested bytes, and the file positioned after
-    /// it if more remain, with the running hash when the whole blob is sent.
-    Chunk(Bytes, Option<(std::fs::File, Option<Box<StreamCheck>>)>),
+    /// The first chunk of the requested bytes, and the range reader
+    /// positioned after it if more remain, with the running hash when the
+    /// whole blob is sent.
+    Chunk(Bytes, Option<(BlobReader, Option<Box<StreamCheck>>)>),
     /// Wrong length or hash, or missing: reported, nothing may be sent.
     Damaged,
     /// The file went with its row (deleted under this request).
@@ -161,9 +165,17 @@ pub async fn serve_blob_as(
     let whole = start == 0 && count == len;
     let loaded = tokio::task::spawn_blocking(move || -> Loaded {
         let read = || -> std::io::Result<Loaded> {
-            let mut f = store.blobs().open(&hash)?;
-            // Before any header: a file of the wrong length is never served.
-            if !subject.length_ok(&f, len)? {
+            // Exactly the bytes this response sends, from the backend; the
+            // whole blob when it is to be cached.
+            let (from, want) = if first.is_some() {
+                (start, count)
+            } else {
+                (0, len)
+            };
+            let opened = store.blobs().read_range(&hash, from, want)?;
+            let (meta, mut f) = (opened.meta, opened.reader);
+            // Before any header: a blob of the wrong length is never served.
+            if !subject.length_ok(&meta, len) {
                 return Ok(Loaded::Damaged);
             }
             let Some(mut buf) = first else {
@@ -177,9 +189,6 @@ pub async fn serve_blob_as(
                 }
                 return Ok(Loaded::Cached(Bytes::from(buf)));
             };
-            if start > 0 {
-                f.seek(SeekFrom::Start(start))?;
-            }
             let n = buf.capacity().min(count as usize);
             buf.fill(&mut f, n)?;
             let rest = (n as u64) < count;
@@ -194,8 +203,7 @@ pub async fn serve_blob_as(
                 return Ok(Loaded::Chunk(bytes, None));
             }
             // Boxed: the hasher state is about 2 KiB and moves with every chunk.
-            let stamp = FileStamp::of(&f.metadata()?);
-            let check = StreamCheck::new(subject.clone(), stamp, &bytes).map(Box::new);
+            let check = StreamCheck::new(subject.clone(), meta, &bytes).map(Box::new);
             Ok(Loaded::Chunk(bytes, Some((f, check))))
         };
         match read() {
@@ -224,7 +232,7 @@ pub async fn serve_blob_as(
     Ok(builder.body(body).expect("valid response"))
 }
 
-/// Streams `first`, then `remaining` more bytes of an open file, each chunk
+/// Streams `first`, then `remaining` more bytes of an open range, each chunk
 /// read on the blocking pool into a buffer from `pool`. With a `check`, every
 /// chunk is hashed as it is read and the last one is sent only if the digest
 /// is right; otherwise the body ends in an error and the client never sees a
@@ -232,7 +240,7 @@ pub async fn serve_blob_as(
 fn file_stream(
     pool: ChunkPool,
     first: Bytes,
-    file: std::fs::File,
+    file: BlobReader,
     remaining: u64,
     check: Option<Box<StreamCheck>>,
 ) -> Body {
@@ -287,11 +295,9 @@ mod tests {
     /// Streams `data[skip..]` through `file_stream` after a first chunk of
     /// `data[..skip]`, the way `serve_blob` calls it.
     async fn stream_all(pool: &ChunkPool, data: &[u8], skip: usize) -> (Vec<u8>, Vec<usize>) {
-        let mut tmp = tempfile::tempfile().unwrap();
-        std::io::Write::write_all(&mut tmp, data).unwrap();
-        tmp.seek(SeekFrom::Start(skip as u64)).unwrap();
+        let rest: BlobReader = Box::new(std::io::Cursor::new(data[skip..].to_vec()));
         let first = Bytes::copy_from_slice(&data[..skip]);
-        let mut body = file_stream(pool.clone(), first, tmp, (data.len() - skip) as u64, None);
+        let mut body = file_stream(pool.clone(), first, rest, (data.len() - skip) as u64, None);
         let (mut out, mut sizes) = (Vec::new(), Vec::new());
         while let Some(frame) = body.frame().await {
             let chunk = frame.unwrap().into_data().unwrap();
@@ -344,10 +350,8 @@ mod tests {
     async fn a_blob_shorter_than_its_row_ends_in_an_error_not_wrong_bytes() {
         let pool = ChunkPool::new(65536, 65536);
         let data = pattern(100_000);
-        let mut tmp = tempfile::tempfile().unwrap();
-        std::io::Write::write_all(&mut tmp, &data).unwrap();
-        tmp.seek(SeekFrom::Start(0)).unwrap();
-        let mut body = file_stream(pool.clone(), Bytes::new(), tmp, 150_000, None);
+        let short: BlobReader = Box::new(std::io::Cursor::new(data));
+        let mut body = file_stream(pool.clone(), Bytes::new(), short, 150_000, None);
         let mut got = 0;
         let mut failed = false;
         while let Some(frame) = body.frame().await {

@@ -2,8 +2,9 @@
 //! that a wrong length or hash is never delivered as a complete `200`
 //! (ARCHITECTURE invariant 9).
 //!
-//! - Every read compares the open file's length (one `fstat`) with the row
-//!   before any header goes out.
+//! - Every read compares the opened blob's length (what the backend learnt
+//!   as it opened it: one `fstat`, or the headers of a ranged GET) with the
+//!   row before any header goes out.
 //! - A small blob is hashed once when it is loaded into the memory cache, so the
 //!   hot path (a cache hit) costs nothing more than before.
 //! - A large blob sent whole is hashed while it streams; the last chunk is held
@@ -11,7 +12,7 @@
 //!   error instead (hyper then aborts the connection: the client sees a cut
 //!   transfer, short of its `Content-Length`, never a clean end). A blob that
 //!   streamed whole and right is not hashed again for ten minutes while its
-//!   file is unchanged (`store::integrity::VERIFIED_FOR`), like a small blob
+//!   version is unchanged (`store::integrity::VERIFIED_FOR`), like a small blob
 //!   in the memory cache: that keeps large GETs at their former speed.
 //! - A range of a large blob cannot be hashed whole: only its length is
 //!   checked; the scrub re-hashes it in the background.
@@ -23,7 +24,8 @@ use std::sync::Arc;
 
 use crate::store::Store;
 use crate::store::blobs::BlobHash;
-use crate::store::integrity::{BlobKind, FileStamp, Reason};
+use crate::store::blobs::BlobMeta;
+use crate::store::integrity::{BlobKind, Reason};
 
 /// Which blob a read serves, to name it in a damage report.
 #[derive(Debug, Clone)]
@@ -45,13 +47,13 @@ impl Subject {
             .report_damage(&self.hash, self.kind, reason, self.image);
     }
 
-    /// Whether the file's length, as opened, matches the row; reports if not.
-    pub fn length_ok(&self, file: &std::fs::File, expected: u64) -> std::io::Result<bool> {
-        if file.metadata()?.len() == expected {
-            return Ok(true);
+    /// Whether the blob's length, as opened, matches the row; reports if not.
+    pub fn length_ok(&self, opened: &BlobMeta, row_size: u64) -> bool {
+        if opened.size == row_size {
+            return true;
         }
         self.report(Reason::Length);
-        Ok(false)
+        false
     }
 
     /// Whether `bytes` are the blob; reports if not.
@@ -85,14 +87,14 @@ impl Subject {
 #[derive(Debug)]
 pub struct StreamCheck {
     subject: Subject,
-    stamp: FileStamp,
+    stamp: BlobMeta,
     hasher: blake3::Hasher,
 }
 
 impl StreamCheck {
-    /// Starts with the bytes already read from the file of `stamp`; `None`
-    /// when that file streamed whole and right a short while ago.
-    pub fn new(subject: Subject, stamp: FileStamp, first: &[u8]) -> Option<Self> {
+    /// Starts with the bytes already read from the blob version `stamp`;
+    /// `None` when that version streamed whole and right a short while ago.
+    pub fn new(subject: Subject, stamp: BlobMeta, first: &[u8]) -> Option<Self> {
         if subject
             .store
             .integrity()

@@ -58,11 +58,11 @@ pub fn displayed(width: u32, height: u32, orientation: Option<u16>) -> (u32, u32
     }
 }
 
-/// The displayed `(width, height)` of a stored file whose header says
-/// `width` × `height`: its EXIF orientation applied. A file that cannot be
-/// read keeps the header's sides.
+/// The displayed `(width, height)` of stored bytes whose header says
+/// `width` × `height`: their EXIF orientation applied. Bytes that cannot be
+/// read keep the header's sides.
 pub fn displayed_dims(
-    path: &std::path::Path,
+    mut bytes: impl Read + Seek,
     kind: ImageType,
     width: u32,
     height: u32,
@@ -70,9 +70,9 @@ pub fn displayed_dims(
     if !matches!(kind, ImageType::Jpeg | ImageType::Png | ImageType::Webp) {
         return (width, height);
     }
-    let orientation = std::fs::File::open(path).and_then(|f| {
-        let len = f.metadata()?.len();
-        inventory(&mut io::BufReader::new(f), len, kind)
+    let orientation = bytes.seek(SeekFrom::End(0)).and_then(|len| {
+        bytes.rewind()?;
+        inventory(&mut io::BufReader::new(bytes), len, kind)
     });
     match orientation {
         Ok(inv) => displayed(width, height, inv.orientation),

@@ -21,7 +21,6 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
-use std::path::Path;
 
 use super::exif::{self, Category};
 use super::location;
@@ -586,7 +585,7 @@ pub fn apply<R: Read + Seek>(
 /// The stripped copy of an upload.
 #[derive(Debug)]
 pub struct Rewritten<T> {
-    /// The new temp file (fsynced).
+    /// The new temp (fsynced).
     pub temp: T,
     /// blake3 of its bytes.
     pub hash: [u8; 32],
@@ -608,30 +607,41 @@ pub enum RewriteError {
     Invalid(MediaError),
 }
 
-/// Strips the validated upload at `src` (`len` bytes, as `info` describes it)
-/// into a new file from `create`, hashing it and re-inspecting it under
+/// Where a stripped copy goes: written, then made durable before it is named.
+pub trait DurableWrite: Write {
+    /// Makes everything written durable (fsync).
+    fn sync_all(&mut self) -> io::Result<()>;
+}
+
+impl DurableWrite for File {
+    fn sync_all(&mut self) -> io::Result<()> {
+        File::sync_all(self)
+    }
+}
+
+/// Strips the validated upload read from `input` (`len` bytes, as `info`
+/// describes it) into a new temp from `create`, hashing it and re-inspecting it under
 /// `limits` on the way, then fsyncs it. Data after the image
 /// (`info.trailer_at`) is cut in every mode. `Ok(None)` when there is nothing
 /// to strip (the original is stored as is). Blocking: run it off the async
 /// threads.
-pub fn rewrite<T>(
-    src: &Path,
+pub fn rewrite<T: DurableWrite>(
+    mut input: impl Read + Seek,
     len: u64,
     info: &MediaInfo,
     mode: StripMode,
     limits: &Limits,
-    create: impl FnOnce() -> io::Result<(T, File)>,
+    create: impl FnOnce() -> io::Result<T>,
 ) -> Result<Option<Rewritten<T>>, RewriteError> {
     let kind = info.kind;
     let image_len = info.trailer_at.unwrap_or(len).min(len);
-    let mut input = File::open(src)?;
     let mut plan = plan(&mut input, image_len, kind, mode)?;
     plan.cut_trailer(image_len, len);
     if plan.is_empty() {
         return Ok(None);
     }
-    let (temp, file) = create()?;
-    let mut writer = BufWriter::with_capacity(COPY_BUF, file);
+    let temp = create()?;
+    let mut writer = BufWriter::with_capacity(COPY_BUF, temp);
     let mut hasher = blake3::Hasher::new();
     let mut inspector = Inspector::new(limits);
     let mut bad = None;
@@ -654,8 +664,8 @@ pub fn rewrite<T>(
     if out.trailer_at.is_some() {
         return Err(RewriteError::Invalid(MediaError::Corrupt("trailer left")));
     }
-    let file = writer.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
+    let mut temp = writer.into_inner().map_err(|e| e.into_error())?;
+    temp.sync_all()?;
     Ok(Some(Rewritten {
         temp,
         hash: *hasher.finalize().as_bytes(),

@@ -19,7 +19,7 @@ use std::time::UNIX_EPOCH;
 use crate::clock;
 use crate::config::Config;
 use crate::ingest::{self, Ingest, IngestError, Origin, ReceiveError};
-use crate::store::blobs::{BlobHash, BlobStore, TrashEntry, hex};
+use crate::store::blobs::{BlobHash, TrashEntry, hex};
 use crate::store::{Store, StoreError};
 
 /// Adopt choices.
@@ -104,13 +104,13 @@ async fn adopt_one(
     let store = ingest.store();
     let io = |e: std::io::Error| format!("unreadable: {e}");
     let open = || match source {
-        Source::InPlace => store.blobs().open(hash),
-        Source::Trash(t) => store.blobs().open_trashed(t),
+        Source::InPlace => store.blobs().read(hash).map(|r| r.reader),
+        Source::Trash(t) => store.blobs().read_trashed(t),
     };
     let damaged = || "its content does not match its name (damaged); left as it is".to_string();
-    let file = tokio::fs::File::from_std(open().map_err(io)?);
+    let reader = open().map_err(io)?;
     let received = match ingest
-        .receive(ingest::read_chunks(file, ingest::READ_CHUNK))
+        .receive(ingest::read_chunks_blocking(reader, ingest::READ_CHUNK))
         .await
     {
         Ok(r) => r,

@@ -25,7 +25,7 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 
 use crate::clock;
-use crate::store::blobs::{BlobHash, BlobStore, FsBlobStore, hex};
+use crate::store::blobs::{BlobHash, BlobStore, hex};
 use crate::store::gc::BlobPin;
 use crate::store::meta::SCHEMA_VERSION;
 use crate::store::{Store, StoreError, keyseal, perms, snapshot};
@@ -71,7 +71,7 @@ pub struct Prepared {
     manifest: PathBuf,
     /// The private-key seal (`keyseal`), carried so restores keep private links.
     key: Option<[u8; 32]>,
-    blobs: FsBlobStore,
+    blobs: std::sync::Arc<dyn BlobStore>,
     summary: Summary,
     _pin: BlobPin,
 }
@@ -123,7 +123,12 @@ pub fn prepare(store: &Store) -> anyhow::Result<Prepared> {
     snapshot::for_each_blob(&prepared.snapshot, |hash, size| {
         let size = match size {
             Some(s) => s,
-            None => std::fs::metadata(blobs.path_of(&hash))?.len(),
+            None => {
+                blobs
+                    .stat(&hash)?
+                    .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "blob missing"))?
+                    .size
+            }
         };
         n += 1;
         bytes += size;
@@ -192,13 +197,13 @@ impl Prepared {
         tar: &mut tar::Builder<W>,
         hash: &BlobHash,
     ) -> anyhow::Result<()> {
-        let file = self
+        let opened = self
             .blobs
-            .open(hash)
+            .read(hash)
             .with_context(|| format!("blob {} is missing; run `pixbin check`", hex(hash)))?;
-        let len = file.metadata()?.len();
+        let len = opened.meta.size;
         let mut reader = Hashing {
-            inner: file.take(len),
+            inner: opened.reader.take(len),
             hasher: blake3::Hasher::new(),
             len: 0,
         };

@@ -70,7 +70,8 @@ pub(crate) fn require_database(dir: &Path) -> anyhow::Result<()> {
     if !Store::db_path(dir).exists() {
         // Blobs without their database: say so, and how out (invariant 8).
         if crate::store::identity::marker_path(dir).exists()
-            || crate::store::identity::blobs_exist(dir).unwrap_or(false)
+            || crate::store::identity::blobs_exist(&crate::store::blobs::FsBlobStore::at(dir))
+                .unwrap_or(false)
         {
             let db = Store::db_path(dir).display().to_string();
             return Err(crate::store::identity::Mismatch::DatabaseMissing {

@@ -3,14 +3,14 @@
 //!
 //! A blob needs repair when it is marked damaged (`store::integrity`), or its
 //! file is missing, of the wrong length or of the wrong hash while a row needs
-//! it. Each such blob found in the archive is copied to a temp file while
-//! hashed, kept only if length and hash are the row's, fsynced and renamed over
-//! the damaged file, and its directory fsynced: the same durable order as an
+//! it. Each such blob found in the archive is copied to a blob-store temp while
+//! hashed, kept only if length and hash are the row's, synced and put over
+//! the damaged blob (`BlobStore::replace`): the same durable order as an
 //! upload (invariant 1). Nothing else is written; the database is not touched
 //! except to clear marks.
 //!
-//! This works with the server running: blob paths derive from hashes and a
-//! rename is atomic, so a reader sees the old file or the new one, never a mix.
+//! This works with the server running: blob names derive from hashes and a
+//! replace is atomic, so a reader sees the old bytes or the new, never a mix.
 //! The rows and marks then come from the server over its control channel
 //! (`GET /api/integrity/blobs`, token of `ops::control`), and the server
 //! re-hashes each repaired file before it clears the mark
@@ -27,9 +27,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use super::backup::{FORMAT, ROOT};
-use crate::store::blobs::{BlobHash, FsBlobStore, hex, parse_hex};
-use crate::store::integrity::verify_file;
-use crate::store::{Store, StoreError, perms};
+use crate::store::blobs::{BlobHash, BlobStore, FsBlobStore, hex, parse_hex};
+use crate::store::integrity::verify_stored;
+use crate::store::{Store, StoreError};
 
 /// What a repair did.
 #[derive(Debug, Default)]
@@ -103,13 +103,12 @@ pub fn repair_from(data_dir: &Path, archive: &Path) -> anyhow::Result<RepairRepo
         rows: rows.len() as u64,
         ..Default::default()
     };
-    let seen = restore_damaged(archive, data_dir, &blobs, &rows, &mut report)?;
+    let seen = restore_damaged(archive, &blobs, &rows, &mut report)?;
     for (h, (size, marked)) in &rows {
         if seen.contains(h) {
             continue;
         }
-        let path = blobs.path_of(h);
-        let wrong_length = std::fs::metadata(&path).map_or(true, |m| m.len() != *size);
+        let wrong_length = !matches!(blobs.stat(h), Ok(Some(m)) if m.size == *size);
         if *marked || wrong_length {
             report.not_in_archive.push(*h);
         }
@@ -165,8 +164,7 @@ fn parse_rows(text: &str) -> anyhow::Result<Rows> {
 /// hashes of the rows the archive held.
 fn restore_damaged(
     archive: &Path,
-    data_dir: &Path,
-    blobs: &FsBlobStore,
+    blobs: &dyn BlobStore,
     rows: &Rows,
     report: &mut RepairReport,
 ) -> anyhow::Result<HashSet<BlobHash>> {
@@ -203,11 +201,10 @@ fn restore_damaged(
         if !seen.insert(hash) {
             continue;
         }
-        let dest = blobs.path_of(&hash);
-        if !marked && verify_file(&dest, &hash, size).is_none() {
+        if !marked && verify_stored(blobs, &hash, size).is_none() {
             continue;
         }
-        if put_back(entry, data_dir, &dest, &hash, size)? {
+        if put_back(entry, blobs, &hash, size)? {
             tracing::info!(hash = %hex(&hash), "blob repaired from the backup");
             report.repaired.push(hash);
         } else {
@@ -221,43 +218,32 @@ fn restore_damaged(
 /// nothing written) when it is not.
 fn put_back(
     member: impl Read,
-    data_dir: &Path,
-    dest: &Path,
+    blobs: &dyn BlobStore,
     hash: &BlobHash,
     size: u64,
 ) -> anyhow::Result<bool> {
-    let tag = hex(&crate::secret::random_bytes::<32>());
-    let temp = data_dir.join("tmp").join(format!("repair-{}", &tag[..16]));
-    let result = (|| -> anyhow::Result<bool> {
-        // 0600: the blob keeps this file's mode after its rename.
-        let mut out = perms::create_new(&temp)?;
-        let mut hasher = blake3::Hasher::new();
-        let mut len = 0u64;
-        let mut r = member.take(size.saturating_add(1));
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            let n = r.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            out.write_all(&buf[..n])?;
-            len += n as u64;
+    // Dropped unless replaced: a wrong member leaves no temp behind.
+    let mut out = blobs.create_temp()?;
+    let mut hasher = blake3::Hasher::new();
+    let mut len = 0u64;
+    let mut r = member.take(size.saturating_add(1));
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
         }
-        if len != size || hasher.finalize().as_bytes() != hash {
-            return Ok(false);
-        }
-        out.sync_all()?;
-        drop(out);
-        let parent = dest.parent().context("blob paths have parents")?;
-        perms::create_dir_all(parent)?;
-        // Atomic over the damaged file: readers see the old or the new one.
-        std::fs::rename(&temp, dest)?;
-        File::open(parent)?.sync_all()?;
-        Ok(true)
-    })();
-    let _ = std::fs::remove_file(&temp);
-    result
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n])?;
+        len += n as u64;
+    }
+    if len != size || hasher.finalize().as_bytes() != hash {
+        return Ok(false);
+    }
+    out.sync_all()?;
+    // Atomic over the damaged blob: readers see the old or the new bytes.
+    blobs.replace(out, hash)?;
+    Ok(true)
 }
 
 /// One HTTP/1.0 exchange with the running server; the body of a 200.

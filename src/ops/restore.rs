@@ -18,7 +18,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 
 use super::backup::{FORMAT, ROOT, Summary};
-use crate::store::blobs::{BlobHash, FsBlobStore, hex, parse_hex};
+use crate::store::blobs::{BlobHash, BlobStore, FsBlobStore, hex, parse_hex};
 use crate::store::check::CheckOptions;
 use crate::store::meta::SCHEMA_VERSION;
 use crate::store::{Store, identity, keyseal, perms};
@@ -133,7 +133,7 @@ fn copy_hashed(mut r: impl Read, mut w: impl Write) -> io::Result<(u64, BlobHash
 /// Where verified members go; `None` only verifies.
 struct Target<'a> {
     dir: &'a Path,
-    blobs: FsBlobStore,
+    blobs: Box<dyn BlobStore>,
 }
 
 /// Reads a whole archive, checking every member against the manifest.
@@ -220,16 +220,13 @@ fn read_archive(file: &Path, target: Option<&Target<'_>>) -> anyhow::Result<Summ
             };
             let (len, got) = match target {
                 Some(t) => {
-                    let temp = t.dir.join("tmp").join(format!("restore-{}", hex(&hash)));
-                    let mut out = BufWriter::new(perms::create_file(&temp)?);
+                    // Not synced one by one: `restore` syncs the whole
+                    // filesystem once before the database goes into place.
+                    let mut out = BufWriter::new(t.blobs.create_temp()?);
                     let r = copy_hashed(entry, &mut out)?;
-                    out.flush()?;
+                    let temp = out.into_inner().map_err(|e| e.into_error())?;
                     if r == (size, hash) {
-                        let dest = t.blobs.path_of(&hash);
-                        if let Some(parent) = dest.parent() {
-                            perms::create_dir_all(parent)?;
-                        }
-                        std::fs::rename(&temp, dest)?;
+                        t.blobs.put(temp, &hash)?;
                     }
                     r
                 }
@@ -306,7 +303,7 @@ pub fn restore(file: &Path, data_dir: &Path) -> anyhow::Result<Summary> {
     let result = (|| -> anyhow::Result<Summary> {
         let target = Target {
             dir: data_dir,
-            blobs: FsBlobStore::open(data_dir)?,
+            blobs: Box::new(FsBlobStore::open(data_dir)?),
         };
         let summary = read_archive(file, Some(&target))?;
         // Every blob durable first, then the database goes into place.

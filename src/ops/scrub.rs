@@ -10,7 +10,6 @@
 //! batch, so a restart resumes the pass instead of starting over; a finished
 //! pass records its result and when the next may start.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -121,16 +120,11 @@ async fn blocking<T: Send + 'static>(
 /// Re-hashes one blob at `rate` bytes per second; what is wrong with it, if
 /// anything.
 async fn check(store: &Arc<Store>, item: &ScrubItem, rate: f64) -> anyhow::Result<Option<Reason>> {
-    let path: PathBuf = store.blobs().path_of(&item.hash);
-    let size = item.size;
-    let opened = tokio::task::spawn_blocking(move || -> std::io::Result<Option<std::fs::File>> {
-        let f = std::fs::File::open(path)?;
-        Ok((f.metadata()?.len() == size).then_some(f))
-    })
-    .await?;
+    let (blobs, hash, size) = (store.blobs().clone(), item.hash, item.size);
+    let opened = tokio::task::spawn_blocking(move || blobs.read(&hash)).await?;
     let mut file = match opened {
-        Ok(Some(f)) => f,
-        Ok(None) => return Ok(Some(Reason::Length)),
+        Ok(r) if r.meta.size == size => r.reader,
+        Ok(_) => return Ok(Some(Reason::Length)),
         Err(_) => return Ok(Some(Reason::Missing)),
     };
     let mut hasher = blake3::Hasher::new();

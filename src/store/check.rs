@@ -14,11 +14,10 @@
 //! from backup, not silently dropped.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Read;
 
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
-use super::blobs::{BlobHash, BlobStore};
+use super::blobs::{BlobHash, hash_reader};
 use super::codec::{BlobRecord, ImageRecord};
 use super::gc::{GcPolicy, GcReport};
 use super::meta::*;
@@ -75,21 +74,10 @@ pub(crate) fn precheck(path: &std::path::Path) -> Result<Option<redb::ReadOnlyDa
     Ok(Some(db))
 }
 
-/// Length and blake3 of a file's content, read in chunks.
+/// Length and blake3 of a file's content, read in chunks (the database
+/// snapshot of a backup; blobs are hashed through their store).
 pub(crate) fn hash_file(path: &std::path::Path) -> std::io::Result<(u64, BlobHash)> {
-    let mut f = std::fs::File::open(path)?;
-    let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut len = 0u64;
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        len += n as u64;
-        hasher.update(&buf[..n]);
-    }
-    Ok((len, *hasher.finalize().as_bytes()))
+    super::blobs::hash_reader(std::fs::File::open(path)?)
 }
 
 impl Store {
@@ -119,20 +107,19 @@ impl Store {
     /// Whether a blob file exists with `size` bytes (and, when `rehash`, the
     /// content its name promises).
     fn file_state(&self, hash: &BlobHash, size: u64, rehash: bool) -> Option<Problem> {
-        let path = self.blobs.path_of(hash);
-        let meta = match std::fs::metadata(&path) {
-            Ok(m) if m.is_file() => m,
+        let meta = match self.blobs.stat(hash) {
+            Ok(Some(m)) => m,
             _ => return Some(Problem::MissingFile(*hash)),
         };
-        if meta.len() != size {
+        if meta.size != size {
             return Some(Problem::WrongFileSize {
                 hash: *hash,
                 expected: size,
-                found: meta.len(),
+                found: meta.size,
             });
         }
         if rehash {
-            match hash_file(&path) {
+            match self.blobs.read(hash).and_then(|r| hash_reader(r.reader)) {
                 Ok((_, h)) if h == *hash => {}
                 Ok(_) => return Some(Problem::WrongContent(*hash)),
                 Err(_) => return Some(Problem::MissingFile(*hash)),
@@ -306,8 +293,8 @@ impl Store {
                 problems.push(Problem::Orphan(e.hash));
             }
         }
-        for (path, _) in self.blobs.list_temps()? {
-            problems.push(Problem::StaleTemp(path));
+        for t in self.blobs.list_temps()? {
+            problems.push(Problem::StaleTemp(t));
         }
         rep.problems = problems;
         Ok(rep)
@@ -329,12 +316,8 @@ impl Store {
             txn.commit()?;
         }
         for p in problems {
-            if let Problem::StaleTemp(path) = p {
-                match std::fs::remove_file(path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(e.into()),
-                }
+            if let Problem::StaleTemp(t) = p {
+                self.blobs.remove_temp(t)?;
                 fixed.push(p.clone());
             }
         }

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use redb::{ReadableDatabase, ReadableTable};
 
-use super::blobs::{BlobEntry, BlobHash, BlobStore};
+use super::blobs::{BlobEntry, BlobHash};
 use super::meta::HASH_TO_BLOB;
 use super::{Result, Store};
 
@@ -228,13 +228,9 @@ impl Store {
         } else {
             cutoff
         };
-        for (path, modified) in self.blobs.list_temps()? {
-            if modified < temps_before {
-                match std::fs::remove_file(&path) {
-                    Ok(()) => report.temps_removed += 1,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(e.into()),
-                }
+        for t in self.blobs.list_temps()? {
+            if t.modified < temps_before && self.blobs.remove_temp(&t)? {
+                report.temps_removed += 1;
             }
         }
         report.trash = self.trash_summary()?;
@@ -329,7 +325,7 @@ impl Store {
                     let due = e.quarantined_at < before;
                     if rows.get(e.hash.as_slice())?.is_some() {
                         if due || !self.blobs.exists(&e.hash) {
-                            self.blobs.unquarantine(e)?;
+                            self.blobs.restore_trashed(e)?;
                             report.restored += 1;
                         }
                     } else if due {
@@ -344,12 +340,10 @@ impl Store {
         Ok(())
     }
 
-    /// Whether a blob file still exists and was last written before `cutoff`
+    /// Whether a blob still exists and was last written before `cutoff`
     /// (it may have been replaced since the walk).
     fn still_old(&self, hash: &BlobHash, cutoff: SystemTime) -> bool {
-        std::fs::metadata(self.blobs.path_of(hash))
-            .and_then(|m| m.modified())
-            .is_ok_and(|m| m < cutoff)
+        matches!(self.blobs.stat(hash), Ok(Some(m)) if m.modified < cutoff)
     }
 }
 
@@ -366,10 +360,17 @@ mod tests {
         crate::store::codec::test_record(bytes)
     }
 
+    fn read_blob(store: &Store, hash: &BlobHash) -> Vec<u8> {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut store.blobs().read(hash).unwrap().reader, &mut out)
+            .unwrap();
+        out
+    }
+
     fn temp_with(store: &Store, bytes: &[u8]) -> crate::store::blobs::TempBlob {
-        let (temp, mut f) = store.blobs().create_temp().unwrap();
-        f.write_all(bytes).unwrap();
-        f.sync_all().unwrap();
+        let mut temp = store.blobs().create_temp().unwrap();
+        temp.write_all(bytes).unwrap();
+        temp.sync_all().unwrap();
         temp
     }
 
@@ -456,10 +457,7 @@ mod tests {
             .unwrap();
         assert_eq!((r.restored, r.purged), (1, 0));
         assert!(store.blobs().list_trash().unwrap().is_empty());
-        assert_eq!(
-            std::fs::read(store.blobs().path_of(&hash)).unwrap(),
-            b"wanted again"
-        );
+        assert_eq!(read_blob(&store, &hash), b"wanted again");
         assert!(store.image(id).unwrap().is_some());
     }
 
@@ -478,10 +476,7 @@ mod tests {
         assert!(!store.blobs().exists(&hash));
         let r = store.collect_garbage(&later()).unwrap();
         assert_eq!((r.restored, r.purged, r.quarantined), (1, 0, 0));
-        assert_eq!(
-            std::fs::read(store.blobs().path_of(&hash)).unwrap(),
-            b"needed again"
-        );
+        assert_eq!(read_blob(&store, &hash), b"needed again");
         assert_eq!(store.trash_summary().unwrap(), TrashSummary::default());
     }
 
@@ -493,7 +488,10 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let id = upload(&store, b"damaged but needed");
         let hash = store.image(id).unwrap().unwrap().record.hash;
-        std::fs::write(store.blobs().path_of(&hash), b"damaged but NEEDED").unwrap();
+        store
+            .blobs()
+            .replace(temp_with(&store, b"damaged but NEEDED"), &hash)
+            .unwrap();
         store.report_damage(
             &hash,
             crate::store::integrity::BlobKind::Original,
@@ -568,7 +566,7 @@ mod tests {
             .blobs()
             .put(temp_with(&store, b"orphan"), &orphan)
             .unwrap();
-        let (stale, _f) = store.blobs().create_temp().unwrap();
+        let stale = store.blobs().create_temp().unwrap();
         std::mem::forget(stale); // a temp a crashed upload left behind
 
         // Before the cutoff nothing is old enough.
@@ -600,10 +598,7 @@ mod tests {
         let again = upload(&store, b"same bytes");
         let r = store.collect_garbage(&later()).unwrap();
         assert_eq!(r.quarantined, 0);
-        assert_eq!(
-            std::fs::read(store.blobs().path_of(&hash)).unwrap(),
-            b"same bytes"
-        );
+        assert_eq!(read_blob(&store, &hash), b"same bytes");
         assert!(store.image(again).unwrap().is_some());
     }
 

@@ -13,6 +13,11 @@
 //! marker of the database it restored. Data directories from before the id
 //! existed are bound on their first open, but only when the database is
 //! plausibly theirs: it knows at least one blob on disk, or there are none.
+//!
+//! The marker file and the database are the data directory's own files and
+//! are read here as files; the blobs are only ever looked at through the
+//! `BlobStore` the store opens with, so the same judgement holds whatever
+//! backend keeps them.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -20,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use redb::{ReadableDatabase, ReadableTableMetadata};
 
-use super::blobs::{TRASH, parse_hex};
+use super::blobs::BlobStore;
 use super::meta::{HASH_TO_BLOB, ID_TO_IMAGE, NAME_TO_META, keys};
 use super::{Result, StoreError, get_meta};
 
@@ -185,69 +190,39 @@ fn populated(db: &impl ReadableDatabase) -> Result<bool> {
     Ok(rows(&r, ID_TO_IMAGE)? + rows(&r, HASH_TO_BLOB)? > 0)
 }
 
-/// Calls `f` with each blob file name under `blobs/` (fan-out levels) and each
-/// entry of `trash/`, until it returns `true`.
-fn any_blob(data_dir: &Path, mut f: impl FnMut(&str) -> Result<bool>) -> Result<bool> {
-    let read = |p: &Path| match std::fs::read_dir(p) {
-        Ok(rd) => Ok(Some(rd)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    };
-    if let Some(l1s) = read(&data_dir.join("blobs"))? {
-        for l1 in l1s {
-            let l1 = l1?;
-            if !l1.file_type()?.is_dir() {
-                continue;
-            }
-            for l2 in std::fs::read_dir(l1.path())? {
-                let l2 = l2?;
-                if !l2.file_type()?.is_dir() {
-                    continue;
-                }
-                for b in std::fs::read_dir(l2.path())? {
-                    let b = b?;
-                    if b.file_type()?.is_file()
-                        && let Some(name) = b.file_name().to_str()
-                        && f(name)?
-                    {
-                        return Ok(true);
-                    }
-                }
-            }
-        }
-    }
-    if let Some(trash) = read(&data_dir.join(TRASH))? {
-        for t in trash {
-            let t = t?;
-            if t.file_type()?.is_file()
-                && let Some(name) = t.file_name().to_str()
-                && let Some((_, hash)) = name.split_once('.')
-                && f(hash)?
-            {
-                return Ok(true);
-            }
-        }
-    }
-    Ok(false)
-}
-
-/// Whether any blob file (in place or quarantined) exists.
-pub fn blobs_exist(data_dir: &Path) -> Result<bool> {
-    any_blob(data_dir, |name| Ok(parse_hex(name).is_some()))
+/// Whether any blob (in place or quarantined) exists.
+pub fn blobs_exist(blobs: &dyn BlobStore) -> Result<bool> {
+    Ok(blobs.scan(&mut |_| Ok(true))? || !blobs.list_trash()?.is_empty())
 }
 
 /// Whether the database has a row for at least one blob on disk.
-fn knows_a_blob(db: &impl ReadableDatabase, data_dir: &Path) -> Result<bool> {
+fn knows_a_blob(db: &impl ReadableDatabase, blobs: &dyn BlobStore) -> Result<bool> {
     let r = db.begin_read()?;
     let rows = match r.open_table(HASH_TO_BLOB) {
         Ok(t) => t,
         Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
         Err(e) => return Err(e.into()),
     };
-    any_blob(data_dir, |name| match parse_hex(name) {
-        Some(h) => Ok(rows.get(h.as_slice())?.is_some()),
-        None => Ok(false),
-    })
+    let mut failed = None;
+    let found = blobs.scan(&mut |e| match rows.get(e.hash.as_slice()) {
+        Ok(v) => Ok(v.is_some()),
+        Err(err) => {
+            failed = Some(err);
+            Ok(true)
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    if found {
+        return Ok(true);
+    }
+    for t in blobs.list_trash()? {
+        if rows.get(t.hash.as_slice())?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// A fresh random id (never 0, which reads as "none").
@@ -260,6 +235,7 @@ fn new_id() -> u64 {
 pub(crate) fn judge(
     db: Option<&impl ReadableDatabase>,
     data_dir: &Path,
+    blobs: &dyn BlobStore,
     claim: Claim,
 ) -> Result<Decision> {
     let marker = match (read_marker(data_dir), claim) {
@@ -278,7 +254,7 @@ pub(crate) fn judge(
         });
     }
     let Some(db) = db else {
-        if marker.is_some() || blobs_exist(data_dir)? {
+        if marker.is_some() || blobs_exist(blobs)? {
             return Err(StoreError::Identity(Mismatch::DatabaseMissing {
                 db: super::Store::db_path(data_dir).display().to_string(),
                 dir,
@@ -300,7 +276,7 @@ pub(crate) fn judge(
         (Some(m), None) => {
             if !populated(db)? {
                 Err(StoreError::Identity(Mismatch::DatabaseNew { dir }))
-            } else if knows_a_blob(db, data_dir)? {
+            } else if knows_a_blob(db, blobs)? {
                 Ok(Decision::Bind(m))
             } else {
                 Err(foreign())
@@ -308,11 +284,11 @@ pub(crate) fn judge(
         }
         // No marker: a directory from before ids, or a lost marker.
         (None, id) => {
-            if !blobs_exist(data_dir)? {
+            if !blobs_exist(blobs)? {
                 Ok(Decision::Bind(id.unwrap_or_else(new_id)))
             } else if !populated(db)? {
                 Err(StoreError::Identity(Mismatch::DatabaseNew { dir }))
-            } else if knows_a_blob(db, data_dir)? {
+            } else if knows_a_blob(db, blobs)? {
                 Ok(Decision::Bind(id.unwrap_or_else(new_id)))
             } else {
                 Err(foreign())
@@ -330,9 +306,9 @@ mod tests {
     fn store_with_an_image(dir: &Path) -> u64 {
         let store = Store::open(dir).unwrap();
         let bytes = b"image bytes";
-        let (temp, mut f) = crate::store::blobs::BlobStore::create_temp(store.blobs()).unwrap();
-        f.write_all(bytes).unwrap();
-        f.sync_all().unwrap();
+        let mut temp = store.blobs().create_temp().unwrap();
+        temp.write_all(bytes).unwrap();
+        temp.sync_all().unwrap();
         let new = crate::store::NewImage {
             record: crate::store::codec::test_record(bytes),
             key_hash: None,

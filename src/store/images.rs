@@ -4,7 +4,7 @@
 
 use redb::{ReadableDatabase, ReadableTable};
 
-use super::blobs::{BlobStore, TempBlob};
+use super::blobs::TempBlob;
 use super::codec::{BlobRecord, ImageRecord, KeyRecord};
 use super::meta::*;
 use super::{

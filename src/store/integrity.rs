@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::blobs::{BlobHash, hex};
+use super::blobs::{BlobHash, BlobMeta, BlobStore, hash_reader, hex};
 use super::codec::{BlobRecord, ImageRecord};
 use super::meta::{HASH_TO_BLOB, ID_TO_IMAGE, NAME_TO_META};
 use super::{Result, Store, get_meta};
@@ -192,30 +192,6 @@ pub const VERIFIED_FOR: std::time::Duration = std::time::Duration::from_secs(600
 /// Entries of the verified set at most; it is emptied when full.
 const VERIFIED_MAX: usize = 65_536;
 
-/// What identifies one version of a blob file: length, modification time and
-/// inode, so a file rewritten or replaced (by hand, by a repair) is hashed again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileStamp {
-    len: u64,
-    modified: Option<std::time::SystemTime>,
-    ino: u64,
-}
-
-impl FileStamp {
-    /// The stamp of an open file.
-    pub fn of(meta: &std::fs::Metadata) -> Self {
-        #[cfg(unix)]
-        let ino = std::os::unix::fs::MetadataExt::ino(meta);
-        #[cfg(not(unix))]
-        let ino = 0;
-        FileStamp {
-            len: meta.len(),
-            modified: meta.modified().ok(),
-            ino,
-        }
-    }
-}
-
 /// In-memory side of the marks, and the detection counters.
 #[derive(Debug, Default)]
 pub struct Integrity {
@@ -223,7 +199,7 @@ pub struct Integrity {
     count: AtomicUsize,
     detected: [[AtomicU64; 3]; 2],
     scrub: RwLock<ScrubStatus>,
-    verified: std::sync::Mutex<HashMap<BlobHash, (FileStamp, std::time::Instant)>>,
+    verified: std::sync::Mutex<HashMap<BlobHash, (BlobMeta, std::time::Instant)>>,
 }
 
 impl Integrity {
@@ -239,15 +215,17 @@ impl Integrity {
     }
 
     /// Whether this version of a large blob streamed whole with the right
-    /// hash within [`VERIFIED_FOR`].
-    pub fn recently_verified(&self, hash: &BlobHash, stamp: &FileStamp) -> bool {
+    /// hash within [`VERIFIED_FOR`]. The version is the backend's whole
+    /// [`BlobMeta`] (length, modification time, version token), so a blob
+    /// rewritten or replaced (by hand, by a repair) is hashed again.
+    pub fn recently_verified(&self, hash: &BlobHash, stamp: &BlobMeta) -> bool {
         let v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
         v.get(hash)
             .is_some_and(|(s, at)| s == stamp && at.elapsed() < VERIFIED_FOR)
     }
 
     /// Records that this version of a blob hashed right just now.
-    pub fn note_verified(&self, hash: &BlobHash, stamp: FileStamp) {
+    pub fn note_verified(&self, hash: &BlobHash, stamp: BlobMeta) {
         let mut v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
         if v.len() >= VERIFIED_MAX {
             v.clear();
@@ -416,15 +394,15 @@ fn read_scrub(m: &impl ReadableTable<&'static str, u64>) -> Result<ScrubStatus> 
     })
 }
 
-/// What is wrong with a blob file of `size` bytes named `hash`, if anything,
-/// judged by reading all of it.
-pub fn verify_file(path: &std::path::Path, hash: &BlobHash, size: u64) -> Option<Reason> {
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_file() && m.len() != size => return Some(Reason::Length),
-        Ok(m) if m.is_file() => {}
-        _ => return Some(Reason::Missing),
-    }
-    match super::check::hash_file(path) {
+/// What is wrong with the blob of `size` bytes named `hash` in `blobs`, if
+/// anything, judged by reading all of it.
+pub fn verify_stored(blobs: &dyn BlobStore, hash: &BlobHash, size: u64) -> Option<Reason> {
+    let read = match blobs.read(hash) {
+        Ok(r) if r.meta.size != size => return Some(Reason::Length),
+        Ok(r) => r,
+        Err(_) => return Some(Reason::Missing),
+    };
+    match hash_reader(read.reader) {
         Ok((len, _)) if len != size => Some(Reason::Length),
         Ok((_, h)) if h != *hash => Some(Reason::Hash),
         Ok(_) => None,
@@ -515,7 +493,7 @@ impl Store {
         };
         Ok(Some((
             rec.size,
-            verify_file(&self.blobs.path_of(hash), hash, rec.size),
+            verify_stored(&*self.blobs, hash, rec.size),
         )))
     }
 
@@ -634,16 +612,22 @@ mod tests {
     }
 
     #[test]
-    fn verify_file_names_the_reason() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("b");
+    fn verify_stored_names_the_reason() {
+        use crate::store::blobs::MemBlobStore;
+        use std::io::Write;
+        let blobs = MemBlobStore::new();
         let data = b"hello world".to_vec();
         let h = *blake3::hash(&data).as_bytes();
-        assert_eq!(verify_file(&p, &h, 11), Some(Reason::Missing));
-        std::fs::write(&p, &data).unwrap();
-        assert_eq!(verify_file(&p, &h, 11), None);
-        assert_eq!(verify_file(&p, &h, 12), Some(Reason::Length));
-        std::fs::write(&p, b"hello World").unwrap();
-        assert_eq!(verify_file(&p, &h, 11), Some(Reason::Hash));
+        let put = |bytes: &[u8]| {
+            let mut t = blobs.create_temp().unwrap();
+            t.write_all(bytes).unwrap();
+            blobs.replace(t, &h).unwrap();
+        };
+        assert_eq!(verify_stored(&blobs, &h, 11), Some(Reason::Missing));
+        put(&data);
+        assert_eq!(verify_stored(&blobs, &h, 11), None);
+        assert_eq!(verify_stored(&blobs, &h, 12), Some(Reason::Length));
+        put(b"hello World");
+        assert_eq!(verify_stored(&blobs, &h, 11), Some(Reason::Hash));
     }
 }

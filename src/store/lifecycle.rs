@@ -171,7 +171,6 @@ impl Store {
 pub(crate) mod tests {
     use super::*;
     use crate::store::NewImage;
-    use crate::store::blobs::BlobStore;
     use std::io::Write;
 
     /// Commits an image row with these bytes and lifecycle; returns its id.
@@ -181,8 +180,8 @@ pub(crate) mod tests {
         expires_at: Option<i64>,
         max_views: Option<u64>,
     ) -> u64 {
-        let (temp, mut f) = store.blobs().create_temp().unwrap();
-        f.write_all(bytes).unwrap();
+        let mut temp = store.blobs().create_temp().unwrap();
+        temp.write_all(bytes).unwrap();
         let rec = ImageRecord {
             expires_at,
             max_views,

@@ -31,11 +31,11 @@ pub mod stats;
 pub mod thumbs;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use redb::{ReadableDatabase, ReadableTable};
 
-use self::blobs::{BlobHash, BlobStore, FsBlobStore};
+use self::blobs::{BlobHash, BlobStore};
 use self::codec::BlobRecord;
 use self::db::Db;
 pub use self::error::{Result, StoreError};
@@ -58,7 +58,8 @@ pub struct Totals {
 /// The open data directory.
 pub struct Store {
     db: Db,
-    blobs: FsBlobStore,
+    /// The bytes, behind the backend-neutral interface.
+    blobs: Arc<dyn BlobStore>,
     data_dir: PathBuf,
     /// Serialises "blob file appears/disappears" with the row change that
     /// justifies it: an upload's rename+commit and a delete's commit+unlink. Without
@@ -99,7 +100,7 @@ impl Store {
     }
 
     /// The blob store.
-    pub fn blobs(&self) -> &FsBlobStore {
+    pub fn blobs(&self) -> &Arc<dyn BlobStore> {
         &self.blobs
     }
 
@@ -107,8 +108,8 @@ impl Store {
     /// while this process holds the database lock.
     pub fn purge_temps(&self) -> Result<usize> {
         let temps = self.blobs.list_temps()?;
-        for (path, _) in &temps {
-            let _ = std::fs::remove_file(path);
+        for t in &temps {
+            let _ = self.blobs.remove_temp(t);
         }
         Ok(temps.len())
     }

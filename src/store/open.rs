@@ -3,11 +3,11 @@
 //! (invariant 8), seal private-image keys at rest, create the tables.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use redb::{Database, ReadableDatabase, ReadableTable};
 
-use super::blobs::FsBlobStore;
+use super::blobs::{BlobStore, FsBlobStore};
 use super::codec::ImageRecord;
 use super::db::Db;
 use super::meta::*;
@@ -33,6 +33,22 @@ impl Store {
     /// [`Store::open`], saying what to do about the identity: `Claim::Adopt`
     /// binds the blobs to this database whatever their ids say (`pixbin adopt`).
     pub fn open_claiming(data_dir: &Path, claim: identity::Claim) -> Result<Store> {
+        // The filesystem backend is the one a data directory has on disk;
+        // `at` creates nothing, so the identity is judged before any write.
+        let blobs = Arc::new(FsBlobStore::at(data_dir));
+        let store = Self::open_with(data_dir, claim, blobs)?;
+        // Now that the directory is ours: `blobs/` and `tmp/`, owner-only.
+        FsBlobStore::open(data_dir)?;
+        Ok(store)
+    }
+
+    /// [`Store::open_claiming`] with the blobs in `blobs` rather than in the
+    /// data directory (which still holds the database and the marker).
+    pub fn open_with(
+        data_dir: &Path,
+        claim: identity::Claim,
+        blobs: Arc<dyn BlobStore>,
+    ) -> Result<Store> {
         let path = Self::db_path(data_dir);
         let has_file = std::fs::metadata(&path).is_ok_and(|m| m.len() > 0);
         // Opening for writing rewrites the header: look first, read-only, and
@@ -47,10 +63,11 @@ impl Store {
             other => other,
         };
         let decision = match check::precheck(&path).map_err(unreadable)? {
-            Some(ro) => Some(identity::judge(Some(&ro), data_dir, claim)?),
+            Some(ro) => Some(identity::judge(Some(&ro), data_dir, &*blobs, claim)?),
             None if !has_file => Some(identity::judge(
                 None::<&redb::ReadOnlyDatabase>,
                 data_dir,
+                &*blobs,
                 claim,
             )?),
             // A file that needs crash recovery is judged once recovered below.
@@ -94,7 +111,7 @@ impl Store {
         }
         let decision = match decision {
             Some(d) => d,
-            None => identity::judge(Some(&db), data_dir, claim)?,
+            None => identity::judge(Some(&db), data_dir, &*blobs, claim)?,
         };
         // The identity before the key file: a refused directory gets none.
         let seal = match keyseal::load(data_dir)? {
@@ -167,7 +184,7 @@ impl Store {
         let integrity = integrity::load(&db)?;
         Ok(Store {
             db: Db::new(db),
-            blobs: FsBlobStore::open(data_dir)?,
+            blobs,
             data_dir: data_dir.to_path_buf(),
             namespace: Mutex::new(()),
             pins: gc::Pins::default(),

@@ -6,7 +6,7 @@ use std::io::BufReader;
 
 use redb::{ReadableDatabase, ReadableTable};
 
-use super::blobs::{BlobHash, BlobStore};
+use super::blobs::{BlobCursor, BlobHash};
 use super::codec::ImageRecord;
 use super::meta::{ID_TO_IMAGE, NAME_TO_META};
 use super::{Result, Store, get_meta};
@@ -44,13 +44,11 @@ impl Store {
         let turned: Vec<(u64, BlobHash)> = candidates
             .into_iter()
             .filter(|(_, hash, kind)| {
-                let Ok(f) = self.blobs.open(hash) else {
+                let Ok(cursor) = BlobCursor::open(self.blobs.clone(), hash) else {
                     return false;
                 };
-                let Ok(len) = f.metadata().map(|m| m.len()) else {
-                    return false;
-                };
-                inventory::inventory(&mut BufReader::new(f), len, *kind)
+                let len = cursor.meta().size;
+                inventory::inventory(&mut BufReader::new(cursor), len, *kind)
                     .is_ok_and(|inv| inventory::swaps_sides(inv.orientation))
             })
             .map(|(id, hash, _)| (id, hash))

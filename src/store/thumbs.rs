@@ -11,7 +11,7 @@
 
 use redb::{ReadableDatabase, ReadableTable};
 
-use super::blobs::{BlobHash, BlobStore, TempBlob};
+use super::blobs::{BlobHash, TempBlob};
 use super::codec::{BlobRecord, ImageRecord};
 use super::meta::{HASH_TO_BLOB, ID_TO_IMAGE, NAME_TO_META, UUID_TO_ID, keys};
 use super::{Result, Store, StoreError, StoredImage, get_meta, uuid_key};
@@ -203,9 +203,9 @@ mod tests {
     use std::io::Write;
 
     fn temp_with(store: &Store, bytes: &[u8]) -> TempBlob {
-        let (temp, mut f) = store.blobs().create_temp().unwrap();
-        f.write_all(bytes).unwrap();
-        f.sync_all().unwrap();
+        let mut temp = store.blobs().create_temp().unwrap();
+        temp.write_all(bytes).unwrap();
+        temp.sync_all().unwrap();
         temp
     }
 

@@ -62,8 +62,7 @@ pub async fn details(state: &AppState, r: ImageRef) -> Result<Response<Body>, Ap
     let store = state.store.clone();
     // A few small reads of the file's header records (`media::inventory`).
     let present = tokio::task::spawn_blocking(move || {
-        use crate::store::blobs::BlobStore;
-        let f = store.blobs().open(&hash)?;
+        let f = crate::store::blobs::BlobCursor::open(store.blobs().clone(), &hash)?;
         crate::media::inventory::inventory(&mut std::io::BufReader::new(f), size, kind)
     })
     .await?
@@ -364,13 +363,12 @@ async fn inline_thumbnail(state: &AppState, uuid: Uuid) -> Option<String> {
     let kind = ImageType::from_code(blob.kind)?;
     let store = state.store.clone();
     let bytes = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
-        use crate::store::blobs::BlobStore;
         use std::io::Read;
         let mut buf = Vec::with_capacity(blob.size as usize);
         store
             .blobs()
-            .open(&hash)?
-            .take(MAX_INLINE_THUMB)
+            .read_range(&hash, 0, MAX_INLINE_THUMB)?
+            .reader
             .read_to_end(&mut buf)?;
         Ok(buf)
     })

@@ -2,9 +2,8 @@
 //! fix it; and the report that collects them.
 
 use std::fmt;
-use std::path::PathBuf;
 
-use crate::store::blobs::{BlobHash, hex};
+use crate::store::blobs::{BlobHash, TempEntry, hex};
 
 /// One inconsistency.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,8 +91,8 @@ pub enum Problem {
     },
     /// A blob file with no row.
     Orphan(BlobHash),
-    /// A file left in `tmp/`.
-    StaleTemp(PathBuf),
+    /// A temp left behind (a file in `tmp/` on the filesystem).
+    StaleTemp(TempEntry),
 }
 
 impl Problem {
@@ -213,7 +212,7 @@ impl fmt::Display for Problem {
                 write!(f, "next image id is {stored} but id {max} exists")
             }
             Problem::Orphan(h) => write!(f, "blob file {} has no row", hex(h)),
-            Problem::StaleTemp(p) => write!(f, "temp file {} left behind", p.display()),
+            Problem::StaleTemp(t) => write!(f, "temp file {} left behind", t.name),
         }
     }
 }

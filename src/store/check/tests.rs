@@ -11,9 +11,9 @@ fn upload(store: &Store, bytes: &[u8], private: bool) -> u64 {
         private_key: private.then_some([1; 16]),
         ..crate::store::codec::test_record(bytes)
     };
-    let (temp, mut f) = store.blobs().create_temp().unwrap();
-    f.write_all(bytes).unwrap();
-    f.sync_all().unwrap();
+    let mut temp = store.blobs().create_temp().unwrap();
+    temp.write_all(bytes).unwrap();
+    temp.sync_all().unwrap();
     let new = NewImage {
         record: rec,
         key_hash: None,
@@ -55,7 +55,9 @@ fn damaged_bytes_are_reported_and_never_repaired_away() {
     let store = Store::open(dir.path()).unwrap();
     let id = upload(&store, b"precious", false);
     let hash = store.image(id).unwrap().unwrap().record.hash;
-    std::fs::write(store.blobs().path_of(&hash), b"PRECIOUS").unwrap();
+    let mut t = store.blobs().create_temp().unwrap();
+    t.write_all(b"PRECIOUS").unwrap();
+    store.blobs().replace(t, &hash).unwrap();
     assert_eq!(kinds(&store.check(ALL).unwrap()), ["wrong-content"]);
     // Without rehash only the size is compared, and it is the same.
     let quick = store
@@ -69,7 +71,7 @@ fn damaged_bytes_are_reported_and_never_repaired_away() {
     assert_eq!(kinds(&r), ["wrong-content"]);
     assert!(store.image(id).unwrap().is_some(), "the row stays");
 
-    std::fs::remove_file(store.blobs().path_of(&hash)).unwrap();
+    store.blobs().delete(&hash).unwrap();
     assert_eq!(kinds(&store.check(REPAIR).unwrap()), ["missing-file"]);
     assert!(store.image(id).unwrap().is_some());
 }
@@ -105,10 +107,10 @@ fn totals_refcounts_orphans_and_temps_are_repaired() {
         txn.commit().unwrap();
     }
     let orphan = *blake3::hash(b"zz").as_bytes();
-    let (t, mut f) = store.blobs().create_temp().unwrap();
-    f.write_all(b"zz").unwrap();
+    let mut t = store.blobs().create_temp().unwrap();
+    t.write_all(b"zz").unwrap();
     store.blobs().put(t, &orphan).unwrap();
-    let (stale, _) = store.blobs().create_temp().unwrap();
+    let stale = store.blobs().create_temp().unwrap();
     std::mem::forget(stale);
 
     let r = store.check(ALL).unwrap();
