@@ -836,7 +836,7 @@ fn expiry_setting(v: Option<&String>, what: &str) -> anyhow::Result<Option<Durat
     match v.map(|s| s.trim()) {
         None | Some("never") | Some("") => Ok(None),
         Some(s) => {
-            let d = crate::lifecycle::expiry_duration(s)
+            let d = crate::duration::expiry_duration(s)
                 .with_context(|| format!("{what}: {s:?} (use e.g. 12h, 7d, 4w or never)"))?;
             Ok(Some(d))
         }

@@ -81,7 +81,7 @@ pub fn put_user(dir: &Path, name: &str, password_stdin: bool, adding: bool) -> a
 /// `pixbin key create`: the key alone is printed on the last line of stdout.
 pub fn create_key(dir: &Path, opts: &KeyOptions<'_>) -> anyhow::Result<()> {
     let secs = |v: Option<&str>, what: &str| -> anyhow::Result<Option<u64>> {
-        v.map(|s| crate::lifecycle::expiry_duration(s).with_context(|| format!("{what} {s:?}")))
+        v.map(|s| crate::duration::expiry_duration(s).with_context(|| format!("{what} {s:?}")))
             .transpose()
             .map(|d| d.map(|d| d.as_secs()))
     };
