@@ -18,6 +18,7 @@
 //! - `secret`: random tokens, their digests (`TokenHash`, `KeyHash`), constant-time comparison
 //! - `server`: the accept loop (`run(listener, state, shutdown)`) and its connection limits
 //! - `settings`: upload defaults changed at runtime; the effective configuration
+//! - `shutdown`: a background task's side of shutdown
 //! - `state`: `AppState`, shared as `Arc`
 //! - `store`: redb metadata (images, accounts, stats, lifecycle, integrity…), content-addressed blobs, their shared identity
 //! - `systemd`: the hardened unit, readiness and watchdog notifications
@@ -50,6 +51,7 @@ pub mod ops;
 pub mod secret;
 pub mod server;
 pub mod settings;
+pub mod shutdown;
 pub mod state;
 pub mod store;
 pub mod systemd;

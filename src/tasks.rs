@@ -33,21 +33,9 @@ use crate::analytics::WriterTask;
 use crate::clock;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::shutdown::Shutdown;
 use crate::store::Store;
 use crate::view_limits::{self, ViewLimits};
-
-/// A task's side of shutdown.
-#[derive(Debug, Clone)]
-pub struct Shutdown(watch::Receiver<bool>);
-
-impl Shutdown {
-    /// Resolves once shutdown was asked for, or the [`Tasks`] was dropped.
-    /// Cancel-safe, for `select!` loops.
-    pub async fn requested(&mut self) {
-        // An error means the sender is gone: stop as well.
-        let _ = self.0.wait_for(|stop| *stop).await;
-    }
-}
 
 /// The running background tasks.
 #[derive(Debug)]
@@ -73,7 +61,7 @@ impl Tasks {
 
     /// A shutdown handle for a task started elsewhere (tests).
     pub fn shutdown_handle(&self) -> Shutdown {
-        Shutdown(self.stop.subscribe())
+        Shutdown::new(self.stop.subscribe())
     }
 
     /// Spawns a task that watches its [`Shutdown`] itself, to finish its work

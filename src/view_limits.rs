@@ -32,9 +32,9 @@ use tokio::sync::{Notify, watch};
 
 use crate::clock;
 use crate::error::AppError;
+use crate::shutdown::Shutdown;
 use crate::store::lifecycle::Spent;
 use crate::store::{Store, StoredImage};
-use crate::tasks::Shutdown;
 
 /// Link-preview fetches per image that spend no view.
 pub const PREVIEW_BUDGET: u64 = 3;

@@ -25,9 +25,9 @@ use super::salt::{self, Visitors};
 use super::{AgentClass, Audience, ViewEvent, referrer_host};
 use crate::clock;
 use crate::config::Config;
+use crate::shutdown::Shutdown;
 use crate::store::Store;
 use crate::store::stats::{Hit, HitKind, StatsLimits};
-use crate::tasks::Shutdown;
 
 /// Events buffered between the serving path and the writer (about 80 bytes each).
 pub const CHANNEL_CAPACITY: usize = 65_536;
