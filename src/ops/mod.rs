@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod adopt;
+pub mod archive;
 pub mod backup;
 pub mod commands;
 pub mod control;

@@ -282,7 +282,7 @@ fn a53_restore_refuses_an_endless_manifest_line_with_bounded_memory() {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("evil.tar");
     let line = 300u64 * 1024 * 1024;
-    let head = format!("{}\n", pixbin::ops::backup::FORMAT);
+    let head = format!("{}\n", pixbin::ops::archive::FORMAT);
     {
         let out = std::io::BufWriter::new(std::fs::File::create(&archive).unwrap());
         let mut tar = tar::Builder::new(out);
