@@ -5,16 +5,26 @@
 //! peak since the last [`peak`] call started, so a measured call is not
 //! disturbed by other tests running on other threads. Each test feeds inputs
 //! of very different sizes and checks that the peak stays under a constant:
-//! memory that does not grow with the input.
+//! memory that does not grow with the input. Work that hops to a tokio
+//! runtime's blocking pool (file I/O, store calls) is measured with
+//! [`group_peak`] over the threads that joined with [`track_this_thread`].
 #![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicIsize, Ordering};
 
 thread_local! {
     static LIVE: Cell<isize> = const { Cell::new(0) };
     static PEAK: Cell<isize> = const { Cell::new(0) };
+    /// Whether this thread's allocations also count for [`group_peak`].
+    static TRACKED: Cell<bool> = const { Cell::new(false) };
 }
+
+/// Bytes allocated by the tracked threads, and their peak.
+static GROUP_LIVE: AtomicIsize = AtomicIsize::new(0);
+static GROUP_PEAK: AtomicIsize = AtomicIsize::new(0);
 
 struct Probe;
 
@@ -32,6 +42,10 @@ fn count(delta: isize) {
             }
         });
     });
+    if TRACKED.try_with(Cell::get).unwrap_or(false) {
+        let now = GROUP_LIVE.fetch_add(delta, Ordering::Relaxed) + delta;
+        GROUP_PEAK.fetch_max(now, Ordering::Relaxed);
+    }
 }
 
 // SAFETY: every call is forwarded to the system allocator unchanged; the
@@ -74,6 +88,28 @@ pub fn peak<T>(f: impl FnOnce() -> T) -> (T, usize) {
     PEAK.with(|p| p.set(start));
     let out = f();
     let peak = PEAK.with(Cell::get) - start;
+    (out, peak.max(0) as usize)
+}
+
+/// Counts this thread's allocations for [`group_peak`] from now on: call it
+/// from a runtime's `on_thread_start`, so its blocking pool is measured too.
+pub fn track_this_thread() {
+    TRACKED.with(|t| t.set(true));
+}
+
+/// Runs `f` and returns its result and the most bytes allocated at once by
+/// the calling thread and every thread that called [`track_this_thread`]
+/// together (above what they held when it started). One measurement at a
+/// time; threads outside the group (other tests) are not counted.
+pub fn group_peak<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    static ONE: Mutex<()> = Mutex::new(());
+    let _one = ONE.lock().unwrap_or_else(|p| p.into_inner());
+    track_this_thread();
+    let start = GROUP_LIVE.load(Ordering::SeqCst);
+    GROUP_PEAK.store(start, Ordering::SeqCst);
+    let out = f();
+    let peak = GROUP_PEAK.load(Ordering::SeqCst) - start;
+    TRACKED.with(|t| t.set(false));
     (out, peak.max(0) as usize)
 }
 

@@ -1,13 +1,15 @@
 //! Start-up: open the data directory, create the first account and upload key,
-//! and assemble the shared state. Used by `pixbin serve` and by the tests.
+//! and assemble the shared state (`start`, used by the tests too); and
+//! `pixbin serve` around it: bind, serve, stop on a signal or a database
+//! failure.
 
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::analytics::{self, Writer};
+use crate::analytics;
 use crate::auth::ratelimit::LoginLimiter;
 use crate::auth::{password, upload_key};
 use crate::clock;
@@ -29,13 +31,13 @@ pub struct Created {
     pub upload_key: Option<Secret>,
 }
 
-/// A started application: its state, its background writer, what it created.
+/// A started application: its state, its background tasks, what it created.
 #[derive(Debug)]
 pub struct App {
     /// Shared by every request.
     pub state: Arc<AppState>,
-    /// The view writer, to flush on shutdown.
-    pub writer: Writer,
+    /// The background tasks, to stop (and drain) after the server stopped.
+    pub tasks: crate::tasks::Tasks,
     /// First-run secrets.
     pub created: Created,
 }
@@ -103,7 +105,7 @@ pub async fn start(mut config: Config, listener: &TcpListener) -> anyhow::Result
         Ok((Arc::new(store), created, runtime))
     })
     .await??;
-    let (views, writer) = analytics::start(store.clone(), &config).await?;
+    let (views, writer) = analytics::open(store.clone(), &config).await?;
     let logins = LoginLimiter::new(config.login_attempts, config.login_window);
     // Thumbnails decode on their own threads, one per core (see `thumbnails`).
     let thumbs = crate::thumbnails::Thumbnailer::start(
@@ -118,6 +120,8 @@ pub async fn start(mut config: Config, listener: &TcpListener) -> anyhow::Result
     .context("starting the thumbnail workers")?;
     let control = crate::ops::control::publish(&config.data_dir, listener.local_addr()?)
         .context("writing the control file")?;
+    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let view_limits = crate::view_limits::ViewLimits::new(store.clone());
     let state = Arc::new(AppState {
         config,
         store: store.clone(),
@@ -125,37 +129,102 @@ pub async fn start(mut config: Config, listener: &TcpListener) -> anyhow::Result
         admin: AdminUi::load(),
         logins,
         thumbs,
-        metrics: crate::metrics::Metrics::default(),
+        metrics: metrics.clone(),
         control,
         blob_cache: Default::default(),
         chunks: Default::default(),
-        view_limits: crate::view_limits::ViewLimits::start(store.clone()),
+        view_limits: view_limits.clone(),
         settings: crate::settings::Settings::new(runtime),
     });
-    tokio::spawn(crate::ops::collect_garbage_periodically(state.clone()));
-    tokio::spawn(crate::ops::scrub::run(state.clone()));
-    tokio::spawn(purge_sessions(store.clone()));
-    tokio::spawn(crate::lifecycle::sweeper(
-        store,
-        state.config.sweep_interval,
-    ));
+    let tasks = crate::tasks::start(&store, &state.config, &metrics, writer, &view_limits);
     Ok(App {
         state,
-        writer,
+        tasks,
         created,
     })
 }
 
-/// Drops expired sessions hourly so the table does not grow without bound.
-async fn purge_sessions(store: Arc<Store>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(3600));
-    loop {
-        tick.tick().await;
-        let s = store.clone();
-        match tokio::task::spawn_blocking(move || s.purge_sessions(clock::now_ms())).await {
-            Ok(Ok(n)) if n > 0 => tracing::debug!(sessions = n, "purged expired sessions"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "could not purge sessions"),
-            _ => {}
+/// `pixbin serve`: loads the configuration, binds, starts, prints the
+/// first-run secrets, serves until a signal or a database failure, then drains.
+pub async fn serve(
+    args: &crate::config::ServeArgs,
+    storage: &crate::store::blobs::storage::StorageArgs,
+    data_dir: Option<&Path>,
+    config_file: Option<&Path>,
+) -> anyhow::Result<()> {
+    let mut config = crate::config::load(args, data_dir, config_file)?;
+    config.storage = crate::config::resolve_storage(storage, config_file)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let app = crate::app::start(config, &listener).await?;
+    let base = app.state.config.base_url().to_string();
+    if let Some(pw) = &app.created.admin_password {
+        println!("created account admin with password: {}", pw.expose());
+    } else if app.created.admin_created {
+        println!("created account admin with the password from PIXBIN_ADMIN_PASSWORD");
+    }
+    if let Some(key) = &app.created.upload_key {
+        println!("created upload key: {}", key.expose());
+        println!(
+            "try it: curl -H \"Authorization: Bearer {}\" -F \"file=@screenshot.png\" {base}/api/upload",
+            key.expose()
+        );
+        println!("(these secrets are shown only this once)");
+    }
+    println!("pixbin listening on http://{addr}");
+    println!("admin UI: {base}/admin/");
+    tracing::info!(%addr, base_url = %base, "serving");
+    crate::systemd::notify_ready(addr);
+    let mut tasks = app.tasks;
+    tasks.start_watchdog(app.state.store.clone());
+
+    let store = app.state.store.clone();
+    let shutdown = async {
+        tokio::select! {
+            _ = shutdown_signal() => {}
+            _ = database_failure(&store) => {
+                tracing::error!(
+                    "the database file failed an I/O operation (a full or failing disk?); \
+                     redb refuses all further work until it is reopened, so pixbin stops \
+                     and lets its service manager start it again"
+                );
+            }
+        }
+        crate::systemd::notify_stopping();
+    };
+    crate::server::run(listener, app.state.clone(), shutdown).await;
+    tracing::info!("draining view events, stopping background tasks");
+    // Bounded like the connections' drain: a task that hangs (a stuck disk)
+    // does not keep the process from exiting.
+    tasks.shutdown(app.state.config.shutdown_timeout).await;
+    crate::ops::control::retract(&app.state.config.data_dir);
+    if app.state.store.database_failed() {
+        anyhow::bail!("stopped after a database I/O failure; restart to reopen the database");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves once the database file has failed an I/O operation
+/// (`Store::database_failure`).
+async fn database_failure(store: &Store) {
+    // The sender lives in the store, which outlives this wait.
+    let _ = store.database_failure().wait_for(|failed| *failed).await;
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
         }
     }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
 }

@@ -1,18 +1,13 @@
 //! The command line: `serve`, `user`, `key`, `thumbnails`, and the operations
 //! commands (`check`, `gc`, `backup`, `repair`, `restore`, `import`, `adopt`,
-//! `systemd-unit`; their bodies are in `ops::commands`).
+//! `systemd-unit`). This module only parses; every body is in `ops::commands`
+//! or `ops::accounts` (`serve` in `app`).
 
-use std::io::BufRead;
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
-use crate::auth::{password, upload_key};
-use crate::clock;
 use crate::config::{self, ServeArgs};
-use crate::ops::commands::open_store;
-use crate::store::codec::UserRecord;
 
 /// Whether log lines may carry ANSI colours: only on a terminal, and never
 /// when `NO_COLOR` is set to anything but the empty string (no-color.org).
@@ -208,23 +203,13 @@ pub enum KeyCommand {
     },
 }
 
-fn read_password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
-    if !from_stdin {
-        return Ok((password::generate(), true));
-    }
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    let pw = line.trim_end_matches(['\r', '\n']).to_string();
-    if pw.chars().count() < 8 {
-        bail!("the password must be at least 8 characters");
-    }
-    Ok((pw, false))
-}
-
-/// Runs a non-serve command.
+/// Runs a non-serve command: each is one call into `ops` (`serve` is
+/// `app::serve`, called by `main` inside its runtime).
 pub fn run_admin_command(cli: &Cli) -> anyhow::Result<()> {
+    use crate::ops::{accounts, commands};
     let dir = config::resolve_data_dir(cli.data_dir.as_deref(), cli.config.as_deref())?;
-    let storage = config::resolve_storage(&cli.storage, cli.config.as_deref())?;
+    let config_file = cli.config.as_deref();
+    let storage = config::resolve_storage(&cli.storage, config_file)?;
     if matches!(storage, crate::store::blobs::storage::Storage::S3(_))
         && matches!(
             cli.command,
@@ -236,166 +221,67 @@ pub fn run_admin_command(cli: &Cli) -> anyhow::Result<()> {
     {
         // These read or write blob files directly; on a bucket they would
         // see none and act on that. Refused until they go through the seam.
-        bail!("this command does not work with S3 storage yet (see README, \"Storage on S3\")");
+        anyhow::bail!(
+            "this command does not work with S3 storage yet (see README, \"Storage on S3\")"
+        );
     }
+    let storage = &storage;
     match &cli.command {
         Command::Serve(_) => unreachable!("serve is handled by main"),
         Command::Check { repair, quick } => {
-            crate::ops::commands::check(&dir, &storage, cli.config.as_deref(), *repair, *quick)?
+            commands::check(&dir, storage, config_file, *repair, *quick)
         }
         Command::Gc {
             grace,
             retention,
             force,
-        } => crate::ops::commands::gc(
+        } => commands::gc(
             &dir,
-            &storage,
-            cli.config.as_deref(),
+            storage,
+            config_file,
             grace.as_deref(),
             retention.as_deref(),
             *force,
-        )?,
-        Command::Adopt { trash, private } => {
-            crate::ops::commands::adopt(&dir, cli.config.as_deref(), *trash, *private)?
-        }
-        Command::Backup { out } => crate::ops::commands::backup(&dir, out)?,
-        Command::Restore { file } => crate::ops::commands::restore(&dir, file)?,
-        Command::Repair { from } => crate::ops::commands::repair(&dir, from)?,
+        ),
+        Command::Adopt { trash, private } => commands::adopt(&dir, config_file, *trash, *private),
+        Command::Backup { out } => commands::backup(&dir, out),
+        Command::Restore { file } => commands::restore(&dir, file),
+        Command::Repair { from } => commands::repair(&dir, from),
         Command::Import {
             dir: folder,
             private,
             settings,
-        } => crate::ops::commands::import(
-            &dir,
-            &storage,
-            cli.config.as_deref(),
-            settings,
-            folder,
-            *private,
-        )?,
-        Command::SystemdUnit { binary } => crate::ops::commands::systemd_unit(binary.as_deref())?,
+        } => commands::import(&dir, storage, config_file, settings, folder, *private),
+        Command::SystemdUnit { binary } => commands::systemd_unit(binary.as_deref()),
+        Command::Thumbnails => commands::thumbnails(&dir, storage),
         Command::User(UserCommand::Add {
             name,
             password_stdin,
-        })
-        | Command::User(UserCommand::Passwd {
+        }) => accounts::put_user(&dir, storage, name, *password_stdin, true),
+        Command::User(UserCommand::Passwd {
             name,
             password_stdin,
-        }) => {
-            let adding = matches!(cli.command, Command::User(UserCommand::Add { .. }));
-            if name.is_empty()
-                || name.len() > 64
-                || name.chars().any(|c| c.is_control() || c.is_whitespace())
-            {
-                bail!("account names are 1-64 characters without spaces");
-            }
-            let store = open_store(&dir, &storage)?;
-            let exists = store.user(name)?.is_some();
-            if adding && exists {
-                bail!("account {name:?} already exists (use `pixbin user passwd`)");
-            }
-            if !adding && !exists {
-                bail!("no account named {name:?}");
-            }
-            let (pw, generated) = read_password(*password_stdin)?;
-            store.put_user(
-                name,
-                &UserRecord {
-                    password_hash: password::hash(&pw),
-                    created_at: clock::now_ms(),
-                },
-            )?;
-            eprintln!(
-                "{} account {name:?}",
-                if adding {
-                    "created"
-                } else {
-                    "updated the password of"
-                }
-            );
-            if generated {
-                println!("{pw}");
-            }
-        }
+        }) => accounts::put_user(&dir, storage, name, *password_stdin, false),
         Command::Key(KeyCommand::Create {
             name,
             default_expiry,
             max_expiry,
             private_by_default,
             force_private,
-        }) => {
-            let secs = |v: &Option<String>, what: &str| -> anyhow::Result<Option<u64>> {
-                v.as_deref()
-                    .map(|s| {
-                        crate::lifecycle::expiry_duration(s)
-                            .with_context(|| format!("{what} {s:?}"))
-                    })
-                    .transpose()
-                    .map(|d| d.map(|d| d.as_secs()))
-            };
-            let policy = crate::store::codec::KeyPolicy {
-                default_expiry_secs: secs(default_expiry, "--default-expiry")?,
-                max_expiry_secs: secs(max_expiry, "--max-expiry")?,
-                private_by_default: private_by_default.then_some(true),
-                force_private: *force_private,
-            };
-            let store = open_store(&dir, &storage)?;
-            let key = upload_key::generate();
-            let rec = store.create_key(
-                &upload_key::hash(key.expose()),
+        }) => accounts::create_key(
+            &dir,
+            storage,
+            &accounts::KeyOptions {
                 name,
-                &upload_key::display_prefix(key.expose()),
-                clock::now_ms(),
-                policy,
-            )?;
-            eprintln!(
-                "created upload key {} ({}); it is shown only now:",
-                rec.id, rec.name
-            );
-            println!("{}", key.expose());
-        }
-        Command::Key(KeyCommand::List) => {
-            let store = open_store(&dir, &storage)?;
-            println!(
-                "{:>4}  {:<10}  {:<20}  {:<20}  name",
-                "id", "prefix", "created", "last used"
-            );
-            for k in store.list_keys()? {
-                println!(
-                    "{:>4}  {:<10}  {:<20}  {:<20}  {}",
-                    k.id,
-                    k.prefix,
-                    clock::rfc3339(k.created_at),
-                    k.last_used_at
-                        .map(clock::rfc3339)
-                        .unwrap_or_else(|| "never".into()),
-                    k.name
-                );
-            }
-        }
-        Command::Key(KeyCommand::Revoke { id }) => {
-            let store = open_store(&dir, &storage)?;
-            if !store.revoke_key(*id)? {
-                bail!("no upload key with id {id}");
-            }
-            eprintln!("revoked upload key {id}");
-        }
-        Command::Thumbnails => {
-            let store = open_store(&dir, &storage)?;
-            let workers = crate::thumbnails::default_workers();
-            // Offline, so no storage limit applies: thumbnails are a few KiB each.
-            let (made, failed) = crate::thumbnails::backfill(
-                &store,
-                workers,
-                &crate::media::thumbnail::ThumbLimits::default(),
-                None,
-            )?;
-            eprintln!(
-                "made {made} thumbnails; {failed} images have none (undecodable or too large)"
-            );
-        }
+                default_expiry: default_expiry.as_deref(),
+                max_expiry: max_expiry.as_deref(),
+                private_by_default: *private_by_default,
+                force_private: *force_private,
+            },
+        ),
+        Command::Key(KeyCommand::List) => accounts::list_keys(&dir, storage),
+        Command::Key(KeyCommand::Revoke { id }) => accounts::revoke_key(&dir, storage, *id),
     }
-    Ok(())
 }
 
 #[cfg(test)]

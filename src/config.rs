@@ -162,49 +162,30 @@ impl Config {
         }
     }
 
-    /// Defaults with short timeouts and small limits, for tests.
+    /// [`Config::default`] with short timeouts and intervals, a known admin
+    /// password and a temp data directory, for tests. Every value not named
+    /// here is the production default.
     pub fn for_tests(dir: &Path) -> Config {
         Config {
             listen: "127.0.0.1:0".parse().expect("literal address"),
             data_dir: dir.to_path_buf(),
-            storage: Default::default(),
-            base_url: None,
-            max_upload_bytes: 32 * MIB,
-            max_storage_bytes: None,
-            max_images: None,
-            max_images_per_key: None,
-            allowed_types: ImageType::ALL.to_vec(),
-            max_pixels: 100_000_000,
             admin_password: Some(Secret::new("test-admin-password")),
             session_ttl: Duration::from_secs(3600),
             header_timeout: Duration::from_secs(2),
             body_idle_timeout: Duration::from_secs(2),
+            // Tests open many connections from one address at once.
             max_connections: 256,
             max_connections_per_ip: 256,
             write_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(5),
             view_flush_interval: Duration::from_millis(50),
-            analytics: true,
-            geoip_db: None,
-            store_viewer_ip: false,
-            stats_retention_days: 400,
-            recent_views: 10_000,
-            trusted_proxies: Vec::new(),
-            login_attempts: 5,
-            login_window: Duration::from_secs(60),
-            default_expiry: None,
-            max_expiry: None,
-            private_by_default: false,
             sweep_interval: Duration::from_millis(100),
             gc_interval: Duration::from_secs(3600),
-            gc_grace: Duration::from_secs(3600),
-            gc_retention: crate::store::gc::DEFAULT_RETENTION,
-            scrub_interval: DEFAULT_SCRUB_INTERVAL,
-            scrub_rate: DEFAULT_SCRUB_RATE,
-            metrics_token: None,
+            // Tests check uploaded bytes as sent unless they ask for stripping.
             strip_metadata: StripMode::None,
+            // Thumbnails are made by the tests that look for them.
             thumbnail_on_upload: false,
-            sources: Sources::default(),
+            ..Config::default()
         }
     }
 
@@ -219,7 +200,60 @@ impl Config {
     }
 }
 
+/// The production defaults: what [`load`] gives every setting that no flag,
+/// environment variable or file sets. The `[default: …]` texts of
+/// [`ServeArgs`] describe these values.
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: "127.0.0.1:8080".parse().expect("literal address"),
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            storage: Default::default(),
+            base_url: None,
+            max_upload_bytes: 32 * MIB,
+            max_storage_bytes: None,
+            max_images: None,
+            max_images_per_key: None,
+            allowed_types: ImageType::ALL.to_vec(),
+            max_pixels: 100_000_000,
+            admin_password: None,
+            session_ttl: Duration::from_secs(7 * 86_400),
+            header_timeout: Duration::from_secs(10),
+            body_idle_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            max_connections_per_ip: 64,
+            write_timeout: Duration::from_secs(30),
+            shutdown_timeout: Duration::from_secs(10),
+            view_flush_interval: Duration::from_millis(500),
+            analytics: true,
+            geoip_db: None,
+            store_viewer_ip: false,
+            stats_retention_days: 400,
+            recent_views: 10_000,
+            trusted_proxies: Vec::new(),
+            login_attempts: 5,
+            login_window: Duration::from_secs(60),
+            default_expiry: None,
+            max_expiry: None,
+            private_by_default: false,
+            sweep_interval: Duration::from_secs(30),
+            gc_interval: Duration::from_secs(6 * 3600),
+            gc_grace: crate::store::gc::DEFAULT_GRACE,
+            gc_retention: crate::store::gc::DEFAULT_RETENTION,
+            scrub_interval: DEFAULT_SCRUB_INTERVAL,
+            scrub_rate: DEFAULT_SCRUB_RATE,
+            metrics_token: None,
+            strip_metadata: StripMode::Gps,
+            thumbnail_on_upload: true,
+            sources: Sources::default(),
+        }
+    }
+}
+
 const MIB: u64 = 1024 * 1024;
+
+/// Default `--data-dir` (systemd units pass `$STATE_DIRECTORY`).
+const DEFAULT_DATA_DIR: &str = "./data";
 
 /// Default `--scrub-interval`: every blob re-hashed once a month.
 pub const DEFAULT_SCRUB_INTERVAL: Duration = Duration::from_secs(30 * 86_400);
@@ -461,7 +495,7 @@ pub fn resolve_data_dir(
     }
     Ok(read_file(config_file)?
         .data_dir
-        .unwrap_or_else(|| PathBuf::from("./data")))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)))
 }
 
 /// Merges flags/env over the file over defaults, and validates.
@@ -472,6 +506,7 @@ pub fn load(
 ) -> anyhow::Result<Config> {
     let file = read_file(config_file)?;
     let sources = sources_of(args, &file, data_dir_flag.is_some());
+    let d = Config::default();
     let size = |flag: &Option<String>,
                 file: &Option<toml::Value>,
                 what: &str|
@@ -500,7 +535,7 @@ pub fn load(
         &file.max_upload_bytes,
         "max upload bytes",
     )?
-    .unwrap_or(32 * MIB);
+    .unwrap_or(d.max_upload_bytes);
     if max_upload_bytes == 0 {
         bail!("max upload bytes must be above zero");
     }
@@ -512,7 +547,7 @@ pub fn load(
     let allowed_types = match (&args.allowed_types, &file.allowed_types) {
         (Some(s), _) => parse_types(&s.split(',').map(String::from).collect::<Vec<_>>())?,
         (None, Some(v)) => parse_types(v)?,
-        (None, None) => ImageType::ALL.to_vec(),
+        (None, None) => d.allowed_types,
     };
     let base_url = match args.base_url.clone().or(file.base_url) {
         Some(u) => Some(validate_base_url(&u)?),
@@ -521,26 +556,23 @@ pub fn load(
     let max_connections = args
         .max_connections
         .or(file.max_connections)
-        .unwrap_or(1024);
+        .unwrap_or(d.max_connections);
     if max_connections == 0 {
         bail!("max connections must be above zero");
     }
     let max_connections_per_ip = args
         .max_connections_per_ip
         .or(file.max_connections_per_ip)
-        .unwrap_or(64);
+        .unwrap_or(d.max_connections_per_ip);
     if max_connections_per_ip == 0 {
         bail!("max connections per IP must be above zero");
     }
     Ok(Config {
-        listen: args
-            .listen
-            .or(file.listen)
-            .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("literal address")),
+        listen: args.listen.or(file.listen).unwrap_or(d.listen),
         data_dir: data_dir_flag
             .map(Path::to_path_buf)
             .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from("./data")),
+            .unwrap_or(d.data_dir),
         storage: Default::default(),
         base_url,
         max_upload_bytes,
@@ -548,7 +580,7 @@ pub fn load(
         max_images: args.max_images.or(file.max_images),
         max_images_per_key: args.max_images_per_key.or(file.max_images_per_key),
         allowed_types,
-        max_pixels: args.max_pixels.or(file.max_pixels).unwrap_or(100_000_000),
+        max_pixels: args.max_pixels.or(file.max_pixels).unwrap_or(d.max_pixels),
         admin_password: args
             .admin_password
             .clone()
@@ -558,19 +590,19 @@ pub fn load(
             &args.session_ttl,
             &file.session_ttl,
             "session ttl",
-            Duration::from_secs(7 * 86_400),
+            d.session_ttl,
         )?,
         header_timeout: dur(
             &args.header_timeout,
             &file.header_timeout,
             "header timeout",
-            Duration::from_secs(10),
+            d.header_timeout,
         )?,
         body_idle_timeout: dur(
             &args.body_idle_timeout,
             &file.body_idle_timeout,
             "body idle timeout",
-            Duration::from_secs(30),
+            d.body_idle_timeout,
         )?,
         max_connections,
         max_connections_per_ip,
@@ -578,37 +610,45 @@ pub fn load(
             &args.write_timeout,
             &file.write_timeout,
             "write timeout",
-            Duration::from_secs(30),
+            d.write_timeout,
         )? {
             d if d.is_zero() => bail!("write timeout must be above zero"),
             d => d,
         },
-        shutdown_timeout: Duration::from_secs(10),
-        view_flush_interval: Duration::from_millis(500),
-        analytics: args.analytics.or(file.analytics).unwrap_or(true),
+        shutdown_timeout: d.shutdown_timeout,
+        view_flush_interval: d.view_flush_interval,
+        analytics: args.analytics.or(file.analytics).unwrap_or(d.analytics),
         geoip_db: args.geoip_db.clone().or(file.geoip_db),
         store_viewer_ip: args
             .store_viewer_ip
             .or(file.store_viewer_ip)
-            .unwrap_or(false),
+            .unwrap_or(d.store_viewer_ip),
         stats_retention_days: match args
             .stats_retention_days
             .or(file.stats_retention_days)
-            .unwrap_or(400)
+            .unwrap_or(d.stats_retention_days)
         {
             n @ 1..=3660 => n,
             n => bail!("stats retention days must be 1 to 3660, not {n}"),
         },
-        recent_views: match args.recent_views.or(file.recent_views).unwrap_or(10_000) {
+        recent_views: match args
+            .recent_views
+            .or(file.recent_views)
+            .unwrap_or(d.recent_views)
+        {
             n @ 0..=1_000_000 => n,
             n => bail!("recent views must be at most 1000000, not {n}"),
         },
         trusted_proxies: match (&args.trusted_proxies, &file.trusted_proxies) {
             (Some(s), _) => parse_cidrs(s.split(','))?,
             (None, Some(v)) => parse_cidrs(v.iter().map(String::as_str))?,
-            (None, None) => Vec::new(),
+            (None, None) => d.trusted_proxies,
         },
-        login_attempts: match args.login_attempts.or(file.login_attempts).unwrap_or(5) {
+        login_attempts: match args
+            .login_attempts
+            .or(file.login_attempts)
+            .unwrap_or(d.login_attempts)
+        {
             0 => bail!("login attempts must be above zero"),
             n => n,
         },
@@ -616,7 +656,7 @@ pub fn load(
             &args.login_window,
             &file.login_window,
             "login window",
-            Duration::from_secs(60),
+            d.login_window,
         )? {
             d if d.is_zero() => bail!("login window must be above zero"),
             d => d,
@@ -634,34 +674,29 @@ pub fn load(
         private_by_default: args
             .private_by_default
             .or(file.private_by_default)
-            .unwrap_or(false),
-        sweep_interval: Duration::from_secs(30),
+            .unwrap_or(d.private_by_default),
+        sweep_interval: d.sweep_interval,
         gc_interval: match dur(
             &args.gc_interval,
             &file.gc_interval,
             "gc interval",
-            Duration::from_secs(6 * 3600),
+            d.gc_interval,
         )? {
             d if d < Duration::from_secs(1) => bail!("gc interval must be at least 1s"),
             d => d,
         },
-        gc_grace: dur(
-            &args.gc_grace,
-            &file.gc_grace,
-            "gc grace",
-            crate::store::gc::DEFAULT_GRACE,
-        )?,
+        gc_grace: dur(&args.gc_grace, &file.gc_grace, "gc grace", d.gc_grace)?,
         gc_retention: dur(
             &args.gc_retention,
             &file.gc_retention,
             "gc retention",
-            crate::store::gc::DEFAULT_RETENTION,
+            d.gc_retention,
         )?,
         scrub_interval: match dur(
             &args.scrub_interval,
             &file.scrub_interval,
             "scrub interval",
-            DEFAULT_SCRUB_INTERVAL,
+            d.scrub_interval,
         )? {
             d if d < Duration::from_secs(1) => bail!("scrub interval must be at least 1s"),
             d => d,
@@ -669,7 +704,7 @@ pub fn load(
         scrub_rate: match size(&args.scrub_rate, &file.scrub_rate, "scrub rate")? {
             Some(0) => bail!("scrub rate must be above zero"),
             Some(n) => n,
-            None => DEFAULT_SCRUB_RATE,
+            None => d.scrub_rate,
         },
         metrics_token: args
             .metrics_token
@@ -684,9 +719,9 @@ pub fn load(
         {
             Some(s) => StripMode::parse(s)
                 .with_context(|| format!("strip metadata: {s:?} (use gps, all or none)"))?,
-            None => StripMode::Gps,
+            None => d.strip_metadata,
         },
-        thumbnail_on_upload: true,
+        thumbnail_on_upload: d.thumbnail_on_upload,
         sources,
     })
 }
@@ -829,7 +864,7 @@ fn expiry_setting(v: Option<&String>, what: &str) -> anyhow::Result<Option<Durat
     match v.map(|s| s.trim()) {
         None | Some("never") | Some("") => Ok(None),
         Some(s) => {
-            let d = crate::lifecycle::expiry_duration(s)
+            let d = crate::duration::expiry_duration(s)
                 .with_context(|| format!("{what}: {s:?} (use e.g. 12h, 7d, 4w or never)"))?;
             Ok(Some(d))
         }
@@ -902,6 +937,27 @@ mod tests {
         assert!(validate_base_url("img.example.com").is_err());
         assert!(validate_base_url("javascript:alert(1)").is_err());
         assert!(validate_base_url("https://a.example/?x").is_err());
+    }
+
+    /// Nothing set anywhere gives exactly `Config::default()`, and the
+    /// defaults are the documented ones (a changed default fails here).
+    #[test]
+    fn load_without_settings_is_the_default() {
+        let loaded = load(&ServeArgs::default(), None, None).unwrap();
+        assert_eq!(format!("{loaded:?}"), format!("{:?}", Config::default()));
+        assert_eq!(loaded.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(loaded.data_dir, PathBuf::from("./data"));
+        assert_eq!(loaded.max_upload_bytes, 32 * MIB);
+        assert_eq!(loaded.session_ttl, Duration::from_secs(7 * 86_400));
+        assert_eq!(loaded.max_connections_per_ip, 64);
+        assert_eq!(loaded.gc_interval, Duration::from_secs(6 * 3600));
+        assert_eq!(loaded.strip_metadata, StripMode::Gps);
+        assert!(loaded.thumbnail_on_upload);
+        // The test config only overrides, it never invents a default.
+        let t = Config::for_tests(Path::new("/nonexistent"));
+        assert_eq!(t.max_upload_bytes, loaded.max_upload_bytes);
+        assert_eq!(t.gc_retention, loaded.gc_retention);
+        assert_eq!(t.scrub_rate, loaded.scrub_rate);
     }
 
     #[test]

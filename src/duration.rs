@@ -43,6 +43,27 @@ pub fn parse_duration(s: &str, bare: Bare) -> anyhow::Result<Duration> {
     ))
 }
 
+/// Longest expiry anyone can write down: about 100 years (keeps ms arithmetic far
+/// from overflow).
+const MAX_SPEC: Duration = Duration::from_secs(100 * 366 * 86_400);
+
+/// An expiry length (`90s`, `30m`, `12h`, `7d`, `4w`): the one duration grammar
+/// (`duration`) with the unit required, in whole seconds (expiries are stored
+/// as seconds), above zero and under [`MAX_SPEC`].
+pub fn expiry_duration(s: &str) -> anyhow::Result<Duration> {
+    let d = parse_duration(s, Bare::Refused)?;
+    if d.is_zero() {
+        bail!("a duration must be above zero");
+    }
+    if d.subsec_nanos() != 0 {
+        bail!("an expiry is a whole number of seconds");
+    }
+    if d > MAX_SPEC {
+        bail!("a duration must be under 100 years");
+    }
+    Ok(d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@
 
 use hyper::StatusCode;
 
+use crate::lifecycle::LifecycleError;
 use crate::store::StoreError;
 
 /// Everything a handler can fail with.
@@ -140,6 +141,24 @@ impl From<StoreError> for AppError {
     }
 }
 
+/// Every lifecycle refusal is a 400; the message is the error's own text.
+impl From<LifecycleError> for AppError {
+    fn from(e: LifecycleError) -> Self {
+        let code = match e {
+            LifecycleError::ExpiryTooLong { .. } => "expiry_too_long",
+            LifecycleError::PublicNotAllowed => "public_not_allowed",
+            LifecycleError::SpecTooLong
+            | LifecycleError::BadSpec
+            | LifecycleError::InThePast
+            | LifecycleError::BadMaxViews => "invalid_request",
+        };
+        AppError::BadRequest {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
 impl From<std::io::Error> for AppError {
     fn from(e: std::io::Error) -> Self {
         AppError::from(StoreError::Io(e))
@@ -161,5 +180,51 @@ pub trait OptionExt<T> {
 impl<T> OptionExt<T> for Option<T> {
     fn or_not_found(self) -> Result<T, AppError> {
         self.ok_or(AppError::NotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Lifecycle refusals reach clients as the same 400 bodies they always had.
+    #[test]
+    fn lifecycle_refusals_keep_their_codes_and_messages() {
+        let cases = [
+            (
+                LifecycleError::ExpiryTooLong {
+                    max: Duration::from_secs(7 * 86_400),
+                },
+                "expiry_too_long",
+                "expiry is longer than allowed (at most 1w)",
+            ),
+            (
+                LifecycleError::PublicNotAllowed,
+                "public_not_allowed",
+                "this upload key only makes private uploads",
+            ),
+            (
+                LifecycleError::InThePast,
+                "invalid_request",
+                "expires is in the past",
+            ),
+            (
+                LifecycleError::SpecTooLong,
+                "invalid_request",
+                "expires is too long",
+            ),
+            (
+                LifecycleError::BadMaxViews,
+                "invalid_request",
+                "max_views must be a whole number from 1 to 1000000000",
+            ),
+        ];
+        for (e, code, message) in cases {
+            let e = AppError::from(e);
+            assert_eq!(e.status_and_code(), (StatusCode::BAD_REQUEST, code));
+            assert_eq!(e.to_string(), message);
+        }
     }
 }

@@ -1,25 +1,28 @@
 //! pixbin: a self-hosted image host in one static binary.
 //!
 //! Module map:
-//! - `app`: start-up (open data, first account and key, shared state)
+//! - `app`: start-up (open data, first account and key, shared state) and `serve`
 //! - `analytics`: what counts as a view; view events -> one batching writer task
-//! - `auth`: passwords, sessions + CSRF, upload keys
-//! - `cli`: the command line (`serve`, `user`, `key`)
+//! - `auth`: passwords, sessions + CSRF, upload keys, login throttling
+//! - `cli`: the command line, parsing only; dispatches to `ops` and `app`
 //! - `clock`: Unix milliseconds and RFC 3339
-//! - `config`: flags/env/TOML -> validated `Config`
+//! - `config`: flags/env/TOML -> validated `Config`; one `Config::default()`
 //! - `duration`: the one duration grammar (`500ms`, `90s`, `7d`, `4w`)
-//! - `error`: `AppError` -> status + JSON body
-//! - `http`: router, dispatch, guards (session, CSRF, upload auth), bodies, conditional/range, blob sending, image JSON, assets, handlers
-//! - `lifecycle`: expiry and view limits, privacy defaults, the sweeper
+//! - `error`: `AppError` -> status + JSON body; store and lifecycle errors mapped to it
+//! - `http`: router, dispatch, guards (session, CSRF, upload auth), client address, bodies, multipart, conditional/range, blob sending, image JSON, pages, assets, handlers
+//! - `ingest`: the one pipeline from bytes to a stored image (upload, import, adopt)
+//! - `lifecycle`: expiry and view-limit policy (`LifecycleError`), privacy defaults, the sweeper
 //! - `metrics`: Prometheus counters and the `/metrics` text
 //! - `media`: image type, structure and dimensions from the bytes; metadata stripping; thumbnails
-//! - `ops`: backup, restore, import, adopt, the control file, periodic GC
-//! - `secret`: random tokens, hashing, constant-time comparison
-//! - `server`: the accept loop (`run(listener, state, shutdown)`)
+//! - `ops`: the CLI commands' bodies (accounts and keys, check, GC, backup, repair, restore, import, adopt), the scrub, the control file, periodic GC
+//! - `secret`: random tokens, their digests (`TokenHash`, `KeyHash`), constant-time comparison
+//! - `server`: the accept loop (`run(listener, state, shutdown)`) and its connection limits
 //! - `settings`: upload defaults changed at runtime; the effective configuration
+//! - `shutdown`: a background task's side of shutdown
 //! - `state`: `AppState`, shared as `Arc`
-//! - `store`: redb metadata, content-addressed blobs, their shared identity
+//! - `store`: redb metadata (images, accounts, stats, lifecycle, integrity…), content-addressed blobs, their shared identity
 //! - `systemd`: the hardened unit, readiness and watchdog notifications
+//! - `tasks`: every background task, started in one place with a shutdown handle
 //! - `thumbnails`: the thumbnail worker pool (at most four workers) and the backfill
 //! - `view_limits`: paying for each delivery of a view-limited image, group-committed
 // No unsafe code. Unit tests alone carry one: the counting allocator of
@@ -40,6 +43,7 @@ pub mod config;
 pub mod duration;
 pub mod error;
 pub mod http;
+pub mod ingest;
 pub mod lifecycle;
 pub mod media;
 pub mod metrics;
@@ -47,8 +51,10 @@ pub mod ops;
 pub mod secret;
 pub mod server;
 pub mod settings;
+pub mod shutdown;
 pub mod state;
 pub mod store;
 pub mod systemd;
+pub mod tasks;
 pub mod thumbnails;
 pub mod view_limits;

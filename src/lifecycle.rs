@@ -2,40 +2,45 @@
 //! per-key policies that bound them, privacy defaults, and the sweeper that
 //! deletes expired and used-up images through the normal delete path.
 //!
+//! Refusals are a [`LifecycleError`]; `error.rs` maps each to its HTTP status
+//! and code, so this policy does not speak HTTP.
+//!
 //! An image past its expiry or out of views is dead at once for the public link
 //! (the serving path checks); the sweeper only reclaims the space.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::bail;
-
 use crate::clock;
 use crate::config::Config;
-use crate::duration::{Bare, parse_duration};
-use crate::error::AppError;
+use crate::duration::expiry_duration;
 use crate::store::Store;
 use crate::store::codec::KeyPolicy;
 
-/// Longest expiry anyone can write down: about 100 years (keeps ms arithmetic far
-/// from overflow).
-const MAX_SPEC: Duration = Duration::from_secs(100 * 366 * 86_400);
-
-/// An expiry length (`90s`, `30m`, `12h`, `7d`, `4w`): the one duration grammar
-/// (`duration`) with the unit required, in whole seconds (expiries are stored
-/// as seconds), above zero and under [`MAX_SPEC`].
-pub fn expiry_duration(s: &str) -> anyhow::Result<Duration> {
-    let d = parse_duration(s, Bare::Refused)?;
-    if d.is_zero() {
-        bail!("a duration must be above zero");
-    }
-    if d.subsec_nanos() != 0 {
-        bail!("an expiry is a whole number of seconds");
-    }
-    if d > MAX_SPEC {
-        bail!("a duration must be under 100 years");
-    }
-    Ok(d)
+/// Why a requested expiry, privacy or view limit is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LifecycleError {
+    /// The expiry text is longer than any valid one.
+    #[error("expires is too long")]
+    SpecTooLong,
+    /// The expiry text is none of the accepted forms.
+    #[error("expires must be a duration (30m, 12h, 7d, 4w), an RFC 3339 time, or never")]
+    BadSpec,
+    /// The expiry is beyond the server's or the key's maximum.
+    #[error("expiry is longer than allowed (at most {})", fmt_duration(*max))]
+    ExpiryTooLong {
+        /// The tighter of the two maxima.
+        max: Duration,
+    },
+    /// The expiry is an instant that has passed.
+    #[error("expires is in the past")]
+    InThePast,
+    /// A public upload with a key that only makes private ones.
+    #[error("this upload key only makes private uploads")]
+    PublicNotAllowed,
+    /// The view limit is not a whole number in range.
+    #[error("max_views must be a whole number from 1 to 1000000000")]
+    BadMaxViews,
 }
 
 /// What an upload or edit asked for.
@@ -50,13 +55,13 @@ pub enum ExpirySpec {
 }
 
 /// Parses `never`, a duration (`30m`, `12h`, `7d`) or an RFC 3339 time.
-pub fn parse_spec(s: &str) -> Result<ExpirySpec, AppError> {
+pub fn parse_spec(s: &str) -> Result<ExpirySpec, LifecycleError> {
     let s = s.trim();
     if s.eq_ignore_ascii_case("never") {
         return Ok(ExpirySpec::Never);
     }
     if s.len() > 40 {
-        return Err(AppError::bad_request("expires is too long"));
+        return Err(LifecycleError::SpecTooLong);
     }
     if let Ok(d) = expiry_duration(s) {
         return Ok(ExpirySpec::After(d));
@@ -66,9 +71,7 @@ pub fn parse_spec(s: &str) -> Result<ExpirySpec, AppError> {
     {
         return Ok(ExpirySpec::At(t));
     }
-    Err(AppError::bad_request(
-        "expires must be a duration (30m, 12h, 7d, 4w), an RFC 3339 time, or never",
-    ))
+    Err(LifecycleError::BadSpec)
 }
 
 /// Formats a duration in the largest unit that divides it (`7d`, `90m`).
@@ -83,14 +86,8 @@ pub fn fmt_duration(d: Duration) -> String {
     }
 }
 
-fn too_long(max: Duration) -> AppError {
-    AppError::BadRequest {
-        code: "expiry_too_long",
-        message: format!(
-            "expiry is longer than allowed (at most {})",
-            fmt_duration(max)
-        ),
-    }
+fn too_long(max: Duration) -> LifecycleError {
+    LifecycleError::ExpiryTooLong { max }
 }
 
 /// The smaller of two optional limits (`None` = unlimited).
@@ -111,7 +108,7 @@ pub fn resolve_expiry(
     config: &Config,
     key: Option<&KeyPolicy>,
     now: i64,
-) -> Result<Option<i64>, AppError> {
+) -> Result<Option<i64>, LifecycleError> {
     let key_max = key.and_then(|k| k.max_expiry_secs).map(Duration::from_secs);
     let max = min_limit(config.max_expiry, key_max);
     let after = |d: Duration| now.saturating_add(d.as_millis() as i64);
@@ -138,7 +135,7 @@ pub fn resolve_expiry(
         },
         Some(ExpirySpec::At(t)) => {
             if t <= now {
-                return Err(AppError::bad_request("expires is in the past"));
+                return Err(LifecycleError::InThePast);
             }
             match max {
                 Some(m) if t - now > m.as_millis() as i64 => Err(too_long(m)),
@@ -154,15 +151,12 @@ pub fn resolve_private(
     requested: Option<bool>,
     config: &Config,
     key: Option<&KeyPolicy>,
-) -> Result<bool, AppError> {
+) -> Result<bool, LifecycleError> {
     if let Some(k) = key
         && k.force_private
     {
         if requested == Some(false) {
-            return Err(AppError::BadRequest {
-                code: "public_not_allowed",
-                message: "this upload key only makes private uploads".into(),
-            });
+            return Err(LifecycleError::PublicNotAllowed);
         }
         return Ok(true);
     }
@@ -173,14 +167,12 @@ pub fn resolve_private(
 }
 
 /// Parses a view limit: a whole number from 1 to one billion.
-pub fn parse_max_views(s: &str) -> Result<u64, AppError> {
+pub fn parse_max_views(s: &str) -> Result<u64, LifecycleError> {
     let s = s.trim();
     s.parse::<u64>()
         .ok()
         .filter(|n| (1..=1_000_000_000).contains(n) && s.bytes().all(|b| b.is_ascii_digit()))
-        .ok_or_else(|| {
-            AppError::bad_request("max_views must be a whole number from 1 to 1000000000")
-        })
+        .ok_or(LifecycleError::BadMaxViews)
 }
 
 /// Deletes every image due at `now`; returns how many. Goes through
@@ -290,7 +282,12 @@ mod tests {
             Some(now + 24 * H)
         );
         let e = resolve_expiry(Some(ExpirySpec::Never), &server, None, now).unwrap_err();
-        assert_eq!(e.status_and_code().1, "expiry_too_long");
+        assert_eq!(
+            e,
+            LifecycleError::ExpiryTooLong {
+                max: Duration::from_secs(7 * 86_400)
+            }
+        );
         assert!(resolve_expiry(Some(parse_spec("8d").unwrap()), &server, None, now).is_err());
         assert!(resolve_expiry(Some(ExpirySpec::At(now + 200 * H)), &server, None, now).is_err());
         assert!(resolve_expiry(Some(ExpirySpec::At(now - 1)), &server, None, now).is_err());
@@ -351,11 +348,8 @@ mod tests {
         assert!(resolve_private(None, &c, Some(&forced)).unwrap());
         assert!(resolve_private(Some(true), &c, Some(&forced)).unwrap());
         assert_eq!(
-            resolve_private(Some(false), &c, Some(&forced))
-                .unwrap_err()
-                .status_and_code()
-                .1,
-            "public_not_allowed"
+            resolve_private(Some(false), &c, Some(&forced)).unwrap_err(),
+            LifecycleError::PublicNotAllowed
         );
     }
 

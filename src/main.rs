@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use pixbin::cli::{Cli, Command, LogFormat};
+use pixbin::cli::{Command, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 fn init_tracing(format: LogFormat) {
@@ -29,84 +29,6 @@ fn init_tracing(format: LogFormat) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
-}
-
-async fn serve(cli: &Cli, args: &pixbin::config::ServeArgs) -> anyhow::Result<()> {
-    let mut config = pixbin::config::load(args, cli.data_dir.as_deref(), cli.config.as_deref())?;
-    config.storage = pixbin::config::resolve_storage(&cli.storage, cli.config.as_deref())?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
-    let addr = listener.local_addr()?;
-    let app = pixbin::app::start(config, &listener).await?;
-    let base = app.state.config.base_url().to_string();
-    if let Some(pw) = &app.created.admin_password {
-        println!("created account admin with password: {}", pw.expose());
-    } else if app.created.admin_created {
-        println!("created account admin with the password from PIXBIN_ADMIN_PASSWORD");
-    }
-    if let Some(key) = &app.created.upload_key {
-        println!("created upload key: {}", key.expose());
-        println!(
-            "try it: curl -H \"Authorization: Bearer {}\" -F \"file=@screenshot.png\" {base}/api/upload",
-            key.expose()
-        );
-        println!("(these secrets are shown only this once)");
-    }
-    println!("pixbin listening on http://{addr}");
-    println!("admin UI: {base}/admin/");
-    tracing::info!(%addr, base_url = %base, "serving");
-    pixbin::systemd::notify_ready(addr);
-    tokio::spawn(pixbin::systemd::watchdog(app.state.clone()));
-
-    let shutdown = async {
-        tokio::select! {
-            _ = shutdown_signal() => {}
-            _ = database_failure() => {
-                tracing::error!(
-                    "the database file failed an I/O operation (a full or failing disk?); \
-                     redb refuses all further work until it is reopened, so pixbin stops \
-                     and lets its service manager start it again"
-                );
-            }
-        }
-        pixbin::systemd::notify_stopping();
-    };
-    pixbin::server::run(listener, app.state.clone(), shutdown).await;
-    tracing::info!("draining view events");
-    app.writer.shutdown().await;
-    pixbin::ops::control::retract(&app.state.config.data_dir);
-    if pixbin::store::database_failed() {
-        anyhow::bail!("stopped after a database I/O failure; restart to reopen the database");
-    }
-    tracing::info!("stopped");
-    Ok(())
-}
-
-/// Resolves once the database has failed an I/O operation (`store::database_failed`).
-async fn database_failure() {
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
-    loop {
-        tick.tick().await;
-        if pixbin::store::database_failed() {
-            return;
-        }
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing a SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }
 
 /// Makes glibc's malloc give large freed blocks straight back to the kernel.
@@ -144,7 +66,14 @@ fn main() -> ExitCode {
             .enable_all()
             .build()
             .context("starting the async runtime")
-            .and_then(|rt| rt.block_on(serve(&cli, args))),
+            .and_then(|rt| {
+                rt.block_on(pixbin::app::serve(
+                    args,
+                    &cli.storage,
+                    cli.data_dir.as_deref(),
+                    cli.config.as_deref(),
+                ))
+            }),
         _ => pixbin::cli::run_admin_command(&cli),
     };
     match result {

@@ -55,6 +55,52 @@ pub fn token_hash(token: &str) -> [u8; 32] {
     *blake3::hash(token.as_bytes()).as_bytes()
 }
 
+/// Declares a 32-byte digest newtype: session tokens and upload keys are both
+/// looked up by a blake3 digest, and a separate type for each keeps a session
+/// digest from ever being passed where a key digest is meant (or the reverse).
+macro_rules! digest_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub struct $name([u8; 32]);
+
+        impl $name {
+            /// The digest of a raw secret, as it is stored.
+            pub fn of(raw: &str) -> Self {
+                $name(token_hash(raw))
+            }
+
+            /// A digest read back from a table key.
+            pub fn from_bytes(bytes: [u8; 32]) -> Self {
+                $name(bytes)
+            }
+
+            /// Constant-time equality (comparing digests of secrets).
+            pub fn ct_eq(&self, other: &Self) -> bool {
+                ct_eq(&self.0, &other.0)
+            }
+        }
+
+        // Read-only access to the bytes (table keys, hex in tests); the type
+        // itself is what keeps the two kinds of digest apart.
+        impl std::ops::Deref for $name {
+            type Target = [u8; 32];
+            fn deref(&self) -> &[u8; 32] {
+                &self.0
+            }
+        }
+    };
+}
+
+digest_type!(
+    /// The digest a session token is stored under (the sessions table's key).
+    TokenHash
+);
+digest_type!(
+    /// The digest an upload key is stored under (the upload-keys table's key).
+    KeyHash
+);
+
 /// Constant-time equality of two byte strings of possibly different length.
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))

@@ -26,7 +26,7 @@ pub struct AppState {
     /// The thumbnail worker pool.
     pub thumbs: Thumbnailer,
     /// Request, latency and GC counters for `/metrics`.
-    pub metrics: crate::metrics::Metrics,
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Checks the token `pixbin backup` presents (see `ops::control`).
     pub control: crate::ops::control::Control,
     /// Small hot blobs in memory, by hash (see `http::blobcache`).
@@ -49,6 +49,13 @@ impl AppState {
         F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     {
         let store = self.store.clone();
-        Ok(tokio::task::spawn_blocking(move || f(&store)).await??)
+        Ok(tokio::task::spawn_blocking(move || {
+            let res = f(&store);
+            if let Err(e) = &res {
+                store.recheck_after(e);
+            }
+            res
+        })
+        .await??)
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use sd_notify::NotifyState;
 
-use crate::state::AppState;
+use crate::store::Store;
 
 /// Tells systemd that start-up finished: the listener is bound and the database
 /// open. Errors (a vanished socket) are logged, never fatal.
@@ -28,7 +28,7 @@ pub fn notify_stopping() {
 
 /// Feeds the watchdog at half its period while the database answers, when
 /// systemd asked for one (`WatchdogSec=`); returns at once otherwise.
-pub async fn watchdog(state: Arc<AppState>) {
+pub async fn watchdog(store: Arc<Store>) {
     let Some(period) = sd_notify::watchdog_enabled() else {
         return;
     };
@@ -37,13 +37,22 @@ pub async fn watchdog(state: Arc<AppState>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match state.blocking(|s| s.ping()).await {
-            Ok(()) => {
+        let s = store.clone();
+        let ping = move || {
+            let res = s.ping();
+            if let Err(e) = &res {
+                s.recheck_after(e);
+            }
+            res
+        };
+        match tokio::task::spawn_blocking(ping).await {
+            Ok(Ok(())) => {
                 let _ = sd_notify::notify(&[NotifyState::Watchdog]);
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 tracing::warn!(error = %e, "database did not answer; not feeding the watchdog")
             }
+            Err(e) => tracing::warn!(error = %e, "watchdog ping failed; not feeding the watchdog"),
         }
     }
 }

@@ -32,6 +32,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::clock;
 use crate::error::AppError;
+use crate::shutdown::Shutdown;
 use crate::store::lifecycle::Spent;
 use crate::store::{Store, StoredImage};
 
@@ -94,21 +95,18 @@ impl Batch {
 }
 
 impl ViewLimits {
-    /// Creates the ledger and starts its driver task.
-    pub fn start(store: Arc<Store>) -> Arc<Self> {
-        let wake = Arc::new(Notify::new());
-        let this = Arc::new(ViewLimits {
+    /// Creates the ledger; its commits need [`drive`] running (`tasks::start`).
+    pub fn new(store: Arc<Store>) -> Arc<Self> {
+        Arc::new(ViewLimits {
             store,
             inner: Mutex::new(Inner {
                 known: HashMap::new(),
                 open: Batch::new(),
             }),
-            wake: wake.clone(),
+            wake: Arc::new(Notify::new()),
             commits: AtomicU64::new(0),
             fetches: AtomicU64::new(0),
-        });
-        tokio::spawn(drive(Arc::downgrade(&this), wake));
-        this
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -235,14 +233,24 @@ impl ViewLimits {
 
 /// The driver: asleep until a fetch reserves, then commits group after group
 /// until nothing is open. Fetches that reserve while a commit runs form the
-/// next group. Holds the ledger weakly, so dropping the state ends it.
-async fn drive(ledger: Weak<ViewLimits>, wake: Arc<Notify>) {
+/// next group. Holds the ledger weakly, so dropping the state ends it; on
+/// shutdown it commits what is open, then returns.
+pub async fn drive(ledger: Weak<ViewLimits>, mut shutdown: Shutdown) {
+    let Some(wake) = ledger.upgrade().map(|l| l.wake.clone()) else {
+        return;
+    };
     loop {
-        wake.notified().await;
+        let stopping = tokio::select! {
+            _ = wake.notified() => false,
+            _ = shutdown.requested() => true,
+        };
         let Some(ledger) = ledger.upgrade() else {
             return;
         };
         while ledger.commit_open().await {}
+        if stopping {
+            return;
+        }
     }
 }
 
@@ -280,7 +288,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(dir.path()).unwrap());
         let img = Arc::new(limited(&store, 5));
-        let ledger = ViewLimits::start(store.clone());
+        let mut driver = crate::tasks::Tasks::new();
+        let ledger = ViewLimits::new(store.clone());
+        let weak = Arc::downgrade(&ledger);
+        driver.spawn("view-limit commits", |s| drive(weak, s));
         let mut tasks = Vec::new();
         for i in 0..40 {
             let (l, img) = (ledger.clone(), img.clone());
@@ -310,7 +321,7 @@ mod tests {
         assert!(ledger.commits() <= served);
         assert!(store.image(img.id).unwrap().unwrap().is_gone(0));
         // A new ledger (a restart) starts from the rows: nothing more is served.
-        let again = ViewLimits::start(store.clone());
+        let again = ViewLimits::new(store.clone());
         assert!(matches!(
             again.spend(&img, Payer::Preview).await,
             Err(AppError::NotFound)

@@ -15,12 +15,7 @@ async fn browser(app: &TestApp, user: &str, password: &str, agent: &str) -> (Cli
         .user_agent(agent)
         .build()
         .unwrap();
-    let res = c
-        .post(app.url("/api/login"))
-        .json(&json!({"username": user, "password": password}))
-        .send()
-        .await
-        .unwrap();
+    let res = log_in(&c, &app.base, user, password).await;
     assert_eq!(res.status(), StatusCode::OK);
     let v: Value = res.json().await.unwrap();
     (c, v["csrfToken"].as_str().unwrap().to_string())
@@ -109,12 +104,7 @@ async fn changing_the_password_needs_the_current_one_and_ends_other_sessions() {
         StatusCode::UNAUTHORIZED,
         "others end"
     );
-    let old = client()
-        .post(app.url("/api/login"))
-        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let old = log_in(&client(), &app.base, "admin", ADMIN_PASSWORD).await;
     assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
     browser(&app, "admin", "a much better one", "Browser C").await;
 

@@ -17,7 +17,10 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{ADMIN_PASSWORD, TestApp, client, fixture, spawn_app_with, spawn_binary};
+use crate::support::{
+    ADMIN_PASSWORD, TestApp, client, fetch, fetch_with, fixture, log_in, spawn_app_with,
+    spawn_binary, upload_as,
+};
 
 fn geoip_db() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -77,12 +80,6 @@ async fn wait_stats(app: &TestApp, field: &str, n: u64) -> Value {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("{field} never reached {n}: {last}");
-}
-
-/// Lets the writer run a few more flush intervals, so a count that should stay
-/// put has had every chance to move.
-async fn settle() {
-    tokio::time::sleep(Duration::from_millis(250)).await;
 }
 
 #[tokio::test]
@@ -146,11 +143,8 @@ async fn only_visitors_count_as_views_and_bots_are_counted_apart() {
     let app = proxied_app().await;
     let img = app.upload_ok(fixture("real/logo.ico"), "logo.ico").await;
     let private = app
-        .upload_with(fixture("real/logo.ico"), "p.ico", &[("private", "true")])
-        .await
-        .json::<Value>()
-        .await
-        .unwrap();
+        .upload_with_ok(fixture("real/logo.ico"), "p.ico", &[("private", "true")])
+        .await;
     let url = img["url"].as_str().unwrap();
     let admin = app.url("/admin/library");
     // Not views: the admin UI, HEAD, the proxy, a 404 (wrong private key).
@@ -167,11 +161,8 @@ async fn only_visitors_count_as_views_and_bots_are_counted_apart() {
         .unwrap();
     assert_eq!(head.status(), StatusCode::OK);
     let proxied = app
-        .client
-        .get(app.url(&format!("/api/proxy/{}.ico", img["uuid"].as_str().unwrap())))
-        .send()
-        .await
-        .unwrap();
+        .get(&format!("/api/proxy/{}.ico", img["uuid"].as_str().unwrap()))
+        .await;
     assert_eq!(proxied.status(), StatusCode::OK);
     let wrong_key = format!(
         "{}?key=AAAAAAAAAAAAAAAAAAAAAA",
@@ -198,7 +189,7 @@ async fn only_visitors_count_as_views_and_bots_are_counted_apart() {
     // everything above has been too.
     assert_eq!(view(url, SE, CHROME, &[]).await, StatusCode::OK);
     let mut stats = wait_stats(&app, "views", 1).await;
-    settle().await;
+    app.wait_views_written().await;
     let mut stats2 = get_json(&app, "/api/stats").await;
     for s in [&mut stats, &mut stats2] {
         s["diskFree"] = Value::Null; // other tests write to the same disk
@@ -458,12 +449,7 @@ async fn a_scripted_sequence_gives_exact_numbers_that_survive_a_restart() {
     // Deleting B drops its own numbers; the totals keep its views (they happened).
     let res = app.delete_image(&b).await;
     assert!(res.status().is_success());
-    let gone = app
-        .client
-        .get(app.url(&format!("/api/images/{}/stats", b["id"])))
-        .send()
-        .await
-        .unwrap();
+    let gone = app.get(&format!("/api/images/{}/stats", b["id"])).await;
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
     assert_eq!(get_json(&app, "/api/stats").await["views"], 6);
     let top = get_json(&app, "/api/stats/top").await;
@@ -480,12 +466,7 @@ async fn a_scripted_sequence_gives_exact_numbers_that_survive_a_restart() {
 
 async fn login(base: &str) -> reqwest::Client {
     let c = client();
-    let res = c
-        .post(format!("{base}/api/login"))
-        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let res = log_in(&c, base, "admin", ADMIN_PASSWORD).await;
     assert_eq!(res.status(), StatusCode::OK);
     c
 }
@@ -496,28 +477,14 @@ async fn a_crash_loses_nothing_that_was_written() {
     // (500 ms) is fine: we wait until the views are visible, i.e. committed.
     let app = spawn_binary(&[]);
     let key = app.upload_key.clone();
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(fixture("real/logo.ico")).file_name("logo.ico"),
-    );
-    let img: Value = client()
-        .post(format!("{}/api/upload", app.base))
-        .bearer_auth(&key)
-        .multipart(form)
-        .send()
+    let img: Value = upload_as(&app.base, &key, fixture("real/logo.ico"), "logo.ico")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     let url = img["url"].as_str().unwrap().to_string();
     for ua in [FIREFOX, CHROME, SAFARI, DISCORD] {
-        let res = client()
-            .get(&url)
-            .header("User-Agent", ua)
-            .send()
-            .await
-            .unwrap();
+        let res = fetch_with(&url, &[("User-Agent", ua)]).await;
         assert_eq!(res.status(), StatusCode::OK);
     }
     let c = login(&app.base).await;
@@ -610,7 +577,7 @@ async fn stats_need_a_session_and_valid_parameters() {
         "/api/stats/top",
         "/api/images/1/stats",
     ] {
-        let res = client().get(app.url(path)).send().await.unwrap();
+        let res = fetch(app.url(path)).await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{path}");
         // An upload key is not a session.
         let res = client()
@@ -631,7 +598,7 @@ async fn stats_need_a_session_and_valid_parameters() {
         ("/api/images/999/stats", StatusCode::NOT_FOUND),
         ("/api/stats/views?days=400", StatusCode::OK),
     ] {
-        let res = app.client.get(app.url(path)).send().await.unwrap();
+        let res = app.get(path).await;
         assert_eq!(res.status(), status, "{path}");
         let body: Value = res.json().await.unwrap();
         if status != StatusCode::OK {
@@ -658,12 +625,8 @@ async fn stats_need_a_session_and_valid_parameters() {
     let mut off = spawn_app_with(|c| c.analytics = false).await;
     off.login_admin().await;
     let img = off.upload_ok(fixture("real/logo.ico"), "logo.ico").await;
-    let res = client()
-        .get(img["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let res = fetch(img["url"].as_str().unwrap()).await;
     assert_eq!(res.status(), StatusCode::OK);
-    settle().await;
+    off.wait_views_written().await;
     assert_eq!(get_json(&off, "/api/stats").await["views"], 0);
 }

@@ -119,17 +119,7 @@ async fn key_create_prints_the_key_last_and_it_uploads() {
     let err = String::from_utf8_lossy(&locked.stderr);
     assert!(err.contains("in use by a running pixbin server"), "{err}");
 
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(fixture("real/logo.ico")).file_name("x.ico"),
-    );
-    let res = client()
-        .post(format!("{base}/api/upload"))
-        .bearer_auth(&key)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let res = upload_as(&base, &key, fixture("real/logo.ico"), "x.ico").await;
     assert_eq!(res.status(), StatusCode::OK);
     child.kill().unwrap();
     child.wait().unwrap();
@@ -178,28 +168,19 @@ fn user_add_and_passwd() {
 #[tokio::test]
 async fn sigterm_drains_and_keeps_views() {
     let app = spawn_binary(&[]);
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(fixture("real/logo.ico")).file_name("x.ico"),
-    );
-    let v: serde_json::Value = client()
-        .post(format!("{}/api/upload", app.base))
-        .bearer_auth(&app.upload_key)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: serde_json::Value = upload_as(
+        &app.base,
+        &app.upload_key,
+        fixture("real/logo.ico"),
+        "x.ico",
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     for _ in 0..5 {
         assert_eq!(
-            client()
-                .get(v["url"].as_str().unwrap())
-                .send()
-                .await
-                .unwrap()
-                .status(),
+            fetch(v["url"].as_str().unwrap()).await.status(),
             StatusCode::OK
         );
     }

@@ -6,6 +6,24 @@
 use crate::support::*;
 use reqwest::StatusCode;
 
+/// Posts `body` as ShareX does: its User-Agent, the key spelled out in
+/// `Authorization`, and the multipart type and length set by hand.
+async fn sharex_post(app: &TestApp, boundary: &str, body: Vec<u8>) -> reqwest::Response {
+    client()
+        .post(app.url("/api/upload"))
+        .header("User-Agent", "ShareX/19.0.2")
+        .header("Authorization", format!("Bearer {}", app.upload_key))
+        .header(
+            "Content-Type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .header("Content-Length", body.len())
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// A body byte-for-byte as ShareX 19 builds it (ECOSYSTEM.md §1.3).
 fn sharex_body(
     boundary: &str,
@@ -49,20 +67,7 @@ async fn sharex_requests_upload_with_file_or_img_field() {
             "image/jpeg",
             &bytes,
         );
-        let len = body.len();
-        let res = client()
-            .post(app.url("/api/upload"))
-            .header("User-Agent", "ShareX/19.0.2")
-            .header("Authorization", format!("Bearer {}", app.upload_key))
-            .header(
-                "Content-Type",
-                format!("multipart/form-data; boundary={boundary}"),
-            )
-            .header("Content-Length", len)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let res = sharex_post(&app, &boundary, body).await;
         assert!(res.status().is_success(), "field {field}: {}", res.status());
         let v: serde_json::Value = res.json().await.unwrap();
         for k in ["url", "thumbnail_url", "deletion_url"] {
@@ -72,11 +77,7 @@ async fn sharex_requests_upload_with_file_or_img_field() {
             );
         }
         assert_eq!(v["filename"], "Zx4kP9qL2m.jpg");
-        let served = client()
-            .get(v["url"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap();
+        let served = fetch(v["url"].as_str().unwrap()).await;
         assert_eq!(served.status(), StatusCode::OK);
         assert_eq!(served.bytes().await.unwrap().as_ref(), bytes.as_slice());
     }
@@ -94,18 +95,7 @@ async fn sharex_errors_are_json_with_an_error_field() {
         "image/png",
         &fixture("hostile/html-named.png"),
     );
-    let res = client()
-        .post(app.url("/api/upload"))
-        .header("User-Agent", "ShareX/19.0.2")
-        .header("Authorization", format!("Bearer {}", app.upload_key))
-        .header(
-            "Content-Type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let res = sharex_post(&app, boundary, body).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(res.headers()["content-type"], "application/json");
     let v: serde_json::Value = res.json().await.unwrap();
@@ -137,11 +127,7 @@ async fn curl_style_chunked_multipart_uploads() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let v: serde_json::Value = res.json().await.unwrap();
-    let served = client()
-        .get(v["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let served = fetch(v["url"].as_str().unwrap()).await;
     assert_eq!(served.bytes().await.unwrap().as_ref(), bytes.as_slice());
 }
 
@@ -214,22 +200,14 @@ async fn text_format_returns_just_the_link() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    assert!(
-        res.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
+    assert!(content_type(&res).starts_with("text/plain"));
     let text = res.text().await.unwrap();
     let url = text.trim();
     assert!(
         url.starts_with(&app.base) && url.ends_with(".ico") && !url.contains(' '),
         "{text:?}"
     );
-    assert_eq!(
-        client().get(url).send().await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(fetch(url).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -238,31 +216,18 @@ async fn sharex_deletion_url_confirms_on_get_and_deletes_on_post() {
     let v = app.upload_ok(fixture("real/logo.png"), "logo.png").await;
     let del = v["deletion_url"].as_str().unwrap().to_string();
     // GET is safe: a page, nothing deleted (link previews and scanners GET it).
-    let page = client().get(&del).send().await.unwrap();
+    let page = fetch(&del).await;
     assert_eq!(page.status(), StatusCode::OK);
-    assert!(
-        page.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
+    assert!(content_type(&page).starts_with("text/html"));
     let html = page.text().await.unwrap();
     assert!(html.contains("<form method=\"post\""), "{html}");
     assert_eq!(
-        client()
-            .get(v["url"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        fetch(v["url"].as_str().unwrap()).await.status(),
         StatusCode::OK
     );
     // A wrong token neither shows the form nor deletes.
     let wrong = del.split("token=").next().unwrap().to_string() + "token=AAAA";
-    assert_eq!(
-        client().get(&wrong).send().await.unwrap().status(),
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(fetch(&wrong).await.status(), StatusCode::NOT_FOUND);
     assert_eq!(
         client().post(&wrong).send().await.unwrap().status(),
         StatusCode::NOT_FOUND
@@ -272,12 +237,7 @@ async fn sharex_deletion_url_confirms_on_get_and_deletes_on_post() {
     let done = client().post(&del).send().await.unwrap();
     assert_eq!(done.status(), StatusCode::OK);
     assert_eq!(
-        client()
-            .get(v["url"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        fetch(v["url"].as_str().unwrap()).await.status(),
         StatusCode::NOT_FOUND
     );
     app.assert_empty_store();

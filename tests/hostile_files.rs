@@ -45,14 +45,13 @@ async fn hostile_files_are_refused_and_nothing_is_stored() {
 async fn the_same_refusals_apply_to_raw_bodies_with_a_lying_content_type() {
     let app = spawn_app().await;
     for &(name, code) in REFUSED {
-        let res = client()
-            .post(app.url("/api/upload"))
-            .bearer_auth(&app.upload_key)
-            .header("Content-Type", "image/png")
-            .body(fixture(&format!("hostile/{name}")))
-            .send()
-            .await
-            .unwrap();
+        let res = app
+            .upload_raw(
+                "/api/upload",
+                &[("Content-Type", "image/png")],
+                fixture(&format!("hostile/{name}")),
+            )
+            .await;
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{name}");
         assert_eq!(
             res.json::<serde_json::Value>().await.unwrap()["code"],
@@ -70,11 +69,7 @@ async fn the_polyglot_gif_is_served_inert() {
         .upload_ok(fixture("hostile/polyglot.gif"), "polyglot.gif")
         .await;
     assert_eq!(img["contentType"], "image/gif");
-    let res = client()
-        .get(img["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let res = fetch(img["url"].as_str().unwrap()).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-type"], "image/gif");
     assert_eq!(res.headers()["x-content-type-options"], "nosniff");
@@ -112,16 +107,13 @@ async fn too_large_files_are_refused_early_and_while_streaming() {
     let bytes = fixture("real/rocket.jpg");
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         bytes.chunks(8192).map(|c| Ok(c.to_vec())).collect();
-    let res = client()
-        .post(app.url("/api/upload"))
-        .bearer_auth(&app.upload_key)
-        .header("Content-Type", "image/jpeg")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-            chunks,
-        )))
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .upload_raw(
+            "/api/upload",
+            &[("Content-Type", "image/jpeg")],
+            reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(
         res.json::<serde_json::Value>().await.unwrap()["code"],
@@ -223,13 +215,9 @@ async fn malformed_multipart_is_refused() {
         );
     }
     // No Content-Type at all.
-    let res = client()
-        .post(app.url("/api/upload"))
-        .bearer_auth(&app.upload_key)
-        .body(fixture("real/logo.ico"))
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .upload_raw("/api/upload", &[], fixture("real/logo.ico"))
+        .await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     // Two files in one body.
     let form = reqwest::multipart::Form::new()

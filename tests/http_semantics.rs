@@ -10,7 +10,7 @@ async fn etag_and_if_none_match_give_304() {
     let app = spawn_app().await;
     let v = app.upload_ok(fixture("real/logo.png"), "logo.png").await;
     let url = v["url"].as_str().unwrap();
-    let res = client().get(url).send().await.unwrap();
+    let res = fetch(url).await;
     let etag = res.headers()["etag"].to_str().unwrap().to_string();
     assert_eq!(etag, format!("\"{}\"", v["hash"].as_str().unwrap()));
     assert_eq!(
@@ -18,28 +18,13 @@ async fn etag_and_if_none_match_give_304() {
         "public, max-age=31536000, immutable"
     );
     let lm = res.headers()["last-modified"].to_str().unwrap().to_string();
-    let res = client()
-        .get(url)
-        .header("If-None-Match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let res = fetch_with(url, &[("If-None-Match", &etag)]).await;
     assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(res.headers()["etag"], etag.as_str());
     assert!(res.bytes().await.unwrap().is_empty());
-    let res = client()
-        .get(url)
-        .header("If-None-Match", "\"other\"")
-        .send()
-        .await
-        .unwrap();
+    let res = fetch_with(url, &[("If-None-Match", "\"other\"")]).await;
     assert_eq!(res.status(), StatusCode::OK);
-    let res = client()
-        .get(url)
-        .header("If-Modified-Since", &lm)
-        .send()
-        .await
-        .unwrap();
+    let res = fetch_with(url, &[("If-Modified-Since", &lm)]).await;
     assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
 }
 
@@ -56,12 +41,7 @@ async fn ranges_give_206_and_416() {
         ("bytes=-500".to_string(), len - 500, len - 1),
         ("bytes=1000-300000".to_string(), 1000, 300_000),
     ] {
-        let res = client()
-            .get(url)
-            .header("Range", &range)
-            .send()
-            .await
-            .unwrap();
+        let res = fetch_with(url, &[("Range", &range)]).await;
         assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT, "{range}");
         assert_eq!(
             res.headers()["content-range"],
@@ -71,25 +51,14 @@ async fn ranges_give_206_and_416() {
         let body = res.bytes().await.unwrap();
         assert_eq!(body.as_ref(), &bytes[start..=end], "{range}");
     }
-    let res = client()
-        .get(url)
-        .header("Range", format!("bytes={len}-"))
-        .send()
-        .await
-        .unwrap();
+    let res = fetch_with(url, &[("Range", &format!("bytes={len}-"))]).await;
     assert_eq!(res.status(), StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(
         res.headers()["content-range"],
         format!("bytes */{len}").as_str()
     );
     // If-Range with a stale validator: the whole image.
-    let res = client()
-        .get(url)
-        .header("Range", "bytes=0-9")
-        .header("If-Range", "\"stale\"")
-        .send()
-        .await
-        .unwrap();
+    let res = fetch_with(url, &[("Range", "bytes=0-9"), ("If-Range", "\"stale\"")]).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.bytes().await.unwrap().len(), len);
 }
@@ -119,11 +88,8 @@ async fn private_and_proxied_responses_are_never_publicly_cacheable() {
     let mut app = spawn_app().await;
     app.login_admin().await;
     let v: serde_json::Value = app
-        .upload_with(fixture("real/logo.png"), "p.png", &[("private", "true")])
-        .await
-        .json()
-        .await
-        .unwrap();
+        .upload_with_ok(fixture("real/logo.png"), "p.png", &[("private", "true")])
+        .await;
     let url = v["url"].as_str().unwrap();
     for req in [
         client().get(url),
@@ -140,12 +106,7 @@ async fn private_and_proxied_responses_are_never_publicly_cacheable() {
     }
     // A 304 for a private image also stays private.
     let etag = format!("\"{}\"", v["hash"].as_str().unwrap());
-    let res = client()
-        .get(url)
-        .header("If-None-Match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let res = fetch_with(url, &[("If-None-Match", &etag)]).await;
     assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(res.headers()["cache-control"], "private, no-store");
 }
@@ -157,15 +118,8 @@ async fn large_images_stream_byte_exact() {
     let bytes = fixture("real/astronaut.png");
     assert!(bytes.len() > 256 * 1024);
     let v = app.upload_ok(bytes.clone(), "big.png").await;
-    let got = client()
-        .get(v["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(got.as_ref(), bytes.as_slice());
+    let got = fetch_bytes(v["url"].as_str().unwrap()).await;
+    assert_eq!(got.as_slice(), bytes.as_slice());
 }
 
 #[tokio::test]
@@ -177,7 +131,7 @@ async fn api_errors_are_json_with_security_headers() {
         "/00000000-0000-0000-0000-000000000000.png",
         "/..%2f..%2fetc%2fpasswd",
     ] {
-        let res = client().get(app.url(path)).send().await.unwrap();
+        let res = fetch(app.url(path)).await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
         assert_eq!(res.headers()["content-type"], "application/json");
         assert_eq!(res.headers()["x-content-type-options"], "nosniff");
@@ -197,28 +151,12 @@ async fn api_errors_are_json_with_security_headers() {
 #[tokio::test]
 async fn health_and_admin_ui_answer() {
     let app = spawn_app().await;
-    assert_eq!(
-        client()
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        client()
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
-    let res = client().get(app.url("/")).send().await.unwrap();
+    assert_eq!(fetch(app.url("/healthz")).await.status(), StatusCode::OK);
+    assert_eq!(fetch(app.url("/readyz")).await.status(), StatusCode::OK);
+    let res = fetch(app.url("/")).await;
     assert_eq!(res.status(), StatusCode::FOUND);
     assert_eq!(res.headers()["location"], "/admin/");
-    let res = client().get(app.url("/admin/")).send().await.unwrap();
+    let res = fetch(app.url("/admin/")).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["cache-control"], "no-cache");
     assert_eq!(res.headers()["x-frame-options"], "DENY");
@@ -237,7 +175,7 @@ async fn health_and_admin_ui_answer() {
     let prefix = format!("/admin/static-{version}/");
     let mut found = 0;
     for part in html.split('"').filter(|s| s.starts_with(&prefix)) {
-        let res = client().get(app.url(part)).send().await.unwrap();
+        let res = fetch(app.url(part)).await;
         assert_eq!(res.status(), StatusCode::OK, "{part}");
         assert_eq!(
             res.headers()["cache-control"],
@@ -247,12 +185,7 @@ async fn health_and_admin_ui_answer() {
     }
     assert!(found >= 1, "the entry page references its assets: {html}");
     assert_eq!(
-        client()
-            .get(app.url("/admin/static-x/nope.js"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        fetch(app.url("/admin/static-x/nope.js")).await.status(),
         StatusCode::NOT_FOUND
     );
 }

@@ -7,12 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 async fn list(app: &TestApp, q: &str) -> (StatusCode, Value) {
-    let res = app
-        .client
-        .get(app.url(&format!("/api/list{q}")))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get(&format!("/api/list{q}")).await;
     let s = res.status();
     (s, res.json().await.unwrap())
 }
@@ -110,12 +105,7 @@ async fn details_by_id_or_uuid() {
     app.login_admin().await;
     let v = app.upload_ok(fixture("real/logo.png"), "logo.png").await;
     for r in [v["id"].to_string(), v["uuid"].as_str().unwrap().to_string()] {
-        let res = app
-            .client
-            .get(app.url(&format!("/api/images/{r}")))
-            .send()
-            .await
-            .unwrap();
+        let res = app.get(&format!("/api/images/{r}")).await;
         assert_eq!(res.status(), StatusCode::OK);
         let d: Value = res.json().await.unwrap();
         for k in [
@@ -138,19 +128,9 @@ async fn details_by_id_or_uuid() {
             assert_eq!(d[k], v[k], "{k}");
         }
     }
-    let res = app
-        .client
-        .get(app.url("/api/images/not-an-id"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/api/images/not-an-id").await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    let res = app
-        .client
-        .get(app.url("/api/images/999"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/api/images/999").await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
 
@@ -158,25 +138,12 @@ async fn details_by_id_or_uuid() {
 async fn upload_keys_are_shown_once_and_can_be_revoked() {
     let mut app = spawn_app().await;
     app.login_admin().await;
-    let res = app
-        .with_csrf(reqwest::Method::POST, "/api/keys")
-        .json(&json!({"name": "laptop"}))
-        .send()
-        .await
-        .unwrap();
+    let res = app.post_json("/api/keys", &json!({"name": "laptop"})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let k: Value = res.json().await.unwrap();
     let key = k["key"].as_str().unwrap().to_string();
     assert!(key.starts_with("pbk_"));
-    let keys: Value = app
-        .client
-        .get(app.url("/api/keys"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let keys: Value = app.get_json("/api/keys").await;
     let text = keys.to_string();
     assert!(
         !text.contains(&key) && !text.contains(&app.upload_key),
@@ -186,53 +153,17 @@ async fn upload_keys_are_shown_once_and_can_be_revoked() {
     assert!(keys["keys"][1]["lastUsedAt"].is_null());
 
     // The new key uploads, and is marked used.
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(fixture("real/logo.ico")).file_name("x.ico"),
-    );
-    let res = client()
-        .post(app.url("/api/upload"))
-        .bearer_auth(&key)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let res = upload_as(&app.base, &key, fixture("real/logo.ico"), "x.ico").await;
     assert_eq!(res.status(), StatusCode::OK);
-    let keys: Value = app
-        .client
-        .get(app.url("/api/keys"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let keys: Value = app.get_json("/api/keys").await;
     assert!(keys["keys"][1]["lastUsedAt"].is_string());
 
     let id = k["id"].as_u64().unwrap();
-    let res = app
-        .with_csrf(reqwest::Method::DELETE, &format!("/api/keys/{id}"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.delete(&format!("/api/keys/{id}")).await;
     assert_eq!(res.status(), StatusCode::OK);
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(fixture("real/logo.ico")).file_name("x.ico"),
-    );
-    let res = client()
-        .post(app.url("/api/upload"))
-        .bearer_auth(&key)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let res = upload_as(&app.base, &key, fixture("real/logo.ico"), "x.ico").await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "revoked key");
-    let res = app
-        .with_csrf(reqwest::Method::DELETE, &format!("/api/keys/{id}"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.delete(&format!("/api/keys/{id}")).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
 
@@ -272,11 +203,7 @@ async fn listing_sorts_by_date_size_views_and_name_with_exact_paging() {
     for (name, path, views) in files {
         let v = app.upload_ok(fixture(path), name).await;
         for _ in 0..views {
-            let res = client()
-                .get(v["url"].as_str().unwrap())
-                .send()
-                .await
-                .unwrap();
+            let res = fetch(v["url"].as_str().unwrap()).await;
             assert_eq!(res.status(), StatusCode::OK);
         }
         let id = v["id"].as_u64().unwrap();
@@ -341,15 +268,12 @@ async fn every_tile_has_a_session_thumbnail_that_spends_no_view() {
     let mut app = spawn_app_with(|c| c.sweep_interval = std::time::Duration::from_secs(3600)).await;
     app.login_admin().await;
     let limited = app
-        .upload_with(
+        .upload_with_ok(
             fixture("real/rocket.jpg"),
             "limited.jpg",
             &[("private", "true"), ("max_views", "1"), ("expires", "2d")],
         )
-        .await
-        .json::<Value>()
-        .await
-        .unwrap();
+        .await;
     let (_, page) = list(&app, "").await;
     let tile = &page["images"][0];
     assert_eq!(tile["id"], limited["id"]);
@@ -363,45 +287,31 @@ async fn every_tile_has_a_session_thumbnail_that_spends_no_view() {
     );
     // The public thumbnail of a view-limited image is refused (it would show
     // the picture without paying a view); the session's is served, repeatedly.
-    let public = client()
-        .get(tile["thumbnail_url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let public = fetch(tile["thumbnail_url"].as_str().unwrap()).await;
     assert_eq!(public.status(), StatusCode::NOT_FOUND);
     for _ in 0..3 {
-        let res = app.client.get(app.url(thumb)).send().await.unwrap();
+        let res = app.get(thumb).await;
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(res.headers()["content-type"], "image/jpeg");
         let bytes = res.bytes().await.unwrap();
         assert!(bytes.len() < limited["size"].as_u64().unwrap() as usize);
     }
     let details: Value = app
-        .client
-        .get(app.url(&format!("/api/images/{}", limited["id"])))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/images/{}", limited["id"]))
+        .await;
     assert_eq!(details["viewsLeft"], 1, "no view spent: {details}");
     assert_eq!(details["thumbUrl"], thumb);
     // Not without a session.
-    let res = client().get(app.url(thumb)).send().await.unwrap();
+    let res = fetch(app.url(thumb)).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 
     // An image whose public link is dead still has its tile in the
     // expired listing, and its session thumbnail.
-    let res = client()
-        .get(limited["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let res = fetch(limited["url"].as_str().unwrap()).await;
     assert_eq!(res.status(), StatusCode::OK);
     let (_, expired) = list(&app, "?status=expired").await;
     assert_eq!(expired["images"][0]["id"], limited["id"], "{expired}");
-    let res = app.client.get(app.url(thumb)).send().await.unwrap();
+    let res = app.get(thumb).await;
     assert_eq!(res.status(), StatusCode::OK);
 }
 
@@ -416,15 +326,7 @@ async fn keys_show_their_effective_defaults_and_long_names_are_refused_not_cut()
             .send()
     };
     let keys = || async {
-        let v: Value = app
-            .client
-            .get(app.url("/api/keys"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: Value = app.get_json("/api/keys").await;
         v["keys"].as_array().unwrap().clone()
     };
     let before = keys().await.len();

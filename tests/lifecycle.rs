@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 async fn status(url: &str) -> StatusCode {
-    client().get(url).send().await.unwrap().status()
+    fetch(url).await.status()
 }
 
 /// Polls (bounded) until `url` answers `want`.
@@ -66,14 +66,7 @@ async fn an_expiring_image_dies_on_time_and_is_swept() {
         "still served after expiry"
     );
     // The sweeper deletes the row; the blob stays because the keeper shares it.
-    let mut swept = false;
-    for _ in 0..400 {
-        if app.totals().images == 1 {
-            swept = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let swept = poll_until(Duration::from_secs(20), || app.totals().images == 1).await;
     assert!(swept, "the sweeper did not delete the expired image");
     assert_eq!(app.files_on_disk().0, 1);
     assert_eq!(
@@ -85,15 +78,13 @@ async fn an_expiring_image_dies_on_time_and_is_swept() {
 #[tokio::test]
 async fn an_expired_image_with_its_own_blob_frees_it() {
     let app = spawn_app().await;
-    let res = client()
-        .post(app.url("/api/upload"))
-        .bearer_auth(&app.upload_key)
-        .header("Content-Type", "image/x-icon")
-        .header("X-Pixbin-Expires", "1s")
-        .body(fixture("real/logo.ico"))
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .upload_raw(
+            "/api/upload",
+            &[("Content-Type", "image/x-icon"), ("X-Pixbin-Expires", "1s")],
+            fixture("real/logo.ico"),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let v: Value = res.json().await.unwrap();
     assert!(v["expiresAt"].is_string());
@@ -105,12 +96,10 @@ async fn an_expired_image_with_its_own_blob_frees_it() {
         )
         .await
     );
-    for _ in 0..400 {
-        if app.files_on_disk() == (0, 0) && app.totals().images == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll_until(Duration::from_secs(20), || {
+        app.files_on_disk() == (0, 0) && app.totals().images == 0
+    })
+    .await;
     app.assert_empty_store();
 }
 
@@ -138,60 +127,36 @@ async fn max_views_are_spent_by_every_delivery_but_head_and_the_proxy() {
     assert_eq!(status(url).await, StatusCode::OK, "first visitor");
     // None of these consume a view: a Discord preview (from its own small
     // budget), HEAD, the session proxy.
-    let discord = client()
-        .get(url)
-        .header(
+    let discord = fetch_with(
+        url,
+        &[(
             "User-Agent",
             "Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)",
-        )
-        .send()
-        .await
-        .unwrap();
+        )],
+    )
+    .await;
     assert_eq!(discord.status(), StatusCode::OK);
     assert_eq!(
         client().head(url).send().await.unwrap().status(),
         StatusCode::OK
     );
-    let proxied = app
-        .client
-        .get(app.url(&format!("/api/proxy/{uuid}.jpg")))
-        .send()
-        .await
-        .unwrap();
+    let proxied = app.get(&format!("/api/proxy/{uuid}.jpg")).await;
     assert_eq!(proxied.status(), StatusCode::OK);
-    let d: Value = app
-        .client
-        .get(app.url(&format!("/api/images/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let d: Value = app.get_json(&format!("/api/images/{id}")).await;
     assert_eq!(d["viewsLeft"], 1);
 
     // An admin-UI Referer is only a header: it spends the last view.
-    let admin = client()
-        .get(url)
-        .header("Referer", app.url("/admin/library"))
-        .send()
-        .await
-        .unwrap();
+    let admin = fetch_with(url, &[("Referer", &app.url("/admin/library"))]).await;
     assert_eq!(admin.status(), StatusCode::OK);
     assert_eq!(status(url).await, StatusCode::NOT_FOUND, "third visitor");
     // And it looks exactly like an unknown image.
     let unknown = format!("{}/{}.jpg", app.base, uuid::Uuid::new_v4());
-    let a = client().get(url).send().await.unwrap();
-    let b = client().get(&unknown).send().await.unwrap();
+    let a = fetch(url).await;
+    let b = fetch(&unknown).await;
     assert_eq!(a.status(), b.status());
     assert_eq!(a.text().await.unwrap(), b.text().await.unwrap());
     // Even an unfurler with budget left gets nothing now.
-    let bot = client()
-        .get(url)
-        .header("User-Agent", "Discordbot/2.0")
-        .send()
-        .await
-        .unwrap();
+    let bot = fetch_with(url, &[("User-Agent", "Discordbot/2.0")]).await;
     assert_eq!(bot.status(), StatusCode::NOT_FOUND);
 }
 
@@ -261,11 +226,7 @@ async fn server_maxima_are_enforced() {
 async fn per_key_policies_apply() {
     let mut app = spawn_app().await;
     app.login_admin().await;
-    let res = app.with_csrf(reqwest::Method::POST, "/api/keys")
-        .json(&json!({"name": "phone", "defaultExpiry": "1h", "maxExpiry": "1d", "forcePrivate": true}))
-        .send()
-        .await
-        .unwrap();
+    let res = app.post_json("/api/keys", &json!({"name": "phone", "defaultExpiry": "1h", "maxExpiry": "1d", "forcePrivate": true})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let k: Value = res.json().await.unwrap();
     assert_eq!(
@@ -320,11 +281,8 @@ async fn private_by_default_is_a_server_setting_the_upload_can_override() {
     assert_eq!(v["isPrivate"], true);
     assert!(v["url"].as_str().unwrap().contains("?key="));
     let v: Value = app
-        .upload_with(fixture("real/logo.ico"), "x.ico", &[("private", "false")])
-        .await
-        .json()
-        .await
-        .unwrap();
+        .upload_with_ok(fixture("real/logo.ico"), "x.ico", &[("private", "false")])
+        .await;
     assert_eq!(v["isPrivate"], false);
 }
 
@@ -384,12 +342,7 @@ async fn expiry_and_limits_are_editable_and_listed() {
 }
 
 async fn list(app: &TestApp, q: &str) -> (StatusCode, Value) {
-    let res = app
-        .client
-        .get(app.url(&format!("/api/list{q}")))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get(&format!("/api/list{q}")).await;
     (res.status(), res.json().await.unwrap())
 }
 
@@ -400,21 +353,15 @@ async fn used_up_images_leave_the_default_list_and_expiry_survives_a_restart() {
     let mut app = spawn_app_with(slow).await;
     app.login_admin().await;
     let used: Value = app
-        .upload_with(fixture("real/logo.ico"), "used.ico", &[("max_views", "1")])
-        .await
-        .json()
-        .await
-        .unwrap();
+        .upload_with_ok(fixture("real/logo.ico"), "used.ico", &[("max_views", "1")])
+        .await;
     let later: Value = app
-        .upload_with(
+        .upload_with_ok(
             fixture("real/rocket.jpg"),
             "later.jpg",
             &[("expires", "1h")],
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(status(used["url"].as_str().unwrap()).await, StatusCode::OK);
     assert_eq!(
         status(used["url"].as_str().unwrap()).await,
@@ -442,15 +389,7 @@ async fn used_up_images_leave_the_default_list_and_expiry_survives_a_restart() {
     app.login_admin().await;
     // The restarted server listens on a new port: same paths, new origin.
     let moved = |v: &Value| v["url"].as_str().unwrap().replace(&old_base, &app.base);
-    let d: Value = app
-        .client
-        .get(app.url(&format!("/api/images/{}", later["id"])))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let d: Value = app.get_json(&format!("/api/images/{}", later["id"])).await;
     assert_eq!(
         d["expiresAt"], later["expiresAt"],
         "expiry kept across a restart"

@@ -48,13 +48,9 @@ fn orientation(e: &exif::Exif) -> Option<u32> {
 }
 
 async fn get_bytes(url: &str) -> (StatusCode, String, Vec<u8>) {
-    let res = client().get(url).send().await.unwrap();
+    let res = fetch(url).await;
     let status = res.status();
-    let ct = res
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
+    let ct = content_type(&res).to_string();
     (status, ct, res.bytes().await.unwrap().to_vec())
 }
 
@@ -266,11 +262,8 @@ async fn an_animated_gif_thumbnail_is_its_first_frame() {
 async fn a_private_thumbnail_needs_the_key_or_a_session() {
     let mut app = spawn_app().await;
     let img = app
-        .upload_with(fixture("real/coffee.png"), "c.png", &[("private", "true")])
-        .await
-        .json::<Value>()
-        .await
-        .unwrap();
+        .upload_with_ok(fixture("real/coffee.png"), "c.png", &[("private", "true")])
+        .await;
     let url = img["thumbnail_url"].as_str().unwrap();
     assert!(url.contains("?key="), "{url}");
     let bare = url.split('?').next().unwrap();
@@ -281,7 +274,7 @@ async fn a_private_thumbnail_needs_the_key_or_a_session() {
             .0,
         StatusCode::NOT_FOUND
     );
-    let res = client().get(url).send().await.unwrap();
+    let res = fetch(url).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["cache-control"], "private, no-store");
     assert_eq!(res.headers()["x-content-type-options"], "nosniff");
@@ -298,10 +291,7 @@ async fn a_private_thumbnail_needs_the_key_or_a_session() {
         app.base,
         img["uuid"].as_str().unwrap()
     );
-    assert_eq!(
-        client().get(&proxy).send().await.unwrap().status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(fetch(&proxy).await.status(), StatusCode::UNAUTHORIZED);
     app.login_admin().await;
     let res = app.client.get(&proxy).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
@@ -388,18 +378,7 @@ async fn pixel_bombs_are_refused_and_memory_stays_bounded() {
     let upload = |name: &'static str| {
         let (base, key) = (app.base.clone(), app.upload_key.clone());
         async move {
-            let form = reqwest::multipart::Form::new().part(
-                "file",
-                reqwest::multipart::Part::bytes(fixture(&format!("hostile/{name}")))
-                    .file_name(name),
-            );
-            let res = client()
-                .post(format!("{base}/api/upload"))
-                .bearer_auth(key)
-                .multipart(form)
-                .send()
-                .await
-                .unwrap();
+            let res = upload_as(&base, &key, fixture(&format!("hostile/{name}")), name).await;
             (res.status(), res.json::<Value>().await.unwrap())
         }
     };
@@ -413,20 +392,16 @@ async fn pixel_bombs_are_refused_and_memory_stays_bounded() {
         assert_eq!(body["code"], code, "{name}");
     }
     // A real photo goes through stripping and the thumbnail pool in this process too.
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(fixture("real/hubble_deep_field.jpg")).file_name("h.jpg"),
-    );
-    let img: Value = client()
-        .post(format!("{}/api/upload", app.base))
-        .bearer_auth(&app.upload_key)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let img: Value = upload_as(
+        &app.base,
+        &app.upload_key,
+        fixture("real/hubble_deep_field.jpg"),
+        "h.jpg",
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(
         get_bytes(img["thumbnail_url"].as_str().unwrap()).await.0,
         StatusCode::OK

@@ -4,28 +4,6 @@
 use crate::support::*;
 use reqwest::StatusCode;
 
-/// A valid 24-bit BMP header for `w` x `h` pixels (BITMAPINFOHEADER).
-fn bmp_header(w: u32, h: u32) -> Vec<u8> {
-    let row = (w * 3).div_ceil(4) * 4;
-    let pixels = row * h;
-    let mut b = Vec::with_capacity(54);
-    b.extend(b"BM");
-    b.extend((54 + pixels).to_le_bytes());
-    b.extend([0u8; 4]);
-    b.extend(54u32.to_le_bytes());
-    b.extend(40u32.to_le_bytes());
-    b.extend(w.to_le_bytes());
-    b.extend(h.to_le_bytes());
-    b.extend(1u16.to_le_bytes());
-    b.extend(24u16.to_le_bytes());
-    b.extend(0u32.to_le_bytes());
-    b.extend(pixels.to_le_bytes());
-    b.extend(2835u32.to_le_bytes());
-    b.extend(2835u32.to_le_bytes());
-    b.extend([0u8; 8]);
-    b
-}
-
 #[tokio::test]
 async fn a_200_mib_upload_keeps_server_memory_flat() {
     let app = spawn_binary(&[("PIXBIN_MAX_UPLOAD_BYTES", "300MiB")]);
@@ -47,14 +25,14 @@ async fn a_200_mib_upload_keeps_server_memory_flat() {
     }
     let expected = hasher.finalize().to_hex().to_string();
     let stream = futures_util::stream::iter(parts.into_iter().map(Ok::<_, std::io::Error>));
-    let res = client()
-        .post(format!("{}/api/upload?filename=huge.bmp", app.base))
-        .bearer_auth(&app.upload_key)
-        .header("Content-Type", "image/bmp")
-        .body(reqwest::Body::wrap_stream(stream))
-        .send()
-        .await
-        .unwrap();
+    let res = upload_raw_to(
+        &app.base,
+        &app.upload_key,
+        "/api/upload?filename=huge.bmp",
+        &[("Content-Type", "image/bmp")],
+        reqwest::Body::wrap_stream(stream),
+    )
+    .await;
     let status = res.status();
     let v: serde_json::Value = res.json().await.unwrap();
     assert_eq!(status, StatusCode::OK, "{v}");

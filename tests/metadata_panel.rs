@@ -8,14 +8,7 @@ use pixbin::media::strip::StripMode;
 use serde_json::Value;
 
 async fn details(app: &TestApp, id: &Value) -> Value {
-    app.client
-        .get(app.url(&format!("/api/images/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    app.get_json(&format!("/api/images/{id}")).await
 }
 
 fn exif_detail(d: &Value) -> String {
@@ -63,15 +56,7 @@ async fn the_panel_shows_what_the_file_holds_and_what_went_at_upload() {
         let exif = exif_detail(&d);
         assert!(exif.contains("orientation"), "{mode:?}: {exif}");
         assert_eq!(exif.contains("gps"), gps_left, "{mode:?}: {exif}");
-        let list: Value = app
-            .client
-            .get(app.url("/api/list"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list: Value = app.get_json("/api/list").await;
         assert!(list["images"][0].get("metadata").is_none());
     }
     // A screenshot without metadata: nothing present, nothing stripped.

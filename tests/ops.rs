@@ -61,6 +61,20 @@ pub fn text(o: &Output) -> String {
     )
 }
 
+/// `pixbin serve` on `dir`, expected to give up by itself.
+fn serve_refused(dir: &Path) -> Output {
+    let o = run_bounded(
+        Command::new(env!("CARGO_BIN_EXE_pixbin"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .env("PIXBIN_LOG", "warn")
+            .env("PIXBIN_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        Duration::from_secs(30),
+    );
+    assert!(!o.status.success(), "it started: {}", text(&o));
+    o
+}
+
 /// Runs a command that must exit by itself within `limit`; kills it otherwise.
 pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
     let mut child = cmd
@@ -80,49 +94,9 @@ pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
     child.wait_with_output().unwrap()
 }
 
-/// A valid 24-bit BMP whose pixels derive from `seed` (distinct seeds give
-/// distinct files).
-pub fn bmp(w: u32, h: u32, seed: u64) -> Vec<u8> {
-    let row = (w * 3).div_ceil(4) * 4;
-    let data = row * h;
-    let mut out = Vec::with_capacity(54 + data as usize);
-    out.extend(b"BM");
-    out.extend((54 + data).to_le_bytes());
-    out.extend([0u8; 4]);
-    out.extend(54u32.to_le_bytes());
-    out.extend(40u32.to_le_bytes());
-    out.extend((w as i32).to_le_bytes());
-    out.extend((h as i32).to_le_bytes());
-    out.extend(1u16.to_le_bytes());
-    out.extend(24u16.to_le_bytes());
-    out.extend(0u32.to_le_bytes());
-    out.extend(data.to_le_bytes());
-    out.extend(2835u32.to_le_bytes());
-    out.extend(2835u32.to_le_bytes());
-    out.extend([0u8; 8]);
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    for _ in 0..data {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.push(x as u8);
-    }
-    out
-}
-
 /// Uploads with an upload key; returns the image JSON (asserting 200).
 pub async fn upload_to(base: &str, key: &str, bytes: Vec<u8>, name: &str) -> Value {
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
-    );
-    let res = client()
-        .post(format!("{base}/api/upload"))
-        .bearer_auth(key)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let res = upload_as(base, key, bytes, name).await;
     let status = res.status();
     let body = res.text().await.unwrap();
     assert_eq!(status, StatusCode::OK, "upload of {name}: {body}");

@@ -13,14 +13,7 @@ const ID_TO_IMAGE: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::ne
 const NAME_TO_META: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("name_to_meta");
 
 async fn details(app: &TestApp, id: &Value) -> Value {
-    app.client
-        .get(app.url(&format!("/api/images/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    app.get_json(&format!("/api/images/{id}")).await
 }
 
 #[track_caller]
@@ -41,15 +34,7 @@ async fn a_sideways_phone_photo_reports_its_displayed_sides() {
         let plain = app.upload_ok(fixture("real/rocket.jpg"), "plain.jpg").await;
         assert_eq!(sides(&plain), (640, 427), "{mode:?}");
         assert_eq!(sides(&details(&app, &turned["id"]).await), (427, 640));
-        let list: Value = app
-            .client
-            .get(app.url("/api/list"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list: Value = app.get_json("/api/list").await;
         assert_eq!(sides(&list["images"][1]), (427, 640), "{list}");
     }
 }
@@ -93,12 +78,7 @@ async fn rows_stored_before_the_rule_are_corrected_at_start() {
     let dir = app.stop();
     let mut app = spawn_app_in(dir, |_| {}).await;
     app.login_admin().await;
-    let res = app
-        .client
-        .get(app.url(&format!("/api/images/{}", turned["id"])))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get(&format!("/api/images/{}", turned["id"])).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(sides(&res.json().await.unwrap()), (427, 640));
 }

@@ -7,27 +7,22 @@ use base64::Engine;
 use reqwest::StatusCode;
 
 async fn get(url: &str) -> (StatusCode, String, String) {
-    let res = client().get(url).send().await.unwrap();
+    let res = fetch(url).await;
     let status = res.status();
-    let ct = res
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
+    let ct = content_type(&res).to_string();
     (status, ct, res.text().await.unwrap_or_default())
 }
 
 #[tokio::test]
 async fn private_images_need_their_key_and_misses_look_alike() {
     let app = spawn_app().await;
-    let v = app
-        .upload_with(fixture("real/rocket.jpg"), "r.jpg", &[("private", "true")])
+    let v: serde_json::Value = app
+        .upload_with_ok(fixture("real/rocket.jpg"), "r.jpg", &[("private", "true")])
         .await;
-    let v: serde_json::Value = v.json().await.unwrap();
     assert_eq!(v["isPrivate"], true);
     let url = v["url"].as_str().unwrap();
     assert!(url.contains("?key="), "{url}");
-    let res = client().get(url).send().await.unwrap();
+    let res = fetch(url).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["cache-control"], "private, no-store");
     assert_eq!(res.headers()["referrer-policy"], "no-referrer");
@@ -60,11 +55,8 @@ async fn private_images_need_their_key_and_misses_look_alike() {
 async fn keys_work_in_standard_and_url_safe_base64() {
     let app = spawn_app().await;
     let v: serde_json::Value = app
-        .upload_with(fixture("real/logo.ico"), "x.ico", &[("private", "1")])
-        .await
-        .json()
-        .await
-        .unwrap();
+        .upload_with_ok(fixture("real/logo.ico"), "x.ico", &[("private", "1")])
+        .await;
     let url = v["url"].as_str().unwrap();
     let (bare, key) = url.split_once("?key=").unwrap();
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -82,11 +74,7 @@ async fn keys_work_in_standard_and_url_safe_base64() {
         std_padded.replace('=', ""),
     ] {
         let u = format!("{bare}?key={k}");
-        assert_eq!(
-            client().get(&u).send().await.unwrap().status(),
-            StatusCode::OK,
-            "{u}"
-        );
+        assert_eq!(fetch(&u).await.status(), StatusCode::OK, "{u}");
     }
 }
 
@@ -100,11 +88,11 @@ async fn privacy_toggle_and_rotation_revoke_old_links() {
     assert_eq!(get(&public).await.0, StatusCode::OK);
 
     let res = app
-        .with_csrf(reqwest::Method::POST, &format!("/api/images/{id}/privacy"))
-        .json(&serde_json::json!({"isPrivate": true}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            &format!("/api/images/{id}/privacy"),
+            &serde_json::json!({"isPrivate": true}),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let p: serde_json::Value = res.json().await.unwrap();
     let private1 = p["url"].as_str().unwrap().to_string();
@@ -118,15 +106,11 @@ async fn privacy_toggle_and_rotation_revoke_old_links() {
     assert_eq!(app.totals().private_images, 1);
 
     let res = app
-        .client
-        .post(app.url(&format!(
+        .post(&format!(
             "/api/images/{}/rotate-key",
             v["uuid"].as_str().unwrap()
-        )))
-        .header("X-CSRF-Token", app.csrf())
-        .send()
-        .await
-        .unwrap();
+        ))
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let r: serde_json::Value = res.json().await.unwrap();
     let private2 = r["url"].as_str().unwrap().to_string();
@@ -140,11 +124,11 @@ async fn privacy_toggle_and_rotation_revoke_old_links() {
 
     // The seed's legacy route makes it public again.
     let res = app
-        .with_csrf(reqwest::Method::POST, &format!("/api/privacy/{id}"))
-        .json(&serde_json::json!({"isPrivate": false}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            &format!("/api/privacy/{id}"),
+            &serde_json::json!({"isPrivate": false}),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(get(&public).await.0, StatusCode::OK);
     assert_eq!(
@@ -155,14 +139,7 @@ async fn privacy_toggle_and_rotation_revoke_old_links() {
     assert_eq!(app.totals().private_images, 0);
 
     // Rotating a public image's key is refused.
-    let res = app
-        .with_csrf(
-            reqwest::Method::POST,
-            &format!("/api/images/{id}/rotate-key"),
-        )
-        .send()
-        .await
-        .unwrap();
+    let res = app.post(&format!("/api/images/{id}/rotate-key")).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -172,21 +149,10 @@ async fn private_images_in_the_list_carry_working_links() {
     app.login_admin().await;
     app.upload_with(fixture("real/logo.ico"), "p.ico", &[("private", "true")])
         .await;
-    let list: serde_json::Value = app
-        .client
-        .get(app.url("/api/list"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: serde_json::Value = app.get_json("/api/list").await;
     let url = list["images"][0]["url"].as_str().unwrap();
     assert!(url.contains("?key="));
-    assert_eq!(
-        client().get(url).send().await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(fetch(url).await.status(), StatusCode::OK);
     assert!(
         list["images"][0]["deletion_url"].is_null(),
         "tokens are only shown at upload"

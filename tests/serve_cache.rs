@@ -6,7 +6,7 @@
 use crate::support::*;
 use reqwest::StatusCode;
 
-async fn fetch(url: &str, range: Option<&str>) -> (StatusCode, Vec<u8>) {
+async fn fetch_range(url: &str, range: Option<&str>) -> (StatusCode, Vec<u8>) {
     let mut req = client().get(url);
     if let Some(r) = range {
         req = req.header("Range", r);
@@ -22,12 +22,15 @@ async fn cached_bytes_and_ranges_are_exact() {
     let v = app.upload_ok(bytes.clone(), "logo.png").await;
     let url = v["url"].as_str().unwrap();
     for _ in 0..2 {
-        assert_eq!(fetch(url, None).await, (StatusCode::OK, bytes.clone()));
+        assert_eq!(
+            fetch_range(url, None).await,
+            (StatusCode::OK, bytes.clone())
+        );
     }
-    let (status, part) = fetch(url, Some("bytes=10-19")).await;
+    let (status, part) = fetch_range(url, Some("bytes=10-19")).await;
     assert_eq!(status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(part, bytes[10..20].to_vec());
-    let (status, tail) = fetch(url, Some("bytes=-5")).await;
+    let (status, tail) = fetch_range(url, Some("bytes=-5")).await;
     assert_eq!(status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(tail, bytes[bytes.len() - 5..].to_vec());
 }
@@ -39,15 +42,15 @@ async fn a_deleted_image_stops_serving_although_cached() {
     let bytes = fixture("real/logo.png");
     let v = app.upload_ok(bytes.clone(), "logo.png").await;
     let url = v["url"].as_str().unwrap();
-    assert_eq!(fetch(url, None).await.0, StatusCode::OK);
+    assert_eq!(fetch_range(url, None).await.0, StatusCode::OK);
     let res = app.delete_image(&v).await;
     assert!(res.status().is_success());
-    assert_eq!(fetch(url, None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(fetch_range(url, None).await.0, StatusCode::NOT_FOUND);
     // The same bytes uploaded again are one new image, served again.
     let again = app.upload_ok(bytes.clone(), "logo.png").await;
     let again_url = again["url"].as_str().unwrap();
-    assert_eq!(fetch(again_url, None).await, (StatusCode::OK, bytes));
-    assert_eq!(fetch(url, None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(fetch_range(again_url, None).await, (StatusCode::OK, bytes));
+    assert_eq!(fetch_range(url, None).await.0, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -58,24 +61,24 @@ async fn made_private_after_caching_needs_its_key() {
     let v = app.upload_ok(bytes.clone(), "logo.png").await;
     let id = v["id"].as_u64().unwrap();
     let public = v["url"].as_str().unwrap().to_string();
-    assert_eq!(fetch(&public, None).await.0, StatusCode::OK);
+    assert_eq!(fetch_range(&public, None).await.0, StatusCode::OK);
     let res = app
-        .with_csrf(reqwest::Method::POST, &format!("/api/images/{id}/privacy"))
-        .json(&serde_json::json!({"isPrivate": true}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            &format!("/api/images/{id}/privacy"),
+            &serde_json::json!({"isPrivate": true}),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let p: serde_json::Value = res.json().await.unwrap();
     let private = p["url"].as_str().unwrap();
-    assert_eq!(fetch(&public, None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(fetch_range(&public, None).await.0, StatusCode::NOT_FOUND);
     assert_eq!(
-        fetch(&format!("{public}?key=AAAAAAAAAAAAAAAAAAAAAA"), None)
+        fetch_range(&format!("{public}?key=AAAAAAAAAAAAAAAAAAAAAA"), None)
             .await
             .0,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(fetch(private, None).await, (StatusCode::OK, bytes));
+    assert_eq!(fetch_range(private, None).await, (StatusCode::OK, bytes));
 }
 
 #[tokio::test]

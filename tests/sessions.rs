@@ -10,12 +10,7 @@ use serde_json::json;
 async fn wrong_or_unknown_credentials_are_401() {
     let app = spawn_app().await;
     for (u, p) in [("admin", "nope"), ("nobody", ADMIN_PASSWORD), ("admin", "")] {
-        let res = client()
-            .post(app.url("/api/login"))
-            .json(&json!({"username": u, "password": p}))
-            .send()
-            .await
-            .unwrap();
+        let res = log_in(&client(), &app.base, u, p).await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{u}");
         assert!(res.headers().get("set-cookie").is_none());
         assert_eq!(
@@ -37,12 +32,7 @@ async fn wrong_or_unknown_credentials_are_401() {
 async fn login_sets_hardened_cookies_and_session_works() {
     let app = spawn_app().await;
     let c = client();
-    let res = c
-        .post(app.url("/api/login"))
-        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let res = log_in(&c, &app.base, "admin", ADMIN_PASSWORD).await;
     assert_eq!(res.status(), StatusCode::OK);
     let cookies: Vec<String> = res
         .headers()
@@ -123,34 +113,13 @@ async fn state_changes_without_the_right_csrf_token_are_403_and_change_nothing()
     }
     // Nothing changed: image public and served, key still listed, session alive.
     assert_eq!(
-        client()
-            .get(v["url"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        fetch(v["url"].as_str().unwrap()).await.status(),
         StatusCode::OK
     );
-    let keys: serde_json::Value = app
-        .client
-        .get(app.url("/api/keys"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let keys: serde_json::Value = app.get_json("/api/keys").await;
     assert_eq!(keys["keys"].as_array().unwrap().len(), 1);
     assert_eq!(app.totals().private_images, 0);
-    assert_eq!(
-        app.client
-            .get(app.url("/api/session"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get("/api/session").await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -158,20 +127,10 @@ async fn after_logout_the_old_cookie_and_token_are_dead() {
     let mut app = spawn_app().await;
     app.login_admin().await;
     let v = app.upload_ok(fixture("real/logo.ico"), "x.ico").await;
-    let res = app
-        .client
-        .get(app.url("/api/session"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/api/session").await;
     assert_eq!(res.status(), StatusCode::OK);
     // Capture the raw cookie to replay it later, as an attacker who stole it would.
-    let login = client()
-        .post(app.url("/api/login"))
-        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let login = log_in(&client(), &app.base, "admin", ADMIN_PASSWORD).await;
     let cookie = login
         .headers()
         .get_all("set-cookie")
@@ -215,15 +174,7 @@ async fn after_logout_the_old_cookie_and_token_are_dead() {
     }
     assert_eq!(app.totals().images, 1, "nothing deleted");
     // The other session (app.client's) is unaffected.
-    assert_eq!(
-        app.client
-            .get(app.url("/api/session"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get("/api/session").await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -306,7 +257,7 @@ async fn session_only_routes_refuse_anonymous_and_upload_keys() {
         "/api/keys".into(),
         "/api/session".into(),
     ] {
-        let anon = client().get(app.url(&path)).send().await.unwrap();
+        let anon = fetch(app.url(&path)).await;
         assert_eq!(anon.status(), StatusCode::UNAUTHORIZED, "{path}");
         let keyed = client()
             .get(app.url(&path))

@@ -12,12 +12,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 async fn get_settings(app: &TestApp) -> Value {
-    let res = app
-        .client
-        .get(app.url("/api/settings"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/api/settings").await;
     assert_eq!(res.status(), StatusCode::OK);
     res.json().await.unwrap()
 }
@@ -50,15 +45,10 @@ async fn settings_show_the_effective_configuration_without_secrets() {
         c.sources.set("max_upload_bytes", Source::File);
     })
     .await;
-    let res = client().get(app.url("/api/settings")).send().await.unwrap();
+    let res = fetch(app.url("/api/settings")).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     app.login_admin().await;
-    let res = app
-        .client
-        .get(app.url("/api/settings"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/api/settings").await;
     let text = res.text().await.unwrap();
     assert!(!text.contains("metrics-secret-value"), "{text}");
     assert!(!text.contains(ADMIN_PASSWORD), "{text}");

@@ -57,12 +57,7 @@ async fn the_deletion_page_is_styled_and_shows_what_goes_without_spending_a_view
     let v: Value = res.json().await.unwrap();
     let del = v["deletion_url"].as_str().unwrap().to_string();
 
-    let page = client()
-        .get(&del)
-        .header("accept", BROWSER)
-        .send()
-        .await
-        .unwrap();
+    let page = fetch_with(&del, &[("accept", BROWSER)]).await;
     assert_eq!(page.status(), StatusCode::OK);
     let headers = page.headers().clone();
     let html = page.text().await.unwrap();
@@ -79,15 +74,7 @@ async fn the_deletion_page_is_styled_and_shows_what_goes_without_spending_a_view
     );
     assert!(html.contains("<form method=\"post\""), "{html}");
     // The one view the image allows is still there.
-    let details: Value = app
-        .client
-        .get(app.url(&format!("/api/images/{}", v["id"])))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let details: Value = app.get_json(&format!("/api/images/{}", v["id"])).await;
     assert_eq!(details["viewsLeft"], 1, "{details}");
 
     // The form's POST answers with a styled page too.
@@ -105,7 +92,7 @@ async fn the_deletion_page_is_styled_and_shows_what_goes_without_spending_a_view
     app.assert_empty_store();
 
     // Used again, the link says so on a styled page.
-    let again = client().get(&del).send().await.unwrap();
+    let again = fetch(&del).await;
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
     let headers = again.headers().clone();
     assert_styled_page(&headers, &again.text().await.unwrap());
@@ -125,19 +112,13 @@ async fn get(url: &str, accept: Option<&str>) -> (StatusCode, reqwest::header::H
 async fn a_dead_link_in_a_browser_is_a_page_and_json_for_everyone_else() {
     let app = spawn_app().await;
     let used = app
-        .upload_with(fixture("real/logo.png"), "once.png", &[("max_views", "1")])
-        .await
-        .json::<Value>()
-        .await
-        .unwrap();
+        .upload_with_ok(fixture("real/logo.png"), "once.png", &[("max_views", "1")])
+        .await;
     let url = used["url"].as_str().unwrap().to_string();
     assert_eq!(get(&url, Some(BROWSER)).await.0, StatusCode::OK);
     let private = app
-        .upload_with(fixture("real/rocket.jpg"), "p.jpg", &[("private", "true")])
-        .await
-        .json::<Value>()
-        .await
-        .unwrap();
+        .upload_with_ok(fixture("real/rocket.jpg"), "p.jpg", &[("private", "true")])
+        .await;
     let private_url = private["url"].as_str().unwrap();
     let no_key = private_url.split('?').next().unwrap().to_string();
     let unknown = app.url("/0b6f1c2e-8f8e-4c1a-9d5e-2f1a3b4c5d6e.png");

@@ -51,7 +51,7 @@ async fn every_real_image_round_trips() {
             url.starts_with(&app.base) && url.ends_with(&format!(".{ext}")),
             "{url}"
         );
-        let res = client().get(url).send().await.unwrap();
+        let res = fetch(url).await;
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(res.headers()["content-type"], ct);
         assert_eq!(
@@ -85,19 +85,10 @@ async fn identical_bytes_share_one_blob_until_the_last_delete() {
     let del = app.delete_image(&a).await;
     assert_eq!(del.status(), StatusCode::OK);
     assert_eq!(
-        client()
-            .get(a["url"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        fetch(a["url"].as_str().unwrap()).await.status(),
         StatusCode::NOT_FOUND
     );
-    let res = client()
-        .get(b["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let res = fetch(b["url"].as_str().unwrap()).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.bytes().await.unwrap().as_ref(), bytes.as_slice());
     assert_eq!(app.files_on_disk(), (1, 0));
@@ -119,38 +110,19 @@ async fn views_are_counted_but_not_from_the_admin_ui_or_head() {
     let id = img["id"].as_u64().unwrap();
     let url = img["url"].as_str().unwrap();
     for _ in 0..3 {
-        assert_eq!(
-            client().get(url).send().await.unwrap().status(),
-            StatusCode::OK
-        );
+        assert_eq!(fetch(url).await.status(), StatusCode::OK);
     }
     // Not counted: HEAD, the admin UI, the proxy.
     client().head(url).send().await.unwrap();
-    client()
-        .get(url)
-        .header("Referer", app.url("/admin/library"))
-        .send()
-        .await
-        .unwrap();
+    fetch_with(url, &[("Referer", &app.url("/admin/library"))]).await;
     let proxied = app
-        .client
-        .get(app.url(&format!("/api/proxy/{}.ico", img["uuid"].as_str().unwrap())))
-        .send()
-        .await
-        .unwrap();
+        .get(&format!("/api/proxy/{}.ico", img["uuid"].as_str().unwrap()))
+        .await;
     assert_eq!(proxied.status(), StatusCode::OK);
     assert_eq!(app.wait_for_views(id, 3).await, 3);
-    // Give the writer a few more flush intervals: the count must stay at 3.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let details: serde_json::Value = app
-        .client
-        .get(app.url(&format!("/api/images/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // Once the writer holds nothing more, the count must still be 3.
+    app.wait_views_written().await;
+    let details: serde_json::Value = app.get_json(&format!("/api/images/{id}")).await;
     assert_eq!(details["views"], 3);
 }
 

@@ -18,7 +18,7 @@ use std::net::IpAddr;
 use hyper::{HeaderMap, Method, StatusCode, header};
 
 pub use agent::{AgentClass, Unfurler, classify_agent};
-pub use writer::{BATCH, CHANNEL_CAPACITY, Counters, Views, Writer, start};
+pub use writer::{BATCH, CHANNEL_CAPACITY, Counters, Views, WriterTask, open};
 
 /// Who a request to a public image link came from, as far as view counting goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -18,14 +18,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hyper::{HeaderMap, header};
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc;
 
 use super::geo::GeoDb;
 use super::salt::{self, Visitors};
 use super::{AgentClass, Audience, ViewEvent, referrer_host};
 use crate::clock;
 use crate::config::Config;
+use crate::shutdown::Shutdown;
 use crate::store::Store;
 use crate::store::stats::{Hit, HitKind, StatsLimits};
 
@@ -60,6 +60,9 @@ pub struct Views {
     enabled: bool,
     admin_prefix: String,
     counters: Counters,
+    /// Events the writer has taken through a flush (committed or lost), kept
+    /// apart from `counters` because the writer task holds it too.
+    written: Arc<AtomicU64>,
 }
 
 impl Views {
@@ -151,20 +154,39 @@ impl Views {
     pub fn dropped(&self) -> u64 {
         self.counters.dropped.load(Ordering::Relaxed)
     }
+
+    /// Events queued but not yet through a flush: zero once everything
+    /// observed so far is in the database (or its commit failed). Lets a
+    /// caller wait on the writer instead of guessing a flush interval.
+    pub fn pending(&self) -> u64 {
+        let written = self.written.load(Ordering::Acquire);
+        self.recorded().saturating_sub(written)
+    }
 }
 
-/// Stops the writer after draining and flushing what is queued.
+/// The writer task, not yet started: `tasks::start` runs it with a shutdown
+/// handle, on which it drains the queue and writes it before returning.
 #[derive(Debug)]
-pub struct Writer {
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<()>,
+pub struct WriterTask {
+    store: Arc<Store>,
+    resolver: Arc<Mutex<Resolver>>,
+    rx: mpsc::Receiver<ViewEvent>,
+    interval: Duration,
+    written: Arc<AtomicU64>,
 }
 
-impl Writer {
-    /// Drains the queue, writes it, and waits for the task to end.
-    pub async fn shutdown(self) {
-        let _ = self.stop.send(());
-        let _ = self.task.await;
+impl WriterTask {
+    /// Runs the writer until shutdown, then drains and flushes.
+    pub async fn run(self, shutdown: Shutdown) {
+        run(
+            self.store,
+            self.resolver,
+            self.rx,
+            shutdown,
+            self.interval,
+            self.written,
+        )
+        .await
     }
 }
 
@@ -218,8 +240,9 @@ impl Resolver {
     }
 }
 
-/// Opens the GeoIP database (if configured) and starts the writer task.
-pub async fn start(store: Arc<Store>, config: &Config) -> anyhow::Result<(Views, Writer)> {
+/// Opens the GeoIP database (if configured) and builds the queue and its
+/// writer task (started by `tasks::start`).
+pub async fn open(store: Arc<Store>, config: &Config) -> anyhow::Result<(Views, WriterTask)> {
     // With analytics off nothing is looked up, so the file is not even read.
     let geo = match config.geoip_db.clone().filter(|_| config.analytics) {
         Some(path) => Some(
@@ -242,35 +265,38 @@ pub async fn start(store: Arc<Store>, config: &Config) -> anyhow::Result<(Views,
         },
     };
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
-    let (stop_tx, stop_rx) = oneshot::channel();
-    let task = tokio::spawn(run(
-        store,
-        Arc::new(Mutex::new(resolver)),
-        rx,
-        stop_rx,
-        config.view_flush_interval,
-    ));
+    let written = Arc::new(AtomicU64::new(0));
     Ok((
         Views {
             tx,
             enabled: config.analytics,
             admin_prefix: format!("{}/admin", config.base_url()),
             counters: Counters::default(),
+            written: written.clone(),
         },
-        Writer {
-            stop: stop_tx,
-            task,
+        WriterTask {
+            store,
+            resolver: Arc::new(Mutex::new(resolver)),
+            rx,
+            interval: config.view_flush_interval,
+            written,
         },
     ))
 }
 
 /// Resolves and commits what is buffered, on the blocking pool. A failed commit
 /// is logged and its events are lost (they are statistics, not data).
-async fn flush(store: &Arc<Store>, resolver: &Arc<Mutex<Resolver>>, pending: &mut Vec<ViewEvent>) {
+async fn flush(
+    store: &Arc<Store>,
+    resolver: &Arc<Mutex<Resolver>>,
+    pending: &mut Vec<ViewEvent>,
+    written: &AtomicU64,
+) {
     if pending.is_empty() {
         return;
     }
     let events = std::mem::replace(pending, Vec::with_capacity(BATCH));
+    let count = events.len() as u64;
     let store = store.clone();
     let resolver = resolver.clone();
     let res = tokio::task::spawn_blocking(move || {
@@ -284,6 +310,7 @@ async fn flush(store: &Arc<Store>, resolver: &Arc<Mutex<Resolver>>, pending: &mu
         Ok(Err(e)) => tracing::warn!(error = %e, "could not write view statistics"),
         Err(e) => tracing::warn!(error = %e, "view writer task failed"),
     }
+    written.fetch_add(count, Ordering::Release);
 }
 
 /// How often a busy writer looks at the queue: the "or `BATCH` events" bound
@@ -312,8 +339,9 @@ async fn run(
     store: Arc<Store>,
     resolver: Arc<Mutex<Resolver>>,
     mut rx: mpsc::Receiver<ViewEvent>,
-    mut stop: oneshot::Receiver<()>,
+    mut stop: Shutdown,
     interval: Duration,
+    written: Arc<AtomicU64>,
 ) {
     let mut pending: Vec<ViewEvent> = Vec::with_capacity(BATCH);
     let mut stopping = false;
@@ -323,7 +351,7 @@ async fn run(
                 Some(ev) => pending.push(ev),
                 None => break,
             },
-            _ = &mut stop => break,
+            _ = stop.requested() => break,
         }
         let deadline = tokio::time::Instant::now() + interval;
         loop {
@@ -337,20 +365,20 @@ async fn run(
             }
             tokio::select! {
                 _ = tokio::time::sleep(CHECK.min(deadline - now)) => {}
-                _ = &mut stop => {
+                _ = stop.requested() => {
                     stopping = true;
                     break;
                 }
             }
         }
-        flush(&store, &resolver, &mut pending).await;
+        flush(&store, &resolver, &mut pending, &written).await;
     }
     // Shutting down: take what the server queued before it stopped.
     rx.close();
     while let Some(ev) = rx.recv().await {
         pending.push(ev);
     }
-    flush(&store, &resolver, &mut pending).await;
+    flush(&store, &resolver, &mut pending, &written).await;
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use cookie::{Cookie, SameSite};
 use hyper::HeaderMap;
 use hyper::header;
 
-use crate::secret::{self, Secret};
+use crate::secret::{self, Secret, TokenHash};
 
 /// Cookie names; the `__Host-` prefix (Secure, Path=/, no Domain) is used when the
 /// base URL is HTTPS, as browsers only accept it over TLS.
@@ -39,8 +39,8 @@ pub const TOUCH_EVERY_MS: i64 = 5 * 60 * 1000;
 /// The public handle of a session for the account page: derived one way
 /// from the token's stored hash with its own key-derivation context, so it
 /// can be shown and sent back without revealing the token or its hash.
-pub fn session_id(token_hash: &[u8; 32]) -> String {
-    let k = blake3::derive_key("pixbin 2026-12 session handle", token_hash);
+pub fn session_id(token_hash: &TokenHash) -> String {
+    let k = blake3::derive_key("pixbin 2026-12 session handle", token_hash.as_slice());
     URL_SAFE_NO_PAD.encode(&k[..12])
 }
 

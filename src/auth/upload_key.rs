@@ -14,8 +14,8 @@ pub fn generate() -> Secret {
 }
 
 /// The digest a key is stored under.
-pub fn hash(key: &str) -> [u8; 32] {
-    secret::token_hash(key)
+pub fn hash(key: &str) -> secret::KeyHash {
+    secret::KeyHash::of(key)
 }
 
 /// The short, non-secret prefix shown in key lists (`pbk_` + 4 characters).

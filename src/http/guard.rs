@@ -13,7 +13,7 @@ use crate::error::AppError;
 use crate::http::client_ip;
 use crate::http::image_json::decode_key;
 use crate::http::query;
-use crate::secret::{self, Secret};
+use crate::secret::{self, KeyHash, Secret, TokenHash};
 use crate::state::AppState;
 use crate::store::StoredImage;
 use crate::store::codec::Uploader;
@@ -24,7 +24,7 @@ pub struct UploadAuth {
     /// Recorded on the image.
     pub uploader: Uploader,
     /// The upload key's hash, to mark it used.
-    pub key_hash: Option<[u8; 32]>,
+    pub key_hash: Option<KeyHash>,
     /// The key's upload policy (`None` for a logged-in user).
     pub policy: Option<crate::store::codec::KeyPolicy>,
 }
@@ -35,7 +35,7 @@ pub struct SessionCtx {
     /// The raw token from the cookie (to derive the CSRF token).
     pub token: Secret,
     /// Its stored hash.
-    pub token_hash: [u8; 32],
+    pub token_hash: TokenHash,
     /// The account.
     pub username: String,
     /// Unix ms.
@@ -50,7 +50,7 @@ pub async fn session_of(
     let Some(token) = session::token_from(req.headers(), state.config.is_https()) else {
         return Ok(None);
     };
-    let hash = secret::token_hash(token.expose());
+    let hash = TokenHash::of(token.expose());
     let now = clock::now_ms();
     let rec = state.blocking(move |s| s.session(&hash, now)).await?;
     if rec

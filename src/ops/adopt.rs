@@ -2,22 +2,25 @@
 //! whose database was lost, replaced or is older than its blobs loses nothing.
 //!
 //! Each blob file without a row (and, with `--trash`, each quarantined one) is
-//! read, its content checked against its name, and inspected like an upload
-//! (`media::inspect`: the type comes from the bytes). An acceptable image gets a
-//! new row through the same commit as uploads and imports (`Store::commit_upload`,
-//! which finds the bytes already in place and keeps them as they are): a new id
-//! and uuid, the name `adopted-<hash prefix>.<ext>`, the file's modification time
-//! as its upload time. Its bytes are never rewritten (no metadata stripping).
-//! Anything else is left where it is and reported, never deleted. Offline only:
-//! the caller holds the database lock.
+//! streamed through the ingest pipeline like an upload (`ingest`: the type
+//! comes from the bytes), its content checked against its name on the way.
+//! An acceptable image gets a new row through the same commit as uploads and
+//! imports (`Store::commit_upload_within`, which finds the bytes already in
+//! place and keeps them as they are): a new id and uuid, the name
+//! `adopted-<hash prefix>.<ext>`, the file's modification time as its upload
+//! time. Its bytes are never rewritten (no metadata stripping) and no size or
+//! quota limit applies: they are stored already. Anything else is left where
+//! it is and reported, never deleted. Offline only: the caller holds the
+//! database lock.
 
-use std::io::{Read, Write};
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use crate::clock;
-use crate::media::{self, Limits};
+use crate::config::Config;
+use crate::ingest::{self, Ingest, IngestError, Origin, ReceiveError};
 use crate::store::blobs::{BlobHash, TrashEntry, hex};
-use crate::store::{NewImage, Store};
+use crate::store::{Store, StoreError};
 
 /// Adopt choices.
 #[derive(Debug, Clone, Copy, Default)]
@@ -46,8 +49,13 @@ enum Source {
 }
 
 /// Adopts every orphan blob (and with `opts.trash` every quarantined blob
-/// without a row).
-pub fn adopt(store: &Store, limits: &Limits, opts: AdoptOptions) -> anyhow::Result<AdoptSummary> {
+/// without a row), under the type and pixel limits of `config`.
+pub async fn adopt(
+    store: &Arc<Store>,
+    config: &Config,
+    opts: AdoptOptions,
+) -> anyhow::Result<AdoptSummary> {
+    let ingest = Ingest::new(store.clone(), config.clone()).keeping_bytes();
     let mut work: Vec<(BlobHash, std::time::SystemTime, Source)> = Vec::new();
     for e in store.blobs().list()? {
         if store.blob(&e.hash)?.is_none() {
@@ -64,7 +72,7 @@ pub fn adopt(store: &Store, limits: &Limits, opts: AdoptOptions) -> anyhow::Resu
     }
     let mut summary = AdoptSummary::default();
     for (hash, modified, source) in work {
-        match adopt_one(store, limits, opts, &hash, modified, &source) {
+        match adopt_one(&ingest, opts, &hash, modified, &source).await {
             Ok(()) => match source {
                 Source::InPlace => summary.adopted += 1,
                 Source::Trash(_) => summary.from_trash += 1,
@@ -75,59 +83,67 @@ pub fn adopt(store: &Store, limits: &Limits, opts: AdoptOptions) -> anyhow::Resu
     Ok(summary)
 }
 
-fn adopt_one(
-    store: &Store,
-    limits: &Limits,
+/// The reason shown for a blob the pipeline refused.
+fn refusal(e: IngestError) -> String {
+    match e {
+        IngestError::Store(StoreError::Io(e)) => format!("storage error: {e}"),
+        IngestError::Store(_) | IngestError::Task(_) | IngestError::Strip(_) => {
+            format!("storage error: {e}")
+        }
+        e => format!("not adopted: {e}"),
+    }
+}
+
+async fn adopt_one(
+    ingest: &Ingest<'_>,
     opts: AdoptOptions,
     hash: &BlobHash,
     modified: std::time::SystemTime,
     source: &Source,
 ) -> Result<(), String> {
+    let store = ingest.store();
     let io = |e: std::io::Error| format!("unreadable: {e}");
-    let mut file = match source {
+    let open = || match source {
         Source::InPlace => store.blobs().read(hash).map(|r| r.reader),
         Source::Trash(t) => store.blobs().read_trashed(t),
+    };
+    let damaged = || "its content does not match its name (damaged); left as it is".to_string();
+    let reader = open().map_err(io)?;
+    let received = match ingest
+        .receive(ingest::read_chunks_blocking(reader, ingest::READ_CHUNK))
+        .await
+    {
+        Ok(r) => r,
+        Err(ReceiveError::Source(e)) => return Err(io(e)),
+        Err(ReceiveError::Refused(e)) => {
+            // Refused part way: a damaged blob is reported as damaged, as
+            // when its whole content is read (an offline tool can afford to
+            // read the rest for the right reason).
+            let mut f = open().map_err(io)?;
+            let mut h = blake3::Hasher::new();
+            std::io::copy(&mut f, &mut h).map_err(io)?;
+            if h.finalize().as_bytes() != hash {
+                return Err(damaged());
+            }
+            return Err(refusal(e));
+        }
+    };
+    if received.hash() != *hash {
+        return Err(damaged());
     }
-    .map_err(io)?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).map_err(io)?;
-    if blake3::hash(&bytes).as_bytes() != hash {
-        return Err("its content does not match its name (damaged); left as it is".into());
-    }
-    let info = media::inspect(&bytes, limits).map_err(|e| format!("not adopted: {e}"))?;
-    // The same durable commit as an upload: for a blob in place the copy is
-    // dropped as a duplicate; a quarantined one is written back under blobs/.
-    let storage = |e: std::io::Error| format!("storage error: {e}");
-    let mut temp = store.blobs().create_temp().map_err(storage)?;
-    temp.write_all(&bytes).map_err(storage)?;
-    temp.sync_all().map_err(storage)?;
+    let checked = ingest.check(received).await.map_err(refusal)?;
     let uploaded_at = modified
         .duration_since(UNIX_EPOCH)
         .map_or_else(|_| clock::now_ms(), |d| d.as_millis() as i64);
-    // As displayed (EXIF orientation applied), like every other row.
-    let dims = media::inventory::displayed_dims(
-        std::io::Cursor::new(&bytes),
-        info.kind,
-        info.width,
-        info.height,
-    );
-    let record = super::import::offline_record(
-        format!("adopted-{}.{}", &hex(hash)[..12], info.kind.ext()),
-        &info,
-        dims,
-        *hash,
-        bytes.len() as u64,
+    // The same durable commit as an upload: for a blob in place the copy is
+    // dropped as a duplicate; a quarantined one is written back under blobs/.
+    let origin = Origin::Offline {
         uploaded_at,
-        opts.private,
-        // Adopted bytes are kept exactly as found.
-        Vec::new(),
-    );
-    let new = NewImage {
-        record,
-        key_hash: None,
+        private: opts.private,
     };
-    store
-        .commit_upload(new, temp, None, clock::now_ms())
+    ingest
+        .commit(checked, &format!("adopted-{}", &hex(hash)[..12]), origin)
+        .await
         .map_err(|e| format!("storage error: {e}"))?;
     if let Source::Trash(t) = source {
         // The row and the blob in place are committed: the copy in quarantine

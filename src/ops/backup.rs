@@ -24,27 +24,13 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use bytes::Bytes;
 
+use super::archive::blob_member;
+use super::archive::{FORMAT, ROOT, Summary};
 use crate::clock;
 use crate::store::blobs::{BlobHash, BlobStore, hex};
 use crate::store::gc::BlobPin;
 use crate::store::meta::SCHEMA_VERSION;
 use crate::store::{Store, StoreError, keyseal, perms, snapshot};
-
-/// The directory every archive member lives under.
-pub const ROOT: &str = "pixbin-backup";
-/// First line of every manifest.
-pub const FORMAT: &str = "pixbin-backup 1";
-
-/// What a backup holds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Summary {
-    /// Blob files.
-    pub blobs: u64,
-    /// Their bytes.
-    pub bytes: u64,
-    /// Size of the database copy.
-    pub database_bytes: u64,
-}
 
 /// Reads through a file while hashing it.
 struct Hashing<R> {
@@ -148,12 +134,6 @@ fn header(size: u64) -> tar::Header {
     h.set_mtime((clock::now_ms() / 1000).max(0) as u64);
     h.set_entry_type(tar::EntryType::Regular);
     h
-}
-
-/// The archive name of a blob.
-pub fn blob_member(hash: &BlobHash) -> String {
-    let h = hex(hash);
-    format!("{ROOT}/blobs/{}/{}/{h}", &h[0..2], &h[2..4])
 }
 
 impl Prepared {

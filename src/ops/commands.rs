@@ -1,6 +1,7 @@
 //! The bodies of the operations subcommands (`check`, `gc`, `backup`, `repair`,
-//! `restore`, `import`, `adopt`, `systemd-unit`): what they print and when they
-//! fail. `cli` only parses arguments and calls these.
+//! `restore`, `import`, `adopt`, `thumbnails`, `systemd-unit`): what they print
+//! and when they fail. `cli` only parses arguments and calls these (accounts
+//! and keys: `ops::accounts`).
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -293,16 +294,12 @@ pub fn adopt(
             return Err(e).with_context(|| format!("opening data directory {}", dir.display()));
         }
     };
-    let limits = crate::media::Limits {
-        allowed: config.allowed_types.clone(),
-        max_pixels: config.max_pixels,
-        ..Default::default()
-    };
-    let s = super::adopt::adopt(
+    let store = std::sync::Arc::new(store);
+    let s = offline_runtime()?.block_on(super::adopt::adopt(
         &store,
-        &limits,
+        &config,
         super::adopt::AdoptOptions { trash, private },
-    )?;
+    ))?;
     for (hash, why) in &s.refused {
         eprintln!("left blob {hash}: {why}");
     }
@@ -371,9 +368,9 @@ pub fn import(
     // A progress line only for a person watching; logs and pipes get the summary.
     let tty = std::io::stderr().is_terminal();
     let mut last = Instant::now() - Duration::from_secs(1);
-    let summary = super::import::import_dir(
-        &store,
-        &config,
+    let ingest = crate::ingest::Ingest::new(std::sync::Arc::new(store), config);
+    let summary = offline_runtime()?.block_on(super::import::import_dir(
+        &ingest,
         folder,
         super::import::ImportOptions { private },
         |done, total| {
@@ -392,7 +389,7 @@ pub fn import(
                 let _ = std::io::stderr().flush();
             }
         },
-    )?;
+    ))?;
     for (path, why) in &summary.refused {
         eprintln!("refused {}: {why}", path.display());
     }
@@ -405,6 +402,15 @@ pub fn import(
     Ok(())
 }
 
+/// A one-thread runtime for the offline commands that stream files through
+/// the ingest pipeline (its file writes and store calls go to the blocking
+/// pool, as in the server).
+fn offline_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .context("starting the async runtime")
+}
+
 /// `pixbin systemd-unit [--binary PATH]`
 pub fn systemd_unit(binary: Option<&str>) -> anyhow::Result<()> {
     let binary = binary
@@ -414,5 +420,20 @@ pub fn systemd_unit(binary: Option<&str>) -> anyhow::Result<()> {
         bail!("the binary path must not contain spaces");
     }
     print!("{}", crate::systemd::unit(&binary));
+    Ok(())
+}
+
+/// `pixbin thumbnails`: makes the missing thumbnails offline.
+pub fn thumbnails(dir: &Path, storage: &Storage) -> anyhow::Result<()> {
+    let store = open_store(dir, storage)?;
+    let workers = crate::thumbnails::default_workers();
+    // Offline, so no storage limit applies: thumbnails are a few KiB each.
+    let (made, failed) = crate::thumbnails::backfill(
+        &store,
+        workers,
+        &crate::media::thumbnail::ThumbLimits::default(),
+        None,
+    )?;
+    eprintln!("made {made} thumbnails; {failed} images have none (undecodable or too large)");
     Ok(())
 }

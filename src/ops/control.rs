@@ -21,6 +21,11 @@ use crate::secret::{self, Secret};
 /// The file's name inside the data directory.
 pub const FILE: &str = "pixbin.control";
 
+/// Hashes one `POST /api/integrity/repaired` request may name (64 hex
+/// characters and quotes each): the server's limit and `pixbin repair`'s
+/// batch size, one number for both ends.
+pub const MAX_REPAIRED_HASHES: usize = 10_000;
+
 /// What the server checks a presented control token against.
 #[derive(Debug, Clone, Default)]
 pub struct Control {

@@ -1,25 +1,20 @@
 //! `pixbin import DIR`: bring a folder of existing screenshots into the store.
 //!
-//! Each file goes through what an upload goes through: the size limit, the type
-//! and structure checks on its bytes (`media::inspect`, never the extension), the
-//! configured metadata stripping, a temp file fsynced before the row commits.
+//! Each file is streamed through the upload's own pipeline (`ingest`): the
+//! size limit, the type and structure checks on its bytes (never the
+//! extension), the configured metadata stripping, a temp file fsynced before
+//! the row commits; memory per file is one read chunk, whatever its size.
 //! Its modification time becomes its upload time, so the library keeps the
-//! original order. A file whose stored bytes already exist is a duplicate and is
-//! skipped, so importing the same folder twice imports each file once. Offline
-//! only: the caller holds the database lock.
+//! original order. A file whose stored bytes already exist is a duplicate and
+//! is skipped, so importing the same folder twice imports each file once.
+//! Offline only: the caller holds the database lock.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use crate::clock;
-use crate::config::Config;
-use crate::http::handlers::upload::sanitize_filename;
-use crate::media::strip::{self, StripMode};
-use crate::media::{self, ImageType, Limits};
-use crate::secret;
-use crate::store::codec::{ImageRecord, Uploader};
-use crate::store::{NewImage, Store, StoreError};
+use crate::ingest::{self, Ingest, IngestError, Origin, ReceiveError};
+use crate::store::StoreError;
 
 /// Import choices.
 #[derive(Debug, Clone, Copy, Default)]
@@ -59,148 +54,80 @@ pub fn walk(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Keeps the file's name but makes its extension match the detected type.
-fn display_name(path: &Path, kind: ImageType) -> String {
-    let name = sanitize_filename(
-        &path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-    );
-    let stem = match name.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() && ext.len() <= 5 => stem,
-        _ => name.as_str(),
-    };
-    let stem: String = stem.chars().take(250).collect();
-    format!("{stem}.{}", kind.ext())
-}
-
-/// The row of an image that enters the store offline, with no uploader
-/// (`import`, `adopt`): a new id and uuid, type and size from the bytes.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn offline_record(
-    filename: String,
-    info: &media::MediaInfo,
-    (width, height): (u32, u32),
-    hash: crate::store::blobs::BlobHash,
-    size: u64,
-    uploaded_at: i64,
-    private: bool,
-    stripped: Vec<String>,
-) -> ImageRecord {
-    ImageRecord {
-        uuid: *uuid::Uuid::new_v4().as_bytes(),
-        filename,
-        kind: info.kind,
-        size,
-        width,
-        height,
-        hash,
-        uploaded_at,
-        private_key: private.then(secret::random_bytes::<16>),
-        // Nobody holds a deletion token for it: delete it in the UI.
-        deletion_hash: secret::random_bytes::<32>(),
-        uploader: Uploader::Import,
-        thumbnail: None,
-        expires_at: None,
-        max_views: None,
-        stripped,
-    }
-}
-
 enum Outcome {
     Imported,
     Duplicate,
 }
 
-/// Imports one file.
-fn import_file(
-    store: &Store,
-    config: &Config,
+/// The reason shown for a file the pipeline refused.
+fn reason(e: IngestError) -> String {
+    match e {
+        IngestError::Store(StoreError::StorageFull) => "the storage limit is reached".into(),
+        IngestError::Store(StoreError::ImageLimit) => "the image limit is reached".into(),
+        IngestError::Store(StoreError::Io(e)) => format!("storage error: {e}"),
+        IngestError::Store(e) => format!("storage error: {e}"),
+        other => other.to_string(),
+    }
+}
+
+/// Imports one file, streamed in chunks of [`ingest::READ_CHUNK`].
+async fn import_file(
+    ingest: &Ingest<'_>,
     opts: ImportOptions,
     path: &Path,
 ) -> Result<Outcome, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("unreadable: {e}"))?;
+    let unreadable = |e: std::io::Error| format!("unreadable: {e}");
+    let file = tokio::fs::File::open(path).await.map_err(unreadable)?;
+    let meta = file.metadata().await.map_err(unreadable)?;
     if meta.len() == 0 {
         return Err("the file is empty".into());
     }
-    if meta.len() > config.max_upload_bytes {
-        return Err(format!(
-            "larger than the upload limit ({} bytes)",
-            config.max_upload_bytes
-        ));
+    let max = ingest.max_bytes();
+    if meta.len() > max {
+        return Err(format!("larger than the upload limit ({max} bytes)"));
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("unreadable: {e}"))?;
-    let limits = Limits {
-        allowed: config.allowed_types.clone(),
-        max_pixels: config.max_pixels,
-        ..Limits::default()
-    };
-    let info = media::inspect(&bytes, &limits).map_err(|e| e.to_string())?;
-    let io = |e: std::io::Error| format!("storage error: {e}");
-    let mut temp = store.blobs().create_temp().map_err(io)?;
-    temp.write_all(&bytes).map_err(io)?;
-    temp.sync_all().map_err(io)?;
-    let (mut temp, mut hash, mut size) = (temp, *blake3::hash(&bytes).as_bytes(), meta.len());
-    let mut stripped = Vec::new();
-    if config.strip_metadata != StripMode::None || info.trailer_at.is_some() {
-        let rewritten = strip::rewrite(
-            std::io::Cursor::new(&bytes),
-            size,
-            &info,
-            config.strip_metadata,
-            &limits,
-            || store.blobs().create_temp(),
-        )
-        .map_err(|e| format!("could not strip metadata: {e}"))?;
-        if let Some(r) = rewritten {
-            (temp, hash, size) = (r.temp, r.hash, r.size);
-            stripped = r.stripped.iter().map(|s| s.to_string()).collect();
-        }
-    }
-    if store
-        .blob(&hash)
+    let received = ingest
+        .receive(ingest::read_chunks(file, ingest::READ_CHUNK))
+        .await
+        .map_err(|e| match e {
+            ReceiveError::Source(e) => unreadable(e),
+            ReceiveError::Refused(e) => reason(e),
+        })?;
+    let checked = ingest.check(received).await.map_err(reason)?;
+    if ingest
+        .store()
+        .blob(checked.hash())
         .map_err(|e| format!("database error: {e}"))?
         .is_some()
     {
         return Ok(Outcome::Duplicate);
     }
-    let (width, height) = match temp.reader() {
-        Ok(r) => media::inventory::displayed_dims(r, info.kind, info.width, info.height),
-        Err(e) => return Err(io(e)),
-    };
     let modified = meta
         .modified()
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map(|d| d.as_millis() as i64)
         .unwrap_or_else(clock::now_ms);
-    let record = offline_record(
-        display_name(path, info.kind),
-        &info,
-        (width, height),
-        hash,
-        size,
-        modified,
-        opts.private,
-        stripped,
-    );
-    let new = NewImage {
-        record,
-        key_hash: None,
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let origin = Origin::Offline {
+        uploaded_at: modified,
+        private: opts.private,
     };
-    match store.commit_upload_within(new, temp, &config.quota(), clock::now_ms()) {
-        Ok(_) => Ok(Outcome::Imported),
-        Err(StoreError::StorageFull) => Err("the storage limit is reached".into()),
-        Err(StoreError::ImageLimit) => Err("the image limit is reached".into()),
-        Err(e) => Err(format!("storage error: {e}")),
-    }
+    ingest
+        .commit(checked, &name, origin)
+        .await
+        .map_err(reason)?;
+    Ok(Outcome::Imported)
 }
 
-/// Imports every file under `dir`; `progress(done, total)` is called after each.
-pub fn import_dir(
-    store: &Store,
-    config: &Config,
+/// Imports every file under `dir` through `ingest` (built from the serve
+/// configuration, runtime settings applied); `progress(done, total)` is
+/// called after each.
+pub async fn import_dir(
+    ingest: &Ingest<'_>,
     dir: &Path,
     opts: ImportOptions,
     mut progress: impl FnMut(usize, usize),
@@ -208,7 +135,7 @@ pub fn import_dir(
     let files = walk(dir)?;
     let mut summary = ImportSummary::default();
     for (i, path) in files.iter().enumerate() {
-        match import_file(store, config, opts, path) {
+        match import_file(ingest, opts, path).await {
             Ok(Outcome::Imported) => summary.imported += 1,
             Ok(Outcome::Duplicate) => summary.duplicates += 1,
             Err(why) => summary.refused.push((path.clone(), why)),
@@ -216,21 +143,4 @@ pub fn import_dir(
         progress(i + 1, files.len());
     }
     Ok(summary)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_follow_the_bytes() {
-        assert_eq!(
-            display_name(Path::new("/x/shot.PNG"), ImageType::Jpeg),
-            "shot.jpg"
-        );
-        assert_eq!(
-            display_name(Path::new("/x/no-extension"), ImageType::Png),
-            "no-extension.png"
-        );
-    }
 }

@@ -1,7 +1,10 @@
-//! Operations on a data directory: backup and restore, import, the control file
-//! that lets the CLI reach a running server, and the periodic garbage collector.
+//! Operations on a data directory: the CLI commands' bodies (accounts and keys,
+//! backup and restore, import, check, GC), the control file that lets the CLI
+//! reach a running server, and the periodic garbage collector.
 
+pub mod accounts;
 pub mod adopt;
+pub mod archive;
 pub mod backup;
 pub mod commands;
 pub mod control;
@@ -14,12 +17,15 @@ use std::path::Path;
 
 use anyhow::bail;
 
-use crate::state::AppState;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::store::gc::GcPolicy;
-use std::sync::Arc;
 
-/// Collects garbage once now, then every `gc_interval`.
+/// Collects garbage once now, then `interval` after each pass (started by
+/// `tasks::start`). `grace` and `retention` are as in [`GcPolicy`].
 ///
 /// Every pass, the first one included, spares files younger than `gc_grace`:
 /// "older than this process" is no proof that a blob is garbage (a database
@@ -27,13 +33,19 @@ use std::sync::Arc;
 /// quarantine and are unlinked after `gc_retention`; a pass that would
 /// quarantine a large share of the store does nothing and logs an error
 /// (`Store::collect_garbage`).
-pub async fn collect_garbage_periodically(state: Arc<AppState>) {
+pub async fn collect_garbage_periodically(
+    store: Arc<Store>,
+    metrics: Arc<Metrics>,
+    grace: Duration,
+    retention: Duration,
+    interval: Duration,
+) {
     loop {
-        let store = state.store.clone();
-        let policy = GcPolicy::new(state.config.gc_grace, state.config.gc_retention);
+        let store = store.clone();
+        let policy = GcPolicy::new(grace, retention);
         match tokio::task::spawn_blocking(move || store.collect_garbage(&policy)).await {
             Ok(Ok(r)) => {
-                state.metrics.gc_pass(&r);
+                metrics.gc_pass(&r);
                 if r.quarantined + r.purged + r.temps_removed + r.restored > 0 {
                     tracing::info!(
                         quarantined = r.quarantined,
@@ -49,7 +61,7 @@ pub async fn collect_garbage_periodically(state: Arc<AppState>) {
             Ok(Err(e)) => tracing::warn!(error = %e, "garbage collection failed"),
             Err(e) => tracing::warn!(error = %e, "garbage collection task failed"),
         }
-        tokio::time::sleep(state.config.gc_interval).await;
+        tokio::time::sleep(interval).await;
     }
 }
 

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use super::backup::{FORMAT, ROOT};
+use super::archive::{FORMAT, ROOT};
 use crate::store::blobs::{BlobHash, BlobStore, FsBlobStore, hex, parse_hex};
 use crate::store::integrity::verify_stored;
 use crate::store::{Store, StoreError};
@@ -121,10 +121,7 @@ pub fn repair_from(data_dir: &Path, archive: &Path) -> anyhow::Result<RepairRepo
             }
         }
         Holder::Online { addr, token } => {
-            for batch in report
-                .repaired
-                .chunks(crate::http::handlers::integrity::MAX_HASHES)
-            {
+            for batch in report.repaired.chunks(super::control::MAX_REPAIRED_HASHES) {
                 let body = serde_json::json!({
                     "hashes": batch.iter().map(hex).collect::<Vec<_>>()
                 });
@@ -195,7 +192,7 @@ fn restore_damaged(
             continue;
         }
         let name = entry.path()?.to_str().unwrap_or_default().to_string();
-        let Some(hash) = super::restore::parse_blob_member(&name) else {
+        let Some(hash) = super::archive::parse_blob_member(&name) else {
             continue;
         };
         let Some(&(size, marked)) = rows.get(&hash) else {

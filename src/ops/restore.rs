@@ -17,7 +17,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use super::backup::{FORMAT, ROOT, Summary};
+use super::archive::{FORMAT, ROOT, Summary, parse_blob_member};
 use crate::store::blobs::{BlobHash, BlobStore, FsBlobStore, hex, parse_hex};
 use crate::store::check::CheckOptions;
 use crate::store::meta::SCHEMA_VERSION;
@@ -99,18 +99,6 @@ fn parse_manifest(r: impl Read) -> anyhow::Result<Manifest> {
         key,
         blobs,
     })
-}
-
-/// Reads a blob member name back into its hash: `pixbin-backup/blobs/ab/cd/<hex>`
-/// with the fan-out matching the hash.
-pub(crate) fn parse_blob_member(name: &str) -> Option<BlobHash> {
-    let rest = name.strip_prefix(ROOT)?.strip_prefix("/blobs/")?;
-    let mut parts = rest.split('/');
-    let (a, b, h) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || h.get(0..2) != Some(a) || h.get(2..4) != Some(b) {
-        return None;
-    }
-    parse_hex(h)
 }
 
 /// Copies `r` into `w` while hashing; returns (length, hash).
@@ -353,7 +341,7 @@ mod tests {
     #[test]
     fn blob_member_names_must_match_their_hash() {
         let h = *blake3::hash(b"x").as_bytes();
-        let name = super::super::backup::blob_member(&h);
+        let name = super::super::archive::blob_member(&h);
         assert_eq!(parse_blob_member(&name), Some(h));
         let x = hex(&h);
         for bad in [

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock;
-use crate::state::AppState;
 use crate::store::Store;
 use crate::store::blobs::BlobHash;
 use crate::store::integrity::{Reason, ScrubItem, ScrubStatus};
@@ -26,10 +25,11 @@ const READ: usize = 256 * 1024;
 /// Slowest pacing, in bytes per second, so a tiny store still finishes.
 const FLOOR_RATE: f64 = 256.0 * 1024.0;
 
-/// Runs passes forever (spawned by `app::start`).
-pub async fn run(state: Arc<AppState>) {
+/// Runs passes forever, each spread over `interval` and read at most at
+/// `max_rate` bytes per second (started by `tasks::start`).
+pub async fn run(store: Arc<Store>, interval: Duration, max_rate: u64) {
     loop {
-        if let Err(e) = pass(&state).await {
+        if let Err(e) = pass(store.clone(), interval, max_rate).await {
             tracing::warn!(error = %e, "scrub failed; retrying in a minute");
             tokio::time::sleep(Duration::from_secs(60)).await;
         }
@@ -37,16 +37,15 @@ pub async fn run(state: Arc<AppState>) {
 }
 
 /// Bytes per second for this pass.
-fn rate(state: &AppState, stored: u64) -> f64 {
-    let spread = state.config.scrub_interval.as_secs_f64() * 0.9;
+fn rate(interval: Duration, max_rate: u64, stored: u64) -> f64 {
+    let spread = interval.as_secs_f64() * 0.9;
     (stored as f64 / spread.max(0.001))
         .max(FLOOR_RATE)
-        .min(state.config.scrub_rate as f64)
+        .min(max_rate as f64)
 }
 
 /// Waits for the next pass if none runs, then runs (or resumes) one to the end.
-async fn pass(state: &AppState) -> anyhow::Result<()> {
-    let store = state.store.clone();
+async fn pass(store: Arc<Store>, interval: Duration, max_rate: u64) -> anyhow::Result<()> {
     let mut s = blocking(&store, |s| s.scrub_status()).await?;
     if s.pass_started == 0 {
         let wait = s.next_pass - clock::now_ms();
@@ -61,7 +60,7 @@ async fn pass(state: &AppState) -> anyhow::Result<()> {
         tracing::debug!("scrub pass started");
     }
     let stored = blocking(&store, |s| Ok(s.totals()?.bytes_stored)).await?;
-    let rate = rate(state, stored);
+    let rate = rate(interval, max_rate, stored);
     loop {
         let after = s.cursor;
         let (items, last) = blocking(&store, move |s| s.scrub_batch(after, BATCH)).await?;
@@ -92,7 +91,7 @@ async fn pass(state: &AppState) -> anyhow::Result<()> {
     s.last_completed = now;
     s.last_checked = s.pass_checked;
     s.last_damaged = s.pass_damaged;
-    s.next_pass = now + (state.config.scrub_interval.as_millis() as i64 - took).max(0);
+    s.next_pass = now + (interval.as_millis() as i64 - took).max(0);
     s.pass_started = 0;
     s.cursor = 0;
     s.pass_checked = 0;

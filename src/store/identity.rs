@@ -346,7 +346,7 @@ mod tests {
             key_hash: None,
         };
         store.commit_upload(new, temp, None, 1).unwrap();
-        let id = database_id(&store.db).unwrap().unwrap();
+        let id = database_id(&*store.db).unwrap().unwrap();
         assert_eq!(read_marker(dir).unwrap(), Some(id));
         id
     }
@@ -376,7 +376,7 @@ mod tests {
         let id = store_with_an_image(dir.path());
         forget_db_id(dir.path());
         let store = Store::open(dir.path()).unwrap();
-        assert_eq!(database_id(&store.db).unwrap(), Some(id));
+        assert_eq!(database_id(&*store.db).unwrap(), Some(id));
         assert_eq!(read_marker(dir.path()).unwrap(), Some(id));
     }
 
@@ -406,7 +406,7 @@ mod tests {
             StoreError::Identity(Mismatch::DatabaseMissing { .. })
         ));
         let store = Store::open_claiming(dir.path(), Claim::Adopt).unwrap();
-        assert_eq!(database_id(&store.db).unwrap(), Some(id));
+        assert_eq!(database_id(&*store.db).unwrap(), Some(id));
         drop(store);
         drop(Store::open(dir.path()).unwrap());
     }

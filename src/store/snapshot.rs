@@ -203,7 +203,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         store
-            .create_key(&[1; 32], "k", "p", 1, Default::default())
+            .create_key(
+                &crate::secret::KeyHash::from_bytes([1; 32]),
+                "k",
+                "p",
+                1,
+                Default::default(),
+            )
             .unwrap();
         let dest = dir.path().join("copy.redb");
         drop(store.snapshot_to(&dest).unwrap());

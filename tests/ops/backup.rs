@@ -31,7 +31,7 @@ async fn a_thousand_images_round_trip_while_uploads_continue() {
 
     // Start the backup and stop reading after the first bytes: the snapshot is
     // taken and the server is mid-stream.
-    let mut res = app.client.get(app.url("/api/backup")).send().await.unwrap();
+    let mut res = app.get("/api/backup").await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-type"], "application/x-tar");
     let mut archive = res.chunk().await.unwrap().unwrap().to_vec();
@@ -53,15 +53,11 @@ async fn a_thousand_images_round_trip_while_uploads_continue() {
     }
     let (deleted, deleted_bytes) = seeded[17].clone();
     let res_del = app
-        .client
-        .delete(app.url(&format!(
+        .delete(&format!(
             "/api/delete/{}",
             deleted["uuid"].as_str().unwrap()
-        )))
-        .header("X-CSRF-Token", app.csrf())
-        .send()
-        .await
-        .unwrap();
+        ))
+        .await;
     assert_eq!(res_del.status(), StatusCode::OK);
     let hash = deleted["hash"].as_str().unwrap();
     let deleted_blob = app
@@ -85,10 +81,7 @@ async fn a_thousand_images_round_trip_while_uploads_continue() {
     std::fs::write(&file, &archive).unwrap();
 
     // The pin goes with the stream; the delete's blob is then an orphan for GC.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while app.state.store.blobs_pinned() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    poll_until(Duration::from_secs(10), || !app.state.store.blobs_pinned()).await;
     assert!(!app.state.store.blobs_pinned());
     let gc = app
         .state
@@ -121,30 +114,18 @@ async fn a_thousand_images_round_trip_while_uploads_continue() {
     let copy = spawn_app_in(restored, |_| {}).await;
     assert_eq!(copy.totals().images, IMAGES, "exactly the snapshot");
     for (img, bytes) in &seeded {
-        let res = client()
-            .get(copy.url(&public_path(img)))
-            .send()
-            .await
-            .unwrap();
+        let res = fetch(copy.url(&public_path(img))).await;
         assert_eq!(res.status(), StatusCode::OK, "{}", public_path(img));
         assert_eq!(&res.bytes().await.unwrap()[..], &bytes[..]);
     }
-    let res = client()
-        .get(copy.url(&public_path(&deleted)))
-        .send()
-        .await
-        .unwrap();
+    let res = fetch(copy.url(&public_path(&deleted))).await;
     assert_eq!(
         res.bytes().await.unwrap(),
         deleted_bytes,
         "deleted after the snapshot"
     );
     for img in &late {
-        let res = client()
-            .get(copy.url(&public_path(img)))
-            .send()
-            .await
-            .unwrap();
+        let res = fetch(copy.url(&public_path(img))).await;
         assert_eq!(
             res.status(),
             StatusCode::NOT_FOUND,
@@ -163,11 +144,7 @@ async fn the_cli_backs_up_a_running_server() {
         images.push((v, bytes));
     }
     // Neither anonymous nor wrong-token requests get a backup.
-    let anon = client()
-        .get(format!("{}/api/backup", app.base))
-        .send()
-        .await
-        .unwrap();
+    let anon = fetch(format!("{}/api/backup", app.base)).await;
     assert_eq!(anon.status(), StatusCode::UNAUTHORIZED);
     let wrong = client()
         .get(format!("{}/api/backup", app.base))
@@ -193,14 +170,7 @@ async fn the_cli_backs_up_a_running_server() {
     assert!(r.status.success(), "{}", text(&r));
     let copy = spawn_binary_in(restored, &[]);
     for (img, bytes) in &images {
-        let got = client()
-            .get(format!("{}{}", copy.base, public_path(img)))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let got = fetch_bytes(format!("{}{}", copy.base, public_path(img))).await;
         assert_eq!(&got[..], &bytes[..]);
     }
     // The server is still fine.
@@ -232,16 +202,7 @@ async fn restore_verifies_every_byte_and_refuses_the_rest() {
         app.upload_ok(bmp(10, 10, 900 + i), "x.bmp").await;
     }
     app.login_admin().await;
-    let tar = app
-        .client
-        .get(app.url("/api/backup"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap()
-        .to_vec();
+    let tar = app.get("/api/backup").await.bytes().await.unwrap().to_vec();
     let work = tempfile::tempdir().unwrap();
     let write = |name: &str, bytes: &[u8]| {
         let p = work.path().join(name);

@@ -34,20 +34,6 @@ fn snapshot(dir: &Path) -> Vec<(String, bool, u64, SystemTime, [u8; 32])> {
         .collect()
 }
 
-/// `pixbin serve` on `dir`, expected to give up by itself.
-fn serve_refused(dir: &Path) -> Output {
-    let o = run_bounded(
-        Command::new(env!("CARGO_BIN_EXE_pixbin"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir)
-            .env("PIXBIN_LOG", "warn")
-            .env("PIXBIN_ADMIN_PASSWORD", ADMIN_PASSWORD),
-        Duration::from_secs(30),
-    );
-    assert!(!o.status.success(), "it started: {}", text(&o));
-    o
-}
-
 /// Stops an in-process server and hands back its data dir.
 fn stop(app: TestApp) -> tempfile::TempDir {
     let TestApp { dir, .. } = app;
@@ -72,7 +58,7 @@ async fn upload_many(app: &TestApp, seed: u64, n: u64) -> Vec<(String, Vec<u8>, 
 /// Asserts every image serves its exact bytes.
 async fn assert_serves(app: &TestApp, images: &[(String, Vec<u8>, String)]) {
     for (path, bytes, _) in images {
-        let res = client().get(app.url(path)).send().await.unwrap();
+        let res = fetch(app.url(path)).await;
         assert_eq!(res.status(), StatusCode::OK, "{path}");
         assert_eq!(
             res.bytes().await.unwrap().as_ref(),
@@ -180,10 +166,7 @@ async fn an_older_database_serves_and_gc_keeps_the_blobs_it_does_not_know() {
     // blobs: they are younger than the grace period.
     let app = spawn_app_in(dir, |_| {}).await;
     assert_serves(&app, &old).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while app.state.metrics.gc_runs() == 0 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    poll_until(Duration::from_secs(10), || app.state.metrics.gc_runs() > 0).await;
     assert_eq!(app.state.metrics.gc_runs(), 1);
     for (_, _, h) in &newer {
         assert!(
@@ -268,15 +251,7 @@ async fn gc_over_a_store_that_lost_most_rows_quarantines_nothing_and_adopt_recov
     let mut app = spawn_app_in(dir, |_| {}).await;
     assert_serves(&app, &old).await;
     app.login_admin().await;
-    let list: Value = app
-        .client
-        .get(app.url("/api/list?limit=100"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json("/api/list?limit=100").await;
     let items = list["images"]
         .as_array()
         .or(list["items"].as_array())
@@ -292,11 +267,7 @@ async fn gc_over_a_store_that_lost_most_rows_quarantines_nothing_and_adopt_recov
             "{img}"
         );
         assert_eq!(img["extension"], "bmp");
-        let res = client()
-            .get(app.url(&public_path(img)))
-            .send()
-            .await
-            .unwrap();
+        let res = fetch(app.url(&public_path(img))).await;
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(res.bytes().await.unwrap().as_ref(), bytes.as_slice());
     }
@@ -393,25 +364,13 @@ async fn adopt_rebuilds_a_library_whose_database_is_lost() {
     assert!(pixbin(&["check"], dir.path()).status.success());
     let mut app = spawn_app_in(dir, |_| {}).await;
     app.login_admin().await;
-    let list: Value = app
-        .client
-        .get(app.url("/api/list?limit=100"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json("/api/list?limit=100").await;
     let items = list["images"].as_array().unwrap();
     assert_eq!(items.len(), 3, "{list}");
     for (old_path, bytes, h) in &images {
         let img = items.iter().find(|i| i["hash"] == h.as_str()).unwrap();
         assert_ne!(&public_path(img), old_path, "a new link");
-        let res = client()
-            .get(app.url(&public_path(img)))
-            .send()
-            .await
-            .unwrap();
+        let res = fetch(app.url(&public_path(img))).await;
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(res.bytes().await.unwrap().as_ref(), bytes.as_slice());
     }
@@ -436,20 +395,10 @@ async fn the_servers_gc_pass_quarantines_an_old_orphan_and_reports_it() {
         .unwrap();
 
     let app = spawn_app_in(dir, |_| {}).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while app.state.metrics.gc_runs() == 0 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    poll_until(Duration::from_secs(10), || app.state.metrics.gc_runs() > 0).await;
     assert!(!p.exists(), "the orphan is still in blobs/");
     assert!(blob_kept(app.dir.path(), &h), "the orphan was unlinked");
-    let metrics = client()
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = fetch(app.url("/metrics")).await.text().await.unwrap();
     assert!(metrics.contains("\npixbin_trash_blobs 1\n"), "{metrics}");
     assert!(
         metrics.contains(&format!("\npixbin_trash_bytes {}\n", bytes.len())),

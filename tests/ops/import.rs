@@ -97,7 +97,7 @@ async fn nested_folders_times_refusals_and_privacy() {
     assert!(page.iter().all(|i| i.record.private_key.is_some()));
     // A private import is not served without its key.
     let path = format!("/{}.png", uuid::Uuid::from_bytes(png.record.uuid));
-    let res = client().get(app.url(&path)).send().await.unwrap();
+    let res = fetch(app.url(&path)).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert!(SystemTime::now() > when);
 }

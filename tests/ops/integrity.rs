@@ -5,7 +5,7 @@
 //! at once until `pixbin repair --from` a backup puts the bytes back, online
 //! or offline; the scrub finds a flipped byte nobody fetched.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::*;
 
@@ -47,7 +47,7 @@ async fn thumb_hash(img: &Value) -> String {
 
 /// A GET as a client sees it: status, Cache-Control, and the body if it
 /// arrived whole (`None` when the transfer broke off).
-async fn fetch(url: &str, range: Option<&str>) -> (StatusCode, String, Option<Vec<u8>>) {
+async fn fetch_range(url: &str, range: Option<&str>) -> (StatusCode, String, Option<Vec<u8>>) {
     let mut req = client().get(url);
     if let Some(r) = range {
         req = req.header("range", r);
@@ -66,7 +66,7 @@ async fn fetch(url: &str, range: Option<&str>) -> (StatusCode, String, Option<Ve
 /// Asserts the answer is the damaged-blob error: 500, `blob_damaged`, never
 /// cacheable.
 async fn assert_damaged(url: &str, range: Option<&str>) {
-    let (status, cc, body) = fetch(url, range).await;
+    let (status, cc, body) = fetch_range(url, range).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{url}");
     assert_eq!(cc, "no-store");
     let v: Value = serde_json::from_slice(&body.unwrap()).unwrap();
@@ -74,14 +74,7 @@ async fn assert_damaged(url: &str, range: Option<&str>) {
 }
 
 async fn metrics(base: &str) -> String {
-    client()
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    fetch(format!("{base}/metrics")).await.text().await.unwrap()
 }
 
 fn metric(text: &str, series: &str) -> f64 {
@@ -100,12 +93,11 @@ fn detected(text: &str, kind: &str, reason: &str) -> f64 {
 }
 
 /// Waits (bounded) until `cond` holds.
-async fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+async fn wait_until(what: &str, limit: Duration, cond: impl FnMut() -> bool) {
+    assert!(
+        poll_until(limit, cond).await,
+        "timed out waiting for {what}"
+    );
 }
 
 #[tokio::test]
@@ -140,7 +132,7 @@ async fn damaged_originals_and_thumbnails_never_serve_complete_and_repair_heals_
 
     // The large flipped one streams whole once before it is damaged, so it
     // counts as verified: rewriting its file must still get it hashed again.
-    let (status, _, body) = fetch(originals[2].0["url"].as_str().unwrap(), None).await;
+    let (status, _, body) = fetch_range(originals[2].0["url"].as_str().unwrap(), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body.as_deref(), Some(&large_flip[..]));
 
@@ -163,7 +155,7 @@ async fn damaged_originals_and_thumbnails_never_serve_complete_and_repair_heals_
     // Large and cut: the length is checked before the headers, ranges too.
     assert_damaged(&url(&base, 3), Some("bytes=0-99")).await;
     // Large and flipped: found while streaming; the transfer never ends cleanly.
-    let (status, _, body) = fetch(&url(&base, 2), None).await;
+    let (status, _, body) = fetch_range(&url(&base, 2), None).await;
     assert_eq!(status, StatusCode::OK, "headers went out before the fault");
     assert!(
         body.as_ref().is_none_or(|b| b.len() < large_flip.len()),
@@ -209,13 +201,13 @@ async fn damaged_originals_and_thumbnails_never_serve_complete_and_repair_heals_
     assert!(text(&o).contains("through the running server"));
     assert_eq!(app.state.store.integrity().damaged(), 0);
     for (i, (_, bytes)) in originals.iter().enumerate() {
-        let (status, _, body) = fetch(&url(&base, i), None).await;
+        let (status, _, body) = fetch_range(&url(&base, i), None).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body.as_deref(), Some(&bytes[..]), "image {i} byte-exact");
     }
-    let (_, _, t) = fetch(&thumb_url(&base, 0), None).await;
+    let (_, _, t) = fetch_range(&thumb_url(&base, 0), None).await;
     assert_eq!(t.as_deref(), Some(&thumb_flip[..]));
-    let (_, _, t) = fetch(&thumb_url(&base, 2), None).await;
+    let (_, _, t) = fetch_range(&thumb_url(&base, 2), None).await;
     assert_eq!(t.as_deref(), Some(&thumb_cut[..]));
     assert_eq!(
         metric(&metrics(&app.base).await, "pixbin_damaged_blobs"),
@@ -244,7 +236,7 @@ async fn each_detection_is_one_error_log_line_naming_image_and_hash() {
     flip_byte(&blob_path(&app.dir, sh), 100);
     truncate(&blob_path(&app.dir, lh), 1);
     for img in [&small, &large, &small, &large, &small] {
-        let (status, _, _) = fetch(img["url"].as_str().unwrap(), None).await;
+        let (status, _, _) = fetch_range(img["url"].as_str().unwrap(), None).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     }
     let lines: Vec<Value> = std::fs::read_to_string(&log)
@@ -311,7 +303,7 @@ async fn offline_repair_puts_back_missing_and_silently_flipped_blobs_and_names_t
 
     let app = spawn_app_in(data, |_| {}).await;
     for (img, bytes) in [(&ia, &a), (&ib, &b)] {
-        let (status, _, body) = fetch(&app.url(&public_path(img)), None).await;
+        let (status, _, body) = fetch_range(&app.url(&public_path(img)), None).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body.as_deref(), Some(&bytes[..]));
     }
@@ -411,7 +403,7 @@ async fn the_scrub_finds_a_flipped_byte_nobody_fetched_and_the_mark_sticks() {
         || !integrity.is_damaged(&raw),
     )
     .await;
-    let (status, _, body) = fetch(img["url"].as_str().unwrap(), None).await;
+    let (status, _, body) = fetch_range(img["url"].as_str().unwrap(), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body.as_deref(), Some(&bytes[..]));
 }
@@ -479,16 +471,12 @@ async fn the_server_clears_a_mark_only_for_a_blob_it_verifies_whole() {
         .await
         .unwrap();
     assert_eq!(v["cleared"][0], hash.as_str());
-    let (status, _, body) = fetch(img["url"].as_str().unwrap(), None).await;
+    let (status, _, body) = fetch_range(img["url"].as_str().unwrap(), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body.as_deref(), Some(&bytes[..]));
 
     // The dashboard's view needs a session or the token.
-    let anon = client()
-        .get(app.url("/api/integrity"))
-        .send()
-        .await
-        .unwrap();
+    let anon = fetch(app.url("/api/integrity")).await;
     assert_eq!(anon.status(), StatusCode::UNAUTHORIZED);
     let v: Value = client()
         .get(app.url("/api/integrity"))
@@ -513,11 +501,8 @@ async fn a_damaged_view_limited_image_spends_no_view() {
         (bmp(400, 400, 1352), "truncate"),
     ] {
         let img: Value = app
-            .upload_with(bytes.clone(), "v.bmp", &[("max_views", "1")])
-            .await
-            .json()
-            .await
-            .unwrap();
+            .upload_with_ok(bytes.clone(), "v.bmp", &[("max_views", "1")])
+            .await;
         let url = img["url"].as_str().unwrap();
         let hash = img["hash"].as_str().unwrap();
         let path = blob_path(app.dir.path(), hash);
@@ -532,10 +517,10 @@ async fn a_damaged_view_limited_image_spends_no_view() {
         std::fs::write(&path, &bytes).unwrap();
         let raw = pixbin::store::blobs::parse_hex(hash).unwrap();
         assert!(app.state.store.clear_damage(&raw).unwrap());
-        let (status, _, body) = fetch(url, None).await;
+        let (status, _, body) = fetch_range(url, None).await;
         assert_eq!(status, StatusCode::OK, "{damage}: the view was spent");
         assert_eq!(body.as_deref(), Some(&bytes[..]));
-        let (status, _, _) = fetch(url, None).await;
+        let (status, _, _) = fetch_range(url, None).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{damage}: one view only");
     }
 }

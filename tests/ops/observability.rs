@@ -37,15 +37,12 @@ async fn metrics_count_requests_uploads_and_views_without_image_labels() {
     let img = app.upload_ok(bmp(30, 20, 77), "m.bmp").await;
     let url = img["url"].as_str().unwrap();
     for _ in 0..3 {
-        assert_eq!(
-            client().get(url).send().await.unwrap().status(),
-            StatusCode::OK
-        );
+        assert_eq!(fetch(url).await.status(), StatusCode::OK);
     }
     let missing = format!("/{}.bmp", uuid::Uuid::new_v4());
-    let res = client().get(app.url(&missing)).send().await.unwrap();
+    let res = fetch(app.url(&missing)).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
-    let res = client().get(app.url("/no/such/page")).send().await.unwrap();
+    let res = fetch(app.url("/no/such/page")).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     app.wait_for_views(img["id"].as_u64().unwrap(), 3).await;
 
@@ -131,7 +128,7 @@ async fn logs_never_carry_secrets() {
         format!("/api/delete/{u}?token=SECRET-TOKEN-VALUE-2"),
         format!("/{u}.bmp?a=1&Key=SECRET-KEY-VALUE-3"),
     ] {
-        client().get(format!("{base}{path}")).send().await.unwrap();
+        fetch(format!("{base}{path}")).await;
     }
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -210,11 +207,7 @@ async fn logs_to_a_file_carry_no_colour_codes() {
     let app = spawn_binary_logging(data, &[("PIXBIN_LOG", "debug")], file.into());
     // Some requests so info and debug lines with fields are written.
     for p in ["/healthz", "/api/list", "/nope"] {
-        let _ = client()
-            .get(format!("{}{p}", app.base))
-            .send()
-            .await
-            .unwrap();
+        let _ = fetch(format!("{}{p}", app.base)).await;
     }
     drop(app);
     let text = std::fs::read_to_string(&path).unwrap();

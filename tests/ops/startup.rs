@@ -8,17 +8,9 @@ use pixbin::store::meta::{NAME_TO_META, keys};
 
 use super::*;
 
-/// `pixbin serve` on `dir`, expected to give up by itself.
+/// `pixbin serve` on `dir`, expected to give up by itself before it listens.
 fn serve_refused(dir: &Path) -> Output {
-    let o = run_bounded(
-        Command::new(env!("CARGO_BIN_EXE_pixbin"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir)
-            .env("PIXBIN_LOG", "warn")
-            .env("PIXBIN_ADMIN_PASSWORD", ADMIN_PASSWORD),
-        Duration::from_secs(30),
-    );
-    assert!(!o.status.success(), "it started: {}", text(&o));
+    let o = super::serve_refused(dir);
     assert!(
         !String::from_utf8_lossy(&o.stdout).contains("listening"),
         "{}",
@@ -78,18 +70,10 @@ fn a40_a_second_server_is_refused_and_the_first_keeps_serving() {
     assert!(text(&o).contains("already open"), "{}", text(&o));
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let res = client()
-            .get(format!("{}/readyz", app.base))
-            .send()
-            .await
-            .unwrap();
+        let res = fetch(format!("{}/readyz", app.base)).await;
         assert_eq!(res.status(), StatusCode::OK);
         let img = upload_to(&app.base, &app.upload_key, bmp(4, 4, 4), "x.bmp").await;
-        let res = client()
-            .get(img["url"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap();
+        let res = fetch(img["url"].as_str().unwrap()).await;
         assert_eq!(res.status(), StatusCode::OK);
     });
 }

@@ -38,14 +38,7 @@ async fn a36_fifty_identical_uploads_share_one_blob() {
     ids.dedup();
     assert_eq!(ids.len(), 50);
     for img in &images {
-        let got = client()
-            .get(img["url"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let got = fetch_bytes(img["url"].as_str().unwrap()).await;
         assert_eq!(&got[..], &bytes[..]);
     }
     for img in &images[..49] {
@@ -73,11 +66,7 @@ async fn a37_delete_during_a_slow_download() {
     app.login_admin().await;
     let bytes = bmp(4096, 4096, 37); // 48 MiB
     let img = app.upload_ok(bytes.clone(), "big.bmp").await;
-    let mut res = client()
-        .get(img["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let mut res = fetch(img["url"].as_str().unwrap()).await;
     assert_eq!(res.status(), StatusCode::OK);
     let mut got = Vec::new();
     while got.len() < 1024 * 1024 {
@@ -96,11 +85,7 @@ async fn a37_delete_during_a_slow_download() {
         }
     }
     assert_eq!(&got[..], &bytes[..got.len()]);
-    let again = client()
-        .get(img["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let again = fetch(img["url"].as_str().unwrap()).await;
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
 }
 
@@ -223,17 +208,10 @@ async fn a39_disk_full_answers_507_leaves_nothing_and_recovers() {
         assert_eq!(v["code"], "disk_full");
         assert!(!json.contains(&mnt.path().display().to_string()));
         // Nothing stored, no temp left (the temp goes with the request).
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while app.files_on_disk() != before.1 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        poll_until(Duration::from_secs(5), || app.files_on_disk() == before.1).await;
         assert_eq!((app.totals(), app.files_on_disk()), before);
     }
-    let res = client()
-        .get(kept["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let res = fetch(kept["url"].as_str().unwrap()).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(&res.bytes().await.unwrap()[..], &small[..]);
     // Space comes back: uploads work again without a restart.
@@ -243,11 +221,7 @@ async fn a39_disk_full_answers_507_leaves_nothing_and_recovers() {
         app.state.store.blobs().simulate_disk_full(false);
     }
     let v = app.upload_ok(medium.clone(), "medium.bmp").await;
-    let res = client()
-        .get(v["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let res = fetch(v["url"].as_str().unwrap()).await;
     assert_eq!(&res.bytes().await.unwrap()[..], &medium[..]);
     drop(app);
     drop(mounted);
@@ -271,11 +245,7 @@ async fn a41_a_blob_removed_by_hand_costs_only_its_image() {
     )
     .unwrap();
     for _ in 0..2 {
-        let res = client()
-            .get(gone["url"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap();
+        let res = fetch(gone["url"].as_str().unwrap()).await;
         assert!(
             matches!(res.status().as_u16(), 404 | 500),
             "{}",
@@ -288,11 +258,7 @@ async fn a41_a_blob_removed_by_hand_costs_only_its_image() {
             "no path or hash in the body"
         );
     }
-    let res = client()
-        .get(fine["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let res = fetch(fine["url"].as_str().unwrap()).await;
     assert_eq!(&res.bytes().await.unwrap()[..], &b[..]);
     let report = app
         .state
@@ -327,14 +293,14 @@ async fn a39_a_database_write_on_a_full_disk_stops_the_server_and_loses_nothing(
     let mut stored = Vec::new();
     for seed in 0..3 {
         let bytes = bmp(16, 16, 393 + seed);
-        let res = client()
-            .post(format!("{}/api/upload?filename=k{seed}.bmp", app.base))
-            .bearer_auth(&app.upload_key)
-            .header("Content-Type", "image/bmp")
-            .body(bytes.clone())
-            .send()
-            .await
-            .unwrap();
+        let res = upload_raw_to(
+            &app.base,
+            &app.upload_key,
+            &format!("/api/upload?filename=k{seed}.bmp"),
+            &[("Content-Type", "image/bmp")],
+            bytes.clone(),
+        )
+        .await;
         assert_eq!(res.status(), StatusCode::OK);
         let v: Value = res.json().await.unwrap();
         stored.push((v["url"].as_str().unwrap().to_string(), bytes));
@@ -377,18 +343,18 @@ async fn a39_a_database_write_on_a_full_disk_stops_the_server_and_loses_nothing(
     let app = app.crash_and_restart(&[]);
     for (url, bytes) in &stored {
         let url = format!("{}/{}", app.base, url.rsplit('/').next().unwrap());
-        let res = client().get(&url).send().await.unwrap();
+        let res = fetch(&url).await;
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(&res.bytes().await.unwrap()[..], &bytes[..]);
     }
-    let res = client()
-        .post(format!("{}/api/upload?filename=after.bmp", app.base))
-        .bearer_auth(&app.upload_key)
-        .header("Content-Type", "image/bmp")
-        .body(bmp(16, 16, 399))
-        .send()
-        .await
-        .unwrap();
+    let res = upload_raw_to(
+        &app.base,
+        &app.upload_key,
+        "/api/upload?filename=after.bmp",
+        &[("Content-Type", "image/bmp")],
+        bmp(16, 16, 399),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     drop(app);
     drop(mounted);

@@ -87,7 +87,7 @@ async fn a21_session_routes_need_a_session_and_bound_their_pages() {
         "/api/list".into(),
         "/api/list?limit=1000000000".into(),
     ] {
-        let res = client().get(app.url(&p)).send().await.unwrap();
+        let res = fetch(app.url(&p)).await;
         let status = res.status().as_u16();
         assert_error(status, &res.bytes().await.unwrap(), 401, "unauthorized");
     }
@@ -109,7 +109,7 @@ async fn a21_session_routes_need_a_session_and_bound_their_pages() {
         "/api/images/01",
         "/api/images/-1",
     ] {
-        let res = app.client.get(app.url(p)).send().await.unwrap();
+        let res = app.get(p).await;
         let status = res.status().as_u16();
         assert_error(status, &res.bytes().await.unwrap(), 400, "invalid_request");
     }
@@ -121,12 +121,7 @@ async fn a21_session_routes_need_a_session_and_bound_their_pages() {
         "cursor=x.y",
         "limit=%%%",
     ] {
-        let res = app
-            .client
-            .get(app.url(&format!("/api/list?{q}")))
-            .send()
-            .await
-            .unwrap();
+        let res = app.get(&format!("/api/list?{q}")).await;
         let status = res.status().as_u16();
         assert_error(status, &res.bytes().await.unwrap(), 400, "invalid_request");
     }
@@ -134,14 +129,9 @@ async fn a21_session_routes_need_a_session_and_bound_their_pages() {
     // cap: a huge limit is accepted and answers a normal page.
     for _ in 0..3 {
         let n = app.totals().images as u8;
-        app.upload_ok(bmp(1, 1, n), "x.bmp").await;
+        app.upload_ok(bmp_filled(1, 1, n), "x.bmp").await;
     }
-    let res = app
-        .client
-        .get(app.url("/api/list?limit=1000000000"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/api/list?limit=1000000000").await;
     assert_eq!(res.status(), StatusCode::OK);
     let text = res.text().await.unwrap();
     let list: Value = serde_json::from_str(&text).unwrap();
@@ -165,12 +155,7 @@ async fn a21_session_routes_need_a_session_and_bound_their_pages() {
 
 /// A fresh session of the admin, as a `Cookie:` header line for raw requests.
 async fn session_cookie(app: &TestApp) -> String {
-    let res = client()
-        .post(app.url("/api/login"))
-        .json(&serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let res = log_in(&client(), &app.base, "admin", ADMIN_PASSWORD).await;
     let pair = res
         .headers()
         .get_all("set-cookie")
@@ -190,14 +175,12 @@ async fn session_cookie(app: &TestApp) -> String {
 #[tokio::test]
 async fn a22_bad_private_keys_look_like_missing_images() {
     let app = spawn_app().await;
-    let a = app
-        .upload_with(fixture("real/logo.png"), "a.png", &[("private", "true")])
+    let a: Value = app
+        .upload_with_ok(fixture("real/logo.png"), "a.png", &[("private", "true")])
         .await;
-    let a: Value = a.json().await.unwrap();
-    let b = app
-        .upload_with(fixture("real/logo.ico"), "b.ico", &[("private", "true")])
+    let b: Value = app
+        .upload_with_ok(fixture("real/logo.ico"), "b.ico", &[("private", "true")])
         .await;
-    let b: Value = b.json().await.unwrap();
     let (a_url, b_url) = (a["url"].as_str().unwrap(), b["url"].as_str().unwrap());
     let a_path = a_url
         .split('?')
@@ -297,11 +280,8 @@ async fn a23_secret_comparisons_are_constant_time() {
 
     let app = spawn_app().await;
     let v: Value = app
-        .upload_with(fixture("real/logo.png"), "a.png", &[("private", "true")])
-        .await
-        .json()
-        .await
-        .unwrap();
+        .upload_with_ok(fixture("real/logo.png"), "a.png", &[("private", "true")])
+        .await;
     let url = v["url"].as_str().unwrap();
     let (path, key) = url[app.base.len()..].split_once("?key=").unwrap();
     let flip = |i: usize| {
@@ -327,14 +307,13 @@ async fn a24_uploads_never_fetch_a_url() {
         .upload_with(fixture("real/logo.png"), "a.png", &[("url", &target)])
         .await;
     assert_eq!(res.status(), StatusCode::OK);
-    let res = client()
-        .post(app.url(&format!("/api/upload?url={target}")))
-        .bearer_auth(&app.upload_key)
-        .header("Content-Type", "image/x-icon")
-        .body(fixture("real/logo.ico"))
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .upload_raw(
+            &format!("/api/upload?url={target}"),
+            &[("Content-Type", "image/x-icon")],
+            fixture("real/logo.ico"),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let res = client()
         .post(app.url("/api/upload"))
@@ -414,11 +393,7 @@ async fn a25_upload_keys_can_only_upload() {
             assert_error(status, &res.bytes().await.unwrap(), 403, "forbidden");
         }
     }
-    let served = client()
-        .get(v["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let served = fetch(v["url"].as_str().unwrap()).await;
     assert_eq!(served.status(), StatusCode::OK);
     assert_eq!(app.totals().images, 1);
     let keys = app.state.store.list_keys().unwrap();
@@ -534,12 +509,7 @@ async fn a25_secrets_never_reach_the_logs() {
         .unwrap();
     // A failed and a good login.
     for pw in ["wrong-Pw-77", password] {
-        let _ = c
-            .post(format!("{base}/api/login"))
-            .json(&serde_json::json!({"username": "admin", "password": pw}))
-            .send()
-            .await
-            .unwrap();
+        let _ = log_in(&c, &base, "admin", pw).await;
     }
     let _ = child.kill();
     let _ = child.wait();

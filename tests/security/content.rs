@@ -24,14 +24,13 @@ async fn upload_typed(app: &TestApp, bytes: Vec<u8>, name: &str, ct: &str) -> (u
 
 /// The same bytes as a raw body with a lying Content-Type.
 async fn upload_raw(app: &TestApp, bytes: Vec<u8>, name: &str, ct: &str) -> (u16, Vec<u8>) {
-    let res = client()
-        .post(app.url(&format!("/api/upload?filename={name}")))
-        .bearer_auth(&app.upload_key)
-        .header("Content-Type", ct)
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .upload_raw(
+            &format!("/api/upload?filename={name}"),
+            &[("Content-Type", ct)],
+            bytes,
+        )
+        .await;
     (res.status().as_u16(), res.bytes().await.unwrap().to_vec())
 }
 
@@ -130,14 +129,11 @@ async fn a12_polyglot_gif_is_served_inert_on_every_path() {
     ];
     // The same image made private, read through its keyed link.
     let res = app
-        .with_csrf(
-            reqwest::Method::POST,
+        .post_json(
             &format!("/api/images/{}/privacy", v["id"]),
+            &serde_json::json!({"isPrivate": true}),
         )
-        .json(&serde_json::json!({"isPrivate": true}))
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let private: serde_json::Value = res.json().await.unwrap();
     let keyed = private["url"].as_str().unwrap();
@@ -192,27 +188,11 @@ async fn a13_extension_and_type_follow_the_bytes_everywhere() {
                 .unwrap()
                 .ends_with(&format!(".{ext}"))
         );
-        let details: serde_json::Value = app
-            .client
-            .get(app.url(&format!("/api/images/{uuid}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let details: serde_json::Value = app.get_json(&format!("/api/images/{uuid}")).await;
         for field in ["extension", "contentType", "url", "filename"] {
             assert_eq!(details[field], v[field], "{name}: details {field}");
         }
-        let list: serde_json::Value = app
-            .client
-            .get(app.url("/api/list?limit=500"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list: serde_json::Value = app.get_json("/api/list?limit=500").await;
         let item = list["images"]
             .as_array()
             .unwrap()
@@ -222,18 +202,10 @@ async fn a13_extension_and_type_follow_the_bytes_everywhere() {
         for field in ["extension", "contentType", "url", "filename"] {
             assert_eq!(item[field], v[field], "{name}: list {field}");
         }
-        let served = client()
-            .get(v["url"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap();
+        let served = fetch(v["url"].as_str().unwrap()).await;
         assert_eq!(served.headers()["content-type"], ct, "{name}");
         for wrong in ["png", "jpg", "gif", "webp"].iter().filter(|e| **e != ext) {
-            let res = client()
-                .get(app.url(&format!("/{uuid}.{wrong}")))
-                .send()
-                .await
-                .unwrap();
+            let res = fetch(app.url(&format!("/{uuid}.{wrong}"))).await;
             assert_eq!(res.status(), StatusCode::NOT_FOUND, "{name} as .{wrong}");
         }
     }
@@ -318,11 +290,7 @@ async fn a16_truncated_or_corrupt_images_never_break_the_server() {
         );
         if status == 200 {
             let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-            let served = client()
-                .get(v["url"].as_str().unwrap())
-                .send()
-                .await
-                .unwrap();
+            let served = fetch(v["url"].as_str().unwrap()).await;
             assert_eq!(served.status(), StatusCode::OK);
             // Decoding it for a thumbnail fails; that is a prompt 404 (the
             // admin UI then shows the original), not a 5xx or a hang.
@@ -332,7 +300,7 @@ async fn a16_truncated_or_corrupt_images_never_break_the_server() {
             assert_no_internals(&String::from_utf8_lossy(&body));
         }
     }
-    let res = client().get(app.url("/healthz")).send().await.unwrap();
+    let res = fetch(app.url("/healthz")).await;
     assert_eq!(res.status(), StatusCode::OK);
     // The thumbnail workers survived: a good image still gets its thumbnail.
     let ok = app.upload_ok(fixture("real/logo.ico"), "ok.ico").await;

@@ -128,15 +128,7 @@ async fn a52_cross_site_state_changes_are_refused_on_every_endpoint() {
         .unwrap()
         .to_string();
     app.login_admin().await;
-    let keys_before: Value = app
-        .client
-        .get(app.url("/api/keys"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let keys_before: Value = app.get_json("/api/keys").await;
     let key_id = keys_before["keys"][0]["id"]
         .as_u64()
         .expect("the default key");
@@ -235,32 +227,12 @@ async fn a52_cross_site_state_changes_are_refused_on_every_endpoint() {
     }
     // Nothing changed: one image, public, no view limit; the same key list;
     // the session alive.
-    let details: Value = app
-        .client
-        .get(app.url(&format!("/api/images/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let details: Value = app.get_json(&format!("/api/images/{id}")).await;
     assert_eq!(details["isPrivate"], false, "{details}");
     assert!(details["maxViews"].is_null(), "{details}");
-    let served = client()
-        .get(v["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let served = fetch(v["url"].as_str().unwrap()).await;
     assert_eq!(served.status(), StatusCode::OK);
-    let keys_after: Value = app
-        .client
-        .get(app.url("/api/keys"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let keys_after: Value = app.get_json("/api/keys").await;
     assert_eq!(keys_after, keys_before);
     assert_eq!(app.totals().images, 1);
     // The same calls from the site itself still work (one of them, to show

@@ -34,7 +34,7 @@ fn upload_with_headers(app: &TestApp, extra: &str, body: &[u8]) -> Vec<u8> {
 #[tokio::test]
 async fn a48_empty_or_unknown_private_value_is_refused() {
     let app = spawn_app_with(|c| c.private_by_default = true).await;
-    let img = bmp(2, 2, 7);
+    let img = bmp_filled(2, 2, 7);
     for bad in ["", " ", "maybe", "tru", "null", "2"] {
         let body = form(&[
             RawPart::text("private", bad),
@@ -117,7 +117,7 @@ async fn a49_metrics_are_local_only_and_uploads_do_not_reveal_dedup() {
     // The answer to a first upload and to a duplicate have the same shape and
     // the same uploader-visible values.
     let app = spawn_app().await;
-    let img = bmp(8, 8, 3);
+    let img = bmp_filled(8, 8, 3);
     let first = app.upload_ok(img.clone(), "one.bmp").await;
     let again = app.upload_ok(img.clone(), "one.bmp").await;
     let strip = |mut v: serde_json::Value| {
@@ -148,7 +148,7 @@ async fn a49_metrics_are_local_only_and_uploads_do_not_reveal_dedup() {
     let dup = app.upload(img.clone(), "dup.bmp").await;
     let (s, body) = (dup.status().as_u16(), dup.bytes().await.unwrap());
     assert_error(s, &body, 400, "storage_full");
-    let other = app.upload(bmp(8, 8, 4), "other.bmp").await;
+    let other = app.upload(bmp_filled(8, 8, 4), "other.bmp").await;
     let (s2, body2) = (other.status().as_u16(), other.bytes().await.unwrap());
     assert_error(s2, &body2, 400, "storage_full");
     assert_eq!(body, body2);
@@ -167,6 +167,22 @@ fn disk_usage(p: &std::path::Path) -> u64 {
     n
 }
 
+/// Uploads each (bytes, name) in turn until one is refused, which must be
+/// for `storage_full`; returns how many were accepted.
+async fn uploads_until_full(app: &TestApp, files: impl Iterator<Item = (Vec<u8>, String)>) -> u64 {
+    let mut accepted = 0;
+    for (bytes, name) in files {
+        let res = app.upload(bytes, &name).await;
+        let (s, body) = (res.status().as_u16(), res.bytes().await.unwrap());
+        if s != 200 {
+            assert_error(s, &body, 400, "storage_full");
+            break;
+        }
+        accepted += 1;
+    }
+    accepted
+}
+
 /// A47: the quota charges blocks and rows, not only distinct bytes, so neither
 /// the same file under many long names nor many tiny distinct files gets past
 /// it; what is charged covers what the blobs take on disk; and the image-count
@@ -174,22 +190,12 @@ fn disk_usage(p: &std::path::Path) -> u64 {
 #[tokio::test]
 async fn a47_quota_counts_rows_names_and_blocks() {
     use pixbin::store::quota::{ROW_OVERHEAD, charged, upload_cost};
-    let tiny = bmp(1, 1, 9);
+    let tiny = bmp_filled(1, 1, 9);
     let quota = 64 * 1024;
     let app = spawn_app_with(|c| c.max_storage_bytes = Some(quota)).await;
     // The same bytes under long names: each row is charged, so the quota ends it.
     let long = format!("{}.bmp", "n".repeat(250));
-    let mut accepted = 0u64;
-    for _ in 0..64 {
-        let res = app.upload(tiny.clone(), &long).await;
-        let (s, body) = (res.status().as_u16(), res.bytes().await.unwrap());
-        if s == 200 {
-            accepted += 1;
-        } else {
-            assert_error(s, &body, 400, "storage_full");
-            break;
-        }
-    }
+    let accepted = uploads_until_full(&app, (0..64).map(|_| (tiny.clone(), long.clone()))).await;
     let want = (quota - upload_cost(tiny.len() as u64)) / ROW_OVERHEAD + 1;
     assert!(
         accepted <= want,
@@ -201,17 +207,11 @@ async fn a47_quota_counts_rows_names_and_blocks() {
 
     // Many tiny distinct files: charged at least what they take on disk.
     let app = spawn_app_with(|c| c.max_storage_bytes = Some(quota)).await;
-    let mut accepted = 0u64;
-    for i in 0..64u8 {
-        let res = app.upload(bmp(1, 1, i), &format!("{i}.bmp")).await;
-        let (s, body) = (res.status().as_u16(), res.bytes().await.unwrap());
-        if s == 200 {
-            accepted += 1;
-        } else {
-            assert_error(s, &body, 400, "storage_full");
-            break;
-        }
-    }
+    let accepted = uploads_until_full(
+        &app,
+        (0..64u8).map(|i| (bmp_filled(1, 1, i), format!("{i}.bmp"))),
+    )
+    .await;
     assert!((1..64).contains(&accepted), "accepted {accepted}");
     let t = app.totals();
     let charged_now = app.state.store.quota_used().unwrap();
@@ -227,22 +227,22 @@ async fn a47_quota_counts_rows_names_and_blocks() {
     // Image-count caps: per upload key, then overall; both survive a restart.
     let mut app = spawn_app_with(|c| c.max_images_per_key = Some(3)).await;
     for i in 0..3u8 {
-        app.upload_ok(bmp(2, 2, i), "k.bmp").await;
+        app.upload_ok(bmp_filled(2, 2, i), "k.bmp").await;
     }
-    let res = app.upload(bmp(2, 2, 9), "k.bmp").await;
+    let res = app.upload(bmp_filled(2, 2, 9), "k.bmp").await;
     let (s, body) = (res.status().as_u16(), res.bytes().await.unwrap());
     assert_error(s, &body, 400, "image_limit");
     // A duplicate is a new row too.
-    let res = app.upload(bmp(2, 2, 0), "k.bmp").await;
+    let res = app.upload(bmp_filled(2, 2, 0), "k.bmp").await;
     assert_eq!(res.status(), 400);
     app = app.restart(|c| c.max_images_per_key = Some(3)).await;
-    let res = app.upload(bmp(2, 2, 9), "k.bmp").await;
+    let res = app.upload(bmp_filled(2, 2, 9), "k.bmp").await;
     assert_eq!(res.status(), 400, "the count was lost in a restart");
     // Another uploader (a logged-in user) has a count of its own.
     app.login_admin().await;
     let form = reqwest::multipart::Form::new().part(
         "file",
-        reqwest::multipart::Part::bytes(bmp(2, 2, 9)).file_name("u.bmp"),
+        reqwest::multipart::Part::bytes(bmp_filled(2, 2, 9)).file_name("u.bmp"),
     );
     let res = app
         .with_csrf(reqwest::Method::POST, "/api/upload")
@@ -252,15 +252,7 @@ async fn a47_quota_counts_rows_names_and_blocks() {
         .unwrap();
     assert_eq!(res.status(), 200);
     // Deleting frees a place.
-    let list: serde_json::Value = app
-        .client
-        .get(app.url("/api/list"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: serde_json::Value = app.get_json("/api/list").await;
     let victim = list["images"]
         .as_array()
         .expect("a list")
@@ -269,13 +261,13 @@ async fn a47_quota_counts_rows_names_and_blocks() {
         .unwrap()
         .clone();
     assert_eq!(app.delete_image(&victim).await.status(), 200);
-    app.upload_ok(bmp(2, 2, 9), "k.bmp").await;
+    app.upload_ok(bmp_filled(2, 2, 9), "k.bmp").await;
     drop(app);
 
     let app = spawn_app_with(|c| c.max_images = Some(2)).await;
-    app.upload_ok(bmp(2, 2, 1), "a.bmp").await;
-    app.upload_ok(bmp(2, 2, 1), "b.bmp").await;
-    let res = app.upload(bmp(2, 2, 2), "c.bmp").await;
+    app.upload_ok(bmp_filled(2, 2, 1), "a.bmp").await;
+    app.upload_ok(bmp_filled(2, 2, 1), "b.bmp").await;
+    let res = app.upload(bmp_filled(2, 2, 2), "c.bmp").await;
     let (s, body) = (res.status().as_u16(), res.bytes().await.unwrap());
     assert_error(s, &body, 400, "image_limit");
     assert_eq!(app.totals().images, 2);
@@ -290,7 +282,7 @@ fn a53_restore_refuses_an_endless_manifest_line_with_bounded_memory() {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("evil.tar");
     let line = 300u64 * 1024 * 1024;
-    let head = format!("{}\n", pixbin::ops::backup::FORMAT);
+    let head = format!("{}\n", pixbin::ops::archive::FORMAT);
     {
         let out = std::io::BufWriter::new(std::fs::File::create(&archive).unwrap());
         let mut tar = tar::Builder::new(out);
@@ -320,37 +312,6 @@ fn a53_restore_refuses_an_endless_manifest_line_with_bounded_memory() {
     assert!(stderr.contains("longer than"), "{stderr}");
     assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
     assert!(!target.exists(), "restore left {}", target.display());
-}
-
-/// CRC-32 (ISO-HDLC) of the concatenated parts, as PNG chunks need.
-fn crc32(parts: &[&[u8]]) -> u32 {
-    let mut c = 0xffff_ffffu32;
-    for &b in parts.iter().flat_map(|p| p.iter()) {
-        c ^= u32::from(b);
-        for _ in 0..8 {
-            c = if c & 1 == 1 {
-                (c >> 1) ^ 0xedb8_8320
-            } else {
-                c >> 1
-            };
-        }
-    }
-    !c
-}
-
-fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
-    let mut v = (data.len() as u32).to_be_bytes().to_vec();
-    v.extend(kind);
-    v.extend(data);
-    v.extend(crc32(&[kind, data]).to_be_bytes());
-    v
-}
-
-/// A PNG with `chunks` inserted before IEND.
-fn png_with(base: &[u8], chunks: &[Vec<u8>]) -> Vec<u8> {
-    let (body, iend) = base.split_at(base.len() - 12);
-    assert_eq!(&iend[4..8], b"IEND");
-    [body.to_vec(), chunks.concat(), iend.to_vec()].concat()
 }
 
 fn zlib(data: &[u8]) -> Vec<u8> {
@@ -466,29 +427,11 @@ fn webp_with(vp8l: &[u8], flags: u8, extra: &[Vec<u8>]) -> Vec<u8> {
     out
 }
 
-fn riff_chunk(fourcc: &[u8; 4], payload: &[u8]) -> Vec<u8> {
-    let mut v = fourcc.to_vec();
-    v.extend((payload.len() as u32).to_le_bytes());
-    v.extend(payload);
-    if payload.len() % 2 == 1 {
-        v.push(0);
-    }
-    v
-}
-
 /// Uploads `bytes` (default `gps` mode); returns the stored bytes and
 /// `metadataStripped`.
 async fn stored(app: &TestApp, bytes: Vec<u8>, name: &str) -> (Vec<u8>, Vec<String>) {
     let j = app.upload_ok(bytes, name).await;
-    let got = client()
-        .get(j["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap()
-        .to_vec();
+    let got = fetch_bytes(j["url"].as_str().unwrap()).await;
     let stripped = j["metadataStripped"]
         .as_array()
         .unwrap()
@@ -774,7 +717,7 @@ async fn a50_data_and_backups_are_owner_only_and_the_database_alone_opens_nothin
                 .text("private", private)
                 .part(
                     "file",
-                    reqwest::multipart::Part::bytes(bmp(9, 9, fill)).file_name("p.bmp"),
+                    reqwest::multipart::Part::bytes(bmp_filled(9, 9, fill)).file_name("p.bmp"),
                 );
             let res = client()
                 .post(format!("{base}/api/upload"))
@@ -793,7 +736,7 @@ async fn a50_data_and_backups_are_owner_only_and_the_database_alone_opens_nothin
     let secret = key_of(&url);
     // The thumbnail is a blob written by the server too.
     let thumb = private["thumbnail_url"].as_str().unwrap().to_string();
-    assert_eq!(client().get(&thumb).send().await.unwrap().status(), 200);
+    assert_eq!(fetch(&thumb).await.status(), 200);
     assert_owner_only(&data);
 
     let db = std::fs::read(data.join("pixbin.redb")).unwrap();
@@ -808,17 +751,20 @@ async fn a50_data_and_backups_are_owner_only_and_the_database_alone_opens_nothin
     // A backup through the running server, then a restore, both under umask 000.
     let archive = tmp.path().join("out").join("b.tar");
     std::fs::create_dir(tmp.path().join("out")).unwrap();
-    let st = pixbin_umask0(&[
+    let quiet_ok = |args: &[&std::ffi::OsStr]| {
+        let st = pixbin_umask0(args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "{args:?}");
+    };
+    quiet_ok(&[
         "backup".as_ref(),
         "--data-dir".as_ref(),
         data.as_os_str(),
         "--out".as_ref(),
         archive.as_os_str(),
-    ])
-    .stdout(std::process::Stdio::null())
-    .status()
-    .unwrap();
-    assert!(st.success());
+    ]);
     let path_of = |p: &std::path::Path| p.display().to_string();
     let archive_mode = modes(&archive);
     assert_eq!(archive_mode, vec![(path_of(&archive), false, 0o600)]);
@@ -861,32 +807,24 @@ async fn a50_data_and_backups_are_owner_only_and_the_database_alone_opens_nothin
         .set_len(10)
         .unwrap();
     run(&["repair", "--from", archive.to_str().unwrap()]);
-    assert_eq!(std::fs::read(&blob).unwrap(), bmp(9, 9, 1));
+    assert_eq!(std::fs::read(&blob).unwrap(), bmp_filled(9, 9, 1));
     assert_owner_only(&data);
     run(&["adopt", "--trash"]);
     assert_owner_only(&data);
 
     let restored = tmp.path().join("restored");
-    let st = pixbin_umask0(&[
+    quiet_ok(&[
         "restore".as_ref(),
         archive.as_os_str(),
         "--data-dir".as_ref(),
         restored.as_os_str(),
-    ])
-    .stdout(std::process::Stdio::null())
-    .status()
-    .unwrap();
-    assert!(st.success());
+    ]);
     assert_owner_only(&restored);
     let (server, base2, _) = serve_umask0(&restored);
     let path = url.split_once("://").unwrap().1.split_once('/').unwrap().1;
-    let res = client()
-        .get(format!("{base2}/{path}"))
-        .send()
-        .await
-        .unwrap();
+    let res = fetch(format!("{base2}/{path}")).await;
     assert_eq!(res.status(), 200, "the restored private link does not open");
-    assert_eq!(res.bytes().await.unwrap().to_vec(), bmp(9, 9, 2));
+    assert_eq!(res.bytes().await.unwrap().to_vec(), bmp_filled(9, 9, 2));
     stop(server);
 }
 
@@ -899,11 +837,8 @@ async fn a50_keys_stored_in_the_clear_are_sealed_at_start_and_links_still_work()
     use redb::ReadableTable;
     let app = spawn_app().await;
     let img = app
-        .upload_with(bmp(5, 5, 4), "old.bmp", &[("private", "true")])
-        .await
-        .json::<serde_json::Value>()
-        .await
-        .unwrap();
+        .upload_with_ok(bmp_filled(5, 5, 4), "old.bmp", &[("private", "true")])
+        .await;
     let url = img["url"].as_str().unwrap().to_string();
     let id = img["id"].as_u64().unwrap();
     let secret: [u8; 16] = key_of(&url).try_into().unwrap();
@@ -942,25 +877,13 @@ async fn a50_keys_stored_in_the_clear_are_sealed_at_start_and_links_still_work()
             .1
             .to_string()
     };
-    let res = client()
-        .get(app.url(&format!("/{}", path(&url))))
-        .send()
-        .await
-        .unwrap();
+    let res = fetch(app.url(&format!("/{}", path(&url)))).await;
     assert_eq!(res.status(), 200, "an old private link broke");
-    assert_eq!(res.bytes().await.unwrap().to_vec(), bmp(5, 5, 4));
+    assert_eq!(res.bytes().await.unwrap().to_vec(), bmp_filled(5, 5, 4));
     let page: serde_json::Value = {
         let mut app2 = app;
         app2.login_admin().await;
-        let v = app2
-            .client
-            .get(app2.url(&format!("/api/images/{id}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = app2.get_json(&format!("/api/images/{id}")).await;
         let db = std::fs::read(app2.dir.path().join("pixbin.redb")).unwrap();
         assert!(!holds(&db, &secret), "the key is still in the clear");
         assert!(app2.dir.path().join("pixbin.key").exists());

@@ -61,11 +61,7 @@ async fn a07_content_length_lies_are_refused_and_never_smuggle() {
         assert_error(second.status, &second.body, 401, "unauthorized");
     }
     assert!(res.len() <= 2, "{res:?}");
-    let served = client()
-        .get(v["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let served = fetch(v["url"].as_str().unwrap()).await;
     assert_eq!(served.status(), StatusCode::OK, "the image survived");
     assert_eq!(app.totals().images, 1);
 }
@@ -127,7 +123,7 @@ async fn a08_ambiguous_framing_has_one_interpretation() {
         assert_eq!(res.len(), 1, "{cl:?}: {res:?}");
         assert_eq!(res[0].status, 400, "{cl:?}: {res:?}");
     }
-    let health = client().get(app.url("/healthz")).send().await.unwrap();
+    let health = fetch(app.url("/healthz")).await;
     assert_eq!(health.status(), StatusCode::OK);
     // At most the chunked upload was stored.
     assert!(app.totals().images <= 1);

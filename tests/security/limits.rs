@@ -12,7 +12,7 @@ use super::*;
 /// comes before the client has even ended the body, and the temp file goes.
 #[tokio::test]
 async fn a17_chunked_body_over_limit_is_refused() {
-    let img = bmp(512, 512, 0x42);
+    let img = bmp_filled(512, 512, 0x42);
     let limit = img.len() as u64 - 1;
     let app = spawn_app_with(|c| c.max_upload_bytes = limit).await;
     let multipart_body = {
@@ -84,7 +84,7 @@ async fn a18_huge_content_length_is_refused_before_the_body() {
 async fn a19_parallel_uploads_never_exceed_the_quota() {
     let data = tempfile::tempdir().unwrap();
     let dir = data.path().to_path_buf();
-    let files: Vec<Vec<u8>> = (0..16u8).map(|i| bmp(128, 170, i)).collect();
+    let files: Vec<Vec<u8>> = (0..16u8).map(|i| bmp_filled(128, 170, i)).collect();
     let size = files[0].len() as u64;
     let quota = 4 * size;
     let app = spawn_app_with(|c| {

@@ -119,11 +119,7 @@ async fn a26_state_changes_without_the_csrf_token_are_refused() {
     }
     // Nothing changed: the image is public and served, the session alive with
     // the same token, one image, one key.
-    let served = client()
-        .get(v["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let served = fetch(v["url"].as_str().unwrap()).await;
     assert_eq!(served.status(), StatusCode::OK);
     let res = with_cookie(reqwest::Method::GET, app.url("/api/session"), &cookie, None)
         .send()
@@ -181,11 +177,7 @@ async fn a27_logout_kills_the_session_server_side() {
         let status = res.status().as_u16();
         assert_error(status, &res.bytes().await.unwrap(), 401, "unauthorized");
     }
-    let served = client()
-        .get(v["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let served = fetch(v["url"].as_str().unwrap()).await;
     assert_eq!(served.status(), StatusCode::OK);
 }
 
@@ -275,12 +267,7 @@ async fn a29_session_cookies_are_hardened() {
     assert!(c.contains(&"samesite=strict".to_string()) && !c.contains(&"httponly".to_string()));
 
     let tls = spawn_app_with(|c| c.base_url = Some("https://img.example.test".into())).await;
-    let res = client()
-        .post(tls.url("/api/login"))
-        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let res = log_in(&client(), &tls.base, "admin", ADMIN_PASSWORD).await;
     let set: Vec<String> = res
         .headers()
         .get_all("set-cookie")
@@ -455,10 +442,9 @@ async fn a30_unknown_users_cost_as_much_as_wrong_passwords() {
 #[tokio::test]
 async fn a31_the_ui_cannot_be_framed_and_redirects_stay_on_site() {
     let app = spawn_app().await;
-    let v = app
-        .upload_with(fixture("real/logo.png"), "p.png", &[("private", "true")])
+    let v: Value = app
+        .upload_with_ok(fixture("real/logo.png"), "p.png", &[("private", "true")])
         .await;
-    let v: Value = v.json().await.unwrap();
     for path in [
         "/admin/",
         "/admin/login?next=https:evil.example",
@@ -466,7 +452,7 @@ async fn a31_the_ui_cannot_be_framed_and_redirects_stay_on_site() {
         "/api/session",
         "/api/list",
     ] {
-        let res = client().get(app.url(path)).send().await.unwrap();
+        let res = fetch(app.url(path)).await;
         let h = res.headers();
         let csp = h["content-security-policy"].to_str().unwrap();
         assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
@@ -484,11 +470,7 @@ async fn a31_the_ui_cannot_be_framed_and_redirects_stay_on_site() {
             );
         }
     }
-    let res = client()
-        .get(v["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let res = fetch(v["url"].as_str().unwrap()).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(
         res.headers()["referrer-policy"],

@@ -266,29 +266,6 @@ pub fn assert_no_store(app: &TestApp) {
     app.assert_empty_store();
 }
 
-/// A valid 24-bit BMP of `w` x `h` whose pixel bytes are all `fill`.
-pub fn bmp(w: u32, h: u32, fill: u8) -> Vec<u8> {
-    let row = (w * 3).div_ceil(4) * 4;
-    let pixels = row * h;
-    let mut b = Vec::with_capacity(54 + pixels as usize);
-    b.extend(b"BM");
-    b.extend((54 + pixels).to_le_bytes());
-    b.extend([0u8; 4]);
-    b.extend(54u32.to_le_bytes());
-    b.extend(40u32.to_le_bytes());
-    b.extend(w.to_le_bytes());
-    b.extend(h.to_le_bytes());
-    b.extend(1u16.to_le_bytes());
-    b.extend(24u16.to_le_bytes());
-    b.extend(0u32.to_le_bytes());
-    b.extend(pixels.to_le_bytes());
-    b.extend(2835u32.to_le_bytes());
-    b.extend(2835u32.to_le_bytes());
-    b.extend([0u8; 8]);
-    b.resize(54 + pixels as usize, fill);
-    b
-}
-
 /// Asserts a JSON error body: the status, the code, and no internals leaked.
 #[track_caller]
 pub fn assert_error(status: u16, body: &[u8], want_status: u16, want_code: &str) {

@@ -58,17 +58,16 @@ async fn a01_multipart_without_a_valid_boundary_or_type_is_refused() {
     assert_no_store(&app);
     // The same body with a 70-character boundary is fine: the limit is exact.
     let ok = "b".repeat(70);
-    let res = client()
-        .post(app.url("/api/upload"))
-        .bearer_auth(&app.upload_key)
-        .header(
-            "Content-Type",
-            format!("multipart/form-data; boundary={ok}"),
+    let res = app
+        .upload_raw(
+            "/api/upload",
+            &[(
+                "Content-Type",
+                &format!("multipart/form-data; boundary={ok}"),
+            )],
+            body_for(&ok),
         )
-        .body(body_for(&ok))
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
 }
 
@@ -139,14 +138,9 @@ async fn a03_two_parts_named_file_are_refused() {
             RawPart::file("img", "b.ico", &b),
         ]),
     ] {
-        let res = client()
-            .post(app.url("/api/upload"))
-            .bearer_auth(&app.upload_key)
-            .header("Content-Type", form_type())
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let res = app
+            .upload_raw("/api/upload", &[("Content-Type", &form_type())], body)
+            .await;
         let status = res.status().as_u16();
         assert_error(status, &res.bytes().await.unwrap(), 400, "invalid_request");
     }
@@ -230,7 +224,7 @@ async fn check_stored_name(app: &TestApp, v: &serde_json::Value, name: &str) {
     let uuid = v["uuid"].as_str().unwrap();
     let url = v["url"].as_str().unwrap();
     assert_eq!(url, format!("{}/{uuid}.bmp", app.base));
-    let served = client().get(url).send().await.unwrap();
+    let served = fetch(url).await;
     assert_eq!(served.status(), StatusCode::OK);
     assert!(served.headers().get("x-evil").is_none());
     if let Some(cd) = served.headers().get("content-disposition") {
@@ -274,16 +268,11 @@ async fn a06_hostile_filenames_never_reach_a_path_or_a_header() {
     let mut stored = 0u8;
     for name in names {
         // Distinct bytes per upload so each gets its own blob.
-        let img = super::bmp(2, 2, stored);
+        let img = bmp_filled(2, 2, stored);
         let body = form(&[RawPart::file("file", name, &img)]);
-        let res = client()
-            .post(app.url("/api/upload"))
-            .bearer_auth(&app.upload_key)
-            .header("Content-Type", form_type())
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let res = app
+            .upload_raw("/api/upload", &[("Content-Type", &form_type())], body)
+            .await;
         let status = res.status();
         let bytes = res.bytes().await.unwrap();
         if status == StatusCode::BAD_REQUEST && name.contains(['\0', '\n']) {
@@ -296,15 +285,14 @@ async fn a06_hostile_filenames_never_reach_a_path_or_a_header() {
 
         // The same name through `?filename=` of a raw body, where percent
         // escapes can carry any byte.
-        let img = super::bmp(2, 2, 100 + stored);
-        let res = client()
-            .post(app.url(&format!("/api/upload?filename={}", pct(name))))
-            .bearer_auth(&app.upload_key)
-            .header("Content-Type", "image/bmp")
-            .body(img)
-            .send()
-            .await
-            .unwrap();
+        let img = bmp_filled(2, 2, 100 + stored);
+        let res = app
+            .upload_raw(
+                &format!("/api/upload?filename={}", pct(name)),
+                &[("Content-Type", "image/bmp")],
+                img,
+            )
+            .await;
         assert_eq!(res.status(), StatusCode::OK, "raw {name:?}");
         check_stored_name(&app, &res.json().await.unwrap(), name).await;
         stored += 1;
@@ -339,24 +327,22 @@ async fn a06_hostile_filenames_never_reach_a_path_or_a_header() {
 #[tokio::test]
 async fn a09_empty_file_is_refused() {
     let app = spawn_app().await;
-    let res = client()
-        .post(app.url("/api/upload"))
-        .bearer_auth(&app.upload_key)
-        .header("Content-Type", form_type())
-        .body(form(&[RawPart::file("file", "empty.png", b"")]))
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .upload_raw(
+            "/api/upload",
+            &[("Content-Type", &form_type())],
+            form(&[RawPart::file("file", "empty.png", b"")]),
+        )
+        .await;
     let status = res.status().as_u16();
     assert_error(status, &res.bytes().await.unwrap(), 400, "invalid_request");
-    let res = client()
-        .post(app.url("/api/upload?filename=empty.png"))
-        .bearer_auth(&app.upload_key)
-        .header("Content-Type", "image/png")
-        .body(Vec::new())
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .upload_raw(
+            "/api/upload?filename=empty.png",
+            &[("Content-Type", "image/png")],
+            Vec::new(),
+        )
+        .await;
     let status = res.status().as_u16();
     assert_error(status, &res.bytes().await.unwrap(), 400, "invalid_request");
     assert_no_store(&app);

@@ -134,12 +134,7 @@ async fn a45_images_that_can_stop_are_never_shared_cached() {
     assert!(max_age(&cc).is_some_and(|s| s <= 3600), "thumbnail: {cc}");
     // The session proxy is never shared either.
     let uuid = lim["uuid"].as_str().unwrap();
-    let res = app
-        .client
-        .get(app.url(&format!("/api/proxy/{uuid}.png")))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get(&format!("/api/proxy/{uuid}.png")).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(cache_control(&res), "private, no-store");
 }
@@ -309,7 +304,7 @@ async fn a54_view_consumption_is_group_committed_without_overspending() {
     let mut upload_ms = Vec::new();
     for i in 0..5 {
         let t = Instant::now();
-        let res = app.upload(bmp(8, 8, i), "during.bmp").await;
+        let res = app.upload(bmp_filled(8, 8, i), "during.bmp").await;
         assert_eq!(
             res.status(),
             StatusCode::OK,

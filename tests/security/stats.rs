@@ -24,7 +24,7 @@ fn hosts(v: &Value) -> Vec<(String, u64)> {
 }
 
 async fn get_json(app: &TestApp, path: &str) -> Value {
-    let res = app.client.get(app.url(path)).send().await.unwrap();
+    let res = app.get(path).await;
     assert_eq!(res.status(), StatusCode::OK, "{path}");
     res.json().await.unwrap()
 }

@@ -65,7 +65,7 @@ async fn a32_oversized_request_heads_are_refused_and_closed() {
         let _ = writer.join();
     }
     assert!(answered >= 1, "no oversized head got an answer");
-    let res = client().get(app.url("/healthz")).send().await.unwrap();
+    let res = fetch(app.url("/healthz")).await;
     assert_eq!(res.status(), StatusCode::OK);
 }
 
@@ -127,7 +127,7 @@ async fn a33_slowloris_connections_are_closed_by_the_header_timeout() {
     });
     // Meanwhile a normal client is served promptly.
     let t = Instant::now();
-    let res = client().get(app.url("/healthz")).send().await.unwrap();
+    let res = fetch(app.url("/healthz")).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(
         t.elapsed() < Duration::from_secs(1),
@@ -343,7 +343,7 @@ async fn a34_running_out_of_descriptors_neither_spins_nor_parks() {
 #[tokio::test]
 async fn a35_reads_and_uploads_under_load_stay_exact() {
     let app = spawn_app().await;
-    let big = bmp(600, 580, 0x33);
+    let big = bmp_filled(600, 580, 0x33);
     let v = app.upload_ok(big.clone(), "big.bmp").await;
     let url = v["url"].as_str().unwrap().to_string();
     let want = blake3::hash(&big);
@@ -363,30 +363,13 @@ async fn a35_reads_and_uploads_under_load_stay_exact() {
     }
     let mut uploads = Vec::new();
     for i in 0..6u8 {
-        let img = bmp(500 + i as u32, 400, i);
+        let img = bmp_filled(500 + i as u32, 400, i);
         let (base, key) = (app.base.clone(), app.upload_key.clone());
         uploads.push(tokio::spawn(async move {
-            let form = reqwest::multipart::Form::new().part(
-                "file",
-                reqwest::multipart::Part::bytes(img.clone()).file_name(format!("{i}.bmp")),
-            );
-            let res = client()
-                .post(format!("{base}/api/upload"))
-                .bearer_auth(key)
-                .multipart(form)
-                .send()
-                .await
-                .unwrap();
+            let res = upload_as(&base, &key, img.clone(), &format!("{i}.bmp")).await;
             assert_eq!(res.status(), StatusCode::OK);
             let v: serde_json::Value = res.json().await.unwrap();
-            let got = client()
-                .get(v["url"].as_str().unwrap())
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap();
+            let got = fetch_bytes(v["url"].as_str().unwrap()).await;
             assert_eq!(blake3::hash(&got), blake3::hash(&img), "upload {i} re-read");
         }));
     }

@@ -69,7 +69,7 @@ async fn a42_clients_that_never_read_are_cut_and_others_are_served() {
     })
     .await;
     // 9 MB: more than the kernel buffers of both ends hold.
-    let big = app.upload_ok(bmp(2000, 1500, 9), "big.bmp").await;
+    let big = app.upload_ok(bmp_filled(2000, 1500, 9), "big.bmp").await;
     let path = big["url"].as_str().unwrap()[app.base.len()..].to_string();
     let size = big["size"].as_u64().unwrap() as usize;
     // 4 addresses x 12 sockets (more than the 32 slots): two pipeline 6 GETs
@@ -126,7 +126,7 @@ async fn a42_behind_a_trusted_proxy_the_cap_counts_forwarded_clients() {
         c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     })
     .await;
-    let big = app.upload_ok(bmp(2000, 1500, 9), "big.bmp").await;
+    let big = app.upload_ok(bmp_filled(2000, 1500, 9), "big.bmp").await;
     let path = big["url"].as_str().unwrap()[app.base.len()..].to_string();
     let from = |ip: &str| format!("X-Forwarded-For: {ip}\r\n");
     // The proxy itself opens more connections than the cap: it is not capped

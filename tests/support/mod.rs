@@ -1,8 +1,22 @@
 //! Test harness: `spawn_app()` runs a real server in-process on 127.0.0.1:0 with a
 //! temp data dir and shuts it down on drop; `spawn_binary()` runs the built
 //! `pixbin` executable for tests that need their own process (memory, signals).
+//!
+//! Requests: `app.get` / `app.get_json` go out with the app's own client (its
+//! session once `login_admin` ran), `app.post` / `app.post_json` /
+//! `app.delete` add the CSRF token; `fetch(url)` / `fetch_with` are a
+//! stranger's request (a fresh client, no cookies); uploads go through
+//! `app.upload*`, `upload_as` (another key) and `upload_raw_to` (a raw body);
+//! `log_in` posts credentials with a given client.
+//!
+//! Waiting: `app.wait_views_written()` waits for the analytics writer to hold
+//! nothing instead of sleeping through flush intervals; `poll_until` is the
+//! one bounded poll for other conditions. Hand-built images are in `images`.
 
 #![allow(dead_code)]
+
+mod images;
+pub use images::*;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -80,6 +94,89 @@ pub fn client() -> Client {
         .unwrap()
 }
 
+/// Polls `cond` every 20 ms until it holds or `limit` has passed; says whether
+/// it held. Callers assert on the state afterwards, so a timeout fails there
+/// with their own message.
+pub async fn poll_until(limit: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Posts `user` and `password` to `base`'s login with client `c` (whose
+/// cookie store keeps the session if it is one); the answer is not checked.
+pub async fn log_in(c: &Client, base: &str, user: &str, password: &str) -> Response {
+    c.post(format!("{base}/api/login"))
+        .json(&serde_json::json!({"username": user, "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `GET url` as a stranger: a fresh client, so no session and no cookies.
+pub async fn fetch(url: impl reqwest::IntoUrl) -> Response {
+    client().get(url).send().await.unwrap()
+}
+
+/// `GET url` as a stranger, with extra request headers.
+pub async fn fetch_with(url: impl reqwest::IntoUrl, headers: &[(&str, &str)]) -> Response {
+    let mut req = client().get(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.unwrap()
+}
+
+/// The body of a stranger's `GET url` (whatever the status).
+pub async fn fetch_bytes(url: impl reqwest::IntoUrl) -> Vec<u8> {
+    fetch(url).await.bytes().await.unwrap().to_vec()
+}
+
+/// A response's `Content-Type` (empty when there is none).
+pub fn content_type(res: &Response) -> &str {
+    res.headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap())
+        .unwrap_or_default()
+}
+
+/// `POST base + path` with upload key `key`, extra headers and `body` as it is.
+pub async fn upload_raw_to(
+    base: &str,
+    key: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<reqwest::Body>,
+) -> Response {
+    let mut req = client().post(format!("{base}{path}")).bearer_auth(key);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.body(body).send().await.unwrap()
+}
+
+/// Uploads bytes as multipart field `file` to `base` with upload key `key`.
+pub async fn upload_as(base: &str, key: &str, bytes: Vec<u8>, name: &str) -> Response {
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
+    );
+    client()
+        .post(format!("{base}/api/upload"))
+        .bearer_auth(key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Starts a server with `Config::for_tests`, adjusted by `tweak`.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     spawn_app_in(tempfile::tempdir().unwrap(), tweak).await
@@ -113,7 +210,7 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config
                 let _ = stop_rx.await;
             })
             .await;
-            app.writer.shutdown().await;
+            app.tasks.shutdown(app.state.config.shutdown_timeout).await;
         });
     });
     let (addr, state, upload_key) = ready_rx.recv().unwrap();
@@ -170,15 +267,45 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
-    /// Logs in as admin with this app's client; remembers the CSRF token.
-    pub async fn login_admin(&mut self) {
-        let res = self
-            .client
-            .post(self.url("/api/login"))
-            .json(&serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}))
+    /// `GET path` with this app's client (and its session, once logged in).
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// `GET path` with this app's client, its body read as JSON (whatever the
+    /// status: callers that care assert it themselves).
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path).await.json().await.unwrap()
+    }
+
+    /// `POST path` without a body, with the session and its CSRF token.
+    pub async fn post(&self, path: &str) -> Response {
+        self.with_csrf(reqwest::Method::POST, path)
             .send()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// `POST path` with a JSON body, the session and its CSRF token.
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.with_csrf(reqwest::Method::POST, path)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `DELETE path` with the session and its CSRF token.
+    pub async fn delete(&self, path: &str) -> Response {
+        self.with_csrf(reqwest::Method::DELETE, path)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Logs in as admin with this app's client; remembers the CSRF token.
+    pub async fn login_admin(&mut self) {
+        let res = log_in(&self.client, &self.base, "admin", ADMIN_PASSWORD).await;
         assert_eq!(res.status(), StatusCode::OK);
         let v: Value = res.json().await.unwrap();
         self.csrf = Some(v["csrfToken"].as_str().unwrap().to_string());
@@ -192,10 +319,7 @@ impl TestApp {
     /// the session API.
     pub async fn delete_image(&self, img: &Value) -> Response {
         let uuid = img["uuid"].as_str().expect("an image's JSON");
-        self.with_csrf(reqwest::Method::DELETE, &format!("/api/delete/{uuid}"))
-            .send()
-            .await
-            .unwrap()
+        self.delete(&format!("/api/delete/{uuid}")).await
     }
 
     /// A state-changing request with this app's session and its CSRF token
@@ -209,6 +333,22 @@ impl TestApp {
     /// Uploads bytes as multipart field `file` with the upload key.
     pub async fn upload(&self, bytes: Vec<u8>, name: &str) -> Response {
         self.upload_with(bytes, name, &[]).await
+    }
+
+    /// `POST path` (an upload route, with its query) with the upload key,
+    /// extra headers and `body` as it is: the raw-body and hand-framed uploads.
+    pub async fn upload_raw(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<reqwest::Body>,
+    ) -> Response {
+        upload_raw_to(&self.base, &self.upload_key, path, headers, body).await
+    }
+
+    /// Uploads bytes as multipart field `file` with another upload key.
+    pub async fn upload_with_key(&self, key: &str, bytes: Vec<u8>, name: &str) -> Response {
+        upload_as(&self.base, key, bytes, name).await
     }
 
     pub async fn upload_with(
@@ -234,13 +374,23 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Uploads and asserts success; returns the image JSON.
-    pub async fn upload_ok(&self, bytes: Vec<u8>, name: &str) -> Value {
-        let res = self.upload(bytes, name).await;
+    /// Uploads with form fields and asserts success; returns the image JSON.
+    pub async fn upload_with_ok(
+        &self,
+        bytes: Vec<u8>,
+        name: &str,
+        fields: &[(&str, &str)],
+    ) -> Value {
+        let res = self.upload_with(bytes, name, fields).await;
         let status = res.status();
         let body = res.text().await.unwrap();
         assert_eq!(status, StatusCode::OK, "upload of {name} failed: {body}");
         serde_json::from_str(&body).unwrap()
+    }
+
+    /// Uploads and asserts success; returns the image JSON.
+    pub async fn upload_ok(&self, bytes: Vec<u8>, name: &str) -> Value {
+        self.upload_with_ok(bytes, name, &[]).await
     }
 
     pub fn totals(&self) -> pixbin::store::Totals {
@@ -261,6 +411,22 @@ impl TestApp {
         let t = self.totals();
         assert_eq!((t.images, t.bytes_stored), (0, 0), "rows were stored");
         assert_eq!(self.files_on_disk(), (0, 0), "files were left on disk");
+    }
+
+    /// Waits (bounded, 10 s) until the analytics writer has flushed every view
+    /// observed so far, so a count read next is final for what was fetched.
+    /// A fetch is observed before its response goes out, so everything a test
+    /// has had an answer to is covered.
+    pub async fn wait_views_written(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.state.views.pending() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the view writer still holds {} events",
+                self.state.views.pending()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 
     /// Waits (bounded) until flushed view counts reach `n` for image `id`.

@@ -140,7 +140,7 @@ pub async fn sessions(state: &AppState, ctx: &SessionCtx) -> Result<Response<Bod
             last_seen_at: clock::rfc3339(r.last_seen_at.max(r.created_at)),
             ip: r.ip.map(show_ip),
             user_agent: r.user_agent,
-            current: crate::secret::ct_eq(&hash, &ctx.token_hash),
+            current: hash.ct_eq(&ctx.token_hash),
         })
         .collect();
     Ok(ok_json(&serde_json::json!({ "sessions": list })))
@@ -169,7 +169,7 @@ pub async fn end_session(
     };
     state.blocking(move |s| s.delete_session(&hash)).await?;
     let res = no_content();
-    Ok(if crate::secret::ct_eq(&hash, &ctx.token_hash) {
+    Ok(if hash.ct_eq(&ctx.token_hash) {
         with_cookies(res, session::clear_cookies(state.config.is_https()))
     } else {
         res

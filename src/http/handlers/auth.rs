@@ -13,7 +13,7 @@ use crate::error::AppError;
 use crate::http::body::{self, Body, ok_json, with_cookies};
 use crate::http::client_ip;
 use crate::http::guard::SessionCtx;
-use crate::secret::{self, Secret};
+use crate::secret::{self, Secret, TokenHash};
 use crate::state::AppState;
 use crate::store::codec::SessionRecord;
 
@@ -68,7 +68,7 @@ fn client_facts(req: &Request<Incoming>) -> (Option<[u8; 16]>, Option<String>) {
 async fn start_session(
     state: &AppState,
     username: String,
-    old: Option<[u8; 32]>,
+    old: Option<TokenHash>,
     (ip, user_agent): (Option<[u8; 16]>, Option<String>),
 ) -> Result<Response<Body>, AppError> {
     let token = secret::random_token();
@@ -82,7 +82,7 @@ async fn start_session(
         ip,
         user_agent,
     };
-    let hash = secret::token_hash(token.expose());
+    let hash = TokenHash::of(token.expose());
     let rec2 = rec.clone();
     state
         .blocking(move |s| s.rotate_session(old.as_ref(), &hash, &rec2))
@@ -98,8 +98,7 @@ async fn start_session(
 /// (never adopts a cookie the client brought: session fixation, WSTG-SESS-03).
 pub async fn login(state: &AppState, req: Request<Incoming>) -> Result<Response<Body>, AppError> {
     let https = state.config.is_https();
-    let previous =
-        session::token_from(req.headers(), https).map(|t| secret::token_hash(t.expose()));
+    let previous = session::token_from(req.headers(), https).map(|t| TokenHash::of(t.expose()));
     let client = client_ip::client_of(&req).unwrap_or(IpAddr::from([0, 0, 0, 0]));
     let facts = client_facts(&req);
     let body: LoginBody =

@@ -20,12 +20,11 @@ use crate::clock;
 use crate::error::AppError;
 use crate::http::body::{Body, full, ok_json, read_json};
 use crate::http::guard::{self, local_control as control};
+// Hashes one `repaired` request may name, shared with `pixbin repair`.
+use crate::ops::control::MAX_REPAIRED_HASHES as MAX_HASHES;
 use crate::state::AppState;
 use crate::store::blobs::{hex, parse_hex};
 use crate::store::integrity::ScrubStatus;
-
-/// Hashes one `repaired` request may name (64 hex characters and quotes each).
-pub const MAX_HASHES: usize = 10_000;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -103,7 +103,7 @@ struct CreateBody {
 fn policy_secs(v: &Option<String>, what: &str) -> Result<Option<u64>, AppError> {
     match v.as_deref().map(str::trim) {
         None | Some("") | Some("never") => Ok(None),
-        Some(s) => crate::lifecycle::expiry_duration(s)
+        Some(s) => crate::duration::expiry_duration(s)
             .map(|d| Some(d.as_secs()))
             .map_err(|_| {
                 AppError::bad_request(format!("{what} must be a duration such as 12h, 7d or 4w"))
