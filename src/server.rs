@@ -32,6 +32,10 @@ mod guard;
 
 pub use guard::{ConnTable, RESERVE_PER_ADDR, Refusal, WriteDeadline, reserve_for};
 
+/// Unsent bytes the kernel may queue per connection before a write waits
+/// (`TCP_NOTSENT_LOWAT`): enough to keep a fast link busy between wakeups.
+const NOTSENT_LOWAT: u32 = 256 * 1024;
+
 /// The 503 for a proxied client over its share of concurrent requests.
 fn too_many() -> Response<Body> {
     let mut res = body::json(
@@ -114,6 +118,15 @@ pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Fut
             }
         };
         let _ = stream.set_nodelay(true);
+        // What the kernel holds per connection is unsent bytes plus bytes in
+        // flight. A client that never reads lets in-flight bytes fall to its
+        // window, but the send buffer (autotuned up to 4 MiB) still fills
+        // with unsent ones: a thousand such clients pin gigabytes of kernel
+        // memory, and under that pressure the kernel resets connections it
+        // closes with data still queued, healthy ones included (SECURITY.md
+        // A42). Capping the unsent part bounds that without capping a
+        // healthy transfer, whose in-flight bytes are not limited by it.
+        let _ = socket2::SockRef::from(&stream).set_tcp_notsent_lowat(NOTSENT_LOWAT);
         let state = state.clone();
         let first_byte = state.config.header_timeout;
         let write_timeout = state.config.write_timeout;

@@ -31,6 +31,19 @@ SOCKETS = 1100
 PIPELINED = 12
 
 
+def tcp_counters():
+    """The kernel's TcpExt counters (Linux), or {} where there are none."""
+    try:
+        with open("/proc/net/netstat") as f:
+            lines = [line.split() for line in f]
+    except OSError:
+        return {}
+    for names, values in zip(lines, lines[1:]):
+        if names[0] == "TcpExt:" and values[0] == "TcpExt:":
+            return dict(zip(names[1:], map(int, values[1:])))
+    return {}
+
+
 def stuck_socket(source, port, request):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -125,6 +138,7 @@ def main():
     # The server logs each connection it refuses at debug level; the control
     # address must never be among them.
     env = {"PIXBIN_WRITE_TIMEOUT": f"{WRITE_TIMEOUT}s", "PIXBIN_LOG": "error,pixbin::server=debug"}
+    kernel_before = tcp_counters()
     with Server(env) as srv:
         status, small = upload(srv.base, srv.upload_key, bmp(600, 580, 3), "small.bmp")
         assert status == 200, (status, small)
@@ -158,6 +172,15 @@ def main():
             )
         if after > 256 * 1024:
             failures.append(f"RSS {after // 1024} MiB after the waves")
+        # Stuck sockets must not pin so much kernel memory that the kernel
+        # starts resetting connections it closes (everyone's, not only
+        # theirs): the server caps what each may hold unsent.
+        kernel_after = tcp_counters()
+        for counter in ("TCPMemoryPressures", "TCPAbortOnMemory"):
+            grew = kernel_after.get(counter, 0) - kernel_before.get(counter, 0)
+            print(f"kernel {counter}: +{grew}")
+            if grew > 0:
+                failures.append(f"the kernel counted {grew} more {counter} during the waves")
         srv.stderr.flush()
         with open(srv.stderr.name, "rb") as f:
             log = f.read().decode(errors="replace").splitlines()
