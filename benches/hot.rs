@@ -17,6 +17,7 @@ use hyper::Method;
 use pixbin::http::image_json::decode_key;
 use pixbin::http::router::route;
 use pixbin::media::ImageType;
+use pixbin::store::blobs::BlobHash;
 use pixbin::store::codec::{BlobRecord, ImageRecord, Uploader};
 use pixbin::store::meta::{
     HASH_TO_BLOB, ID_TO_IMAGE, NAME_TO_META, UPLOADED_AT_TO_ID, UUID_TO_ID, keys,
@@ -46,7 +47,7 @@ fn tiny_bmp() -> Vec<u8> {
     b
 }
 
-fn record(uuid: [u8; 16], hash: [u8; 32], size: u64, at: i64) -> ImageRecord {
+fn record(uuid: [u8; 16], hash: BlobHash, size: u64, at: i64) -> ImageRecord {
     ImageRecord {
         uuid,
         filename: "screenshot-2026-01-01.bmp".into(),
@@ -57,7 +58,7 @@ fn record(uuid: [u8; 16], hash: [u8; 32], size: u64, at: i64) -> ImageRecord {
         hash,
         uploaded_at: at,
         private_key: None,
-        deletion_hash: [7; 32],
+        deletion_hash: pixbin::secret::TokenHash::from_bytes([7; 32]),
         uploader: Uploader::Import,
         thumbnail: None,
         expires_at: None,
@@ -73,7 +74,7 @@ fn record(uuid: [u8; 16], hash: [u8; 32], size: u64, at: i64) -> ImageRecord {
 /// are kept consistent, so `pixbin check` passes. Returns every uuid.
 fn seed(dir: &Path, n: usize) -> Vec<[u8; 16]> {
     let bytes = tiny_bmp();
-    let hash = *blake3::hash(&bytes).as_bytes();
+    let hash = BlobHash::of(&bytes);
     let base = pixbin::clock::now_ms() - n as i64 * 1000;
     let mut uuids = Vec::with_capacity(n);
     {
@@ -170,7 +171,12 @@ fn main() {
         private_key: Some([9; 16]),
         uploader: Uploader::Key(3),
         expires_at: Some(1_900_000_000_000),
-        ..record([1; 16], [2; 32], 123_456, 1_800_000_000_000)
+        ..record(
+            [1; 16],
+            BlobHash::from_bytes([2; 32]),
+            123_456,
+            1_800_000_000_000,
+        )
     };
     let encoded = rec.encode();
     let mut g = c.benchmark_group("codec");

@@ -315,7 +315,7 @@ impl<'a> Ingest<'a> {
             .map_err(IngestError::Strip)?;
         }
         let (temp, hash, size, stripped) = match rewritten {
-            Some(r) => (r.temp, r.hash, r.size, r.stripped),
+            Some(r) => (r.temp, BlobHash::from_bytes(r.hash), r.size, r.stripped),
             None => (writer.durable().await?, hash, size, Vec::new()),
         };
         // Stored as displayed (EXIF orientation applied), read from the bytes
@@ -383,7 +383,7 @@ impl<'a> Ingest<'a> {
                 let owner = Owner {
                     uploaded_at: now,
                     private,
-                    deletion_hash: secret::token_hash(token.expose()),
+                    deletion_hash: secret::TokenHash::of(token.expose()),
                     uploader,
                     expires_at,
                     max_views,
@@ -398,7 +398,7 @@ impl<'a> Ingest<'a> {
                     uploaded_at,
                     private,
                     // Nobody holds a deletion token for it: delete it in the UI.
-                    deletion_hash: secret::random_bytes::<32>(),
+                    deletion_hash: secret::TokenHash::from_bytes(secret::random_bytes::<32>()),
                     uploader: Uploader::Import,
                     expires_at: None,
                     max_views: None,
@@ -451,7 +451,7 @@ fn policy(e: crate::lifecycle::LifecycleError) -> IngestError {
 struct Owner {
     uploaded_at: i64,
     private: bool,
-    deletion_hash: [u8; 32],
+    deletion_hash: secret::TokenHash,
     uploader: Uploader,
     expires_at: Option<i64>,
     max_views: Option<u64>,
@@ -471,7 +471,7 @@ impl Received {
 
     /// blake3 of the bytes received.
     pub fn hash(&self) -> BlobHash {
-        *self.gate.hasher.finalize().as_bytes()
+        self.gate.hasher.finalize().into()
     }
 }
 
@@ -533,7 +533,7 @@ impl Gate {
 
     fn finish(self) -> Result<(MediaInfo, BlobHash, u64), IngestError> {
         let info = self.inspector.finish()?;
-        Ok((info, *self.hasher.finalize().as_bytes(), self.size))
+        Ok((info, self.hasher.finalize().into(), self.size))
     }
 }
 

@@ -61,7 +61,10 @@ pub fn token_hash(token: &str) -> [u8; 32] {
 macro_rules! digest_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        // `transparent`: a digest stored inside a record (an image's deletion
+        // hash) encodes as the plain 32 bytes it was before the type existed.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
         pub struct $name([u8; 32]);
 
         impl $name {

@@ -280,7 +280,7 @@ pub fn process(store: &Store, id: u64, limits: &ThumbLimits, max_storage: Option
         temp.sync_all()?;
         let new = NewThumbnail {
             temp,
-            hash: *blake3::hash(&thumb.bytes).as_bytes(),
+            hash: BlobHash::of(&thumb.bytes),
             size: thumb.bytes.len() as u64,
             kind: thumb.kind.code(),
         };

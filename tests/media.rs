@@ -211,7 +211,7 @@ async fn every_real_image_gets_a_small_thumbnail_after_upload() {
         let row = app.state.store.image(id).unwrap().unwrap();
         assert_eq!(
             row.record.thumbnail,
-            Some(*blake3::hash(&bytes).as_bytes()),
+            Some(pixbin::store::blobs::BlobHash::of(&bytes)),
             "{name}"
         );
         got.push((name, ct, decoded.width(), decoded.height()));

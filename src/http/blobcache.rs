@@ -140,7 +140,7 @@ mod tests {
     use super::*;
 
     fn h(n: u8) -> BlobHash {
-        [n; 32]
+        BlobHash::from_bytes([n; 32])
     }
 
     #[test]

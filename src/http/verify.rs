@@ -58,7 +58,7 @@ impl Subject {
 
     /// Whether `bytes` are the blob; reports if not.
     pub fn bytes_ok(&self, bytes: &[u8]) -> bool {
-        if blake3::hash(bytes).as_bytes() == &self.hash {
+        if blake3::hash(bytes).as_bytes() == self.hash.as_bytes() {
             return true;
         }
         self.report(Reason::Hash);
@@ -121,7 +121,7 @@ impl StreamCheck {
 
     /// After the last chunk: whether the digest is the blob's name; reports if not.
     pub fn finish(&self) -> bool {
-        if self.hasher.finalize().as_bytes() == &self.subject.hash {
+        if self.hasher.finalize().as_bytes() == self.subject.hash.as_bytes() {
             self.subject
                 .store
                 .integrity()

@@ -98,7 +98,7 @@ async fn an_accepted_image_is_stored_as_received_with_its_row() {
     let done = ingest.commit(checked, "../shot.jpg", origin).await.unwrap();
 
     let row = store.image(done.stored.id).unwrap().expect("the row");
-    let hash = *blake3::hash(&bytes).as_bytes();
+    let hash = BlobHash::of(&bytes);
     assert_eq!(row.record.hash, hash);
     assert_eq!(row.record.size, bytes.len() as u64);
     assert_eq!(row.record.filename, "shot.png");
@@ -106,7 +106,10 @@ async fn an_accepted_image_is_stored_as_received_with_its_row() {
     let token = done
         .deletion_token
         .expect("an upload gets a deletion token");
-    assert_eq!(row.record.deletion_hash, secret::token_hash(token.expose()));
+    assert_eq!(
+        row.record.deletion_hash,
+        secret::TokenHash::of(token.expose())
+    );
     assert_eq!(stored_bytes(&store, &hash), bytes);
     assert!(store.blobs().list_temps().unwrap().is_empty());
 }
@@ -164,7 +167,7 @@ async fn a_file_larger_than_a_chunk_is_streamed_in_pieces() {
     assert_eq!(done.stored.record.uploaded_at, 1_000);
     assert_eq!(done.stored.record.uploader, Uploader::Import);
     assert!(done.deletion_token.is_none());
-    let hash = *blake3::hash(&bytes).as_bytes();
+    let hash = BlobHash::of(&bytes);
     assert_eq!(done.stored.record.hash, hash);
     assert_eq!(stored_bytes(&store, &hash), bytes);
 }

@@ -122,7 +122,7 @@ async fn adopt_one(
             let mut f = open().map_err(io)?;
             let mut h = blake3::Hasher::new();
             std::io::copy(&mut f, &mut h).map_err(io)?;
-            if h.finalize().as_bytes() != hash {
+            if h.finalize().as_bytes() != hash.as_bytes() {
                 return Err(damaged());
             }
             return Err(refusal(e));

@@ -188,7 +188,7 @@ impl Prepared {
             len: 0,
         };
         tar.append_data(&mut header(len), blob_member(hash), &mut reader)?;
-        if reader.len != len || reader.hasher.finalize().as_bytes() != hash {
+        if reader.len != len || reader.hasher.finalize().as_bytes() != hash.as_bytes() {
             bail!(
                 "blob {} is damaged on disk (its bytes do not match its name); run `pixbin check`",
                 hex(hash)

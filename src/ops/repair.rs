@@ -237,7 +237,7 @@ fn put_back(
         out.write_all(&buf[..n])?;
         len += n as u64;
     }
-    if len != size || hasher.finalize().as_bytes() != hash {
+    if len != size || hasher.finalize().as_bytes() != hash.as_bytes() {
         return Ok(false);
     }
     out.sync_all()?;

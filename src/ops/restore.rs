@@ -115,7 +115,7 @@ fn copy_hashed(mut r: impl Read, mut w: impl Write) -> io::Result<(u64, BlobHash
         w.write_all(&buf[..n])?;
         len += n as u64;
     }
-    Ok((len, *hasher.finalize().as_bytes()))
+    Ok((len, hasher.finalize().into()))
 }
 
 /// Where verified members go; `None` only verifies.
@@ -189,7 +189,7 @@ fn read_archive(file: &Path, target: Option<&Target<'_>>) -> anyhow::Result<Summ
             key_seen = true;
             let mut bytes = Vec::with_capacity(33);
             entry.take(33).read_to_end(&mut bytes)?;
-            let hash = *blake3::hash(&bytes).as_bytes();
+            let hash = BlobHash::of(&bytes);
             if Some((bytes.len() as u64, hash)) != manifest.key {
                 bail!("the key file in the archive does not match its manifest hash");
             }
@@ -340,7 +340,7 @@ mod tests {
 
     #[test]
     fn blob_member_names_must_match_their_hash() {
-        let h = *blake3::hash(b"x").as_bytes();
+        let h = BlobHash::of(b"x");
         let name = super::super::archive::blob_member(&h);
         assert_eq!(parse_blob_member(&name), Some(h));
         let x = hex(&h);

@@ -145,6 +145,6 @@ async fn check(store: &Arc<Store>, item: &ScrubItem, rate: f64) -> anyhow::Resul
         left -= n as u64;
         tokio::time::sleep(Duration::from_secs_f64(n as f64 / rate)).await;
     }
-    let digest: BlobHash = *hasher.finalize().as_bytes();
+    let digest: BlobHash = hasher.finalize().into();
     Ok((digest != item.hash).then_some(Reason::Hash))
 }

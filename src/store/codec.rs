@@ -8,6 +8,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::media::ImageType;
+use crate::secret::TokenHash;
+use crate::store::blobs::BlobHash;
 
 /// An image's type on disk: its one-byte `ImageType::code`, so the bytes are
 /// those of a plain `u8`. A code no type has is a decode error, never a guess.
@@ -55,17 +57,17 @@ pub struct ImageRecord {
     /// Pixels, from the header.
     pub height: u32,
     /// blake3 of the stored bytes; names the blob.
-    pub hash: [u8; 32],
+    pub hash: BlobHash,
     /// Unix milliseconds.
     pub uploaded_at: i64,
     /// Per-image random key for private links; `None` when public.
     pub private_key: Option<[u8; 16]>,
     /// blake3 of the ShareX-style deletion token.
-    pub deletion_hash: [u8; 32],
+    pub deletion_hash: TokenHash,
     /// Who uploaded it.
     pub uploader: Uploader,
     /// blake3 of the thumbnail blob, once one has been made.
-    pub thumbnail: Option<[u8; 32]>,
+    pub thumbnail: Option<BlobHash>,
     /// Unix milliseconds after which the image is gone; `None` keeps it.
     pub expires_at: Option<i64>,
     /// Counted views after which the image is gone; `None` for no limit.
@@ -86,12 +88,12 @@ struct ImageRecordV1 {
     size: u64,
     width: u32,
     height: u32,
-    hash: [u8; 32],
+    hash: BlobHash,
     uploaded_at: i64,
     private_key: Option<[u8; 16]>,
-    deletion_hash: [u8; 32],
+    deletion_hash: TokenHash,
     uploader: Uploader,
-    thumbnail: Option<[u8; 32]>,
+    thumbnail: Option<BlobHash>,
     expires_at: Option<i64>,
     max_views: Option<u64>,
 }
@@ -203,10 +205,10 @@ pub(crate) fn test_record(bytes: &[u8]) -> ImageRecord {
         size: bytes.len() as u64,
         width: 1,
         height: 1,
-        hash: *blake3::hash(bytes).as_bytes(),
+        hash: BlobHash::of(bytes),
         uploaded_at: 1,
         private_key: None,
-        deletion_hash: [0; 32],
+        deletion_hash: TokenHash::from_bytes([0; 32]),
         uploader: Uploader::Import,
         thumbnail: None,
         expires_at: None,
@@ -328,16 +330,45 @@ mod tests {
             size: 300,
             width: 2,
             height: 3,
-            hash: [9; 32],
+            hash: BlobHash::from_bytes([9; 32]),
             uploaded_at: 1_700_000_000_000,
             private_key: Some([1; 16]),
-            deletion_hash: [2; 32],
+            deletion_hash: TokenHash::from_bytes([2; 32]),
             uploader: Uploader::Key(5),
             thumbnail: None,
             expires_at: Some(1),
             max_views: None,
             stripped: vec!["gps".into()],
         }
+    }
+
+    /// `BlobHash` is a newtype; postcard must still write the bare 32 bytes
+    /// (no length, no wrapper), or rows written before the type existed would
+    /// misread.
+    #[test]
+    fn blob_hash_encodes_as_the_plain_array() {
+        let raw: [u8; 32] = std::array::from_fn(|i| i as u8);
+        let typed = (BlobHash::from_bytes(raw), Some(BlobHash::from_bytes(raw)));
+        let plain = (raw, Some(raw));
+        assert_eq!(
+            postcard::to_allocvec(&typed).unwrap(),
+            postcard::to_allocvec(&plain).unwrap()
+        );
+        // And inside a record: a thumbnail turns the golden row's `None` byte
+        // into `Some` followed by the plain digest.
+        let without = sample_image().encode();
+        let with = ImageRecord {
+            thumbnail: Some(BlobHash::from_bytes(raw)),
+            ..sample_image()
+        }
+        .encode();
+        let at = without.len() - 9; // before expires_at, max_views, stripped
+        assert_eq!(without[at], 0);
+        let mut expected = without[..at].to_vec();
+        expected.push(1);
+        expected.extend(raw);
+        expected.extend(&without[at + 1..]);
+        assert_eq!(with, expected);
     }
 
     #[test]
@@ -462,10 +493,10 @@ mod tests {
             user in proptest::option::of("[a-z]{1,10}"), key_id in any::<u64>(),
         ) {
             let r = ImageRecord {
-                uuid, filename: name, kind, size, width: w, height: h, hash: [3; 32],
-                uploaded_at: at, private_key: key, deletion_hash: [4; 32],
+                uuid, filename: name, kind, size, width: w, height: h, hash: BlobHash::from_bytes([3; 32]),
+                uploaded_at: at, private_key: key, deletion_hash: TokenHash::from_bytes([4; 32]),
                 uploader: match user { Some(u) => Uploader::User(u), None => Uploader::Key(key_id) },
-                thumbnail: key.map(|_| [5; 32]), expires_at: Some(at), max_views: Some(size),
+                thumbnail: key.map(|_| BlobHash::from_bytes([5; 32])), expires_at: Some(at), max_views: Some(size),
                 stripped: vec!["gps".into()],
             };
             prop_assert_eq!(ImageRecord::decode(&r.encode()).unwrap(), r);

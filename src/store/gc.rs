@@ -401,7 +401,7 @@ mod tests {
     }
 
     fn put_orphan(store: &Store, bytes: &[u8]) -> BlobHash {
-        let hash = *blake3::hash(bytes).as_bytes();
+        let hash = BlobHash::of(bytes);
         store.blobs().put(temp_with(store, bytes), &hash).unwrap();
         hash
     }
@@ -561,7 +561,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let kept = upload(&store, b"kept bytes");
         // An orphan: a blob file with no row, as a crash after a delete leaves.
-        let orphan = *blake3::hash(b"orphan").as_bytes();
+        let orphan = BlobHash::of(b"orphan");
         store
             .blobs()
             .put(temp_with(&store, b"orphan"), &orphan)
@@ -589,7 +589,7 @@ mod tests {
         let id = upload(&store, b"same bytes");
         store.delete_image(id).unwrap();
         // Put the file back as an orphan (a crash between commit and unlink).
-        let hash = *blake3::hash(b"same bytes").as_bytes();
+        let hash = BlobHash::of(b"same bytes");
         store
             .blobs()
             .put(temp_with(&store, b"same bytes"), &hash)
@@ -607,7 +607,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let id = upload(&store, b"pinned bytes");
-        let hash = *blake3::hash(b"pinned bytes").as_bytes();
+        let hash = BlobHash::of(b"pinned bytes");
         let pin = store.pins.pin();
         store.delete_image(id).unwrap();
         assert!(store.blobs().exists(&hash), "a backup may still read it");

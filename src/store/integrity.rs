@@ -582,7 +582,7 @@ mod tests {
     #[test]
     fn marks_survive_a_reopen_and_count_once() {
         let dir = tempfile::tempdir().unwrap();
-        let h = *blake3::hash(b"x").as_bytes();
+        let h = BlobHash::of(b"x");
         {
             let store = Store::open(dir.path()).unwrap();
             assert!(!store.integrity().is_damaged(&h));
@@ -617,7 +617,7 @@ mod tests {
         use std::io::Write;
         let blobs = MemBlobStore::new();
         let data = b"hello world".to_vec();
-        let h = *blake3::hash(&data).as_bytes();
+        let h = BlobHash::of(&data);
         let put = |bytes: &[u8]| {
             let mut t = blobs.create_temp().unwrap();
             t.write_all(bytes).unwrap();

@@ -233,7 +233,7 @@ mod tests {
         assert_eq!(schema_version_of(&dest).unwrap(), SCHEMA_VERSION);
         // A backup carries no damage marks: its blobs are verified.
         store.report_damage(
-            &[7; 32],
+            &BlobHash::from_bytes([7; 32]),
             super::super::integrity::BlobKind::Original,
             super::super::integrity::Reason::Hash,
             1,
@@ -251,7 +251,7 @@ mod tests {
         // Unlike a backup, the data directory goes on with the rewritten file
         // (the reseal at an upgrade): a damaged blob must stay marked.
         let dir = tempfile::tempdir().unwrap();
-        let h = [9; 32];
+        let h = BlobHash::from_bytes([9; 32]);
         {
             let store = Store::open(dir.path()).unwrap();
             store.report_damage(

@@ -210,7 +210,7 @@ mod tests {
     }
 
     fn upload(store: &Store, bytes: &[u8]) -> StoredImage {
-        let hash = *blake3::hash(bytes).as_bytes();
+        let hash = BlobHash::of(bytes);
         let record = ImageRecord {
             uuid: *uuid::Uuid::new_v4().as_bytes(),
             filename: "a.png".into(),
@@ -221,7 +221,7 @@ mod tests {
             hash,
             uploaded_at: 1,
             private_key: None,
-            deletion_hash: [0; 32],
+            deletion_hash: crate::secret::TokenHash::from_bytes([0; 32]),
             uploader: Uploader::Import,
             thumbnail: None,
             expires_at: None,
@@ -240,7 +240,7 @@ mod tests {
     fn thumb(store: &Store, bytes: &[u8]) -> NewThumbnail {
         NewThumbnail {
             temp: temp_with(store, bytes),
-            hash: *blake3::hash(bytes).as_bytes(),
+            hash: BlobHash::of(bytes),
             size: bytes.len() as u64,
             kind: 2,
         }

@@ -360,7 +360,7 @@ async fn the_scrub_finds_a_flipped_byte_nobody_fetched_and_the_mark_sticks() {
     flip_byte(&path, 2000);
     // A quarantined orphan whose bytes do not match its name: trash/ is not
     // the scrub's to judge (nothing serves it), so it is never marked.
-    let trashed = *blake3::hash(b"a quarantined orphan").as_bytes();
+    let trashed = pixbin::store::blobs::BlobHash::of(b"a quarantined orphan");
     std::fs::create_dir_all(app.dir.path().join("trash")).unwrap();
     std::fs::write(
         app.dir.path().join("trash").join(format!(

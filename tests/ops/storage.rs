@@ -48,7 +48,7 @@ async fn a36_fifty_identical_uploads_share_one_blob() {
     assert_eq!(
         app.state
             .store
-            .blob(blake3::hash(&bytes).as_bytes())
+            .blob(&pixbin::store::blobs::BlobHash::of(&bytes))
             .unwrap()
             .unwrap()
             .refcount,

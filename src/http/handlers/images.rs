@@ -305,11 +305,11 @@ async fn token_matches(
     if token.is_empty() || token.len() > 128 {
         return Ok(false);
     }
-    let presented = secret::token_hash(&token);
+    let presented = secret::TokenHash::of(&token);
     let img = state
         .blocking(move |s| s.image_by_uuid(uuid.as_bytes()))
         .await?;
-    Ok(img.is_some_and(|i| secret::ct_eq(&i.record.deletion_hash, &presented)))
+    Ok(img.is_some_and(|i| i.record.deletion_hash.ct_eq(&presented)))
 }
 
 /// `DELETE /api/delete/{uuid}?token=…` (no session): JSON answer.

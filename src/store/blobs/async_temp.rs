@@ -170,7 +170,7 @@ mod tests {
             .unwrap();
         assert_eq!(back, data);
         let temp = w.into_inner().into_temp().await.unwrap();
-        let hash = *blake3::hash(&data).as_bytes();
+        let hash = super::super::BlobHash::of(&data);
         assert!(store.put(temp, &hash).unwrap());
 
         store.simulate_disk_full(true);

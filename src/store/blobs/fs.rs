@@ -426,7 +426,7 @@ mod tests {
     fn blobs_land_at_their_fan_out_path_owner_only() {
         let dir = tempfile::tempdir().unwrap();
         let store = FsBlobStore::open(dir.path()).unwrap();
-        let hash = *blake3::hash(b"hello").as_bytes();
+        let hash = BlobHash::of(b"hello");
         let mut t = store.create_temp().unwrap();
         t.write_all(b"hello").unwrap();
         t.sync_all().unwrap();
@@ -460,7 +460,7 @@ mod tests {
     fn a_rewritten_file_gets_a_new_version() {
         let dir = tempfile::tempdir().unwrap();
         let store = FsBlobStore::open(dir.path()).unwrap();
-        let hash = *blake3::hash(b"abc").as_bytes();
+        let hash = BlobHash::of(b"abc");
         let mut t = store.create_temp().unwrap();
         t.write_all(b"abc").unwrap();
         store.put(t, &hash).unwrap();

@@ -32,16 +32,77 @@ use std::io::{self, Read, Seek, Write};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use serde::{Deserialize, Serialize};
+
 pub use self::fs::FsBlobStore;
 pub use self::memory::MemBlobStore;
 
-/// A blob digest (blake3, 32 bytes).
-pub type BlobHash = [u8; 32];
+/// A blob digest (blake3, 32 bytes): the name of an image or thumbnail blob.
+///
+/// A type of its own so a token or key digest (also 32 bytes) cannot be passed
+/// where a blob is meant. `transparent` keeps the serde form that of the plain
+/// array, so records written before the type existed decode unchanged (the
+/// codec's golden bytes pin this).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BlobHash([u8; 32]);
 
-/// Lowercase hex of a digest.
-pub fn hex(hash: &BlobHash) -> String {
-    let mut s = String::with_capacity(64);
-    for b in hash {
+impl BlobHash {
+    /// A digest read back from a table key, a record or a test.
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        BlobHash(bytes)
+    }
+
+    /// The digest of `bytes`, as the blob holding them is named.
+    pub fn of(bytes: &[u8]) -> Self {
+        blake3::hash(bytes).into()
+    }
+
+    /// The raw digest (table keys, blob names).
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The raw digest as a slice: the key of the blob-keyed tables.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<blake3::Hash> for BlobHash {
+    fn from(h: blake3::Hash) -> Self {
+        BlobHash(*h.as_bytes())
+    }
+}
+
+impl TryFrom<&[u8]> for BlobHash {
+    type Error = std::array::TryFromSliceError;
+
+    /// A digest from a table key of the wrong length is an error, not a panic.
+    fn try_from(bytes: &[u8]) -> Result<Self, Self::Error> {
+        <[u8; 32]>::try_from(bytes).map(BlobHash)
+    }
+}
+
+impl AsRef<[u8]> for BlobHash {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+// Hex, as it appears in blob names and logs; 32 decimal bytes help no one.
+impl std::fmt::Debug for BlobHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BlobHash({})", hex(self))
+    }
+}
+
+/// Lowercase hex of a digest: a blob hash, or any other bytes named in hex
+/// (temp names, backup tags, the key file's digest in a manifest).
+pub fn hex<B: AsRef<[u8]> + ?Sized>(bytes: &B) -> String {
+    let bytes = bytes.as_ref();
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
         s.push(char::from_digit((b >> 4) as u32, 16).unwrap_or('0'));
         s.push(char::from_digit((b & 15) as u32, 16).unwrap_or('0'));
     }
@@ -62,7 +123,7 @@ pub fn parse_hex(s: &str) -> Option<BlobHash> {
         }
         out[i] = (hi * 16 + lo) as u8;
     }
-    Some(out)
+    Some(BlobHash(out))
 }
 
 /// What identifies one stored version of a blob, opaque to callers: it changes
@@ -352,7 +413,7 @@ pub fn hash_reader(mut r: impl Read) -> io::Result<(u64, BlobHash)> {
         len += n as u64;
         hasher.update(&buf[..n]);
     }
-    Ok((len, *hasher.finalize().as_bytes()))
+    Ok((len, hasher.finalize().into()))
 }
 
 /// Random access over a blob made of range reads, for the parsers that seek

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use super::*;
 
 fn h(bytes: &[u8]) -> BlobHash {
-    *blake3::hash(bytes).as_bytes()
+    BlobHash::of(bytes)
 }
 
 fn put(store: &dyn BlobStore, bytes: &[u8]) -> bool {

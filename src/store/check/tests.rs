@@ -106,7 +106,7 @@ fn totals_refcounts_orphans_and_temps_are_repaired() {
         }
         txn.commit().unwrap();
     }
-    let orphan = *blake3::hash(b"zz").as_bytes();
+    let orphan = BlobHash::of(b"zz");
     let mut t = store.blobs().create_temp().unwrap();
     t.write_all(b"zz").unwrap();
     store.blobs().put(t, &orphan).unwrap();
