@@ -447,4 +447,4 @@ pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<MediaInfo, MediaError> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

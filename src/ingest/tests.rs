@@ -26,20 +26,7 @@ fn open(dir: &std::path::Path) -> (Arc<Store>, Config) {
 
 /// A 24-bit bitmap of `width` × `height` (uncompressed: its size is the pixels').
 fn bmp(width: u32, height: u32) -> Vec<u8> {
-    let stride = (width * 3).div_ceil(4) * 4;
-    let pixels = stride * height;
-    let mut out = b"BM".to_vec();
-    out.extend_from_slice(&(54 + pixels).to_le_bytes());
-    out.extend_from_slice(&[0; 4]);
-    out.extend_from_slice(&54u32.to_le_bytes());
-    out.extend_from_slice(&40u32.to_le_bytes());
-    out.extend_from_slice(&width.to_le_bytes());
-    out.extend_from_slice(&height.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&24u16.to_le_bytes());
-    out.extend_from_slice(&[0; 24]);
-    out.resize(out.len() + pixels as usize, 0x7f);
-    out
+    crate::media::tests::bmp(width as i32, height as i32, 24)
 }
 
 /// Hands out at most `piece` bytes per read and counts the reads, like a

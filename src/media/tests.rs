@@ -155,7 +155,7 @@ fn gif(width: u16, height: u16, frames: &[(u16, u16, u16, u16)]) -> Vec<u8> {
 }
 
 /// An uncompressed BITMAPINFOHEADER bitmap.
-fn bmp(width: i32, height: i32, bpp: u16) -> Vec<u8> {
+pub(crate) fn bmp(width: i32, height: i32, bpp: u16) -> Vec<u8> {
     let stride = (width as u32 * u32::from(bpp)).div_ceil(32) * 4;
     let pixels = stride * height.unsigned_abs();
     let mut out = b"BM".to_vec();
