@@ -148,19 +148,35 @@ async fn a_missing_new_foreign_or_garbage_database_is_refused_untouched() {
     assert_serves(&app, &images).await;
 }
 
-#[tokio::test]
-async fn an_older_database_serves_and_gc_keeps_the_blobs_it_does_not_know() {
+/// A data directory whose database is from before its newest blobs: uploads
+/// `before` (seed, count), keeps a copy of the database, uploads `after`
+/// more, then puts the copy back. Returns the directory, the images the
+/// database knows and those it does not.
+async fn with_an_older_database(
+    before: (u64, u64),
+    after: (u64, u64),
+) -> (
+    tempfile::TempDir,
+    Vec<(String, Vec<u8>, String)>,
+    Vec<(String, Vec<u8>, String)>,
+) {
     let app = spawn_app().await;
-    let old = upload_many(&app, 1, 2).await;
+    let known = upload_many(&app, before.0, before.1).await;
     let key = app.upload_key.clone();
     let dir = stop(app);
     let db = Store::db_path(dir.path());
-    let last_week = std::fs::read(&db).unwrap();
+    let copy = std::fs::read(&db).unwrap();
     let mut app = spawn_app_in(dir, |_| {}).await;
     app.upload_key = key;
-    let newer = upload_many(&app, 10, 3).await;
+    let unknown = upload_many(&app, after.0, after.1).await;
     let dir = stop(app);
-    std::fs::write(&db, &last_week).unwrap();
+    std::fs::write(&db, &copy).unwrap();
+    (dir, known, unknown)
+}
+
+#[tokio::test]
+async fn an_older_database_serves_and_gc_keeps_the_blobs_it_does_not_know() {
+    let (dir, old, newer) = with_an_older_database((1, 2), (10, 3)).await;
 
     // It serves what it knows; the first GC pass (at start) spares the newer
     // blobs: they are younger than the grace period.
@@ -211,17 +227,7 @@ async fn an_older_database_serves_and_gc_keeps_the_blobs_it_does_not_know() {
 
 #[tokio::test]
 async fn gc_over_a_store_that_lost_most_rows_quarantines_nothing_and_adopt_recovers_it() {
-    let app = spawn_app().await;
-    let old = upload_many(&app, 1, 1).await;
-    let key = app.upload_key.clone();
-    let dir = stop(app);
-    let db = Store::db_path(dir.path());
-    let early = std::fs::read(&db).unwrap();
-    let mut app = spawn_app_in(dir, |_| {}).await;
-    app.upload_key = key;
-    let lost = upload_many(&app, 20, 12).await;
-    let dir = stop(app);
-    std::fs::write(&db, &early).unwrap();
+    let (dir, old, lost) = with_an_older_database((1, 1), (20, 12)).await;
 
     // Every file but the database (which any open writes to).
     let files = |d: &Path| {
