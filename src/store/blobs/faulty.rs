@@ -1,0 +1,145 @@
+//! A backend that can be taken down: [`FaultyBlobStore`] wraps another and,
+//! while switched off, fails every call the way an unreachable object store
+//! does ([`Unavailable`](super::Unavailable)); its probe can also be made to
+//! hang. Tests use it to prove the serve path, the disk cache and `/readyz`
+//! against an outage without a cluster. Local temps stay usable, as the S3
+//! backend's spool does when the bucket is gone.
+//!
+//! Compiled always (like `memory`): integration tests link the library
+//! without `cfg(test)`.
+
+use std::io::{self, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use super::{
+    BlobEntry, BlobHash, BlobMeta, BlobRead, BlobStore, TempBlob, TempEntry, TrashEntry,
+    Unavailable, hex,
+};
+
+/// A switchable wrapper; clones share the switch.
+#[derive(Debug, Clone)]
+pub struct FaultyBlobStore {
+    inner: Arc<dyn BlobStore>,
+    down: Arc<AtomicBool>,
+    hang: Arc<AtomicBool>,
+    /// When set, [`BlobStore::presign`] answers `<base><hex>?ttl=<secs>`.
+    presign_base: Option<String>,
+}
+
+impl FaultyBlobStore {
+    /// Wraps `inner`, up.
+    pub fn new(inner: Arc<dyn BlobStore>) -> Self {
+        FaultyBlobStore {
+            inner,
+            down: Arc::default(),
+            hang: Arc::default(),
+            presign_base: None,
+        }
+    }
+
+    /// Signs URLs under `base` (a stand-in for a bucket's endpoint).
+    pub fn presigning(mut self, base: &str) -> Self {
+        self.presign_base = Some(base.to_string());
+        self
+    }
+
+    /// Takes the backend down (`true`) or brings it back.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Makes probes hang (5 s each, past any caller's patience) instead of
+    /// answering.
+    pub fn set_hanging(&self, hang: bool) {
+        self.hang.store(hang, Ordering::SeqCst);
+    }
+
+    fn up(&self) -> io::Result<()> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(Unavailable::io("the test backend is down"));
+        }
+        Ok(())
+    }
+}
+
+impl BlobStore for FaultyBlobStore {
+    fn create_temp(&self) -> io::Result<TempBlob> {
+        self.inner.create_temp()
+    }
+    fn put(&self, temp: TempBlob, hash: &BlobHash) -> io::Result<bool> {
+        self.up()?;
+        self.inner.put(temp, hash)
+    }
+    fn replace(&self, temp: TempBlob, hash: &BlobHash) -> io::Result<()> {
+        self.up()?;
+        self.inner.replace(temp, hash)
+    }
+    fn read_range(&self, hash: &BlobHash, start: u64, len: u64) -> io::Result<BlobRead> {
+        self.up()?;
+        self.inner.read_range(hash, start, len)
+    }
+    fn stat(&self, hash: &BlobHash) -> io::Result<Option<BlobMeta>> {
+        self.up()?;
+        self.inner.stat(hash)
+    }
+    fn delete(&self, hash: &BlobHash) -> io::Result<()> {
+        self.up()?;
+        self.inner.delete(hash)
+    }
+    fn scan(&self, visit: &mut dyn FnMut(BlobEntry) -> io::Result<bool>) -> io::Result<bool> {
+        self.up()?;
+        self.inner.scan(visit)
+    }
+    fn quarantine(&self, hash: &BlobHash, at: SystemTime) -> io::Result<TrashEntry> {
+        self.up()?;
+        self.inner.quarantine(hash, at)
+    }
+    fn list_trash(&self) -> io::Result<Vec<TrashEntry>> {
+        self.up()?;
+        self.inner.list_trash()
+    }
+    fn restore_trashed(&self, entry: &TrashEntry) -> io::Result<()> {
+        self.up()?;
+        self.inner.restore_trashed(entry)
+    }
+    fn read_trashed(&self, entry: &TrashEntry) -> io::Result<Box<dyn Read + Send>> {
+        self.up()?;
+        self.inner.read_trashed(entry)
+    }
+    fn purge_trashed(&self, entry: &TrashEntry) -> io::Result<()> {
+        self.up()?;
+        self.inner.purge_trashed(entry)
+    }
+    fn list_temps(&self) -> io::Result<Vec<TempEntry>> {
+        self.inner.list_temps()
+    }
+    fn remove_temp(&self, temp: &TempEntry) -> io::Result<bool> {
+        self.inner.remove_temp(temp)
+    }
+    fn remote_marker(&self) -> io::Result<Option<String>> {
+        self.up()?;
+        self.inner.remote_marker()
+    }
+    fn write_remote_marker(&self, text: &str) -> io::Result<()> {
+        self.up()?;
+        self.inner.write_remote_marker(text)
+    }
+    fn simulate_disk_full(&self, on: bool) {
+        self.inner.simulate_disk_full(on)
+    }
+    fn probe(&self) -> io::Result<()> {
+        if self.hang.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_secs(5));
+        }
+        self.up()?;
+        self.inner.probe()
+    }
+    fn presign(&self, hash: &BlobHash, ttl: Duration) -> io::Result<Option<String>> {
+        Ok(self
+            .presign_base
+            .as_ref()
+            .map(|base| format!("{base}{}?ttl={}", hex(hash), ttl.as_secs())))
+    }
+}
