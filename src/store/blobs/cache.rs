@@ -451,17 +451,29 @@ impl CachedBlobStore {
 }
 
 impl BlobStore for CachedBlobStore {
-    fn create_temp(&self) -> io::Result<TempBlob> {
-        self.inner.create_temp()
-    }
-    fn put(&self, temp: TempBlob, hash: &BlobHash) -> io::Result<bool> {
-        self.inner.put(temp, hash)
-    }
+    forward_to_inner!(|_: &Self| io::Result::Ok(());
+        fn create_temp(&self) -> io::Result<TempBlob>;
+        fn put(&self, temp: TempBlob, hash: &BlobHash) -> io::Result<bool>;
+        fn stat(&self, hash: &BlobHash) -> io::Result<Option<BlobMeta>>;
+        fn scan(&self, visit: &mut dyn FnMut(BlobEntry) -> io::Result<bool>) -> io::Result<bool>;
+        fn list_trash(&self) -> io::Result<Vec<TrashEntry>>;
+        fn restore_trashed(&self, entry: &TrashEntry) -> io::Result<()>;
+        fn read_trashed(&self, entry: &TrashEntry) -> io::Result<Box<dyn Read + Send>>;
+        fn purge_trashed(&self, entry: &TrashEntry) -> io::Result<()>;
+        fn list_temps(&self) -> io::Result<Vec<TempEntry>>;
+        fn remove_temp(&self, temp: &TempEntry) -> io::Result<bool>;
+        fn remote_marker(&self) -> io::Result<Option<String>>;
+        fn write_remote_marker(&self, text: &str) -> io::Result<()>;
+        fn probe(&self) -> io::Result<()>;
+        fn presign(&self, hash: &BlobHash, ttl: Duration) -> io::Result<Option<String>>;
+    );
+
     fn replace(&self, temp: TempBlob, hash: &BlobHash) -> io::Result<()> {
         let r = self.inner.replace(temp, hash);
         self.cache.forget(hash);
         r
     }
+
     fn read_range(&self, hash: &BlobHash, start: u64, len: u64) -> io::Result<BlobRead> {
         if let Some(hit) = self.cache.read(hash, start, len) {
             return Ok(hit);
@@ -484,52 +496,19 @@ impl BlobStore for CachedBlobStore {
             },
         })
     }
-    fn stat(&self, hash: &BlobHash) -> io::Result<Option<BlobMeta>> {
-        self.inner.stat(hash)
-    }
+
     fn delete(&self, hash: &BlobHash) -> io::Result<()> {
         self.cache.forget(hash);
         self.inner.delete(hash)
     }
-    fn scan(&self, visit: &mut dyn FnMut(BlobEntry) -> io::Result<bool>) -> io::Result<bool> {
-        self.inner.scan(visit)
-    }
+
     fn quarantine(&self, hash: &BlobHash, at: SystemTime) -> io::Result<TrashEntry> {
         self.cache.forget(hash);
         self.inner.quarantine(hash, at)
     }
-    fn list_trash(&self) -> io::Result<Vec<TrashEntry>> {
-        self.inner.list_trash()
-    }
-    fn restore_trashed(&self, entry: &TrashEntry) -> io::Result<()> {
-        self.inner.restore_trashed(entry)
-    }
-    fn read_trashed(&self, entry: &TrashEntry) -> io::Result<Box<dyn Read + Send>> {
-        self.inner.read_trashed(entry)
-    }
-    fn purge_trashed(&self, entry: &TrashEntry) -> io::Result<()> {
-        self.inner.purge_trashed(entry)
-    }
-    fn list_temps(&self) -> io::Result<Vec<TempEntry>> {
-        self.inner.list_temps()
-    }
-    fn remove_temp(&self, temp: &TempEntry) -> io::Result<bool> {
-        self.inner.remove_temp(temp)
-    }
-    fn remote_marker(&self) -> io::Result<Option<String>> {
-        self.inner.remote_marker()
-    }
-    fn write_remote_marker(&self, text: &str) -> io::Result<()> {
-        self.inner.write_remote_marker(text)
-    }
+
     fn simulate_disk_full(&self, on: bool) {
         self.inner.simulate_disk_full(on)
-    }
-    fn probe(&self) -> io::Result<()> {
-        self.inner.probe()
-    }
-    fn presign(&self, hash: &BlobHash, ttl: Duration) -> io::Result<Option<String>> {
-        self.inner.presign(hash, ttl)
     }
 }
 

@@ -65,67 +65,27 @@ impl FaultyBlobStore {
 }
 
 impl BlobStore for FaultyBlobStore {
-    fn create_temp(&self) -> io::Result<TempBlob> {
-        self.inner.create_temp()
-    }
-    fn put(&self, temp: TempBlob, hash: &BlobHash) -> io::Result<bool> {
-        self.up()?;
-        self.inner.put(temp, hash)
-    }
-    fn replace(&self, temp: TempBlob, hash: &BlobHash) -> io::Result<()> {
-        self.up()?;
-        self.inner.replace(temp, hash)
-    }
-    fn read_range(&self, hash: &BlobHash, start: u64, len: u64) -> io::Result<BlobRead> {
-        self.up()?;
-        self.inner.read_range(hash, start, len)
-    }
-    fn stat(&self, hash: &BlobHash) -> io::Result<Option<BlobMeta>> {
-        self.up()?;
-        self.inner.stat(hash)
-    }
-    fn delete(&self, hash: &BlobHash) -> io::Result<()> {
-        self.up()?;
-        self.inner.delete(hash)
-    }
-    fn scan(&self, visit: &mut dyn FnMut(BlobEntry) -> io::Result<bool>) -> io::Result<bool> {
-        self.up()?;
-        self.inner.scan(visit)
-    }
-    fn quarantine(&self, hash: &BlobHash, at: SystemTime) -> io::Result<TrashEntry> {
-        self.up()?;
-        self.inner.quarantine(hash, at)
-    }
-    fn list_trash(&self) -> io::Result<Vec<TrashEntry>> {
-        self.up()?;
-        self.inner.list_trash()
-    }
-    fn restore_trashed(&self, entry: &TrashEntry) -> io::Result<()> {
-        self.up()?;
-        self.inner.restore_trashed(entry)
-    }
-    fn read_trashed(&self, entry: &TrashEntry) -> io::Result<Box<dyn Read + Send>> {
-        self.up()?;
-        self.inner.read_trashed(entry)
-    }
-    fn purge_trashed(&self, entry: &TrashEntry) -> io::Result<()> {
-        self.up()?;
-        self.inner.purge_trashed(entry)
-    }
-    fn list_temps(&self) -> io::Result<Vec<TempEntry>> {
-        self.inner.list_temps()
-    }
-    fn remove_temp(&self, temp: &TempEntry) -> io::Result<bool> {
-        self.inner.remove_temp(temp)
-    }
-    fn remote_marker(&self) -> io::Result<Option<String>> {
-        self.up()?;
-        self.inner.remote_marker()
-    }
-    fn write_remote_marker(&self, text: &str) -> io::Result<()> {
-        self.up()?;
-        self.inner.write_remote_marker(text)
-    }
+    // Local temps stay usable, as the S3 backend's spool does.
+    forward_to_inner!(|_: &Self| io::Result::Ok(());
+        fn create_temp(&self) -> io::Result<TempBlob>;
+        fn list_temps(&self) -> io::Result<Vec<TempEntry>>;
+        fn remove_temp(&self, temp: &TempEntry) -> io::Result<bool>;
+    );
+    forward_to_inner!(Self::up;
+        fn put(&self, temp: TempBlob, hash: &BlobHash) -> io::Result<bool>;
+        fn replace(&self, temp: TempBlob, hash: &BlobHash) -> io::Result<()>;
+        fn read_range(&self, hash: &BlobHash, start: u64, len: u64) -> io::Result<BlobRead>;
+        fn stat(&self, hash: &BlobHash) -> io::Result<Option<BlobMeta>>;
+        fn delete(&self, hash: &BlobHash) -> io::Result<()>;
+        fn scan(&self, visit: &mut dyn FnMut(BlobEntry) -> io::Result<bool>) -> io::Result<bool>;
+        fn quarantine(&self, hash: &BlobHash, at: SystemTime) -> io::Result<TrashEntry>;
+        fn list_trash(&self) -> io::Result<Vec<TrashEntry>>;
+        fn restore_trashed(&self, entry: &TrashEntry) -> io::Result<()>;
+        fn read_trashed(&self, entry: &TrashEntry) -> io::Result<Box<dyn Read + Send>>;
+        fn purge_trashed(&self, entry: &TrashEntry) -> io::Result<()>;
+        fn remote_marker(&self) -> io::Result<Option<String>>;
+        fn write_remote_marker(&self, text: &str) -> io::Result<()>;
+    );
     fn simulate_disk_full(&self, on: bool) {
         self.inner.simulate_disk_full(on)
     }

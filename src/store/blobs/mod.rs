@@ -22,6 +22,20 @@
 //! underneath for the filesystem. The one async piece, feeding a temp from an
 //! upload stream, is the adapter [`async_temp::AsyncTemp`].
 
+/// Writes [`BlobStore`] methods of a wrapper that pass straight on to
+/// `self.inner` once `$check(self)` (an `io::Result<()>`) allowed it; the
+/// wrappers differ only in the few methods they write out.
+macro_rules! forward_to_inner {
+    ($check:expr; $(fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)*) => {
+        $(
+            fn $name(&self $(, $arg: $ty)*) -> $ret {
+                ($check)(self)?;
+                self.inner.$name($($arg),*)
+            }
+        )*
+    };
+}
+
 pub mod async_temp;
 pub mod cache;
 pub mod faulty;
