@@ -28,8 +28,15 @@ fn backend() -> FaultyBlobStore {
     FaultyBlobStore::new(Arc::new(MemBlobStore::new()))
 }
 
+/// Blobs held by the disk cache: files in its fan-out directories (not its
+/// marker at the top, not its temps).
 fn cached_files(dir: &std::path::Path) -> usize {
-    count_files(dir) - count_files(&dir.join("tmp"))
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir() && !p.ends_with("tmp"))
+        .map(|p| count_files(&p))
+        .sum()
 }
 
 /// GETs an image's public link on `app` (its port changes on a restart).

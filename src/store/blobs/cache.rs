@@ -30,7 +30,9 @@
 //!   budget over the smallest blob, so it ends in a bounded time (about a
 //!   second per 500k files). Leftover temps, empty files and foreign names
 //!   are removed; a fill is synced before its rename, so a power cut cannot
-//!   leave a name over missing data.
+//!   leave a name over missing data. A directory that is neither empty nor
+//!   marked as a cache (`PIXBIN-CACHE`) is refused, so a mistyped
+//!   `--cache-dir` never has its files cleaned away.
 //! - **Reads only.** Everything but reads goes to the backend: `stat`,
 //!   listings, GC and `check` judge the bucket itself, never the cache.
 //!   Write failures of the cache (a full disk) only lose the fill.
@@ -57,6 +59,9 @@ pub struct DiskCacheConfig {
     /// The most bytes of blobs kept.
     pub size: u64,
 }
+
+/// The file that marks a directory as a cache of ours.
+const MARKER: &str = "PIXBIN-CACHE";
 
 /// What the index knows of one cached blob.
 #[derive(Debug, Clone, Copy)]
@@ -153,6 +158,21 @@ impl DiskCache {
         let dir = config.dir.clone();
         let tmp = dir.join("tmp");
         perms::own_dir(&dir)?;
+        // Opening cleans up what it does not recognise: never in a directory
+        // that holds anything but a cache of ours (`--cache-dir /var/cache`).
+        let marker = dir.join(MARKER);
+        if !marker.exists() {
+            if fs::read_dir(&dir)?.next().is_some() {
+                return Err(io::Error::other(format!(
+                    "{} is not empty and not a pixbin cache: give --cache-dir a new or empty directory",
+                    dir.display()
+                )));
+            }
+            fs::write(
+                &marker,
+                b"pixbin blob cache: files here may be removed at any time\n",
+            )?;
+        }
         // Temps of an earlier run are fills that never finished.
         let _ = fs::remove_dir_all(&tmp);
         perms::own_dir(&tmp)?;
@@ -722,6 +742,23 @@ mod tests {
         let shrunk = CachedBlobStore::open(Arc::new(s.backend.clone()), &small).unwrap();
         assert_eq!(shrunk.cached_bytes(), 0);
         assert!(files_in(&s.config.dir).is_empty());
+    }
+
+    #[test]
+    fn a_directory_that_is_not_a_cache_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("ab")).unwrap();
+        fs::write(dir.path().join("ab").join("precious"), b"keep").unwrap();
+        let config = DiskCacheConfig {
+            dir: dir.path().to_path_buf(),
+            size: 1 << 20,
+        };
+        let err = CachedBlobStore::open(Arc::new(MemBlobStore::new()), &config).unwrap_err();
+        assert!(err.to_string().contains("not a pixbin cache"), "{err}");
+        assert_eq!(
+            fs::read(dir.path().join("ab").join("precious")).unwrap(),
+            b"keep"
+        );
     }
 
     #[test]
