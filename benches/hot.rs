@@ -64,6 +64,7 @@ fn record(uuid: [u8; 16], hash: BlobHash, size: u64, at: i64) -> ImageRecord {
         expires_at: None,
         max_views: None,
         stripped: Vec::new(),
+        owner: String::new(),
     }
 }
 

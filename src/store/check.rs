@@ -59,13 +59,7 @@ pub(crate) fn precheck(path: &std::path::Path) -> Result<Option<redb::ReadOnlyDa
         let r = db.begin_read()?;
         match r.open_table(NAME_TO_META) {
             Ok(t) => {
-                let found = get_meta(&t, keys::SCHEMA_VERSION)?;
-                if found != SCHEMA_VERSION {
-                    return Err(super::StoreError::SchemaMismatch {
-                        found,
-                        expected: SCHEMA_VERSION,
-                    });
-                }
+                schema_needs_upgrade(get_meta(&t, keys::SCHEMA_VERSION)?)?;
             }
             Err(redb::TableError::TableDoesNotExist(_)) => {}
             Err(e) => return Err(e.into()),
