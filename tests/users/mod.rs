@@ -3,6 +3,7 @@
 //! dedup across accounts, invites and registration, managing accounts.
 
 mod manage;
+mod matrix;
 mod upgrade;
 
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
