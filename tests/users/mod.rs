@@ -4,6 +4,7 @@
 
 mod manage;
 mod matrix;
+mod quotas;
 mod upgrade;
 
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
