@@ -20,7 +20,7 @@ use crate::http::pages;
 use crate::http::query;
 use crate::secret::TokenHash;
 use crate::state::AppState;
-use crate::store::codec::{Role, UserRecord};
+use crate::store::codec::{Grant, Role, UserRecord};
 use crate::store::invites::LinkRefusal;
 
 fn invalid_link() -> AppError {
@@ -123,7 +123,7 @@ async fn reset_with(state: &AppState, token: &str, password: String) -> Result<S
     let th = TokenHash::of(token);
     let now = clock::now_ms();
     // Judge the password against the account it will belong to.
-    let Some(crate::store::codec::Grant::PasswordReset { username }) = state
+    let Some(Grant::PasswordReset { username }) = state
         .blocking(move |s| s.link(&th, now))
         .await?
         .map(|l| l.grant)
@@ -212,44 +212,55 @@ fn refusal_page(e: &AppError) -> Response<Body> {
     message_page(status, "Not done", &e.to_string())
 }
 
+/// The two pages a link opens.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LinkPage {
+    /// `/invite`: pick a name and a password.
+    Invite,
+    /// `/reset-password`: pick a new password.
+    Reset,
+}
+
+impl LinkPage {
+    fn path(self) -> &'static str {
+        match self {
+            LinkPage::Invite => "/invite",
+            LinkPage::Reset => "/reset-password",
+        }
+    }
+
+    /// Whether a link granting `g` opens this page.
+    fn opens(self, g: &Grant) -> bool {
+        matches!(
+            (self, g),
+            (LinkPage::Invite, Grant::Invite { .. })
+                | (LinkPage::Reset, Grant::PasswordReset { .. })
+        )
+    }
+
+    /// Does what the form asks; the account's name.
+    async fn submit(
+        self,
+        state: &AppState,
+        token: &str,
+        name: String,
+        pw: String,
+    ) -> Result<String, AppError> {
+        match self {
+            LinkPage::Invite => register_with(state, Some(token), &name, pw)
+                .await
+                .map(|()| name),
+            LinkPage::Reset => reset_with(state, token, pw).await,
+        }
+    }
+}
+
 /// `GET|POST /invite?token=`: pick a name and a password with an invite.
 pub async fn invite_page(
     state: &AppState,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, AppError> {
-    let Some(token) = page_token(&req) else {
-        return Ok(refusal_page(&invalid_link()));
-    };
-    if state.config.registration == Registration::Closed {
-        return Ok(refusal_page(&closed()));
-    }
-    if req.method() == hyper::Method::POST {
-        let (name, pw) = form(state, req).await?;
-        return Ok(match register_with(state, Some(&token), &name, pw).await {
-            Ok(()) => message_page(
-                StatusCode::CREATED,
-                "Account created",
-                &format!("The account {name} is ready. Log in at /admin/."),
-            ),
-            Err(AppError::Internal(e)) => return Err(AppError::Internal(e)),
-            Err(e) => refusal_page(&e),
-        });
-    }
-    let th = TokenHash::of(&token);
-    let now = clock::now_ms();
-    let valid = state
-        .blocking(move |s| s.link(&th, now))
-        .await?
-        .is_some_and(|l| matches!(l.grant, crate::store::codec::Grant::Invite { .. }));
-    if !valid {
-        return Ok(refusal_page(&invalid_link()));
-    }
-    Ok(form_page(
-        "Create your account",
-        "You were invited to this pixbin. Choose a name and a password.",
-        &format!("/invite?token={token}"),
-        true,
-    ))
+    link_page(state, req, LinkPage::Invite).await
 }
 
 /// `GET|POST /reset-password?token=`: set a new password with a reset link.
@@ -257,34 +268,60 @@ pub async fn reset_page(
     state: &AppState,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, AppError> {
+    link_page(state, req, LinkPage::Reset).await
+}
+
+/// A link's page: the form for a usable link (GET), what the form asked
+/// done (POST), or the one refusal for any link that is not.
+async fn link_page(
+    state: &AppState,
+    req: Request<Incoming>,
+    page: LinkPage,
+) -> Result<Response<Body>, AppError> {
     let Some(token) = page_token(&req) else {
         return Ok(refusal_page(&invalid_link()));
     };
+    if page == LinkPage::Invite && state.config.registration == Registration::Closed {
+        return Ok(refusal_page(&closed()));
+    }
     if req.method() == hyper::Method::POST {
-        let (_, pw) = form(state, req).await?;
-        return Ok(match reset_with(state, &token, pw).await {
-            Ok(name) => message_page(
-                StatusCode::OK,
-                "Password set",
-                &format!("The password of {name} is set. Log in at /admin/."),
-            ),
-            Err(AppError::Internal(e)) => return Err(AppError::Internal(e)),
-            Err(e) => refusal_page(&e),
-        });
+        let (name, pw) = form(state, req).await?;
+        return match page.submit(state, &token, name, pw).await {
+            Ok(name) => Ok(match page {
+                LinkPage::Invite => message_page(
+                    StatusCode::CREATED,
+                    "Account created",
+                    &format!("The account {name} is ready. Log in at /admin/."),
+                ),
+                LinkPage::Reset => message_page(
+                    StatusCode::OK,
+                    "Password set",
+                    &format!("The password of {name} is set. Log in at /admin/."),
+                ),
+            }),
+            Err(e @ AppError::Internal(_)) => Err(e),
+            Err(e) => Ok(refusal_page(&e)),
+        };
     }
     let th = TokenHash::of(&token);
     let now = clock::now_ms();
-    let valid = state
-        .blocking(move |s| s.link(&th, now))
-        .await?
-        .is_some_and(|l| matches!(l.grant, crate::store::codec::Grant::PasswordReset { .. }));
-    if !valid {
+    let link = state.blocking(move |s| s.link(&th, now)).await?;
+    if !link.is_some_and(|l| page.opens(&l.grant)) {
         return Ok(refusal_page(&invalid_link()));
     }
-    Ok(form_page(
-        "Set your password",
-        "Choose a new password. Every browser logged in to this account will be logged out.",
-        &format!("/reset-password?token={token}"),
-        false,
-    ))
+    let action = format!("{}?token={token}", page.path());
+    Ok(match page {
+        LinkPage::Invite => form_page(
+            "Create your account",
+            "You were invited to this pixbin. Choose a name and a password.",
+            &action,
+            true,
+        ),
+        LinkPage::Reset => form_page(
+            "Set your password",
+            "Choose a new password. Every browser logged in to this account will be logged out.",
+            &action,
+            false,
+        ),
+    })
 }
