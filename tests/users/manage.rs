@@ -284,16 +284,36 @@ async fn registration_is_closed_unless_opened() {
         .send_json(&app, Method::POST, "/api/invites", json!({}))
         .await;
     assert_eq!(code_of(res).await, (409, "registration_closed".into()));
-    let app = app.restart(|c| c.registration = Registration::Open).await;
+    let app = app
+        .restart(|c| {
+            c.registration = Registration::Open;
+            c.login_attempts = 3;
+        })
+        .await;
     let res = register(&app, "eve", None).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let eve = Person::login(&app, "eve", PASSWORD).await;
     assert_eq!(eve.get_json(&app, "/api/me").await["role"], "user");
+    // Open, not unbounded: attempts from one address count like failed
+    // logins (eve's login cleared the first).
+    for name in ["fay", "gus", "hal"] {
+        assert_eq!(
+            register(&app, name, None).await.status(),
+            StatusCode::CREATED
+        );
+    }
+    let res = register(&app, "ivy", None).await;
+    assert_eq!(code_of(res).await, (429, "rate_limited".into()));
+    assert!(app.state.store.user("ivy").unwrap().is_none());
 }
 
 #[tokio::test]
 async fn an_invite_works_its_number_of_times_then_never_and_expires() {
-    let app = spawn_app_with(|c| c.registration = Registration::Invite).await;
+    let app = spawn_app_with(|c| {
+        c.registration = Registration::Invite;
+        c.login_attempts = 100;
+    })
+    .await;
     let admin = Person::admin(&app).await;
     assert_eq!(
         code_of(register(&app, "eve", None).await).await,

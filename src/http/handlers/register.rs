@@ -5,7 +5,12 @@
 //!
 //! An unknown, expired, used-up or revoked link gets one answer, so a link
 //! cannot be probed. The token travels only in `?token=`, which the access log
-//! redacts.
+//! redacts. Every attempt to use a link or to register counts against the
+//! client address like a failed login (`--login-attempts` per window, then
+//! 429), so neither open registration nor guessing links can be done in bulk.
+
+use std::net::IpAddr;
+use std::time::Instant;
 
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
@@ -15,6 +20,7 @@ use crate::clock;
 use crate::config::Registration;
 use crate::error::AppError;
 use crate::http::body::{self, Body, json, ok_json};
+use crate::http::client_ip;
 use crate::http::handlers::users::{check_new_account, hash_password};
 use crate::http::pages;
 use crate::http::query;
@@ -37,10 +43,28 @@ fn closed() -> AppError {
     }
 }
 
+/// Counts an attempt to register or use a link against the client address
+/// (the login limiter's: a later successful login clears it) and against
+/// `what` (the name asked for, or the link), never against one key shared by
+/// everyone, which a stranger could fill to lock registration for all; 429
+/// past it.
+fn throttle(state: &AppState, client: IpAddr, what: &str) -> Result<(), AppError> {
+    state
+        .logins
+        .reserve(client, what, Instant::now())
+        .map_err(|t| AppError::RateLimited {
+            retry_after: t.retry_after_secs,
+        })
+}
+
+fn client(req: &Request<Incoming>) -> IpAddr {
+    client_ip::client_of(req).unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
 /// Creates `name` with `password`, by an invite token or open registration.
 async fn register_with(
     state: &AppState,
-    token: Option<&str>,
+    (client, token): (IpAddr, Option<&str>),
     name: &str,
     password: String,
 ) -> Result<(), AppError> {
@@ -48,6 +72,7 @@ async fn register_with(
     if mode == Registration::Closed {
         return Err(closed());
     }
+    throttle(state, client, name)?;
     if token.is_none() && mode != Registration::Open {
         return Err(AppError::Forbidden {
             code: "invite_required",
@@ -103,9 +128,10 @@ pub async fn register(
     state: &AppState,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, AppError> {
+    let client = client(&req);
     let b: RegisterBody =
         body::read_json(req.into_body(), 4 * 1024, state.config.body_idle_timeout).await?;
-    register_with(state, b.invite.as_deref(), &b.name, b.password).await?;
+    register_with(state, (client, b.invite.as_deref()), &b.name, b.password).await?;
     let n = b.name.clone();
     let role = state
         .blocking(move |s| s.user(&n))
@@ -119,8 +145,14 @@ pub async fn register(
 }
 
 /// Sets the password of the account a reset token names; returns its name.
-async fn reset_with(state: &AppState, token: &str, password: String) -> Result<String, AppError> {
+async fn reset_with(
+    state: &AppState,
+    (client, token): (IpAddr, &str),
+    password: String,
+) -> Result<String, AppError> {
+    // The link's digest, so the key names no secret.
     let th = TokenHash::of(token);
+    throttle(state, client, &crate::store::blobs::hex(th.as_slice()))?;
     let now = clock::now_ms();
     // Judge the password against the account it will belong to.
     let Some(Grant::PasswordReset { username }) = state
@@ -153,9 +185,10 @@ pub async fn redeem_reset(
     state: &AppState,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, AppError> {
+    let client = client(&req);
     let b: ResetBody =
         body::read_json(req.into_body(), 4 * 1024, state.config.body_idle_timeout).await?;
-    let name = reset_with(state, &b.token, b.password).await?;
+    let name = reset_with(state, (client, &b.token), b.password).await?;
     Ok(ok_json(&serde_json::json!({ "name": name })))
 }
 
@@ -242,15 +275,15 @@ impl LinkPage {
     async fn submit(
         self,
         state: &AppState,
-        token: &str,
+        (client, token): (IpAddr, &str),
         name: String,
         pw: String,
     ) -> Result<String, AppError> {
         match self {
-            LinkPage::Invite => register_with(state, Some(token), &name, pw)
+            LinkPage::Invite => register_with(state, (client, Some(token)), &name, pw)
                 .await
                 .map(|()| name),
-            LinkPage::Reset => reset_with(state, token, pw).await,
+            LinkPage::Reset => reset_with(state, (client, token), pw).await,
         }
     }
 }
@@ -285,8 +318,9 @@ async fn link_page(
         return Ok(refusal_page(&closed()));
     }
     if req.method() == hyper::Method::POST {
+        let client = client(&req);
         let (name, pw) = form(state, req).await?;
-        return match page.submit(state, &token, name, pw).await {
+        return match page.submit(state, (client, &token), name, pw).await {
             Ok(name) => Ok(match page {
                 LinkPage::Invite => message_page(
                     StatusCode::CREATED,
