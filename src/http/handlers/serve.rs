@@ -1,6 +1,7 @@
 //! Serving image bytes: `GET|HEAD /{uuid}.{ext}` (public, counts views; each
 //! delivery of a view-limited image is paid for, see `view_limits`) and
-//! `/api/proxy/{uuid}.{ext}` (session, no view).
+//! `/api/proxy/{uuid}.{ext}` (session, no view; an account's own images, any
+//! for an admin, `guard::check_visible`).
 //!
 //! With `--s3-redirect`, a public GET of an image that never stops being
 //! served (no key, no expiry, no view limit) answers `302` to a presigned URL
@@ -26,7 +27,7 @@ use crate::error::AppError;
 use crate::http::body::{Body, empty};
 use crate::http::cache_policy::CachePolicy;
 use crate::http::client_ip;
-use crate::http::guard::check_public_access;
+use crate::http::guard::{SessionCtx, check_public_access, check_visible};
 use crate::http::send_blob::serve_blob_as;
 use crate::media::ImageType;
 use crate::state::AppState;
@@ -146,11 +147,12 @@ fn redirect_to_store(
 /// `GET|HEAD /api/proxy/{uuid}.{ext}` (session checked by dispatch).
 pub async fn proxy(
     state: &AppState,
-    uuid: Uuid,
-    kind: ImageType,
+    ctx: &SessionCtx,
+    (uuid, kind): (Uuid, ImageType),
     req: &Request<Incoming>,
 ) -> Result<Response<Body>, AppError> {
     let img = lookup(state, uuid, kind).await?;
+    check_visible(ctx, &img)?;
     serve_blob(state, &img, req, true, None).await
 }
 

@@ -205,6 +205,7 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
     let kind = checked.info().kind;
     let origin = Origin::Upload {
         uploader: auth.uploader,
+        owner: auth.owner,
         key_hash: auth.key_hash,
         policy: auth.policy.as_ref(),
         asked: &fields,
