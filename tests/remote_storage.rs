@@ -5,6 +5,9 @@
 //!   cache while the store is out of reach, and after a restart; an image
 //!   never read answers `503 unavailable` with `Retry-After`, and serves
 //!   again once the store is back (an outage is never judged as damage);
+//! - a cached copy damaged on the local disk is replaced from the store and
+//!   marks nothing; the scrub reads the store, so rot in the bucket is found
+//!   even while the cache holds a whole copy;
 //! - `/readyz` is `503` with a JSON reason while the store is unreachable and
 //!   ready again once it is back, answering within seconds even when the
 //!   store's probe hangs;
@@ -18,7 +21,7 @@ use std::time::Duration;
 
 use pixbin::store::blobs::cache::DiskCacheConfig;
 use pixbin::store::blobs::storage::Storage;
-use pixbin::store::blobs::{FaultyBlobStore, MemBlobStore};
+use pixbin::store::blobs::{BlobHash, BlobStore, FaultyBlobStore, MemBlobStore, parse_hex};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -107,6 +110,91 @@ async fn a_cached_image_serves_through_an_outage_and_a_cold_one_answers_503() {
     assert_eq!(get_bytes(&app, &warm).await, (StatusCode::OK, warm_bytes));
     store.set_down(false);
     drop(app);
+}
+
+/// The one file the disk cache holds.
+fn the_cached_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir() && !p.ends_with("tmp"))
+        .flat_map(|p| std::fs::read_dir(p).unwrap().map(|e| e.unwrap().path()))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files[0].clone()
+}
+
+/// An image past the in-memory small-blob cache (256 KiB), so the disk
+/// cache is what serves it, uploaded and read once (which fills the cache).
+async fn warm_image(app: &TestApp, seed: u64) -> (Value, Vec<u8>, BlobHash) {
+    let bytes = bmp(400, 300, seed);
+    let img = app.upload_ok(bytes.clone(), "big.bmp").await;
+    assert_eq!(get_bytes(app, &img).await, (StatusCode::OK, bytes.clone()));
+    let hash = parse_hex(img["hash"].as_str().unwrap()).unwrap();
+    (img, bytes, hash)
+}
+
+#[tokio::test]
+async fn a_cached_copy_damaged_on_local_disk_is_replaced_and_marks_nothing() {
+    let store = backend();
+    let cache = tempfile::tempdir().unwrap();
+    let config = DiskCacheConfig {
+        dir: cache.path().join("blobs"),
+        size: 64 << 20,
+    };
+    let app = spawn_app_with(remote(&store, Some(&config))).await;
+    let (img, bytes, hash) = warm_image(&app, 7).await;
+    let file = the_cached_file(&config.dir);
+    let mut damaged = bytes.clone();
+    damaged[5000] ^= 0x10;
+    std::fs::write(&file, &damaged).unwrap();
+    // Timestamps move in clock ticks: make the write as visible as a later
+    // one would be.
+    let f = std::fs::File::options().write(true).open(&file).unwrap();
+    f.set_modified(std::time::UNIX_EPOCH).unwrap();
+
+    assert_eq!(get_bytes(&app, &img).await, (StatusCode::OK, bytes.clone()));
+    let integrity = app.state.store.integrity();
+    assert!(!integrity.is_damaged(&hash), "the bucket's copy is whole");
+    assert_eq!(integrity.damaged(), 0);
+    assert_eq!(
+        std::fs::read(the_cached_file(&config.dir)).unwrap(),
+        bytes,
+        "the cached file was replaced by the store's bytes"
+    );
+    // And it serves from there while the store is away.
+    store.set_down(true);
+    assert_eq!(get_bytes(&app, &img).await, (StatusCode::OK, bytes));
+    store.set_down(false);
+}
+
+#[tokio::test]
+async fn the_scrub_reads_the_store_not_its_cache() {
+    let store = backend();
+    let cache = tempfile::tempdir().unwrap();
+    let config = DiskCacheConfig {
+        dir: cache.path().join("blobs"),
+        size: 64 << 20,
+    };
+    let tweak = remote(&store, Some(&config));
+    let app = spawn_app_with(|c| {
+        tweak(c);
+        c.scrub_interval = Duration::from_millis(500);
+    })
+    .await;
+    let (_img, bytes, hash) = warm_image(&app, 8).await;
+    // Rot in the bucket only: the cached copy stays whole.
+    let mut rotted = bytes.clone();
+    rotted[9000] ^= 0x01;
+    let mut t = store.create_temp().unwrap();
+    std::io::Write::write_all(&mut t, &rotted).unwrap();
+    store.replace(t, &hash).unwrap();
+    let integrity = app.state.store.integrity();
+    assert!(
+        poll_until(Duration::from_secs(20), || integrity.is_damaged(&hash)).await,
+        "the scrub found the rot in the store"
+    );
+    assert_eq!(std::fs::read(the_cached_file(&config.dir)).unwrap(), bytes);
 }
 
 #[tokio::test]
