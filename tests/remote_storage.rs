@@ -8,6 +8,10 @@
 //! - a cached copy damaged on the local disk is replaced from the store and
 //!   marks nothing; the scrub reads the store, so rot in the bucket is found
 //!   even while the cache holds a whole copy;
+//! - `serve` started while the store is unreachable retries, logging each
+//!   attempt, for `--storage-wait`: it starts if the store comes back in
+//!   time, and otherwise exits non-zero with one line saying why (the real
+//!   binary against an S3 endpoint that refuses connections);
 //! - `/readyz` is `503` with a JSON reason while the store is unreachable and
 //!   ready again once it is back, answering within seconds even when the
 //!   store's probe hangs;
@@ -285,4 +289,100 @@ async fn redirects_go_only_to_images_that_never_stop_being_served() {
         let (status, got) = get_bytes(&app, &img).await;
         assert_eq!((status, got == other), (StatusCode::OK, true), "{fields:?}");
     }
+}
+
+#[tokio::test]
+async fn start_up_waits_a_bounded_time_for_an_unreachable_store() {
+    let store = backend();
+    store.set_down(true);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = pixbin::config::Config::for_tests(dir.path());
+    config.storage = Storage::Given(Arc::new(store.clone()));
+    config.storage_wait = Duration::from_millis(1500);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let t = std::time::Instant::now();
+    let err = pixbin::app::start(config.clone(), &listener)
+        .await
+        .unwrap_err();
+    let took = t.elapsed();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("did not answer within --storage-wait 1.5s")
+            && msg.contains("unavailable")
+            && !msg.contains('\n'),
+        "{msg}"
+    );
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+    assert!(
+        !dir.path().join("pixbin.redb").exists(),
+        "nothing is written before the identity is judged"
+    );
+
+    // Back during the wait: the start goes on, with the identity checked.
+    let s = store.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        s.set_down(false);
+    });
+    config.storage_wait = Duration::from_secs(30);
+    let t = std::time::Instant::now();
+    let app = pixbin::app::start(config, &listener).await.unwrap();
+    assert!(t.elapsed() < Duration::from_secs(20));
+    assert!(dir.path().join("pixbin.redb").exists());
+    drop(app);
+}
+
+#[test]
+fn serve_exits_non_zero_with_one_line_when_the_bucket_never_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nobody listens on: every request is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pixbin"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .args(["--storage", "s3://pix/images", "--s3-path-style"])
+        .args(["--s3-endpoint", &format!("http://127.0.0.1:{port}")])
+        .args(["--s3-timeout", "1s", "--s3-retries", "0"])
+        .args(["--storage-wait", "3s"])
+        .env("AWS_ACCESS_KEY_ID", "GKtest")
+        .env("AWS_SECRET_ACCESS_KEY", "not-a-real-secret")
+        .env("PIXBIN_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if t.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("serve did not give up within a minute");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(t.elapsed() >= Duration::from_secs(3), "{:?}", t.elapsed());
+    let attempts = stderr
+        .lines()
+        .filter(|l| l.contains("waiting for it before serving"))
+        .count();
+    assert!(attempts >= 2, "each attempt is logged:\n{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("pixbin: ") && last.contains("did not answer within --storage-wait 3s"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not-a-real-secret"), "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing was created or served");
 }
