@@ -148,3 +148,64 @@ impl StreamCheck {
         false
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::*;
+    use crate::store::NewImage;
+    use crate::store::blobs::MemBlobStore;
+    use crate::store::blobs::cache::{CachedBlobStore, DiskCacheConfig};
+
+    #[test]
+    fn a_wrong_local_copy_is_dropped_unmarked_and_a_wrong_store_is_marked() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = DiskCacheConfig {
+            dir: dir.path().join("cache"),
+            size: 1 << 20,
+        };
+        let cached = CachedBlobStore::open(Arc::new(MemBlobStore::new()), &config).unwrap();
+        let store = Arc::new(
+            Store::open_with(
+                &dir.path().join("data"),
+                crate::store::identity::Claim::Verify,
+                Arc::new(cached),
+            )
+            .unwrap(),
+        );
+        let bytes = b"an image that was cached";
+        let mut temp = store.blobs().create_temp().unwrap();
+        temp.write_all(bytes).unwrap();
+        temp.sync_all().unwrap();
+        let new = NewImage {
+            record: crate::store::codec::test_record(bytes),
+            key_hash: None,
+        };
+        let image = store.commit_upload(new, temp, None, 1).unwrap().id;
+        let hash = BlobHash::of(bytes);
+        let fill = |store: &Store| {
+            let mut r = store.blobs().read(&hash).unwrap().reader;
+            r.read_to_end(&mut Vec::new()).unwrap();
+        };
+        fill(&store);
+        let subject = Subject {
+            store: store.clone(),
+            hash,
+            kind: BlobKind::Original,
+            image,
+        };
+        // Wrong bytes while a copy is held: they were the copy's.
+        assert_eq!(subject.check_bytes(b"wrong"), Err(Bad::LocalCopy));
+        assert!(!store.integrity().is_damaged(&hash));
+        let meta = store.blobs().stat(&hash).unwrap().unwrap();
+        let short = BlobMeta { size: 3, ..meta };
+        fill(&store);
+        assert_eq!(subject.check_length(&short, 24), Err(Bad::LocalCopy));
+        assert!(!store.integrity().is_damaged(&hash));
+        assert_eq!(subject.check_bytes(bytes), Ok(()));
+        // No copy left: the store's own bytes are wrong, which is damage.
+        assert_eq!(subject.check_bytes(b"wrong"), Err(Bad::Damaged));
+        assert!(store.integrity().is_damaged(&hash));
+    }
+}
