@@ -35,6 +35,17 @@ fn backend() -> FaultyBlobStore {
     FaultyBlobStore::new(Arc::new(MemBlobStore::new()))
 }
 
+/// A backend and a disk cache for it, in a temp dir that lives as long as
+/// the third value.
+fn backend_and_cache() -> (FaultyBlobStore, DiskCacheConfig, tempfile::TempDir) {
+    let cache = tempfile::tempdir().unwrap();
+    let config = DiskCacheConfig {
+        dir: cache.path().join("blobs"),
+        size: 64 << 20,
+    };
+    (backend(), config, cache)
+}
+
 /// Blobs held by the disk cache: files in its fan-out directories (not its
 /// marker at the top, not its temps).
 fn cached_files(dir: &std::path::Path) -> usize {
@@ -67,12 +78,7 @@ fn remote(
 
 #[tokio::test]
 async fn a_cached_image_serves_through_an_outage_and_a_cold_one_answers_503() {
-    let store = backend();
-    let cache = tempfile::tempdir().unwrap();
-    let config = DiskCacheConfig {
-        dir: cache.path().join("blobs"),
-        size: 64 << 20,
-    };
+    let (store, config, _cache) = backend_and_cache();
     let app = spawn_app_with(remote(&store, Some(&config))).await;
     // Past the in-memory small-blob cache (256 KiB), so the disk cache is
     // what serves them.
@@ -140,12 +146,7 @@ async fn warm_image(app: &TestApp, seed: u64) -> (Value, Vec<u8>, BlobHash) {
 
 #[tokio::test]
 async fn a_cached_copy_damaged_on_local_disk_is_replaced_and_marks_nothing() {
-    let store = backend();
-    let cache = tempfile::tempdir().unwrap();
-    let config = DiskCacheConfig {
-        dir: cache.path().join("blobs"),
-        size: 64 << 20,
-    };
+    let (store, config, _cache) = backend_and_cache();
     let app = spawn_app_with(remote(&store, Some(&config))).await;
     let (img, bytes, hash) = warm_image(&app, 7).await;
     let file = the_cached_file(&config.dir);
@@ -174,12 +175,7 @@ async fn a_cached_copy_damaged_on_local_disk_is_replaced_and_marks_nothing() {
 
 #[tokio::test]
 async fn the_scrub_reads_the_store_not_its_cache() {
-    let store = backend();
-    let cache = tempfile::tempdir().unwrap();
-    let config = DiskCacheConfig {
-        dir: cache.path().join("blobs"),
-        size: 64 << 20,
-    };
+    let (store, config, _cache) = backend_and_cache();
     let tweak = remote(&store, Some(&config));
     let app = spawn_app_with(|c| {
         tweak(c);
