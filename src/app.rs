@@ -78,6 +78,50 @@ pub fn bootstrap(store: &Store, config: &Config) -> anyhow::Result<Created> {
     Ok(created)
 }
 
+/// Opens the store, waiting up to `--storage-wait` for a blob store that
+/// does not answer yet (the identity marker lives in the bucket, so nothing
+/// can be judged without it): at boot the network or the object store may
+/// come up after pixbin. Each attempt is logged; the pause doubles from 1 s
+/// to at most 10 s. Then the start fails with one line saying why, and the
+/// service manager's `Restart=` takes over. The identity check is never
+/// skipped, and nothing is written before it passed, so a retry is a fresh
+/// open. Any other refusal fails at once.
+fn open_waiting(cfg: &Config) -> anyhow::Result<Store> {
+    let deadline = std::time::Instant::now() + cfg.storage_wait;
+    let mut pause = std::time::Duration::from_secs(1);
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let e = match Store::open_cached(
+            &cfg.data_dir,
+            crate::store::identity::Claim::Verify,
+            &cfg.storage,
+            cfg.disk_cache.as_ref(),
+        ) {
+            Ok(store) => return Ok(store),
+            Err(e) if e.is_unavailable() => e,
+            Err(e) => return Err(e.into()),
+        };
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            anyhow::bail!(
+                "the blob store ({}) did not answer within --storage-wait {:?} ({attempt} attempts): {e}",
+                cfg.storage.describe(),
+                cfg.storage_wait,
+            );
+        }
+        let wait = pause.min(left);
+        tracing::warn!(
+            attempt,
+            error = %e,
+            retry_in = ?wait,
+            "the blob store does not answer; waiting for it before serving"
+        );
+        std::thread::sleep(wait);
+        pause = (pause * 2).min(std::time::Duration::from_secs(10));
+    }
+}
+
 /// Opens everything for serving on `listener`. The base URL defaults to the
 /// listener's address when none is configured.
 pub async fn start(mut config: Config, listener: &TcpListener) -> anyhow::Result<App> {
@@ -89,13 +133,8 @@ pub async fn start(mut config: Config, listener: &TcpListener) -> anyhow::Result
     let dir = config.data_dir.clone();
     let cfg = config.clone();
     let (store, created, runtime) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let store = Store::open_cached(
-            &dir,
-            crate::store::identity::Claim::Verify,
-            &cfg.storage,
-            cfg.disk_cache.as_ref(),
-        )
-        .with_context(|| format!("opening data directory {}", dir.display()))?;
+        let store = open_waiting(&cfg)
+            .with_context(|| format!("opening data directory {}", dir.display()))?;
         tracing::info!(storage = %cfg.storage.describe(), "blob storage");
         let stale = store.purge_temps()?;
         if stale > 0 {

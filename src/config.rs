@@ -117,6 +117,9 @@ pub struct Config {
     pub disk_cache: Option<crate::store::blobs::cache::DiskCacheConfig>,
     /// With `--s3-redirect`, how long a presigned URL given out stays valid.
     pub s3_redirect: Option<Duration>,
+    /// How long `serve` waits at start for a blob store that does not
+    /// answer (`--storage-wait`) before it exits non-zero.
+    pub storage_wait: Duration,
     /// Where each setting came from, by its file name (`max_upload_bytes`).
     pub sources: Sources,
 }
@@ -300,6 +303,8 @@ impl Default for Config {
             metrics_token: None,
             disk_cache: None,
             s3_redirect: None,
+            // Under the 90 s systemd gives a `Type=notify` service to start.
+            storage_wait: Duration::from_secs(60),
             strip_metadata: StripMode::Gps,
             thumbnail_on_upload: true,
             sources: Sources::default(),
@@ -441,6 +446,9 @@ pub struct ServeArgs {
     /// How long a presigned redirect URL stays valid, 10s to 7d [default: 5m]
     #[arg(long, env = "PIXBIN_S3_REDIRECT_TTL")]
     pub s3_redirect_ttl: Option<String>,
+    /// How long to wait at start for a blob store that does not answer, retrying with backoff, before exiting non-zero [default: 60s]
+    #[arg(long, env = "PIXBIN_STORAGE_WAIT")]
+    pub storage_wait: Option<String>,
     /// Names (as in the file: `max_upload_bytes`) of the settings above whose
     /// value came from the environment rather than a flag; filled from clap's
     /// value sources by `cli::parse`.
@@ -499,6 +507,7 @@ struct FileConfig {
     cache_size: Option<toml::Value>,
     s3_redirect: Option<bool>,
     s3_redirect_ttl: Option<String>,
+    storage_wait: Option<String>,
 }
 
 fn toml_size(v: &toml::Value, what: &str) -> anyhow::Result<u64> {
@@ -855,6 +864,12 @@ pub fn load(
                 t => Some(t),
             },
         },
+        storage_wait: dur(
+            &args.storage_wait,
+            &file.storage_wait,
+            "storage wait",
+            d.storage_wait,
+        )?,
         sources,
     })
 }

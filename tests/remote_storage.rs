@@ -5,6 +5,13 @@
 //!   cache while the store is out of reach, and after a restart; an image
 //!   never read answers `503 unavailable` with `Retry-After`, and serves
 //!   again once the store is back (an outage is never judged as damage);
+//! - a cached copy damaged on the local disk is replaced from the store and
+//!   marks nothing; the scrub reads the store, so rot in the bucket is found
+//!   even while the cache holds a whole copy;
+//! - `serve` started while the store is unreachable retries, logging each
+//!   attempt, for `--storage-wait`: it starts if the store comes back in
+//!   time, and otherwise exits non-zero with one line saying why (the real
+//!   binary against an S3 endpoint that refuses connections);
 //! - `/readyz` is `503` with a JSON reason while the store is unreachable and
 //!   ready again once it is back, answering within seconds even when the
 //!   store's probe hangs;
@@ -18,7 +25,7 @@ use std::time::Duration;
 
 use pixbin::store::blobs::cache::DiskCacheConfig;
 use pixbin::store::blobs::storage::Storage;
-use pixbin::store::blobs::{FaultyBlobStore, MemBlobStore};
+use pixbin::store::blobs::{BlobHash, BlobStore, FaultyBlobStore, MemBlobStore, parse_hex};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -26,6 +33,17 @@ use crate::support::*;
 
 fn backend() -> FaultyBlobStore {
     FaultyBlobStore::new(Arc::new(MemBlobStore::new()))
+}
+
+/// A backend and a disk cache for it, in a temp dir that lives as long as
+/// the third value.
+fn backend_and_cache() -> (FaultyBlobStore, DiskCacheConfig, tempfile::TempDir) {
+    let cache = tempfile::tempdir().unwrap();
+    let config = DiskCacheConfig {
+        dir: cache.path().join("blobs"),
+        size: 64 << 20,
+    };
+    (backend(), config, cache)
 }
 
 /// Blobs held by the disk cache: files in its fan-out directories (not its
@@ -60,12 +78,7 @@ fn remote(
 
 #[tokio::test]
 async fn a_cached_image_serves_through_an_outage_and_a_cold_one_answers_503() {
-    let store = backend();
-    let cache = tempfile::tempdir().unwrap();
-    let config = DiskCacheConfig {
-        dir: cache.path().join("blobs"),
-        size: 64 << 20,
-    };
+    let (store, config, _cache) = backend_and_cache();
     let app = spawn_app_with(remote(&store, Some(&config))).await;
     // Past the in-memory small-blob cache (256 KiB), so the disk cache is
     // what serves them.
@@ -107,6 +120,81 @@ async fn a_cached_image_serves_through_an_outage_and_a_cold_one_answers_503() {
     assert_eq!(get_bytes(&app, &warm).await, (StatusCode::OK, warm_bytes));
     store.set_down(false);
     drop(app);
+}
+
+/// The one file the disk cache holds.
+fn the_cached_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir() && !p.ends_with("tmp"))
+        .flat_map(|p| std::fs::read_dir(p).unwrap().map(|e| e.unwrap().path()))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files[0].clone()
+}
+
+/// An image past the in-memory small-blob cache (256 KiB), so the disk
+/// cache is what serves it, uploaded and read once (which fills the cache).
+async fn warm_image(app: &TestApp, seed: u64) -> (Value, Vec<u8>, BlobHash) {
+    let bytes = bmp(400, 300, seed);
+    let img = app.upload_ok(bytes.clone(), "big.bmp").await;
+    assert_eq!(get_bytes(app, &img).await, (StatusCode::OK, bytes.clone()));
+    let hash = parse_hex(img["hash"].as_str().unwrap()).unwrap();
+    (img, bytes, hash)
+}
+
+#[tokio::test]
+async fn a_cached_copy_damaged_on_local_disk_is_replaced_and_marks_nothing() {
+    let (store, config, _cache) = backend_and_cache();
+    let app = spawn_app_with(remote(&store, Some(&config))).await;
+    let (img, bytes, hash) = warm_image(&app, 7).await;
+    let file = the_cached_file(&config.dir);
+    let mut damaged = bytes.clone();
+    damaged[5000] ^= 0x10;
+    std::fs::write(&file, &damaged).unwrap();
+    // Timestamps move in clock ticks: make the write as visible as a later
+    // one would be.
+    let f = std::fs::File::options().write(true).open(&file).unwrap();
+    f.set_modified(std::time::UNIX_EPOCH).unwrap();
+
+    assert_eq!(get_bytes(&app, &img).await, (StatusCode::OK, bytes.clone()));
+    let integrity = app.state.store.integrity();
+    assert!(!integrity.is_damaged(&hash), "the bucket's copy is whole");
+    assert_eq!(integrity.damaged(), 0);
+    assert_eq!(
+        std::fs::read(the_cached_file(&config.dir)).unwrap(),
+        bytes,
+        "the cached file was replaced by the store's bytes"
+    );
+    // And it serves from there while the store is away.
+    store.set_down(true);
+    assert_eq!(get_bytes(&app, &img).await, (StatusCode::OK, bytes));
+    store.set_down(false);
+}
+
+#[tokio::test]
+async fn the_scrub_reads_the_store_not_its_cache() {
+    let (store, config, _cache) = backend_and_cache();
+    let tweak = remote(&store, Some(&config));
+    let app = spawn_app_with(|c| {
+        tweak(c);
+        c.scrub_interval = Duration::from_millis(500);
+    })
+    .await;
+    let (_img, bytes, hash) = warm_image(&app, 8).await;
+    // Rot in the bucket only: the cached copy stays whole.
+    let mut rotted = bytes.clone();
+    rotted[9000] ^= 0x01;
+    let mut t = store.create_temp().unwrap();
+    std::io::Write::write_all(&mut t, &rotted).unwrap();
+    store.replace(t, &hash).unwrap();
+    let integrity = app.state.store.integrity();
+    assert!(
+        poll_until(Duration::from_secs(20), || integrity.is_damaged(&hash)).await,
+        "the scrub found the rot in the store"
+    );
+    assert_eq!(std::fs::read(the_cached_file(&config.dir)).unwrap(), bytes);
 }
 
 #[tokio::test]
@@ -197,4 +285,100 @@ async fn redirects_go_only_to_images_that_never_stop_being_served() {
         let (status, got) = get_bytes(&app, &img).await;
         assert_eq!((status, got == other), (StatusCode::OK, true), "{fields:?}");
     }
+}
+
+#[tokio::test]
+async fn start_up_waits_a_bounded_time_for_an_unreachable_store() {
+    let store = backend();
+    store.set_down(true);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = pixbin::config::Config::for_tests(dir.path());
+    config.storage = Storage::Given(Arc::new(store.clone()));
+    config.storage_wait = Duration::from_millis(1500);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let t = std::time::Instant::now();
+    let err = pixbin::app::start(config.clone(), &listener)
+        .await
+        .unwrap_err();
+    let took = t.elapsed();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("did not answer within --storage-wait 1.5s")
+            && msg.contains("unavailable")
+            && !msg.contains('\n'),
+        "{msg}"
+    );
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+    assert!(
+        !dir.path().join("pixbin.redb").exists(),
+        "nothing is written before the identity is judged"
+    );
+
+    // Back during the wait: the start goes on, with the identity checked.
+    let s = store.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        s.set_down(false);
+    });
+    config.storage_wait = Duration::from_secs(30);
+    let t = std::time::Instant::now();
+    let app = pixbin::app::start(config, &listener).await.unwrap();
+    assert!(t.elapsed() < Duration::from_secs(20));
+    assert!(dir.path().join("pixbin.redb").exists());
+    drop(app);
+}
+
+#[test]
+fn serve_exits_non_zero_with_one_line_when_the_bucket_never_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nobody listens on: every request is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pixbin"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .args(["--storage", "s3://pix/images", "--s3-path-style"])
+        .args(["--s3-endpoint", &format!("http://127.0.0.1:{port}")])
+        .args(["--s3-timeout", "1s", "--s3-retries", "0"])
+        .args(["--storage-wait", "3s"])
+        .env("AWS_ACCESS_KEY_ID", "GKtest")
+        .env("AWS_SECRET_ACCESS_KEY", "not-a-real-secret")
+        .env("PIXBIN_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if t.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("serve did not give up within a minute");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(t.elapsed() >= Duration::from_secs(3), "{:?}", t.elapsed());
+    let attempts = stderr
+        .lines()
+        .filter(|l| l.contains("waiting for it before serving"))
+        .count();
+    assert!(attempts >= 2, "each attempt is logged:\n{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("pixbin: ") && last.contains("did not answer within --storage-wait 3s"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not-a-real-secret"), "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing was created or served");
 }

@@ -18,7 +18,7 @@ use crate::http::cache_policy::CachePolicy;
 use crate::http::chunks::ChunkPool;
 use crate::http::conditional::{self, Outcome};
 use crate::http::range::{self, RangeResult};
-use crate::http::verify::{StreamCheck, Subject};
+use crate::http::verify::{Bad, StreamCheck, Subject};
 use crate::state::AppState;
 use crate::store::StoredImage;
 use crate::store::blobs::hex;
@@ -38,11 +38,22 @@ enum Loaded {
     Chunk(Bytes, Option<(BlobReader, Option<Box<StreamCheck>>)>),
     /// Wrong length or hash, or missing: reported, nothing may be sent.
     Damaged,
+    /// The bytes were a local copy's, found wrong and dropped: read again.
+    LocalCopy,
     /// The file went with its row (deleted under this request).
     Gone,
     /// The backend did not answer (an object store out of reach): no
     /// judgement on the blob.
     Unavailable,
+}
+
+impl From<Bad> for Loaded {
+    fn from(bad: Bad) -> Loaded {
+        match bad {
+            Bad::Damaged => Loaded::Damaged,
+            Bad::LocalCopy => Loaded::LocalCopy,
+        }
+    }
 }
 
 /// Sends a blob with validators, conditional and range handling. `private`
@@ -158,7 +169,7 @@ pub async fn serve_blob_as(
     let cacheable = state.blob_cache.wants(len);
     let store = state.store.clone();
     // Opening and the first read share one hop to the blocking pool.
-    let first = (!cacheable).then(|| state.chunks.take(count as usize));
+    let streamed = (!cacheable).then(|| state.chunks.clone());
     let subject = Subject {
         store: state.store.clone(),
         hash,
@@ -170,7 +181,7 @@ pub async fn serve_blob_as(
         let read = || -> std::io::Result<Loaded> {
             // Exactly the bytes this response sends, from the backend; the
             // whole blob when it is to be cached.
-            let (from, want) = if first.is_some() {
+            let (from, want) = if streamed.is_some() {
                 (start, count)
             } else {
                 (0, len)
@@ -178,20 +189,21 @@ pub async fn serve_blob_as(
             let opened = store.blobs().read_range(&hash, from, want)?;
             let (meta, mut f) = (opened.meta, opened.reader);
             // Before any header: a blob of the wrong length is never served.
-            if !subject.length_ok(&meta, len) {
-                return Ok(Loaded::Damaged);
+            if let Err(bad) = subject.check_length(&meta, len) {
+                return Ok(bad.into());
             }
-            let Some(mut buf) = first else {
+            let Some(pool) = &streamed else {
                 // Read the whole blob once (one read call, size known) so later
                 // requests, ranges included, are served from memory; hashed
                 // once here, so only verified bytes ever enter the cache.
                 let mut buf = vec![0u8; len as usize];
                 f.read_exact(&mut buf)?;
-                if !subject.bytes_ok(&buf) {
-                    return Ok(Loaded::Damaged);
+                if let Err(bad) = subject.check_bytes(&buf) {
+                    return Ok(bad.into());
                 }
                 return Ok(Loaded::Cached(Bytes::from(buf)));
             };
+            let mut buf = pool.take(count as usize);
             let n = buf.capacity().min(count as usize);
             buf.fill(&mut f, n)?;
             let rest = (n as u64) < count;
@@ -200,8 +212,8 @@ pub async fn serve_blob_as(
                 return Ok(Loaded::Chunk(bytes, rest.then_some((f, None))));
             }
             if !rest {
-                if !subject.bytes_ok(&bytes) {
-                    return Ok(Loaded::Damaged);
+                if let Err(bad) = subject.check_bytes(&bytes) {
+                    return Ok(bad.into());
                 }
                 return Ok(Loaded::Chunk(bytes, None));
             }
@@ -209,15 +221,26 @@ pub async fn serve_blob_as(
             let check = StreamCheck::new(subject.clone(), meta, &bytes).map(Box::new);
             Ok(Loaded::Chunk(bytes, Some((f, check))))
         };
-        match read() {
+        let judged = |r: std::io::Result<Loaded>| match r {
             Ok(l) => l,
             Err(e) if crate::store::blobs::is_unavailable(&e) => Loaded::Unavailable,
-            Err(e) if subject.io_failed(&e) => Loaded::Damaged,
-            Err(_) => Loaded::Gone,
+            Err(e) => subject.io_failed(&e).map_or(Loaded::Gone, Loaded::from),
+        };
+        // A wrong local copy is gone now: once more, from the store itself.
+        match judged(read()) {
+            Loaded::LocalCopy => judged(read()),
+            l => l,
         }
     })
     .await?;
     let body = match loaded {
+        // A second local copy found wrong within one request: a cache that
+        // keeps failing its checks is no reason to mark the blob.
+        Loaded::LocalCopy => {
+            return Err(AppError::Unavailable(
+                "the image could not be read, try again shortly",
+            ));
+        }
         Loaded::Damaged => return Err(AppError::BlobDamaged),
         Loaded::Unavailable => {
             return Err(AppError::Unavailable(

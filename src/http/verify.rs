@@ -18,7 +18,13 @@
 //!   checked; the scrub re-hashes it in the background.
 //!
 //! Every detection goes to `Store::report_damage` (one error line, a counter, a
-//! durable mark); all run on the blocking pool, where the reads are.
+//! durable mark); all run on the blocking pool, where the reads are. Except
+//! one: when the store holds a local copy of the blob (the disk cache in
+//! front of a bucket), the wrong bytes were that copy's, which is dropped
+//! instead, and the caller reads again from the store itself
+//! ([`Bad::LocalCopy`]); a copy is only ever installed after its hash was
+//! checked, so a copy present means the store's bytes were right then, and
+//! a second read that fails too is judged as damage.
 
 use std::sync::Arc;
 
@@ -40,48 +46,57 @@ pub struct Subject {
     pub image: u64,
 }
 
+/// What a failed check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bad {
+    /// The blob is damaged: reported and marked.
+    Damaged,
+    /// A local copy of it was wrong and is dropped: read it again.
+    LocalCopy,
+}
+
 impl Subject {
-    /// Records a detection (blocking). Logs and counts only the first.
-    pub fn report(&self, reason: Reason) {
+    /// Records a detection (blocking; logs and counts only the first), or
+    /// drops the local copy that the wrong bytes came from.
+    pub fn report(&self, reason: Reason) -> Bad {
+        if self.store.blobs().drop_local_copy(&self.hash) {
+            return Bad::LocalCopy;
+        }
         self.store
             .report_damage(&self.hash, self.kind, reason, self.image);
+        Bad::Damaged
     }
 
     /// Whether the blob's length, as opened, matches the row; reports if not.
-    pub fn length_ok(&self, opened: &BlobMeta, row_size: u64) -> bool {
+    pub fn check_length(&self, opened: &BlobMeta, row_size: u64) -> Result<(), Bad> {
         if opened.size == row_size {
-            return true;
+            return Ok(());
         }
-        self.report(Reason::Length);
-        false
+        Err(self.report(Reason::Length))
     }
 
     /// Whether `bytes` are the blob; reports if not.
-    pub fn bytes_ok(&self, bytes: &[u8]) -> bool {
+    pub fn check_bytes(&self, bytes: &[u8]) -> Result<(), Bad> {
         if blake3::hash(bytes).as_bytes() == self.hash.as_bytes() {
-            return true;
+            return Ok(());
         }
-        self.report(Reason::Hash);
-        false
+        Err(self.report(Reason::Hash))
     }
 
     /// Judges a failed open or read: a blob whose row is still there is
     /// damaged (a short read is a length fault, anything else a missing
     /// file); one whose row went meanwhile was deleted under the request.
-    /// Returns whether it was reported as damage.
-    pub fn io_failed(&self, e: &std::io::Error) -> bool {
+    /// `None` when it says nothing against the blob.
+    pub fn io_failed(&self, e: &std::io::Error) -> Option<Bad> {
         if crate::store::blobs::is_unavailable(e) {
-            return false; // an unreachable store says nothing about the blob
+            return None; // an unreachable store says nothing about the blob
         }
         match self.store.blob(&self.hash) {
-            Ok(Some(_)) => {
-                self.report(match e.kind() {
-                    std::io::ErrorKind::UnexpectedEof => Reason::Length,
-                    _ => Reason::Missing,
-                });
-                true
-            }
-            _ => false,
+            Ok(Some(_)) => Some(self.report(match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => Reason::Length,
+                _ => Reason::Missing,
+            })),
+            _ => None,
         }
     }
 }
@@ -119,7 +134,8 @@ impl StreamCheck {
         self.hasher.update(chunk);
     }
 
-    /// After the last chunk: whether the digest is the blob's name; reports if not.
+    /// After the last chunk: whether the digest is the blob's name; reports
+    /// if not (the response is cut either way: its bytes went out already).
     pub fn finish(&self) -> bool {
         if self.hasher.finalize().as_bytes() == self.subject.hash.as_bytes() {
             self.subject
@@ -128,7 +144,68 @@ impl StreamCheck {
                 .note_verified(&self.subject.hash, self.stamp);
             return true;
         }
-        self.subject.report(Reason::Hash);
+        let _ = self.subject.report(Reason::Hash);
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::*;
+    use crate::store::NewImage;
+    use crate::store::blobs::MemBlobStore;
+    use crate::store::blobs::cache::{CachedBlobStore, DiskCacheConfig};
+
+    #[test]
+    fn a_wrong_local_copy_is_dropped_unmarked_and_a_wrong_store_is_marked() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = DiskCacheConfig {
+            dir: dir.path().join("cache"),
+            size: 1 << 20,
+        };
+        let cached = CachedBlobStore::open(Arc::new(MemBlobStore::new()), &config).unwrap();
+        let store = Arc::new(
+            Store::open_with(
+                &dir.path().join("data"),
+                crate::store::identity::Claim::Verify,
+                Arc::new(cached),
+            )
+            .unwrap(),
+        );
+        let bytes = b"an image that was cached";
+        let mut temp = store.blobs().create_temp().unwrap();
+        temp.write_all(bytes).unwrap();
+        temp.sync_all().unwrap();
+        let new = NewImage {
+            record: crate::store::codec::test_record(bytes),
+            key_hash: None,
+        };
+        let image = store.commit_upload(new, temp, None, 1).unwrap().id;
+        let hash = BlobHash::of(bytes);
+        let fill = |store: &Store| {
+            let mut r = store.blobs().read(&hash).unwrap().reader;
+            r.read_to_end(&mut Vec::new()).unwrap();
+        };
+        fill(&store);
+        let subject = Subject {
+            store: store.clone(),
+            hash,
+            kind: BlobKind::Original,
+            image,
+        };
+        // Wrong bytes while a copy is held: they were the copy's.
+        assert_eq!(subject.check_bytes(b"wrong"), Err(Bad::LocalCopy));
+        assert!(!store.integrity().is_damaged(&hash));
+        let meta = store.blobs().stat(&hash).unwrap().unwrap();
+        let short = BlobMeta { size: 3, ..meta };
+        fill(&store);
+        assert_eq!(subject.check_length(&short, 24), Err(Bad::LocalCopy));
+        assert!(!store.integrity().is_damaged(&hash));
+        assert_eq!(subject.check_bytes(bytes), Ok(()));
+        // No copy left: the store's own bytes are wrong, which is damage.
+        assert_eq!(subject.check_bytes(b"wrong"), Err(Bad::Damaged));
+        assert!(store.integrity().is_damaged(&hash));
     }
 }

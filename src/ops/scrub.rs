@@ -121,7 +121,7 @@ async fn blocking<T: Send + 'static>(
 /// anything.
 async fn check(store: &Arc<Store>, item: &ScrubItem, rate: f64) -> anyhow::Result<Option<Reason>> {
     let (blobs, hash, size) = (store.blobs().clone(), item.hash, item.size);
-    let opened = tokio::task::spawn_blocking(move || blobs.read(&hash)).await?;
+    let opened = tokio::task::spawn_blocking(move || blobs.read_backend(&hash)).await?;
     let mut file = match opened {
         Ok(r) if r.meta.size == size => r.reader,
         Ok(_) => return Ok(Some(Reason::Length)),

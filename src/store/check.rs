@@ -114,7 +114,11 @@ impl Store {
             });
         }
         if rehash {
-            match self.blobs.read(hash).and_then(|r| hash_reader(r.reader)) {
+            match self
+                .blobs
+                .read_backend(hash)
+                .and_then(|r| hash_reader(r.reader))
+            {
                 Ok((_, h)) if h == *hash => {}
                 Ok(_) => return Some(Problem::WrongContent(*hash)),
                 Err(_) => return Some(Problem::MissingFile(*hash)),

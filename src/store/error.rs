@@ -82,6 +82,12 @@ impl StoreError {
     pub fn is_disk_full(&self) -> bool {
         matches!(self, StoreError::Io(e) if e.kind() == std::io::ErrorKind::StorageFull || e.kind() == std::io::ErrorKind::QuotaExceeded)
     }
+
+    /// Whether the blob store could not be reached at all (see
+    /// `blobs::Unavailable`): a reason to try again, not a verdict.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Io(e) if super::blobs::is_unavailable(e))
+    }
 }
 
 /// Whether redb reports a failure of its own file. redb then fails every later

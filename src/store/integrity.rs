@@ -397,7 +397,7 @@ fn read_scrub(m: &impl ReadableTable<&'static str, u64>) -> Result<ScrubStatus> 
 /// What is wrong with the blob of `size` bytes named `hash` in `blobs`, if
 /// anything, judged by reading all of it.
 pub fn verify_stored(blobs: &dyn BlobStore, hash: &BlobHash, size: u64) -> Option<Reason> {
-    let read = match blobs.read(hash) {
+    let read = match blobs.read_backend(hash) {
         Ok(r) if r.meta.size != size => return Some(Reason::Length),
         Ok(r) => r,
         Err(_) => return Some(Reason::Missing),

@@ -14,6 +14,16 @@
 //!   unchanged, so its own verification judges them as it judges any
 //!   damaged read (`http::verify`), and nothing wrong is ever cached. Ranged
 //!   reads that miss pass through without filling.
+//! - **Checked before serving.** Each file's own stamp (length, inode,
+//!   modification and change times) is noted when it is installed; a hit
+//!   whose file no longer has that stamp (written to, truncated, replaced
+//!   by hand), or that has not been hashed since the index was rebuilt at
+//!   open, is hashed whole before a byte of it is served. One whose hash is
+//!   wrong is dropped and the read goes to the backend (which fills it
+//!   again): damage on the local disk never reaches a client and never marks
+//!   a healthy blob damaged. Rot the stamp cannot see is found by the serve
+//!   path's own checks, which drop the copy the same way
+//!   ([`BlobStore::drop_local_copy`]) and read again.
 //! - **Safe under concurrency.** One fill per blob at a time (a second
 //!   reader of a blob being filled passes through); every fill writes its own
 //!   temp; a removal (delete, replace, quarantine) during a fill makes that
@@ -34,12 +44,15 @@
 //!   marked as a cache (`PIXBIN-CACHE`) is refused, so a mistyped
 //!   `--cache-dir` never has its files cleaned away.
 //! - **Reads only.** Everything but reads goes to the backend: `stat`,
-//!   listings, GC and `check` judge the bucket itself, never the cache.
+//!   listings and GC judge the bucket itself, never the cache, and so do
+//!   `check` and the scrub, whose reads pass it by
+//!   ([`BlobStore::read_backend`]): they look for rot in the bucket.
 //!   Write failures of the cache (a full disk) only lose the fill.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -47,7 +60,7 @@ use std::time::{Duration, SystemTime};
 
 use super::{
     BlobEntry, BlobHash, BlobMeta, BlobRead, BlobStore, BlobVersion, TempBlob, TempEntry,
-    TrashEntry, hex, parse_hex,
+    TrashEntry, hash_reader, hex, parse_hex,
 };
 use crate::store::perms;
 
@@ -69,6 +82,31 @@ struct Entry {
     meta: BlobMeta,
     /// Its place in the LRU order (higher = used more recently).
     rank: u64,
+    /// The file's stamp when its bytes were last known right; `None` when
+    /// they have not been hashed since the index was rebuilt.
+    verified: Option<FileStamp>,
+}
+
+/// What changes when a file is written to, truncated or replaced: any
+/// difference from the stamp taken when its bytes were known right means
+/// they must be hashed again before they are served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    ino: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileStamp {
+    fn of(m: &fs::Metadata) -> FileStamp {
+        FileStamp {
+            len: m.len(),
+            ino: m.ino(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -83,14 +121,14 @@ struct Index {
 }
 
 impl Index {
-    fn touch(&mut self, hash: &BlobHash) -> Option<BlobMeta> {
+    fn touch(&mut self, hash: &BlobHash) -> Option<Entry> {
         let rank = self.next_rank;
         let e = self.entries.get_mut(hash)?;
         self.lru.remove(&e.rank);
         e.rank = rank;
         self.lru.insert(rank, *hash);
         self.next_rank += 1;
-        Some(e.meta)
+        Some(*e)
     }
 
     fn remove(&mut self, hash: &BlobHash) -> Option<Entry> {
@@ -243,7 +281,16 @@ impl DiskCache {
             index.next_rank += 1;
             index.total += meta.size;
             index.lru.insert(rank, hash);
-            index.entries.insert(hash, Entry { meta, rank });
+            // Unverified: the file may have been damaged while nobody ran.
+            let verified = None;
+            index.entries.insert(
+                hash,
+                Entry {
+                    meta,
+                    rank,
+                    verified,
+                },
+            );
         }
         self.evict(&mut index);
         Ok(())
@@ -262,11 +309,16 @@ impl DiskCache {
         }
     }
 
-    /// `len` bytes from `start` of a cached blob, or `None` on a miss.
+    /// `len` bytes from `start` of a cached blob, or `None` on a miss (a
+    /// copy found wrong is dropped and misses).
     fn read(&self, hash: &BlobHash, start: u64, len: u64) -> Option<BlobRead> {
-        let meta = self.lock().touch(hash)?;
-        let path = self.path_of(hash, &meta);
-        let opened = File::open(&path).and_then(|mut f| {
+        let entry = self.lock().touch(hash)?;
+        let meta = entry.meta;
+        let opened = File::open(self.path_of(hash, &meta)).and_then(|mut f| {
+            let stamp = FileStamp::of(&f.metadata()?);
+            if entry.verified != Some(stamp) {
+                self.verify(hash, &meta, &mut f, stamp)?;
+            }
             f.seek(io::SeekFrom::Start(start.min(meta.size)))?;
             Ok(f)
         });
@@ -279,12 +331,37 @@ impl DiskCache {
                 })
             }
             Err(e) => {
-                // Removed from under the index (by hand): forget it.
-                tracing::warn!(error = %e, blob = %hex(hash), "a cached blob could not be opened");
+                // Removed from under the index (by hand), or damaged on the
+                // local disk: forget it; the backend answers instead.
+                tracing::warn!(error = %e, blob = %hex(hash), "a cached blob could not be used; reading the blob store");
                 self.forget(hash);
                 None
             }
         }
+    }
+
+    /// Hashes a cached file whole; an error when it is not the blob. Notes
+    /// `stamp` as verified when it is.
+    fn verify(
+        &self,
+        hash: &BlobHash,
+        meta: &BlobMeta,
+        f: &mut File,
+        stamp: FileStamp,
+    ) -> io::Result<()> {
+        let (len, found) = hash_reader(&mut *f)?;
+        if len != meta.size || found != *hash {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the cached copy does not match its hash",
+            ));
+        }
+        if let Some(e) = self.lock().entries.get_mut(hash)
+            && e.meta == *meta
+        {
+            e.verified = Some(stamp);
+        }
+        Ok(())
     }
 
     /// Drops a blob from the cache (it was deleted, replaced or moved).
@@ -373,6 +450,8 @@ impl Fill {
             return Ok(()); // removed meanwhile: this copy may be stale
         }
         fs::rename(&self.path, &dest)?;
+        // Stamped after the rename, which may change the file's ctime.
+        let verified = self.file.metadata().ok().map(|m| FileStamp::of(&m));
         // Another version of the blob (replaced in the store since): its
         // file goes; the same version was just renamed over.
         if let Some(old) = index.remove(&self.hash)
@@ -389,6 +468,7 @@ impl Fill {
             Entry {
                 meta: self.meta,
                 rank,
+                verified,
             },
         );
         cache.evict(&mut index);
@@ -486,7 +566,17 @@ impl BlobStore for CachedBlobStore {
         fn write_remote_marker(&self, text: &str) -> io::Result<()>;
         fn probe(&self) -> io::Result<()>;
         fn presign(&self, hash: &BlobHash, ttl: Duration) -> io::Result<Option<String>>;
+        fn read_backend(&self, hash: &BlobHash) -> io::Result<BlobRead>;
     );
+
+    fn drop_local_copy(&self, hash: &BlobHash) -> bool {
+        let held = self.holds(hash);
+        if held {
+            tracing::warn!(blob = %hex(hash), "the cached copy was found wrong; dropped, the blob store answers instead");
+            self.cache.forget(hash);
+        }
+        held
+    }
 
     fn replace(&self, temp: TempBlob, hash: &BlobHash) -> io::Result<()> {
         let r = self.inner.replace(temp, hash);
@@ -636,6 +726,84 @@ mod tests {
         assert!(files_in(&s.config.dir).is_empty());
         assert_eq!(fs::read_dir(s.config.dir.join("tmp")).unwrap().count(), 0);
         assert_eq!(s.cached.hits_and_fills().1, 0);
+    }
+
+    /// Flips one byte of a cached file in place; with `mtime`, puts its
+    /// modification time back to that afterwards (ctime still moves).
+    fn flip(path: &std::path::Path, at: u64, mtime: Option<SystemTime>) {
+        let mut f = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .unwrap();
+        let mut b = [0u8];
+        f.seek(io::SeekFrom::Start(at)).unwrap();
+        f.read_exact(&mut b).unwrap();
+        f.seek(io::SeekFrom::Start(at)).unwrap();
+        f.write_all(&[b[0] ^ 0x20]).unwrap();
+        // Timestamps move in clock ticks (a few ms), so a write right after
+        // the fill could leave them as they were: make the change visible as
+        // any later write would.
+        f.set_modified(mtime.unwrap_or(SystemTime::UNIX_EPOCH + Duration::from_secs(1)))
+            .unwrap();
+    }
+
+    #[test]
+    fn a_cached_copy_damaged_on_disk_is_dropped_and_refilled_from_the_backend() {
+        let s = setup(1 << 20);
+        let data = blob(8, 6000);
+        let hash = put(&s.cached, &data);
+        whole(&s.cached, &hash);
+        let files = files_in(&s.config.dir);
+        assert_eq!(files.len(), 1);
+        let file = files[0].clone();
+        flip(&file, 4321, None);
+        assert_eq!(whole(&s.cached, &hash), data, "the backend's bytes");
+        assert_eq!(read(&s.cached, &hash, 4300, 50).unwrap(), &data[4300..4350]);
+        assert_eq!(s.cached.hits_and_fills().1, 2, "filled again");
+        assert_eq!(fs::read(&file).unwrap(), data, "the file replaced");
+
+        // Damage the stamp cannot see (the modification time put back) is
+        // found after a restart: nothing is served before it is hashed.
+        let mtime = fs::metadata(&file).unwrap().modified().unwrap();
+        flip(&file, 10, Some(mtime));
+        drop(s.cached);
+        let again = CachedBlobStore::open(Arc::new(s.backend.clone()), &s.config).unwrap();
+        assert_eq!(read(&again, &hash, 0, 100).unwrap(), &data[..100]);
+        assert!(!again.holds(&hash), "dropped; a range does not fill");
+        // And with the backend down, a wrong copy is never an answer.
+        whole(&again, &hash);
+        flip(&file, 10, None);
+        s.backend.set_down(true);
+        let err = read(&again, &hash, 0, u64::MAX).unwrap_err();
+        assert!(is_unavailable(&err), "{err}");
+    }
+
+    #[test]
+    fn a_copy_found_wrong_by_its_reader_is_dropped_once() {
+        let s = setup(1 << 20);
+        let hash = put(&s.cached, b"read and judged elsewhere");
+        assert!(!s.cached.drop_local_copy(&hash), "no copy yet");
+        whole(&s.cached, &hash);
+        assert!(s.cached.drop_local_copy(&hash));
+        assert!(!s.cached.holds(&hash));
+        assert!(files_in(&s.config.dir).is_empty());
+        assert!(!s.cached.drop_local_copy(&hash));
+    }
+
+    #[test]
+    fn read_backend_passes_the_cache_by() {
+        let s = setup(1 << 20);
+        let hash = put(&s.cached, b"the bucket's own copy");
+        whole(&s.cached, &hash);
+        let mut t = s.backend.create_temp().unwrap();
+        t.write_all(b"rotted in the bucket!").unwrap();
+        s.backend.replace(t, &hash).unwrap();
+        assert_eq!(whole(&s.cached, &hash), b"the bucket's own copy");
+        let mut v = Vec::new();
+        let r = s.cached.read_backend(&hash).unwrap();
+        r.reader.take(1 << 20).read_to_end(&mut v).unwrap();
+        assert_eq!(v, b"rotted in the bucket!");
     }
 
     #[test]

@@ -75,6 +75,7 @@ impl BlobStore for FaultyBlobStore {
         fn put(&self, temp: TempBlob, hash: &BlobHash) -> io::Result<bool>;
         fn replace(&self, temp: TempBlob, hash: &BlobHash) -> io::Result<()>;
         fn read_range(&self, hash: &BlobHash, start: u64, len: u64) -> io::Result<BlobRead>;
+        fn read_backend(&self, hash: &BlobHash) -> io::Result<BlobRead>;
         fn stat(&self, hash: &BlobHash) -> io::Result<Option<BlobMeta>>;
         fn delete(&self, hash: &BlobHash) -> io::Result<()>;
         fn scan(&self, visit: &mut dyn FnMut(BlobEntry) -> io::Result<bool>) -> io::Result<bool>;
@@ -88,6 +89,9 @@ impl BlobStore for FaultyBlobStore {
     );
     fn simulate_disk_full(&self, on: bool) {
         self.inner.simulate_disk_full(on)
+    }
+    fn drop_local_copy(&self, hash: &BlobHash) -> bool {
+        self.inner.drop_local_copy(hash)
     }
     fn probe(&self) -> io::Result<()> {
         if self.hang.load(Ordering::SeqCst) {

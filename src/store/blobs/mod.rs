@@ -398,6 +398,19 @@ pub trait BlobStore: std::fmt::Debug + Send + Sync + 'static {
     fn read(&self, hash: &BlobHash) -> io::Result<BlobRead> {
         self.read_range(hash, 0, u64::MAX)
     }
+    /// Opens a whole blob from the backend itself, past any local copy in
+    /// front of it: for the scrub, `check` and repair, which exist to find
+    /// rot in the store (a bucket), not in a cache of it.
+    fn read_backend(&self, hash: &BlobHash) -> io::Result<BlobRead> {
+        self.read(hash)
+    }
+    /// A copy in front of the backend (the disk cache) was found wrong by
+    /// whoever read it: drops it and says whether there was one, so the
+    /// reader reads again from the backend instead of judging the blob
+    /// damaged. A store without copies has nothing to drop.
+    fn drop_local_copy(&self, _hash: &BlobHash) -> bool {
+        false
+    }
     /// Whether the blob exists (an error reads as absent).
     fn exists(&self, hash: &BlobHash) -> bool {
         matches!(self.stat(hash), Ok(Some(_)))
