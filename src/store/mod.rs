@@ -20,6 +20,7 @@ pub mod integrity;
 pub mod keyseal;
 pub mod lifecycle;
 pub mod listing;
+pub mod location;
 pub mod meta;
 mod open;
 pub mod orient;

@@ -42,6 +42,9 @@ impl Store {
         // The backend as it is creates nothing, so the identity is judged
         // before any write.
         let store = Self::open_with(data_dir, claim, storage.backend(data_dir)?)?;
+        // After a `migrate-storage`, the old place still holds the blobs as
+        // they were: opening it would serve, and collect, the wrong set.
+        store.refuse_other_location(&storage.describe())?;
         // Now that the directory is ours: `blobs/` and `tmp/`, owner-only.
         storage.prepare(data_dir)?;
         Ok(store)

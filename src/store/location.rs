@@ -1,0 +1,100 @@
+//! Where this database's blobs live, recorded in the database itself: set by
+//! `pixbin migrate-storage` when it switches over and by `pixbin restore`,
+//! checked by every open with `--storage` (`Store::open_on`).
+//!
+//! Kept in the meta table as one name, `storage.<location>` (the location as
+//! `Storage::describe` writes it: `fs` or `s3://bucket/prefix/`), whose value
+//! is when it was recorded (ms). A name rather than a value, because meta
+//! values are numbers; one name at most, because recording replaces the
+//! others in the same commit. A database without one (every database before
+//! the first migration) opens with whatever storage it is given, as before.
+//!
+//! The check is what makes a migration's switch-over stick: the source is
+//! left in place, complete as of the migration, and a server started with
+//! the old `--storage` would serve it without the images uploaded since and
+//! its GC would see them as orphans. It is refused with a message naming the
+//! recorded storage instead.
+
+use redb::{ReadableDatabase, ReadableTable};
+
+use super::identity::Mismatch;
+use super::meta::NAME_TO_META;
+use super::{Result, Store, StoreError};
+
+/// Prefix of the recorded location's name in the meta table.
+const PREFIX: &str = "storage.";
+/// The first name after every `storage.…`.
+const PAST: &str = "storage/";
+
+impl Store {
+    /// The recorded location and when it was recorded (ms), if any.
+    pub fn recorded_location(&self) -> Result<Option<(String, i64)>> {
+        let r = self.db.begin_read()?;
+        let meta = r.open_table(NAME_TO_META)?;
+        let found = meta.range(PREFIX..PAST)?.next().transpose()?;
+        Ok(found.and_then(|(k, v)| {
+            let at = i64::try_from(v.value()).unwrap_or(i64::MAX);
+            k.value().strip_prefix(PREFIX).map(|l| (l.to_string(), at))
+        }))
+    }
+
+    /// Records `location` as where the blobs live from now on, replacing any
+    /// other in the same commit.
+    pub fn record_location(&self, location: &str) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut meta = txn.open_table(NAME_TO_META)?;
+            let old: Vec<String> = meta
+                .range(PREFIX..PAST)?
+                .map(|e| e.map(|(k, _)| k.value().to_string()))
+                .collect::<std::result::Result<_, _>>()?;
+            for name in old {
+                meta.remove(name.as_str())?;
+            }
+            let now = crate::clock::now_ms().max(0) as u64;
+            meta.insert(format!("{PREFIX}{location}").as_str(), now)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Refuses `location` when the database records another one.
+    pub fn refuse_other_location(&self, location: &str) -> Result<()> {
+        match self.recorded_location()? {
+            Some((recorded, at)) if recorded != location => {
+                Err(StoreError::Identity(Mismatch::StorageMoved {
+                    recorded,
+                    at: crate::clock::rfc3339(at),
+                    given: location.to_string(),
+                }))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_location_is_recorded_and_another_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.recorded_location().unwrap(), None);
+        store.refuse_other_location("anything").unwrap();
+        store.record_location("s3://pix/img/").unwrap();
+        store.record_location("fs").unwrap();
+        assert_eq!(store.recorded_location().unwrap().unwrap().0, "fs");
+        store.refuse_other_location("fs").unwrap();
+        let err = store.refuse_other_location("s3://pix/img/").unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Identity(Mismatch::StorageMoved { recorded, .. }) if recorded == "fs"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("--storage fs"), "{err}");
+        // Runtime settings live beside it in the same table, untouched.
+        store.put_runtime_settings(&[("x", 1)]).unwrap();
+        assert_eq!(store.recorded_location().unwrap().unwrap().0, "fs");
+    }
+}
