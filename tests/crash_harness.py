@@ -11,6 +11,10 @@ may leave, are allowed), `pixbin gc`, and `pixbin check` again, which must be
 clean: every row has its blob with the right size and blake3, refcounts and
 totals match, no orphan, no temp.
 
+With `--storage s3://bucket/prefix` every command runs against that bucket
+(the `PIXBIN_S3_*` and `AWS_*` variables of the environment describe it):
+tests/s3/run.sh runs it so on the Garage cluster.
+
 Standard library only. Usage:
     python3 tests/crash_harness.py --binary target/debug/pixbin --cycles 30
 """
@@ -31,6 +35,8 @@ import threading
 import time
 
 ALLOWED_AFTER_CRASH = ("orphan-blob", "stale-temp")
+# `--storage URL` for every pixbin command (set from the command line).
+STORAGE = []
 
 
 def bmp(rng, max_side):
@@ -68,7 +74,7 @@ class Server:
     def __init__(self, binary, data_dir, log):
         self.started = time.time()
         self.proc = subprocess.Popen(
-            [binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir],
+            [binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir, *STORAGE],
             stdout=subprocess.PIPE,
             stderr=log,
             env=dict(os.environ, PIXBIN_LOG="warn", PIXBIN_ADMIN_PASSWORD="harness-password-1"),
@@ -194,7 +200,7 @@ def stale_temps(data_dir, started):
 
 def pixbin(binary, *args):
     return subprocess.run(
-        [binary, *args], capture_output=True, text=True, env=dict(os.environ, PIXBIN_LOG="warn")
+        [binary, *args, *STORAGE], capture_output=True, text=True, env=dict(os.environ, PIXBIN_LOG="warn")
     )
 
 
@@ -206,9 +212,12 @@ def main():
     ap.add_argument("--max-side", type=int, default=600, help="largest image side (pixels)")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--keep", action="store_true", help="keep the data dir")
+    ap.add_argument("--storage", default=None, help="where blobs live, e.g. s3://bucket/prefix")
     args = ap.parse_args()
+    if args.storage:
+        STORAGE.extend(["--storage", args.storage])
     seed = args.seed if args.seed is not None else random.randrange(1 << 32)
-    print(f"crash harness: {args.cycles} cycles, seed {seed}", flush=True)
+    print(f"crash harness: {args.cycles} cycles, seed {seed}, storage {args.storage or 'fs'}", flush=True)
     rng = random.Random(seed)
     work = tempfile.mkdtemp(prefix="pixbin-crash-")
     data = os.path.join(work, "data")
