@@ -346,6 +346,12 @@ pub fn restore(dir: &Path, storage: &Storage, file: &Path) -> anyhow::Result<()>
         human_bytes(s.bytes),
         dir.display()
     );
+    if s.unknown_kept > 0 {
+        println!(
+            "the blob store also holds {} blobs this backup does not name (uploaded after it?); they were left as they are: `pixbin adopt` turns them into images, GC quarantines them after the grace period",
+            s.unknown_kept
+        );
+    }
     Ok(())
 }
 

@@ -19,7 +19,9 @@
 //! (invariant 8). The restored database records the storage it was restored
 //! onto (`store::location`), whatever the backed-up one used. On failure the
 //! files written locally are removed; objects already uploaded stay in the
-//! bucket, unreferenced, and a later restore finds them whole.
+//! bucket, unreferenced, and a later restore finds them whole. Objects the
+//! bucket holds that the backup does not name (uploaded after it) are left
+//! as they were and counted: `pixbin adopt` turns them into images.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -32,7 +34,7 @@ use anyhow::{Context, bail};
 use super::archive::{FORMAT, ROOT, Summary, parse_blob_member};
 use crate::store::blobs::storage::Storage;
 use crate::store::blobs::{BlobHash, BlobStore, TempBlob, hex, parse_hex};
-use crate::store::check::CheckOptions;
+use crate::store::check::{CheckOptions, Problem};
 use crate::store::integrity::verify_stored;
 use crate::store::meta::SCHEMA_VERSION;
 use crate::store::{Store, identity, keyseal, perms};
@@ -395,10 +397,20 @@ pub fn restore_onto(
             rehash: false,
             repair: false,
         })?;
-        if let Some(p) = report.remaining().next() {
+        // Objects newer than the backup, in a bucket that outlived its
+        // server, are orphans to this database: kept for `adopt`, as an
+        // older database's unknown blobs are (GC spares them for the grace
+        // period, then quarantines them).
+        let (unknown, problems): (Vec<_>, Vec<_>) = report
+            .remaining()
+            .partition(|p| matches!(p, Problem::Orphan(_)));
+        if let Some(p) = problems.first() {
             bail!("the restored data does not check clean: {p}");
         }
-        Ok(summary)
+        Ok(Summary {
+            unknown_kept: unknown.len() as u64,
+            ..summary
+        })
     })();
     if result.is_err() {
         let _ = std::fs::remove_dir_all(data_dir.join("blobs"));

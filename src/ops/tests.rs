@@ -2,8 +2,8 @@
 //! (which, like a bucket, keeps the identity marker with the blobs):
 //! - a backup of a store restores onto another store, every blob byte-exact,
 //!   the identity marker carried over and the storage recorded;
-//! - restore keeps an object already there when it is whole and replaces one
-//!   that is damaged; it refuses a store bound to another database before
+//! - restore keeps an object already there when it is whole, replaces one
+//!   that is damaged and leaves one the backup does not name; it refuses a store bound to another database before
 //!   writing any blob;
 //! - repair puts back a damaged object from a backup;
 //! - adopt turns orphan and quarantined objects into images;
@@ -106,7 +106,7 @@ fn a_backup_restores_onto_another_store_byte_exact() {
 }
 
 #[test]
-fn restore_keeps_whole_objects_and_replaces_damaged_ones() {
+fn restore_keeps_whole_objects_replaces_damaged_ones_and_leaves_newer_ones() {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("b.tar");
     let (_, images) = backed_up(&tmp.path().join("a"), &archive);
@@ -116,8 +116,11 @@ fn restore_keeps_whole_objects_and_replaces_damaged_ones() {
     let mut wrong = damaged.1.clone();
     wrong[10] ^= 1;
     put_raw(&target, &damaged.0, &wrong);
+    // Uploaded after the backup was made: the restored database knows none.
+    let newer = BlobHash::of(b"newer than the backup");
+    put_raw(&target, &newer, b"newer than the backup");
     let kept = target.stat(&whole.0).unwrap().unwrap().version;
-    restore::restore_onto(
+    let s = restore::restore_onto(
         &archive,
         &tmp.path().join("b"),
         Arc::new(target.clone()),
@@ -127,6 +130,8 @@ fn restore_keeps_whole_objects_and_replaces_damaged_ones() {
     .unwrap();
     assert_eq!(target.stat(&whole.0).unwrap().unwrap().version, kept);
     assert_eq!(bytes_of(&target, &damaged.0), damaged.1);
+    assert_eq!(s.unknown_kept, 1);
+    assert!(target.exists(&newer), "left for adopt");
 }
 
 #[test]
@@ -215,7 +220,11 @@ fn migrate_resumes_after_an_interruption_and_switches_only_when_complete() {
     let first = migrate::migrate(&store, &target, "memory", &mut stop_after(5)).unwrap();
     assert!(!first.switched);
     assert!(first.copied >= 5 && first.copied < 12, "{first:?}");
-    assert_eq!(store.recorded_location().unwrap(), None, "not switched");
+    assert_eq!(
+        store.recorded_location().unwrap().unwrap().0,
+        "fs",
+        "not switched"
+    );
     // A torn copy of one blob not yet copied: the next run must replace it.
     let torn = images
         .iter()

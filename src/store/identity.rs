@@ -95,9 +95,9 @@ pub enum Mismatch {
     },
     /// The database records its blobs elsewhere than where it was opened.
     #[error(
-        "this database's blobs live in {recorded} (recorded {at}, by `pixbin migrate-storage` \
-         or `pixbin restore`), but pixbin was started with storage {given}; refusing to start, \
-         because the blobs there are not (or no longer) this database's. Start it with \
+        "this database's blobs live in {recorded} (recorded {at}), but pixbin was started with \
+         storage {given}; refusing to start, because the blobs there are not (or no longer) this \
+         database's (`pixbin migrate-storage` moves them and records the new storage). Start it with \
          --storage {recorded} (or PIXBIN_STORAGE, or `storage` in the config file). Nothing was \
          changed."
     )]

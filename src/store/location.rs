@@ -1,19 +1,22 @@
-//! Where this database's blobs live, recorded in the database itself: set by
-//! `pixbin migrate-storage` when it switches over and by `pixbin restore`,
-//! checked by every open with `--storage` (`Store::open_on`).
+//! Where this database's blobs live, recorded in the database itself: by
+//! the first open with `--storage` (`Store::open_on`), by `pixbin adopt`, by
+//! `pixbin restore` (the storage it restored onto) and by `pixbin
+//! migrate-storage` when it switches over; checked by every other open.
 //!
 //! Kept in the meta table as one name, `storage.<location>` (the location as
 //! `Storage::describe` writes it: `fs` or `s3://bucket/prefix/`), whose value
 //! is when it was recorded (ms). A name rather than a value, because meta
 //! values are numbers; one name at most, because recording replaces the
-//! others in the same commit. A database without one (every database before
-//! the first migration) opens with whatever storage it is given, as before.
+//! others in the same commit. The endpoint is not part of it: a bucket may
+//! move to another server or address and stay the same bucket.
 //!
 //! The check is what makes a migration's switch-over stick: the source is
 //! left in place, complete as of the migration, and a server started with
 //! the old `--storage` would serve it without the images uploaded since and
-//! its GC would see them as orphans. It is refused with a message naming the
-//! recorded storage instead.
+//! its GC would see those as orphans. A CLI command run without the server's
+//! `--storage` (a shell without its environment) would judge the wrong
+//! blobs the same way. Both are refused with a message naming the recorded
+//! storage instead.
 
 use redb::{ReadableDatabase, ReadableTable};
 
@@ -76,25 +79,33 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::identity::Claim;
 
     #[test]
-    fn one_location_is_recorded_and_another_is_refused() {
+    fn the_first_open_records_the_storage_and_another_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.recorded_location().unwrap(), None);
-        store.refuse_other_location("anything").unwrap();
-        store.record_location("s3://pix/img/").unwrap();
-        store.record_location("fs").unwrap();
         assert_eq!(store.recorded_location().unwrap().unwrap().0, "fs");
-        store.refuse_other_location("fs").unwrap();
-        let err = store.refuse_other_location("s3://pix/img/").unwrap_err();
-        assert!(
-            matches!(&err, StoreError::Identity(Mismatch::StorageMoved { recorded, .. }) if recorded == "fs"),
-            "{err:?}"
+        store.record_location("s3://pix/img/").unwrap();
+        assert_eq!(
+            store.recorded_location().unwrap().unwrap().0,
+            "s3://pix/img/",
+            "one name replaces the other"
         );
-        assert!(err.to_string().contains("--storage fs"), "{err}");
         // Runtime settings live beside it in the same table, untouched.
         store.put_runtime_settings(&[("x", 1)]).unwrap();
+        store.refuse_other_location("s3://pix/img/").unwrap();
+        drop(store);
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Identity(Mismatch::StorageMoved { recorded, given, .. })
+                if recorded == "s3://pix/img/" && given == "fs"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("--storage s3://pix/img/"), "{err}");
+        // `adopt` binds the blobs it is given, and records where they are.
+        let store = Store::open_claiming(dir.path(), Claim::Adopt).unwrap();
         assert_eq!(store.recorded_location().unwrap().unwrap().0, "fs");
+        assert_eq!(store.runtime_settings().unwrap().get("x"), Some(&1));
     }
 }

@@ -43,8 +43,16 @@ impl Store {
         // before any write.
         let store = Self::open_with(data_dir, claim, storage.backend(data_dir)?)?;
         // After a `migrate-storage`, the old place still holds the blobs as
-        // they were: opening it would serve, and collect, the wrong set.
-        store.refuse_other_location(&storage.describe())?;
+        // they were: opening it would serve, and collect, the wrong set. A
+        // command run without the server's `--storage` is refused the same
+        // way. `adopt` is the decision that these blobs are the database's.
+        let location = storage.describe();
+        match (claim, store.recorded_location()?) {
+            (identity::Claim::Verify, Some(_)) => store.refuse_other_location(&location)?,
+            (identity::Claim::Verify, None) | (identity::Claim::Adopt, _) => {
+                store.record_location(&location)?
+            }
+        }
         // Now that the directory is ours: `blobs/` and `tmp/`, owner-only.
         storage.prepare(data_dir)?;
         Ok(store)
