@@ -311,8 +311,8 @@ pub fn backup_to_file(data_dir: &Path, storage: &Storage, out: &Path) -> anyhow:
                 prepare(&store)?.write_to(&mut file)?;
             }
             Err(StoreError::AlreadyOpen) => {
-                let (addr, token) = super::control::read(data_dir)?;
-                fetch(addr, token.expose(), &mut file)?;
+                let server = super::control::read(data_dir)?;
+                fetch(server.addr, server.token.expose(), &mut file)?;
             }
             Err(e) => {
                 return Err(e).with_context(|| format!("opening {}", data_dir.display()));

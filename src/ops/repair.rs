@@ -84,10 +84,17 @@ pub fn repair_from(
     match Store::open_on(data_dir, Claim::Verify, storage) {
         Ok(store) => repair_with(Holder::Offline(&store), store.blobs().as_ref(), archive),
         Err(StoreError::AlreadyOpen) => {
-            let (addr, token) = super::control::read(data_dir)?;
+            let server = super::control::read(data_dir)?;
+            let given = storage.describe();
+            if let Some(theirs) = server.storage.filter(|s| *s != given) {
+                bail!(
+                    "the running server keeps its blobs in {theirs}, not {given}; run repair with --storage {} and the server's --s3-* settings (nothing was written)",
+                    theirs.trim_end_matches('/')
+                );
+            }
             let holder = Holder::Online {
-                addr,
-                token: token.expose().to_string(),
+                addr: server.addr,
+                token: server.token.expose().to_string(),
             };
             // The server holds the database, not the blobs: the same store
             // is reached here directly (a bucket through its own client).

@@ -3,7 +3,8 @@
 
 - `backup` of a running server and of a stopped one, every object re-hashed;
 - `repair --from` the backup puts back an object damaged in the bucket, after
-  which `check` (every object re-hashed) is clean again;
+  which `check` (every object re-hashed) is clean again; given another
+  storage than the running server's, it refuses;
 - `restore` onto a new prefix uploads every blob and serves byte-exact; onto
   the prefix the blobs are still in (the server was lost, the bucket was not)
   it keeps them; onto a prefix of another pixbin it is refused;
@@ -68,6 +69,10 @@ def main():
     online = os.path.join(work, "online.tar")
     r = srv.cli("backup", "--out", online)
     check(r.returncode == 0, f"online backup: {r.stdout.strip()}{r.stderr.strip()}")
+    r = Pixbin(a, dict(base_env, PIXBIN_STORAGE="fs")).cli("repair", "--from", online)
+    check(r.returncode != 0 and "keeps its blobs in" in r.stderr,
+          "repair given another storage than the running server's is refused")
+    check(not os.path.exists(os.path.join(a, "blobs")), "and wrote nothing to it")
     srv.stop()
     offline = os.path.join(work, "offline.tar")
     r = Pixbin(a, on(first)).cli("backup", "--out", offline)
