@@ -18,6 +18,8 @@
 //! blobs the same way. Both are refused with a message naming the recorded
 //! storage instead.
 
+use std::path::Path;
+
 use redb::{ReadableDatabase, ReadableTable};
 
 use super::identity::Mismatch;
@@ -29,16 +31,50 @@ const PREFIX: &str = "storage.";
 /// The first name after every `storage.…`.
 const PAST: &str = "storage/";
 
+/// The location `db` records and when (ms), if any.
+fn recorded_in(db: &impl ReadableDatabase) -> Result<Option<(String, i64)>> {
+    let r = db.begin_read()?;
+    let meta = match r.open_table(NAME_TO_META) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let found = meta.range(PREFIX..PAST)?.next().transpose()?;
+    Ok(found.and_then(|(k, v)| {
+        let at = i64::try_from(v.value()).unwrap_or(i64::MAX);
+        k.value().strip_prefix(PREFIX).map(|l| (l.to_string(), at))
+    }))
+}
+
+/// The refusal of `given` when `recorded` names another location.
+fn refusal(recorded: Option<(String, i64)>, given: &str) -> Result<()> {
+    match recorded {
+        Some((recorded, at)) if recorded != given => {
+            Err(StoreError::Identity(Mismatch::StorageMoved {
+                recorded,
+                at: crate::clock::rfc3339(at),
+                given: given.to_string(),
+            }))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Refuses `given` from a read-only look at the database file, before the
+/// blob store is asked anything: a bucket named by mistake may not even be
+/// reachable, and the message should be about the mistake. Any trouble
+/// reading the file is left to the open that follows, which names it.
+pub(crate) fn refuse_other_before_open(db: &Path, given: &str) -> Result<()> {
+    match super::check::precheck(db) {
+        Ok(Some(ro)) => refusal(recorded_in(&ro).unwrap_or(None), given),
+        _ => Ok(()),
+    }
+}
+
 impl Store {
     /// The recorded location and when it was recorded (ms), if any.
     pub fn recorded_location(&self) -> Result<Option<(String, i64)>> {
-        let r = self.db.begin_read()?;
-        let meta = r.open_table(NAME_TO_META)?;
-        let found = meta.range(PREFIX..PAST)?.next().transpose()?;
-        Ok(found.and_then(|(k, v)| {
-            let at = i64::try_from(v.value()).unwrap_or(i64::MAX);
-            k.value().strip_prefix(PREFIX).map(|l| (l.to_string(), at))
-        }))
+        recorded_in(&*self.db)
     }
 
     /// Records `location` as where the blobs live from now on, replacing any
@@ -63,16 +99,7 @@ impl Store {
 
     /// Refuses `location` when the database records another one.
     pub fn refuse_other_location(&self, location: &str) -> Result<()> {
-        match self.recorded_location()? {
-            Some((recorded, at)) if recorded != location => {
-                Err(StoreError::Identity(Mismatch::StorageMoved {
-                    recorded,
-                    at: crate::clock::rfc3339(at),
-                    given: location.to_string(),
-                }))
-            }
-            _ => Ok(()),
-        }
+        refusal(self.recorded_location()?, location)
     }
 }
 

@@ -39,6 +39,10 @@ impl Store {
 
     /// [`Store::open_claiming`] with the blobs where `storage` says.
     pub fn open_on(data_dir: &Path, claim: identity::Claim, storage: &Storage) -> Result<Store> {
+        let location = storage.describe();
+        if claim == identity::Claim::Verify {
+            super::location::refuse_other_before_open(&Self::db_path(data_dir), &location)?;
+        }
         // The backend as it is creates nothing, so the identity is judged
         // before any write.
         let store = Self::open_with(data_dir, claim, storage.backend(data_dir)?)?;
@@ -46,7 +50,6 @@ impl Store {
         // they were: opening it would serve, and collect, the wrong set. A
         // command run without the server's `--storage` is refused the same
         // way. `adopt` is the decision that these blobs are the database's.
-        let location = storage.describe();
         match (claim, store.recorded_location()?) {
             (identity::Claim::Verify, Some(_)) => store.refuse_other_location(&location)?,
             (identity::Claim::Verify, None) | (identity::Claim::Adopt, _) => {

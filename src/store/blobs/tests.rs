@@ -281,10 +281,10 @@ contract!(s3, [#[ignore = "needs a live S3 store: PIXBIN_TEST_S3 (see tests/s3/r
 
 // ---- the store above each backend ---------------------------------------
 
+use crate::store::Store;
 use crate::store::check::{CheckOptions, Problem};
 use crate::store::gc::GcPolicy;
 use crate::store::identity::Claim;
-use crate::store::Store;
 
 type Make = fn(&std::path::Path) -> Arc<dyn BlobStore>;
 
