@@ -127,7 +127,7 @@ pub async fn start(mut config: Config, listener: &TcpListener) -> anyhow::Result
     let control = crate::ops::control::publish(
         &config.data_dir,
         listener.local_addr()?,
-        &config.storage.describe(),
+        &config.storage.location(),
     )
     .context("writing the control file")?;
     let metrics = Arc::new(crate::metrics::Metrics::default());

@@ -359,7 +359,7 @@ pub fn restore(dir: &Path, storage: &Storage, file: &Path) -> anyhow::Result<()>
 /// left to do when it cannot switch yet.
 pub fn migrate_storage(dir: &Path, from: &Storage, to: &Storage) -> anyhow::Result<()> {
     use crate::store::blobs::hex;
-    let (source, location) = (from.describe(), to.describe());
+    let (source, location) = (from.location(), to.location());
     if source == location {
         bail!(
             "the blobs are already in {location} (the configured storage); name another with --to"

@@ -98,7 +98,7 @@ pub struct Published {
     pub addr: SocketAddr,
     /// The control token.
     pub token: Secret,
-    /// Where its blobs live (`Storage::describe`), so a command that works
+    /// Where its blobs live (`Storage::location`), so a command that works
     /// on the blobs beside the server can tell it was given other ones.
     pub storage: Option<String>,
 }

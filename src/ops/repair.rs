@@ -85,7 +85,7 @@ pub fn repair_from(
         Ok(store) => repair_with(Holder::Offline(&store), store.blobs().as_ref(), archive),
         Err(StoreError::AlreadyOpen) => {
             let server = super::control::read(data_dir)?;
-            let given = storage.describe();
+            let given = storage.location();
             if let Some(theirs) = server.storage.filter(|s| *s != given) {
                 bail!(
                     "the running server keeps its blobs in {theirs}, not {given}; run repair with --storage {} and the server's --s3-* settings (nothing was written)",

@@ -331,7 +331,7 @@ pub fn verify(file: &Path) -> anyhow::Result<Summary> {
 /// failure everything it wrote locally is removed.
 pub fn restore(file: &Path, data_dir: &Path, storage: &Storage) -> anyhow::Result<Summary> {
     let blobs = storage.backend(data_dir)?;
-    restore_onto(file, data_dir, blobs, &storage.describe(), |dir| {
+    restore_onto(file, data_dir, blobs, &storage.location(), |dir| {
         storage.prepare(dir)
     })
 }

@@ -4,7 +4,7 @@
 //! migrate-storage` when it switches over; checked by every other open.
 //!
 //! Kept in the meta table as one name, `storage.<location>` (the location as
-//! `Storage::describe` writes it: `fs` or `s3://bucket/prefix/`), whose value
+//! `Storage::location` writes it: `fs` or `s3://bucket/prefix/`), whose value
 //! is when it was recorded (ms). A name rather than a value, because meta
 //! values are numbers; one name at most, because recording replaces the
 //! others in the same commit. The endpoint is not part of it: a bucket may

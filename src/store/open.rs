@@ -51,7 +51,7 @@ impl Store {
         storage: &Storage,
         cache: Option<&DiskCacheConfig>,
     ) -> Result<Store> {
-        let location = storage.describe();
+        let location = storage.location();
         if claim == identity::Claim::Verify {
             super::location::refuse_other_before_open(&Self::db_path(data_dir), &location)?;
         }
