@@ -184,7 +184,8 @@ pub fn migrate(
                     };
                     let outcome = copy_one(store.blobs().as_ref(), target, &hash, size, &journaled)
                         .and_then(|o| {
-                            if !matches!(o, Outcome::Unreadable(_)) {
+                            let new = !journaled.contains(&(hash, size));
+                            if new && !matches!(o, Outcome::Unreadable(_)) {
                                 lock(&journal).record(&hash, size)?;
                             }
                             Ok(o)
