@@ -165,8 +165,12 @@ pub async fn start(mut config: Config, listener: &TcpListener) -> anyhow::Result
         config.max_storage_bytes,
     )
     .context("starting the thumbnail workers")?;
-    let control = crate::ops::control::publish(&config.data_dir, listener.local_addr()?)
-        .context("writing the control file")?;
+    let control = crate::ops::control::publish(
+        &config.data_dir,
+        listener.local_addr()?,
+        &config.storage.location(),
+    )
+    .context("writing the control file")?;
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let view_limits = crate::view_limits::ViewLimits::new(store.clone());
     let state = Arc::new(AppState {

@@ -1,6 +1,6 @@
 //! The command line: `serve`, `user`, `key`, `thumbnails`, and the operations
 //! commands (`check`, `gc`, `backup`, `repair`, `restore`, `import`, `adopt`,
-//! `systemd-unit`). This module only parses; every body is in `ops::commands`
+//! `migrate-storage`, `systemd-unit`). This module only parses; every body is in `ops::commands`
 //! or `ops::accounts` (`serve` in `app`).
 
 use std::path::PathBuf;
@@ -144,6 +144,12 @@ pub enum Command {
         #[command(flatten)]
         settings: ServeArgs,
     },
+    /// Copy every blob to other storage, verified and resumable, then switch to it (server stopped)
+    MigrateStorage {
+        /// Where to: `fs` (the data directory) or `s3://bucket/prefix` (described by the --s3-* flags)
+        #[arg(long)]
+        to: String,
+    },
     /// Print a hardened systemd unit for this binary
     SystemdUnit {
         /// Path for ExecStart= [default: this executable]
@@ -216,21 +222,6 @@ pub fn run_admin_command(cli: &Cli) -> anyhow::Result<()> {
     let dir = config::resolve_data_dir(cli.data_dir.as_deref(), cli.config.as_deref())?;
     let config_file = cli.config.as_deref();
     let storage = config::resolve_storage(&cli.storage, config_file)?;
-    if matches!(storage, crate::store::blobs::storage::Storage::S3(_))
-        && matches!(
-            cli.command,
-            Command::Adopt { .. }
-                | Command::Backup { .. }
-                | Command::Restore { .. }
-                | Command::Repair { .. }
-        )
-    {
-        // These read or write blob files directly; on a bucket they would
-        // see none and act on that. Refused until they go through the seam.
-        anyhow::bail!(
-            "this command does not work with S3 storage yet (see README, \"Storage on S3\")"
-        );
-    }
     let storage = &storage;
     match &cli.command {
         Command::Serve(_) => unreachable!("serve is handled by main"),
@@ -249,15 +240,26 @@ pub fn run_admin_command(cli: &Cli) -> anyhow::Result<()> {
             retention.as_deref(),
             *force,
         ),
-        Command::Adopt { trash, private } => commands::adopt(&dir, config_file, *trash, *private),
-        Command::Backup { out } => commands::backup(&dir, out),
-        Command::Restore { file } => commands::restore(&dir, file),
-        Command::Repair { from } => commands::repair(&dir, from),
+        Command::Adopt { trash, private } => {
+            commands::adopt(&dir, storage, config_file, *trash, *private)
+        }
+        Command::Backup { out } => commands::backup(&dir, storage, out),
+        Command::Restore { file } => commands::restore(&dir, storage, file),
+        Command::Repair { from } => commands::repair(&dir, storage, from),
         Command::Import {
             dir: folder,
             private,
             settings,
         } => commands::import(&dir, storage, config_file, settings, folder, *private),
+        Command::MigrateStorage { to } => {
+            // The --s3-* flags (and the file's settings) describe the target.
+            let target = crate::store::blobs::storage::StorageArgs {
+                storage: Some(to.clone()),
+                ..cli.storage.clone()
+            };
+            let target = config::resolve_storage(&target, config_file)?;
+            commands::migrate_storage(&dir, storage, &target)
+        }
         Command::SystemdUnit { binary } => commands::systemd_unit(binary.as_deref()),
         Command::Thumbnails => commands::thumbnails(&dir, storage),
         Command::User(UserCommand::Add {

@@ -14,7 +14,7 @@
 //! - `lifecycle`: expiry and view-limit policy (`LifecycleError`), privacy defaults, the sweeper
 //! - `metrics`: Prometheus counters and the `/metrics` text
 //! - `media`: image type, structure and dimensions from the bytes; metadata stripping; thumbnails
-//! - `ops`: the CLI commands' bodies (accounts and keys, check, GC, backup, repair, restore, import, adopt), the scrub, the control file, periodic GC
+//! - `ops`: the CLI commands' bodies (accounts and keys, check, GC, backup, repair, restore, import, adopt, migrate-storage), the scrub, the control file, periodic GC
 //! - `readiness`: whether the blob store answers (`/readyz`), probed once at a time, bounded
 //! - `secret`: random tokens, their digests (`TokenHash`, `KeyHash`), constant-time comparison
 //! - `server`: the accept loop (`run(listener, state, shutdown)`) and its connection limits

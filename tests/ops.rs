@@ -12,7 +12,8 @@
 //! - importing a folder twice imports each file once, with file times as upload
 //!   times (`import`);
 //! - start-up refuses an unknown schema, a corrupt file or a data dir in use,
-//!   with a clear message and without touching anything (`startup`, A40);
+//!   with a clear message and without touching anything, and so does another
+//!   storage than the one the database records (`startup`, A40);
 //! - `/metrics`, secret-free logs, systemd readiness and watchdog
 //!   (`observability`);
 //! - integrity: damaged blobs are never served complete, are logged, counted

@@ -13,13 +13,14 @@
 //! it is and reported, never deleted. Offline only: the caller holds the
 //! database lock.
 
+use std::io;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use crate::clock;
 use crate::config::Config;
 use crate::ingest::{self, Ingest, IngestError, Origin, ReceiveError};
-use crate::store::blobs::{BlobHash, TrashEntry, hex};
+use crate::store::blobs::{BlobHash, TrashEntry, hash_reader, hex};
 use crate::store::{Store, StoreError};
 
 /// Adopt choices.
@@ -43,6 +44,7 @@ pub struct AdoptSummary {
 }
 
 /// Where an orphan's bytes are.
+#[derive(Clone)]
 enum Source {
     InPlace,
     Trash(TrashEntry),
@@ -56,20 +58,27 @@ pub async fn adopt(
     opts: AdoptOptions,
 ) -> anyhow::Result<AdoptSummary> {
     let ingest = Ingest::new(store.clone(), config.clone()).keeping_bytes();
-    let mut work: Vec<(BlobHash, std::time::SystemTime, Source)> = Vec::new();
-    for e in store.blobs().list()? {
-        if store.blob(&e.hash)?.is_none() {
-            work.push((e.hash, e.modified, Source::InPlace));
-        }
-    }
-    if opts.trash {
-        for t in store.blobs().list_trash()? {
-            let in_place = work.iter().any(|(h, ..)| *h == t.hash);
-            if !in_place && store.blob(&t.hash)?.is_none() {
-                work.push((t.hash, t.modified, Source::Trash(t)));
+    let listed = store.clone();
+    let work = blocking(move || {
+        let store = listed;
+        let known = |h: &BlobHash| store.blob(h).map(|r| r.is_some()).map_err(io::Error::other);
+        let mut work: Vec<(BlobHash, std::time::SystemTime, Source)> = Vec::new();
+        for e in store.blobs().list()? {
+            if !known(&e.hash)? {
+                work.push((e.hash, e.modified, Source::InPlace));
             }
         }
-    }
+        if opts.trash {
+            for t in store.blobs().list_trash()? {
+                let in_place = work.iter().any(|(h, ..)| *h == t.hash);
+                if !in_place && !known(&t.hash)? {
+                    work.push((t.hash, t.modified, Source::Trash(t)));
+                }
+            }
+        }
+        Ok(work)
+    })
+    .await?;
     let mut summary = AdoptSummary::default();
     for (hash, modified, source) in work {
         match adopt_one(&ingest, opts, &hash, modified, &source).await {
@@ -94,6 +103,17 @@ fn refusal(e: IngestError) -> String {
     }
 }
 
+/// Runs blob-store work on the blocking pool: a backend may block the thread
+/// (an S3 client waits on its own runtime, which must not happen on a thread
+/// that drives this one).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(io::Error::other)?
+}
+
 async fn adopt_one(
     ingest: &Ingest<'_>,
     opts: AdoptOptions,
@@ -102,13 +122,16 @@ async fn adopt_one(
     source: &Source,
 ) -> Result<(), String> {
     let store = ingest.store();
-    let io = |e: std::io::Error| format!("unreadable: {e}");
-    let open = || match source {
-        Source::InPlace => store.blobs().read(hash).map(|r| r.reader),
-        Source::Trash(t) => store.blobs().read_trashed(t),
+    let io = |e: io::Error| format!("unreadable: {e}");
+    let open = || {
+        let (blobs, source, hash) = (store.blobs().clone(), source.clone(), *hash);
+        blocking(move || match &source {
+            Source::InPlace => blobs.read(&hash).map(|r| r.reader),
+            Source::Trash(t) => blobs.read_trashed(t),
+        })
     };
     let damaged = || "its content does not match its name (damaged); left as it is".to_string();
-    let reader = open().map_err(io)?;
+    let reader = open().await.map_err(io)?;
     let received = match ingest
         .receive(ingest::read_chunks_blocking(reader, ingest::READ_CHUNK))
         .await
@@ -119,10 +142,9 @@ async fn adopt_one(
             // Refused part way: a damaged blob is reported as damaged, as
             // when its whole content is read (an offline tool can afford to
             // read the rest for the right reason).
-            let mut f = open().map_err(io)?;
-            let mut h = blake3::Hasher::new();
-            std::io::copy(&mut f, &mut h).map_err(io)?;
-            if h.finalize().as_bytes() != hash.as_bytes() {
+            let f = open().await.map_err(io)?;
+            let (_, got) = blocking(move || hash_reader(f)).await.map_err(io)?;
+            if got != *hash {
                 return Err(damaged());
             }
             return Err(refusal(e));
@@ -148,9 +170,9 @@ async fn adopt_one(
     if let Source::Trash(t) = source {
         // The row and the blob in place are committed: the copy in quarantine
         // is a duplicate now.
-        store
-            .blobs()
-            .purge_trashed(t)
+        let (blobs, t) = (store.blobs().clone(), t.clone());
+        blocking(move || blobs.purge_trashed(&t))
+            .await
             .map_err(|e| format!("adopted, but the quarantined copy stayed: {e}"))?;
     }
     Ok(())

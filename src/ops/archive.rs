@@ -19,6 +19,10 @@ pub struct Summary {
     pub bytes: u64,
     /// Size of the database copy.
     pub database_bytes: u64,
+    /// After a restore: blobs the target store held that the backup does not
+    /// name (uploaded after it, onto a bucket that outlived its server), left
+    /// as they were.
+    pub unknown_kept: u64,
 }
 
 /// The archive name of a blob.

@@ -13,7 +13,10 @@
 //! file fails the backup instead of being archived. A backup of a running server
 //! is made by the server (`GET /api/backup`, see `control`); the CLI only
 //! receives it, then reads the archive back and verifies every hash before
-//! giving it its final name.
+//! giving it its final name. The blobs are read through the store's
+//! `BlobStore`, so a library on S3 backs up the same way (streamed object by
+//! object, never a whole blob in memory); the archive is the same either way
+//! and restores onto either backend.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -27,8 +30,10 @@ use bytes::Bytes;
 use super::archive::blob_member;
 use super::archive::{FORMAT, ROOT, Summary};
 use crate::clock;
+use crate::store::blobs::storage::Storage;
 use crate::store::blobs::{BlobHash, BlobStore, hex};
 use crate::store::gc::BlobPin;
+use crate::store::identity::Claim;
 use crate::store::meta::SCHEMA_VERSION;
 use crate::store::{Store, StoreError, keyseal, perms, snapshot};
 
@@ -282,7 +287,7 @@ fn fetch(addr: SocketAddr, token: &str, out: &mut impl Write) -> anyhow::Result<
 
 /// `pixbin backup --out FILE`: directly when no server runs, else through it.
 /// The archive is written to `FILE.partial`, verified, fsynced, then renamed.
-pub fn backup_to_file(data_dir: &Path, out: &Path) -> anyhow::Result<Summary> {
+pub fn backup_to_file(data_dir: &Path, storage: &Storage, out: &Path) -> anyhow::Result<Summary> {
     if out.exists() {
         bail!("{} already exists; choose a new name", out.display());
     }
@@ -299,13 +304,15 @@ pub fn backup_to_file(data_dir: &Path, out: &Path) -> anyhow::Result<Summary> {
         if !Store::db_path(data_dir).exists() {
             bail!("{} holds no pixbin database", data_dir.display());
         }
-        match Store::open(data_dir) {
+        // Offline, the blobs are read where they live (a bucket: one
+        // streamed GET each, re-hashed on the way like a file).
+        match Store::open_on(data_dir, Claim::Verify, storage) {
             Ok(store) => {
                 prepare(&store)?.write_to(&mut file)?;
             }
             Err(StoreError::AlreadyOpen) => {
-                let (addr, token) = super::control::read(data_dir)?;
-                fetch(addr, token.expose(), &mut file)?;
+                let server = super::control::read(data_dir)?;
+                fetch(server.addr, server.token.expose(), &mut file)?;
             }
             Err(e) => {
                 return Err(e).with_context(|| format!("opening {}", data_dir.display()));

@@ -1,5 +1,5 @@
 //! The bodies of the operations subcommands (`check`, `gc`, `backup`, `repair`,
-//! `restore`, `import`, `adopt`, `thumbnails`, `systemd-unit`): what they print
+//! `restore`, `import`, `adopt`, `migrate-storage`, `thumbnails`, `systemd-unit`): what they print
 //! and when they fail. `cli` only parses arguments and calls these (accounts
 //! and keys: `ops::accounts`).
 
@@ -74,7 +74,7 @@ pub fn check(
     repair: bool,
     quick: bool,
 ) -> anyhow::Result<()> {
-    super::require_database(dir)?;
+    super::require_database(dir, storage)?;
     let policy = gc_policy(dir, config_file, None, None, false)?;
     let store = open_store(dir, storage)?;
     let report = store.check_with(
@@ -208,9 +208,9 @@ fn integrity_report(store: &Store, quick: bool, repair: bool) -> anyhow::Result<
 }
 
 /// `pixbin repair --from BACKUP.tar`
-pub fn repair(dir: &Path, from: &Path) -> anyhow::Result<()> {
+pub fn repair(dir: &Path, storage: &Storage, from: &Path) -> anyhow::Result<()> {
     use crate::store::blobs::hex;
-    let r = super::repair::repair_from(dir, from)?;
+    let r = super::repair::repair_from(dir, storage, from)?;
     for h in &r.repaired {
         println!("repaired: blob {}", hex(h));
     }
@@ -255,7 +255,7 @@ pub fn gc(
     retention: Option<&str>,
     force: bool,
 ) -> anyhow::Result<()> {
-    super::require_database(dir)?;
+    super::require_database(dir, storage)?;
     let policy = gc_policy(dir, config_file, grace, retention, force)?;
     let store = open_store(dir, storage)?;
     let r = store.collect_garbage(&policy)?;
@@ -279,12 +279,13 @@ pub fn gc(
 /// `pixbin adopt [--trash] [--private]`
 pub fn adopt(
     dir: &Path,
+    storage: &Storage,
     config_file: Option<&Path>,
     trash: bool,
     private: bool,
 ) -> anyhow::Result<()> {
     let config = config::load(&ServeArgs::default(), Some(dir), config_file)?;
-    let store = match Store::open_claiming(dir, crate::store::identity::Claim::Adopt) {
+    let store = match Store::open_on(dir, crate::store::identity::Claim::Adopt, storage) {
         Ok(s) => s,
         Err(crate::store::StoreError::AlreadyOpen) => bail!(
             "the data directory {} is in use by a running pixbin server; stop it first (systemctl stop pixbin)",
@@ -322,9 +323,9 @@ pub fn adopt(
 }
 
 /// `pixbin backup --out FILE`
-pub fn backup(dir: &Path, out: &Path) -> anyhow::Result<()> {
+pub fn backup(dir: &Path, storage: &Storage, out: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
-    let s = super::backup::backup_to_file(dir, out)?;
+    let s = super::backup::backup_to_file(dir, storage, out)?;
     println!(
         "wrote {}: database {} and {} blobs ({}), verified, in {:.1}s",
         out.display(),
@@ -337,13 +338,68 @@ pub fn backup(dir: &Path, out: &Path) -> anyhow::Result<()> {
 }
 
 /// `pixbin restore FILE --data-dir NEW`
-pub fn restore(dir: &Path, file: &Path) -> anyhow::Result<()> {
-    let s = super::restore::restore(file, dir)?;
+pub fn restore(dir: &Path, storage: &Storage, file: &Path) -> anyhow::Result<()> {
+    let s = super::restore::restore(file, dir, storage)?;
     println!(
         "restored {} blobs ({}) into {}; every hash verified and the data checks clean",
         s.blobs,
         human_bytes(s.bytes),
         dir.display()
+    );
+    if s.unknown_kept > 0 {
+        println!(
+            "the blob store also holds {} blobs this backup does not name (uploaded after it?); they were left as they are: `pixbin adopt` turns them into images, GC quarantines them after the grace period",
+            s.unknown_kept
+        );
+    }
+    Ok(())
+}
+
+/// `pixbin migrate-storage --to …`: copies, verifies, switches; says what is
+/// left to do when it cannot switch yet.
+pub fn migrate_storage(dir: &Path, from: &Storage, to: &Storage) -> anyhow::Result<()> {
+    use crate::store::blobs::hex;
+    let (source, location) = (from.location(), to.location());
+    if source == location {
+        bail!(
+            "the blobs are already in {location} (the configured storage); name another with --to"
+        );
+    }
+    super::require_database(dir, from)?;
+    let store = open_store(dir, from)?;
+    let target = to
+        .backend(dir)
+        .with_context(|| format!("opening {location}"))?;
+    to.prepare(dir)?;
+    let started = Instant::now();
+    let mut last = Instant::now();
+    let r = super::migrate::migrate(&store, &*target, &location, &mut |r| {
+        if last.elapsed() >= Duration::from_secs(2) {
+            last = Instant::now();
+            eprintln!("{}/{} blobs ({} copied)", r.done(), r.blobs, r.copied);
+        }
+        true
+    })?;
+    for (h, why) in &r.unreadable {
+        println!("problem: blob {}: {why}", hex(h));
+    }
+    println!(
+        "{} blobs: copied {} ({}) and verified, {} already in {location} and whole, in {:.1}s",
+        r.blobs,
+        r.copied,
+        human_bytes(r.bytes_copied),
+        r.present,
+        started.elapsed().as_secs_f64()
+    );
+    if !r.switched {
+        bail!(
+            "not switched: {} blobs could not be read whole from {source}; repair them (`pixbin check`, `pixbin repair --from BACKUP`) and run this again (what is copied stays)",
+            r.unreadable.len()
+        );
+    }
+    println!(
+        "switched: the database now records {location}; start pixbin with --storage {} (PIXBIN_STORAGE, or `storage` in the config file). The blobs in {source} are left as they were: remove them once you are satisfied.",
+        location.trim_end_matches('/')
     );
     Ok(())
 }

@@ -5,6 +5,8 @@
 //! server. At start it writes `<data dir>/pixbin.control` (mode 0600): the
 //! loopback address it listens on and a fresh random token. The CLI, finding the
 //! database locked, reads the file and asks `GET /api/backup` with that token.
+//! The file also names the server's storage, so `pixbin repair`, which
+//! writes the blobs itself, refuses to write them anywhere else.
 //! Whoever can read the file can read the whole data directory anyway, so the
 //! token grants nothing new; the server also accepts it only from the machine
 //! itself (a loopback address or its own listening address), and stores only
@@ -58,7 +60,7 @@ fn dialable(addr: SocketAddr) -> SocketAddr {
 
 /// Writes a new control file for a server listening on `addr` (replacing one a
 /// crashed run left) and returns what to check tokens against.
-pub fn publish(data_dir: &Path, addr: SocketAddr) -> std::io::Result<Control> {
+pub fn publish(data_dir: &Path, addr: SocketAddr, storage: &str) -> std::io::Result<Control> {
     let token = secret::random_token();
     let tmp = data_dir.join(format!("{FILE}.new"));
     {
@@ -70,7 +72,12 @@ pub fn publish(data_dir: &Path, addr: SocketAddr) -> std::io::Result<Control> {
             opts.mode(0o600);
         }
         let mut f = opts.open(&tmp)?;
-        writeln!(f, "addr {}\ntoken {}", dialable(addr), token.expose())?;
+        writeln!(
+            f,
+            "addr {}\ntoken {}\nstorage {storage}",
+            dialable(addr),
+            token.expose()
+        )?;
         f.sync_all()?;
     }
     std::fs::rename(&tmp, path(data_dir))?;
@@ -84,8 +91,20 @@ pub fn retract(data_dir: &Path) {
     let _ = std::fs::remove_file(path(data_dir));
 }
 
-/// Reads the address and token a running server published.
-pub fn read(data_dir: &Path) -> anyhow::Result<(SocketAddr, Secret)> {
+/// What a running server published.
+#[derive(Debug)]
+pub struct Published {
+    /// Where it listens (a dialable address).
+    pub addr: SocketAddr,
+    /// The control token.
+    pub token: Secret,
+    /// Where its blobs live (`Storage::location`), so a command that works
+    /// on the blobs beside the server can tell it was given other ones.
+    pub storage: Option<String>,
+}
+
+/// Reads what a running server published.
+pub fn read(data_dir: &Path) -> anyhow::Result<Published> {
     let p = path(data_dir);
     let text = std::fs::read_to_string(&p).with_context(|| {
         format!(
@@ -95,15 +114,21 @@ pub fn read(data_dir: &Path) -> anyhow::Result<(SocketAddr, Secret)> {
     })?;
     let mut addr = None;
     let mut token = None;
+    let mut storage = None;
     for line in text.lines() {
         match line.split_once(' ') {
             Some(("addr", a)) => addr = a.trim().parse::<SocketAddr>().ok(),
             Some(("token", t)) => token = Some(Secret::new(t.trim())),
+            Some(("storage", s)) => storage = Some(s.trim().to_string()),
             _ => {}
         }
     }
     match (addr, token) {
-        (Some(a), Some(t)) => Ok((a, t)),
+        (Some(addr), Some(token)) => Ok(Published {
+            addr,
+            token,
+            storage,
+        }),
         _ => bail!("{} is malformed", p.display()),
     }
 }
@@ -115,9 +140,11 @@ mod tests {
     #[test]
     fn publish_read_and_accept() {
         let dir = tempfile::tempdir().unwrap();
-        let control = publish(dir.path(), "0.0.0.0:8080".parse().unwrap()).unwrap();
-        let (addr, token) = read(dir.path()).unwrap();
-        assert_eq!(addr, "127.0.0.1:8080".parse().unwrap());
+        let control = publish(dir.path(), "0.0.0.0:8080".parse().unwrap(), "s3://pix/").unwrap();
+        let published = read(dir.path()).unwrap();
+        assert_eq!(published.addr, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(published.storage.as_deref(), Some("s3://pix/"));
+        let token = published.token;
         assert!(control.accepts(token.expose()));
         assert!(!control.accepts("guess"));
         assert!(!Control::default().accepts(token.expose()));

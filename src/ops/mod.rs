@@ -1,5 +1,5 @@
 //! Operations on a data directory: the CLI commands' bodies (accounts and keys,
-//! backup and restore, import, check, GC), the control file that lets the CLI
+//! backup and restore, import, check, GC, moving the blobs to other storage), the control file that lets the CLI
 //! reach a running server, and the periodic garbage collector.
 
 pub mod accounts;
@@ -9,9 +9,12 @@ pub mod backup;
 pub mod commands;
 pub mod control;
 pub mod import;
+pub mod migrate;
 pub mod repair;
 pub mod restore;
 pub mod scrub;
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
 
@@ -22,6 +25,7 @@ use std::time::Duration;
 
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::store::blobs::storage::Storage;
 use crate::store::gc::GcPolicy;
 
 /// Collects garbage once now, then `interval` after each pass (started by
@@ -67,11 +71,16 @@ pub async fn collect_garbage_periodically(
 
 /// Refuses a data directory without a database, naming blobs left without
 /// theirs (invariant 8) apart from a plain wrong `--data-dir`.
-pub(crate) fn require_database(dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn require_database(dir: &Path, storage: &Storage) -> anyhow::Result<()> {
     if !Store::db_path(dir).exists() {
         // Blobs without their database: say so, and how out (invariant 8).
+        // The blobs are looked for where they live (a bucket is listed).
         if crate::store::identity::marker_path(dir).exists()
-            || crate::store::identity::blobs_exist(&crate::store::blobs::FsBlobStore::at(dir))
+            || storage
+                .backend(dir)
+                .and_then(|b| {
+                    crate::store::identity::blobs_exist(&*b).map_err(std::io::Error::other)
+                })
                 .unwrap_or(false)
         {
             let db = Store::db_path(dir).display().to_string();

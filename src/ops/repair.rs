@@ -15,7 +15,9 @@
 //! (`GET /api/integrity/blobs`, token of `ops::control`), and the server
 //! re-hashes each repaired file before it clears the mark
 //! (`POST /api/integrity/repaired`). With the server stopped the database is
-//! opened directly.
+//! opened directly. The blobs are reached through the configured
+//! `BlobStore` (`--storage`) either way: on S3 each repaired blob is staged
+//! in `tmp/`, verified, then uploaded over the damaged object.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -27,7 +29,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use super::archive::{FORMAT, ROOT};
-use crate::store::blobs::{BlobHash, BlobStore, FsBlobStore, hex, parse_hex};
+use crate::store::blobs::storage::Storage;
+use crate::store::blobs::{BlobHash, BlobStore, hex, parse_hex};
+use crate::store::identity::Claim;
 use crate::store::integrity::verify_stored;
 use crate::store::{Store, StoreError};
 
@@ -58,31 +62,59 @@ impl RepairReport {
 }
 
 /// Where the rows come from and where cleared marks go.
-enum Holder {
-    Offline(Box<Store>),
+enum Holder<'a> {
+    Offline(&'a Store),
     Online { addr: SocketAddr, token: String },
 }
 
 /// One blob row: recorded size, and whether it is marked damaged.
 type Rows = HashMap<BlobHash, (u64, bool)>;
 
-/// Repairs the data directory `data_dir` from `archive`.
-pub fn repair_from(data_dir: &Path, archive: &Path) -> anyhow::Result<RepairReport> {
+/// Repairs the data directory `data_dir`, its blobs where `storage` says,
+/// from `archive`.
+pub fn repair_from(
+    data_dir: &Path,
+    storage: &Storage,
+    archive: &Path,
+) -> anyhow::Result<RepairReport> {
     // Rows of a missing or foreign database do not describe these blobs: the
-    // identity check refuses it (offline in `Store::open`, online at the
+    // identity check refuses it (offline in `Store::open_on`, online at the
     // server's start) before anything is written.
-    super::require_database(data_dir)?;
-    let holder = match Store::open(data_dir) {
-        Ok(store) => Holder::Offline(Box::new(store)),
+    super::require_database(data_dir, storage)?;
+    match Store::open_on(data_dir, Claim::Verify, storage) {
+        Ok(store) => repair_with(Holder::Offline(&store), store.blobs().as_ref(), archive),
         Err(StoreError::AlreadyOpen) => {
-            let (addr, token) = super::control::read(data_dir)?;
-            Holder::Online {
-                addr,
-                token: token.expose().to_string(),
+            let server = super::control::read(data_dir)?;
+            let given = storage.location();
+            if let Some(theirs) = server.storage.filter(|s| *s != given) {
+                bail!(
+                    "the running server keeps its blobs in {theirs}, not {given}; run repair with --storage {} and the server's --s3-* settings (nothing was written)",
+                    theirs.trim_end_matches('/')
+                );
             }
+            let holder = Holder::Online {
+                addr: server.addr,
+                token: server.token.expose().to_string(),
+            };
+            // The server holds the database, not the blobs: the same store
+            // is reached here directly (a bucket through its own client).
+            let blobs = storage.backend(data_dir)?;
+            repair_with(holder, &*blobs, archive)
         }
-        Err(e) => return Err(e).with_context(|| format!("opening {}", data_dir.display())),
-    };
+        Err(e) => Err(e).with_context(|| format!("opening {}", data_dir.display())),
+    }
+}
+
+/// Repairs an open store's blobs from `archive` (offline).
+pub fn repair_store(store: &Store, archive: &Path) -> anyhow::Result<RepairReport> {
+    repair_with(Holder::Offline(store), store.blobs().as_ref(), archive)
+}
+
+fn repair_with(
+    holder: Holder<'_>,
+    blobs: &dyn BlobStore,
+    archive: &Path,
+) -> anyhow::Result<RepairReport> {
     let rows: Rows = match &holder {
         Holder::Offline(store) => {
             let marks = store.integrity();
@@ -97,13 +129,12 @@ pub fn repair_from(data_dir: &Path, archive: &Path) -> anyhow::Result<RepairRepo
             parse_rows(&text)?
         }
     };
-    let blobs = FsBlobStore::open(data_dir)?;
     let mut report = RepairReport {
         online: matches!(holder, Holder::Online { .. }),
         rows: rows.len() as u64,
         ..Default::default()
     };
-    let seen = restore_damaged(archive, &blobs, &rows, &mut report)?;
+    let seen = restore_damaged(archive, blobs, &rows, &mut report)?;
     for (h, (size, marked)) in &rows {
         if seen.contains(h) {
             continue;

@@ -9,17 +9,33 @@
 //! place, last: an interrupted restore never leaves something that looks like a
 //! data directory, and a large library restores in minutes, not in two fsyncs
 //! per image.
+//!
+//! Blobs go to the configured store (`--storage`) through its `BlobStore`:
+//! on S3 each is staged in `tmp/`, hashed, then uploaded. A bucket may
+//! already hold some (a library restored after losing its server, beside its
+//! surviving bucket): an object already there is re-hashed and kept when it is
+//! whole, replaced from the archive when not. A bucket whose identity marker
+//! names another database is refused before any blob is written
+//! (invariant 8). The restored database records the storage it was restored
+//! onto (`store::location`), whatever the backed-up one used. On failure the
+//! files written locally are removed; objects already uploaded stay in the
+//! bucket, unreferenced, and a later restore finds them whole. Objects the
+//! bucket holds that the backup does not name (uploaded after it) are left
+//! as they were and counted: `pixbin adopt` turns them into images.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 
 use super::archive::{FORMAT, ROOT, Summary, parse_blob_member};
-use crate::store::blobs::{BlobHash, BlobStore, FsBlobStore, hex, parse_hex};
-use crate::store::check::CheckOptions;
+use crate::store::blobs::storage::Storage;
+use crate::store::blobs::{BlobHash, BlobStore, TempBlob, hex, parse_hex};
+use crate::store::check::{CheckOptions, Problem};
+use crate::store::integrity::verify_stored;
 use crate::store::meta::{SCHEMA_VERSION, UPGRADES_FROM};
 use crate::store::{Store, identity, keyseal, perms};
 
@@ -121,7 +137,7 @@ fn copy_hashed(mut r: impl Read, mut w: impl Write) -> io::Result<(u64, BlobHash
 /// Where verified members go; `None` only verifies.
 struct Target<'a> {
     dir: &'a Path,
-    blobs: Box<dyn BlobStore>,
+    blobs: &'a dyn BlobStore,
 }
 
 /// Reads a whole archive, checking every member against the manifest.
@@ -176,6 +192,10 @@ fn read_archive(file: &Path, target: Option<&Target<'_>>) -> anyhow::Result<Summ
                     let mut out = BufWriter::new(perms::create_file(&path)?);
                     let r = copy_hashed(entry, &mut out)?;
                     out.flush()?;
+                    drop(out);
+                    if r == manifest.database {
+                        refuse_foreign_target(&path, t.blobs)?;
+                    }
                     r
                 }
                 None => copy_hashed(entry, io::sink())?,
@@ -216,7 +236,7 @@ fn read_archive(file: &Path, target: Option<&Target<'_>>) -> anyhow::Result<Summ
                     let r = copy_hashed(entry, &mut out)?;
                     let temp = out.into_inner().map_err(|e| e.into_error())?;
                     if r == (size, hash) {
-                        t.blobs.put(temp, &hash)?;
+                        store_verified(t.blobs, temp, &hash, size)?;
                     }
                     r
                 }
@@ -249,6 +269,40 @@ fn read_archive(file: &Path, target: Option<&Target<'_>>) -> anyhow::Result<Summ
     Ok(summary)
 }
 
+/// Stores a verified temp under `hash`. An object already there (a bucket
+/// that outlived its server) is kept when it re-hashes whole and replaced
+/// from the archive when it does not: nothing unverified is left named.
+fn store_verified(
+    blobs: &dyn BlobStore,
+    temp: TempBlob,
+    hash: &BlobHash,
+    size: u64,
+) -> io::Result<()> {
+    match blobs.stat(hash)? {
+        None => blobs.put(temp, hash).map(drop),
+        Some(_) if verify_stored(blobs, hash, size).is_none() => Ok(()),
+        Some(_) => blobs.replace(temp, hash),
+    }
+}
+
+/// Refuses a target whose blobs are bound to another database (a bucket
+/// with the identity marker of another pixbin), before any blob is written.
+fn refuse_foreign_target(db: &Path, blobs: &dyn BlobStore) -> anyhow::Result<()> {
+    let id = {
+        let ro = redb::ReadOnlyDatabase::open(db).context("reading the database in the archive")?;
+        identity::database_id(&ro)?
+    };
+    if let (Some(theirs), Some(ours)) = (identity::remote_id(blobs)?, id)
+        && theirs != ours
+    {
+        bail!(
+            "the blob store already belongs to another pixbin database (identity {theirs:016x}, \
+             this backup's is {ours:016x}); restore onto an empty bucket or prefix (nothing was written to it)"
+        );
+    }
+    Ok(())
+}
+
 /// Makes everything written under `dir` durable at once.
 #[cfg(target_os = "linux")]
 fn sync_filesystem(dir: &Path) -> io::Result<()> {
@@ -274,11 +328,19 @@ pub fn verify(file: &Path) -> anyhow::Result<Summary> {
     read_archive(file, None)
 }
 
-/// Unpacks `file` into `data_dir`, which must be absent or empty, then opens it
-/// and runs a structural check. On failure everything it wrote is removed.
-pub fn restore(file: &Path, data_dir: &Path) -> anyhow::Result<Summary> {
-    let existed = data_dir.exists();
-    if existed
+/// Unpacks `file` into `data_dir`, which must be absent or empty, with the
+/// blobs where `storage` says, then opens it and runs a structural check. On
+/// failure everything it wrote locally is removed.
+pub fn restore(file: &Path, data_dir: &Path, storage: &Storage) -> anyhow::Result<Summary> {
+    let blobs = storage.backend(data_dir)?;
+    restore_onto(file, data_dir, blobs, &storage.location(), |dir| {
+        storage.prepare(dir)
+    })
+}
+
+/// Refuses a data directory that exists and holds anything.
+fn refuse_non_empty(data_dir: &Path) -> anyhow::Result<()> {
+    if data_dir.exists()
         && std::fs::read_dir(data_dir)
             .with_context(|| format!("reading {}", data_dir.display()))?
             .next()
@@ -289,11 +351,27 @@ pub fn restore(file: &Path, data_dir: &Path) -> anyhow::Result<Summary> {
             data_dir.display()
         );
     }
+    Ok(())
+}
+
+/// [`restore`] onto any blob store: `location` is what the restored database
+/// records as its storage, `prepare` makes the local directories the backend
+/// needs once the data directory exists.
+pub fn restore_onto(
+    file: &Path,
+    data_dir: &Path,
+    blobs: Arc<dyn BlobStore>,
+    location: &str,
+    prepare: impl FnOnce(&Path) -> io::Result<()>,
+) -> anyhow::Result<Summary> {
+    refuse_non_empty(data_dir)?;
+    let existed = data_dir.exists();
     perms::own_dir(data_dir)?;
     let result = (|| -> anyhow::Result<Summary> {
+        prepare(data_dir)?;
         let target = Target {
             dir: data_dir,
-            blobs: Box::new(FsBlobStore::open(data_dir)?),
+            blobs: &*blobs,
         };
         let summary = read_archive(file, Some(&target))?;
         // Every blob durable first, then the database goes into place.
@@ -312,16 +390,29 @@ pub fn restore(file: &Path, data_dir: &Path) -> anyhow::Result<Summary> {
         };
         if let Some(id) = id {
             identity::write_marker(data_dir, id)?;
+            blobs.write_remote_marker(&identity::marker_text(id))?;
         }
-        let store = Store::open(data_dir).context("opening the restored database")?;
+        let store = Store::open_with(data_dir, identity::Claim::Verify, blobs.clone())
+            .context("opening the restored database")?;
+        store.record_location(location)?;
         let report = store.check(CheckOptions {
             rehash: false,
             repair: false,
         })?;
-        if let Some(p) = report.remaining().next() {
+        // Objects newer than the backup, in a bucket that outlived its
+        // server, are orphans to this database: kept for `adopt`, as an
+        // older database's unknown blobs are (GC spares them for the grace
+        // period, then quarantines them).
+        let (unknown, problems): (Vec<_>, Vec<_>) = report
+            .remaining()
+            .partition(|p| matches!(p, Problem::Orphan(_)));
+        if let Some(p) = problems.first() {
             bail!("the restored data does not check clean: {p}");
         }
-        Ok(summary)
+        Ok(Summary {
+            unknown_kept: unknown.len() as u64,
+            ..summary
+        })
     })();
     if result.is_err() {
         let _ = std::fs::remove_dir_all(data_dir.join("blobs"));

@@ -93,6 +93,22 @@ pub enum Mismatch {
         /// What redb said.
         why: String,
     },
+    /// The database records its blobs elsewhere than where it was opened.
+    #[error(
+        "this database's blobs live in {recorded} (recorded {at}), but pixbin was started with \
+         storage {given}; refusing to start, because the blobs there are not (or no longer) this \
+         database's (`pixbin migrate-storage` moves them and records the new storage). Start it with \
+         --storage {recorded} (or PIXBIN_STORAGE, or `storage` in the config file). Nothing was \
+         changed."
+    )]
+    StorageMoved {
+        /// Where the database says its blobs are.
+        recorded: String,
+        /// When that was recorded (RFC 3339).
+        at: String,
+        /// Where it was opened with.
+        given: String,
+    },
     /// The marker file cannot be read as one.
     #[error(
         "{path} is not a pixbin identity marker; refusing to start. Restore it from a \
@@ -162,16 +178,21 @@ fn parse_marker(text: &str, path: &str) -> Result<u64> {
         })
 }
 
+/// The id in the marker kept with the blobs themselves (a bucket's), if any.
+pub fn remote_id(blobs: &dyn BlobStore) -> Result<Option<u64>> {
+    match blobs.remote_marker()? {
+        Some(text) => parse_marker(&text, "the identity marker in the bucket").map(Some),
+        None => Ok(None),
+    }
+}
+
 /// The id of the blobs: the marker file, and the copy kept with the blobs
 /// when they live apart from the data directory (an object store), which
 /// must agree. Either alone is enough: a bucket full of blobs keeps its
 /// identity when the data directory beside it is new.
 fn blobs_id(data_dir: &Path, blobs: &dyn BlobStore) -> Result<Option<u64>> {
     let local = read_marker(data_dir)?;
-    let remote = match blobs.remote_marker()? {
-        Some(text) => Some(parse_marker(&text, "the identity marker in the bucket")?),
-        None => None,
-    };
+    let remote = remote_id(blobs)?;
     match (local, remote) {
         (Some(l), Some(r)) if l != r => Err(StoreError::Identity(Mismatch::Foreign {
             dir: data_dir.display().to_string(),

@@ -92,6 +92,21 @@ pub struct NewImage {
 }
 
 impl Store {
+    /// Stores `bytes` through the blob store and commits a minimal image row
+    /// naming them, as an upload does: the store tests' one way to add an image.
+    #[cfg(test)]
+    pub(crate) fn test_upload(&self, bytes: &[u8]) -> StoredImage {
+        use std::io::Write;
+        let mut temp = self.blobs.create_temp().unwrap();
+        temp.write_all(bytes).unwrap();
+        temp.sync_all().unwrap();
+        let new = NewImage {
+            record: super::codec::test_record(bytes),
+            key_hash: None,
+        };
+        self.commit_upload(new, temp, None, 1).unwrap()
+    }
+
     /// [`Store::commit_upload_within`] with only a limit on charged bytes.
     pub fn commit_upload(
         &self,

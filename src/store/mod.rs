@@ -21,6 +21,7 @@ pub mod invites;
 pub mod keyseal;
 pub mod lifecycle;
 pub mod listing;
+pub mod location;
 pub mod meta;
 mod open;
 pub mod orient;

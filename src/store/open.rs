@@ -52,6 +52,10 @@ impl Store {
         storage: &Storage,
         cache: Option<&DiskCacheConfig>,
     ) -> Result<Store> {
+        let location = storage.location();
+        if claim == identity::Claim::Verify {
+            super::location::refuse_other_before_open(&Self::db_path(data_dir), &location)?;
+        }
         // The backend as it is creates nothing, so the identity is judged
         // before any write.
         let mut blobs = storage.backend(data_dir)?;
@@ -59,6 +63,16 @@ impl Store {
             blobs = Arc::new(CachedBlobStore::open(blobs, c)?);
         }
         let store = Self::open_with(data_dir, claim, blobs)?;
+        // After a `migrate-storage`, the old place still holds the blobs as
+        // they were: opening it would serve, and collect, the wrong set. A
+        // command run without the server's `--storage` is refused the same
+        // way. `adopt` is the decision that these blobs are the database's.
+        match (claim, store.recorded_location()?) {
+            (identity::Claim::Verify, Some(_)) => store.refuse_other_location(&location)?,
+            (identity::Claim::Verify, None) | (identity::Claim::Adopt, _) => {
+                store.record_location(&location)?
+            }
+        }
         // Now that the directory is ours: `blobs/` and `tmp/`, owner-only.
         storage.prepare(data_dir)?;
         Ok(store)

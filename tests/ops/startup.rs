@@ -2,7 +2,9 @@
 //! file format (written by redb 2.6.3) or a corrupt file stops `pixbin serve`
 //! with a clear message and leaves every byte and file as it was; a second
 //! server on a data dir in use exits non-zero while the first keeps serving
-//! (A40).
+//! (A40); a command given another storage than the database records is
+//! refused from the database alone, before the named bucket is asked
+//! anything.
 
 use pixbin::store::meta::{NAME_TO_META, keys};
 
@@ -105,4 +107,43 @@ fn an_old_redb_file_format_is_refused_untouched() {
     let o = pixbin(&["check"], dir.path());
     assert!(text(&o).contains("old redb file format"), "{}", text(&o));
     assert!(std::fs::read(&db).unwrap() == bytes);
+}
+
+#[test]
+fn another_storage_than_the_recorded_one_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    // The first open records where the blobs live: here, `fs`.
+    assert!(pixbin(&["key", "list"], dir.path()).status.success());
+    let db = pixbin::store::Store::db_path(dir.path());
+    let before = (file_hash(&db), tree(dir.path()));
+    // A bucket named by mistake, at an address where nothing answers: the
+    // refusal comes from the database alone, before any request.
+    let o = run_bounded(
+        Command::new(env!("CARGO_BIN_EXE_pixbin"))
+            .args(["check", "--storage", "s3://pix/images"])
+            .args(["--s3-endpoint", "http://127.0.0.1:9", "--data-dir"])
+            .arg(dir.path())
+            .env("PIXBIN_LOG", "warn")
+            .env_remove("PIXBIN_STORAGE")
+            .env("AWS_ACCESS_KEY_ID", "GKtest")
+            .env("AWS_SECRET_ACCESS_KEY", "not-a-real-secret"),
+        Duration::from_secs(30),
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("live in fs") && text(&o).contains("--storage fs"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        (file_hash(&db), tree(dir.path())),
+        before,
+        "nothing written"
+    );
+    let o = pixbin(&["migrate-storage", "--to", "fs"], dir.path());
+    assert!(
+        !o.status.success() && text(&o).contains("already in fs"),
+        "{}",
+        text(&o)
+    );
 }

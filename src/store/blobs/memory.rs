@@ -1,7 +1,8 @@
 //! The in-memory backend: blobs, trash and temps in maps behind one mutex.
 //! Nothing survives the process, so it serves tests only, but it runs the same
 //! contract tests as the filesystem (`blobs::tests`) and so proves that the
-//! interface carries no file or path.
+//! interface carries no file or path. Like a bucket, it keeps the identity
+//! marker with the blobs ([`BlobStore::remote_marker`]).
 //!
 //! Compiled always, not under `cfg(test)`: integration tests and benches link
 //! the library without `cfg(test)`, and a backend that only the unit tests
@@ -45,6 +46,8 @@ struct Inner {
     blobs: HashMap<BlobHash, Object>,
     trash: BTreeMap<(u64, BlobHash), Object>,
     temps: HashMap<u64, (Vec<u8>, SystemTime)>,
+    /// The identity marker, kept with the blobs as a bucket keeps it.
+    marker: Option<String>,
 }
 
 /// Blobs in memory. Clones share the same contents.
@@ -323,6 +326,15 @@ impl BlobStore for MemBlobStore {
             .and_then(|n| n.parse::<u64>().ok())
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a temp name"))?;
         Ok(self.lock().temps.remove(&id).is_some())
+    }
+
+    fn remote_marker(&self) -> io::Result<Option<String>> {
+        Ok(self.lock().marker.clone())
+    }
+
+    fn write_remote_marker(&self, text: &str) -> io::Result<()> {
+        self.lock().marker = Some(text.to_string());
+        Ok(())
     }
 
     fn simulate_disk_full(&self, on: bool) {

@@ -53,6 +53,16 @@ impl Storage {
         }
     }
 
+    /// Where the blobs are, as the database records it (`store::location`):
+    /// `fs`, the bucket and prefix (not the endpoint, which may move), or
+    /// `given` for a backend the embedding code built.
+    pub fn location(&self) -> String {
+        match self {
+            Storage::Fs | Storage::S3(_) => self.describe(),
+            Storage::Given(_) => "given".into(),
+        }
+    }
+
     /// `fs` or the bucket URL, for logs and the settings page (no secrets).
     pub fn describe(&self) -> String {
         match self {

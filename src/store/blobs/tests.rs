@@ -297,10 +297,10 @@ contract!(s3, [#[ignore = "needs a live S3 store: PIXBIN_TEST_S3 (see tests/s3/r
 
 // ---- the store above each backend ---------------------------------------
 
+use crate::store::Store;
 use crate::store::check::{CheckOptions, Problem};
 use crate::store::gc::GcPolicy;
 use crate::store::identity::Claim;
-use crate::store::{NewImage, Store};
 
 type Make = fn(&std::path::Path) -> Arc<dyn BlobStore>;
 
@@ -313,14 +313,7 @@ fn mem_backend(_: &std::path::Path) -> Arc<dyn BlobStore> {
 }
 
 fn upload(store: &Store, bytes: &[u8]) -> u64 {
-    let mut t = store.blobs().create_temp().unwrap();
-    t.write_all(bytes).unwrap();
-    t.sync_all().unwrap();
-    let new = NewImage {
-        record: crate::store::codec::test_record(bytes),
-        key_hash: None,
-    };
-    store.commit_upload(new, t, None, 1).unwrap().id
+    store.test_upload(bytes).id
 }
 
 fn gc_at(now: SystemTime) -> GcPolicy {
