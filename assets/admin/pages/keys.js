@@ -1,5 +1,5 @@
 // Upload keys: create (the key is shown once, with client configs to download),
-// list with last use, revoke.
+// list with last use (an admin's list names the owner of others' keys), revoke.
 
 import * as api from '../api.js';
 import { h, icon, button, busy, setTitle, copyWithToast, confirmDialog, toast, timeEl, emptyState, downloadFile, uid } from '../ui.js';
@@ -177,7 +177,7 @@ export async function mount(root, { signal }) {
         h('th', { scope: 'col', text: t }, i === 4 ? h('span', { class: 'visually-hidden', text: 'Actions' }) : null)))),
       h('tbody', null, keys.map((k) => h('tr', { dataset: { keyId: String(k.id) } },
         h('td', { class: 'key-name', dataset: { label: 'Name' }, title: k.name },
-          h('span', { text: k.name }), policyLine(k)),
+          h('span', { text: k.name }), policyLine(k), ownerLine(k)),
         h('td', { dataset: { label: 'Key' } }, h('code', { class: 'mono', text: `${k.prefix}…` })),
         h('td', { dataset: { label: 'Created' } }, timeEl(k.createdAt)),
         h('td', { dataset: { label: 'Last used' } }, timeEl(k.lastUsedAt)),
@@ -214,6 +214,12 @@ function integration(title, text, label, onDownload) {
   return h('div', { class: 'integration' },
     h('div', { class: 'integration-text' }, h('strong', { text: title }), h('span', { class: 'muted', text })),
     button(label, { icon: 'download', onClick: onDownload, cls: 'integration-btn' }));
+}
+
+/** Whose key it is, when an admin sees another account's key. */
+function ownerLine(k) {
+  return k.user && k.user !== api.session.username
+    ? h('span', { class: 'key-policy-line muted', dataset: { owner: k.user }, text: `of ${k.user}` }) : null;
 }
 
 /** A one-line summary of a key's upload policy, or nothing when it has none. */
