@@ -1,9 +1,27 @@
 // Image actions shared by the library and the image page. Each returns the
 // updated image JSON (or true for a delete) and reports failures with a toast.
+// `runAction` is the same pattern for any button that calls the API.
 
 import * as api from './api.js';
-import { h, button, confirmDialog, toast, copyWithToast, uid, fmtNumber } from './ui.js';
+import { h, button, busy, confirmDialog, toast, copyWithToast, uid, fmtNumber } from './ui.js';
 import { explain } from './errors.js';
+
+/**
+ * Runs `fn` while `btn` shows a busy state; a failure becomes an error toast
+ * (except 401: the app is already on its way to sign-in). Resolves true when
+ * `fn` succeeded.
+ */
+export function runAction(btn, fn) {
+  return busy(btn, async () => {
+    try {
+      await fn();
+      return true;
+    } catch (e) {
+      if (e.status !== 401) toast(explain(e), 'error');
+      return false;
+    }
+  });
+}
 
 /** Flips an image between public and private. Returns the new image or null. */
 export async function togglePrivacy(img) {

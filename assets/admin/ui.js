@@ -124,6 +124,45 @@ export async function busy(btn, fn) {
   try { return await fn(); } finally { btn.disabled = false; btn.removeAttribute('aria-busy'); }
 }
 
+// ---------- form errors ----------
+
+/**
+ * The error line of a form, wired to its fields: `show(text, field)` puts the
+ * sentence in `error`, marks `field` invalid, points its description at the
+ * error (keeping its hint from `hints`, a Map field -> hint id) and focuses
+ * it; `clear()` undoes all that. With `keepSpace`, the line stays in the
+ * layout while empty (class `is-empty`), so an error does not move the form.
+ */
+export function formErrors(error, fields, { hints = new Map(), keepSpace = false } = {}) {
+  const visible = (on) => {
+    if (keepSpace) error.classList.toggle('is-empty', !on);
+    else error.hidden = !on;
+  };
+  const describe = (f, ids) => {
+    const list = ids.filter(Boolean).join(' ');
+    if (list) f.setAttribute('aria-describedby', list);
+    else f.removeAttribute('aria-describedby');
+  };
+  return {
+    clear() {
+      visible(false);
+      error.replaceChildren();
+      for (const f of fields) {
+        f.removeAttribute('aria-invalid');
+        describe(f, [hints.get(f)]);
+      }
+    },
+    show(text, f) {
+      error.replaceChildren(icon('alert'), h('span', { text }));
+      visible(true);
+      if (!f) return;
+      f.setAttribute('aria-invalid', 'true');
+      describe(f, [error.id, hints.get(f)]);
+      f.focus();
+    },
+  };
+}
+
 // ---------- toasts ----------
 
 /** Shows a short message; `type` is info, success or error. */

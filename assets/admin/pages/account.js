@@ -3,7 +3,7 @@
 // session ends), see and end sessions, sign out everywhere.
 
 import * as api from '../api.js';
-import { h, icon, button, busy, setTitle, confirmDialog, toast, timeEl, emptyState, uid } from '../ui.js';
+import { h, icon, button, busy, setTitle, confirmDialog, toast, timeEl, emptyState, uid, formErrors } from '../ui.js';
 import { panel, skeleton, quotaLine } from '../widgets.js';
 import { explain } from '../errors.js';
 
@@ -114,23 +114,7 @@ function passwordPanel(onChanged) {
   const error = h('div', { id: ids.err, class: 'form-error', role: 'alert', hidden: true });
   const save = h('button', { type: 'submit', class: 'btn btn-primary' }, icon('check'), h('span', { text: 'Change password' }));
   const fields = [current, next, again];
-  const clear = () => {
-    error.hidden = true;
-    error.replaceChildren();
-    for (const f of fields) {
-      f.removeAttribute('aria-invalid');
-      f.setAttribute('aria-describedby', f === next ? ids.hint : '');
-    }
-  };
-  const fail = (text, f) => {
-    error.replaceChildren(icon('alert'), h('span', { text }));
-    error.hidden = false;
-    if (f) {
-      f.setAttribute('aria-invalid', 'true');
-      f.setAttribute('aria-describedby', `${ids.err}${f === next ? ` ${ids.hint}` : ''}`);
-      f.focus();
-    }
-  };
+  const { clear, show: fail } = formErrors(error, fields, { hints: new Map([[next, ids.hint]]) });
   const form = h('form', {
     class: 'form-narrow',
     novalidate: true,

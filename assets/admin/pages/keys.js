@@ -6,6 +6,7 @@ import { h, icon, button, busy, setTitle, copyWithToast, confirmDialog, toast, t
 import { sharexConfig, ishareConfig, shellScript, curlOneLiner, hostOf, slug } from '../integrations.js';
 import { explain } from '../errors.js';
 import { fmtSeconds } from './upload.js';
+import { runAction } from '../actions.js';
 
 const NAME_MAX = 64;
 
@@ -195,14 +196,10 @@ export async function mount(root, { signal }) {
       danger: true,
     });
     if (!ok) return;
-    await busy(btn, async () => {
-      try {
-        await api.api('DELETE', `/api/keys/${encodeURIComponent(k.id)}`);
-        toast(`Key “${k.name}” revoked`, 'success');
-        await loadKeys();
-      } catch (e) {
-        if (e.status !== 401) toast(explain(e), 'error');
-      }
+    await runAction(btn, async () => {
+      await api.api('DELETE', `/api/keys/${encodeURIComponent(k.id)}`);
+      toast(`Key “${k.name}” revoked`, 'success');
+      await loadKeys();
     });
   }
 

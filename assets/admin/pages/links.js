@@ -7,7 +7,7 @@
 // the links this UI shows open these instead.)
 
 import * as api from '../api.js';
-import { h, logo, setTitle, uid, icon } from '../ui.js';
+import { h, logo, setTitle, uid, formErrors } from '../ui.js';
 import { explain, sentence } from '../errors.js';
 import { MIN_PASSWORD } from './account.js';
 
@@ -46,29 +46,10 @@ async function mountLinkPage(root, { query, done }, spec) {
   const password = input(ids.pw, { type: 'password', autocomplete: 'new-password', 'aria-describedby': ids.hint });
   const again = input(ids.again, { type: 'password', autocomplete: 'new-password' });
   const fields = [name, password, again].filter(Boolean);
-  const hints = new Map([[name, ids.nameHint], [password, ids.hint]]);
   // Always in place (hidden by visibility), as on sign-in: an error does not move the card.
   const error = h('div', { id: ids.err, class: 'form-error is-empty', role: 'alert' });
   const submit = h('button', { type: 'submit', class: 'btn btn-primary btn-block' }, h('span', { text: spec.submit }));
-
-  const clear = () => {
-    error.classList.add('is-empty');
-    error.replaceChildren();
-    for (const f of fields) {
-      f.removeAttribute('aria-invalid');
-      if (hints.has(f)) f.setAttribute('aria-describedby', hints.get(f));
-      else f.removeAttribute('aria-describedby');
-    }
-  };
-  const fail = (text, f) => {
-    error.replaceChildren(icon('alert'), h('span', { text }));
-    error.classList.remove('is-empty');
-    if (f) {
-      f.setAttribute('aria-invalid', 'true');
-      f.setAttribute('aria-describedby', [ids.err, hints.get(f)].filter(Boolean).join(' '));
-      f.focus();
-    }
-  };
+  const { clear, show: fail } = formErrors(error, fields, { hints: new Map([[name, ids.nameHint], [password, ids.hint]]), keepSpace: true });
 
   const form = h('form', {
     class: 'login-form',

@@ -8,9 +8,10 @@
 // assumes an action worked before the answer says so.
 
 import * as api from '../api.js';
-import { h, icon, button, busy, setTitle, confirmDialog, toast, timeEl, emptyState, uid, copyWithToast, fmtNumber, fmtDate } from '../ui.js';
+import { h, icon, button, setTitle, confirmDialog, toast, timeEl, emptyState, uid, copyWithToast, fmtNumber, fmtDate } from '../ui.js';
 import { panel, skeleton, quotaLine } from '../widgets.js';
 import { explain } from '../errors.js';
+import { runAction } from '../actions.js';
 
 const EXPIRIES = [['1d', '1 day'], ['7d', '7 days'], ['30d', '30 days']];
 const MAX_USES = 1000;
@@ -62,14 +63,10 @@ export async function mount(root, { signal }) {
 
   /** PATCHes `u`; on success reloads the list, on a refusal says why. */
   async function edit(u, btn, body, done) {
-    await busy(btn, async () => {
-      try {
-        await api.api('PATCH', `/api/users/${encodeURIComponent(u.name)}`, { body });
-        toast(done, 'success');
-        await loadUsers();
-      } catch (e) {
-        if (e.status !== 401) toast(explain(e), 'error');
-      }
+    await runAction(btn, async () => {
+      await api.api('PATCH', `/api/users/${encodeURIComponent(u.name)}`, { body });
+      toast(done, 'success');
+      await loadUsers();
     });
   }
 
@@ -111,13 +108,9 @@ export async function mount(root, { signal }) {
       confirmText: 'Create link',
     });
     if (!ok) return;
-    await busy(btn, async () => {
-      try {
-        const r = await api.api('POST', `/api/users/${encodeURIComponent(u.name)}/password-reset`, { body: {} });
-        linkDialog(`Password link for ${u.name}`, pageLink(r.url), `Works once, until ${fmtDate(r.expiresAt)}. Send it to ${u.name} privately.`);
-      } catch (e) {
-        if (e.status !== 401) toast(explain(e), 'error');
-      }
+    await runAction(btn, async () => {
+      const r = await api.api('POST', `/api/users/${encodeURIComponent(u.name)}/password-reset`, { body: {} });
+      linkDialog(`Password link for ${u.name}`, pageLink(r.url), `Works once, until ${fmtDate(r.expiresAt)}. Send it to ${u.name} privately.`);
     });
   }
 
@@ -126,17 +119,13 @@ export async function mount(root, { signal }) {
     const choice = await deleteDialog(u, heirs);
     if (!choice) return;
     const q = choice.to ? `images=transfer&to=${encodeURIComponent(choice.to)}` : 'images=delete';
-    await busy(btn, async () => {
-      try {
-        const r = await api.api('DELETE', `/api/users/${encodeURIComponent(u.name)}?${q}`);
-        const n = r?.images ?? 0;
-        toast(choice.to
-          ? `${u.name} deleted; ${fmtNumber(n)} ${n === 1 ? 'image now belongs' : 'images now belong'} to ${choice.to}`
-          : `${u.name} deleted with ${fmtNumber(n)} ${n === 1 ? 'image' : 'images'}`, 'success');
-        await loadUsers();
-      } catch (e) {
-        if (e.status !== 401) toast(explain(e), 'error');
-      }
+    await runAction(btn, async () => {
+      const r = await api.api('DELETE', `/api/users/${encodeURIComponent(u.name)}?${q}`);
+      const n = r?.images ?? 0;
+      toast(choice.to
+        ? `${u.name} deleted; ${fmtNumber(n)} ${n === 1 ? 'image now belongs' : 'images now belong'} to ${choice.to}`
+        : `${u.name} deleted with ${fmtNumber(n)} ${n === 1 ? 'image' : 'images'}`, 'success');
+      await loadUsers();
     });
   }
 
@@ -195,19 +184,15 @@ export async function mount(root, { signal }) {
           uses.focus();
           return;
         }
-        await busy(create, async () => {
-          try {
-            const inv = await api.api('POST', '/api/invites', { body: { maxUses: n, expiresIn: expires.value, role: role.value } });
-            const url = pageLink(inv.url);
-            const field = linkField('Invite link', url);
-            slot.replaceChildren(h('div', { class: 'link-reveal', role: 'region', 'aria-label': 'New invite link' },
-              h('p', { text: `Anyone with this link can create ${n === 1 ? 'one account' : `up to ${fmtNumber(n)} accounts`} until ${fmtDate(inv.expiresAt)}. It is shown only now.` }),
-              field));
-            field.querySelector('button').focus();
-            await loadInvites();
-          } catch (err) {
-            if (err.status !== 401) toast(explain(err), 'error');
-          }
+        await runAction(create, async () => {
+          const inv = await api.api('POST', '/api/invites', { body: { maxUses: n, expiresIn: expires.value, role: role.value } });
+          const url = pageLink(inv.url);
+          const field = linkField('Invite link', url);
+          slot.replaceChildren(h('div', { class: 'link-reveal', role: 'region', 'aria-label': 'New invite link' },
+            h('p', { text: `Anyone with this link can create ${n === 1 ? 'one account' : `up to ${fmtNumber(n)} accounts`} until ${fmtDate(inv.expiresAt)}. It is shown only now.` }),
+            field));
+          field.querySelector('button').focus();
+          await loadInvites();
         });
       },
     },
@@ -225,14 +210,10 @@ export async function mount(root, { signal }) {
       danger: true,
     });
     if (!ok) return;
-    await busy(btn, async () => {
-      try {
-        await api.api('DELETE', `/api/invites/${encodeURIComponent(i.id)}`);
-        toast('Invite revoked', 'success');
-        await loadInvites();
-      } catch (e) {
-        if (e.status !== 401) toast(explain(e), 'error');
-      }
+    await runAction(btn, async () => {
+      await api.api('DELETE', `/api/invites/${encodeURIComponent(i.id)}`);
+      toast('Invite revoked', 'success');
+      await loadInvites();
     });
   }
 
