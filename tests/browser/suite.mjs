@@ -1382,16 +1382,15 @@ await test('an invite creates an account once: weak password and taken name said
   assertEq(new URL(p.url()).pathname, '/admin/', 'after creating the account');
   const s = await p.evaluate(async () => (await fetch('/api/session')).json());
   assertEq(`${s.username}/${s.role}`, `${USER_B}/user`, 'the new session');
-  // The same single-use link again, in a third browser.
-  expectHttp(400, /\/api\/register$/);
+  // The same single-use link again, in a third browser: refused on opening,
+  // before anyone fills in a form.
+  expectHttp(400, /\/invite\?token=/);
   const third = await otherBrowser();
   try {
     await third.p.goto(inviteUrl);
-    await third.p.getByLabel('Account name').fill('cid');
-    await third.p.getByLabel('Password', { exact: true }).fill('cid-password-long-1');
-    await third.p.getByLabel('Password again').fill('cid-password-long-1');
-    await third.p.getByRole('button', { name: 'Create account' }).click();
     await third.p.getByRole('heading', { name: 'This link does not work' }).waitFor();
+    assert(/used/.test(await third.p.getByRole('alert').innerText()), 'the refusal does not say the link may be used up');
+    assertEq(await third.p.getByLabel('Account name').count(), 0, 'a form for a used-up link');
     await shoot('18-invite-used', { p: third.p });
   } finally {
     await third.ctx.close();

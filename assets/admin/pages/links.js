@@ -1,8 +1,10 @@
 // The pages someone opens from a link an admin handed out, without a session:
 // create an account with an invite (/admin/invite?token=), or set a new
 // password with a one-time reset link (/admin/reset-password?token=). Both
-// look like sign-in, check what they can before asking the server, show the
-// server's refusals next to the field they concern, and sign in on success.
+// look like sign-in, say at once when a link cannot be used (unknown, expired,
+// used up, registration closed), check what they can before asking the
+// server, show its refusals next to the field they concern, and sign in on
+// success.
 // (The server also serves script-free pages at /invite and /reset-password;
 // the links this UI shows open these instead.)
 
@@ -20,6 +22,7 @@ export function mountInvite(root, ctx) {
     intro: 'You were invited to this pixbin. Choose a name and a password.',
     submit: 'Create account',
     withName: true,
+    page: '/invite',
     send: (token, name, password) => api.api('POST', '/api/register', { body: { name, password, invite: token }, auth: false })
       .then(() => name),
   });
@@ -32,12 +35,31 @@ export function mountReset(root, ctx) {
     intro: 'Choose a new password. Every browser signed in to this account will be signed out.',
     submit: 'Set password',
     withName: false,
+    page: '/reset-password',
     send: (token, _name, password) => api.api('POST', '/api/password-reset', { body: { token, password }, auth: false })
       .then((r) => r.name),
   });
 }
 
-async function mountLinkPage(root, { query, done }, spec) {
+/**
+ * Why the link cannot be used, or null when it can. The server's own page for
+ * the link answers 200 with its form for a usable link, 400 for an unknown,
+ * expired or used-up one and 403 while registration is closed (OpenAPI
+ * document); there is no JSON endpoint that only checks a link. If the
+ * server cannot be asked, the form is shown and its answer will tell.
+ */
+async function linkRefusal(page, token, signal) {
+  try {
+    const res = await fetch(`${page}?token=${encodeURIComponent(token)}`, {
+      headers: { Accept: 'text/html' }, cache: 'no-store', credentials: 'same-origin', signal,
+    });
+    if (res.status === 400) return 'invalid_link';
+    if (res.status === 403) return 'registration_closed';
+  } catch { /* offline or aborted: the form's answer will tell */ }
+  return null;
+}
+
+async function mountLinkPage(root, { query, done, signal }, spec) {
   setTitle(spec.title);
   const token = query.get('token') || '';
   const ids = { name: uid('name'), pw: uid('pw'), again: uid('again'), err: uid('err'), hint: uid('hint'), nameHint: uid('nhint') };
@@ -100,16 +122,17 @@ async function mountLinkPage(root, { query, done }, spec) {
   root.replaceChildren(h('div', { class: 'login' }, card));
 
   /** The link cannot be used: say so instead of showing a form that cannot work. */
-  function showDead() {
+  function showDead(code = 'invalid_link') {
     setTitle('Link not valid');
     card.replaceChildren(
       h('div', { class: 'login-brand' }, logo(40), h('span', { class: 'brand-name', text: 'pixbin' })),
       h('h1', { class: 'login-title', text: 'This link does not work' }),
-      h('p', { class: 'login-sub muted', role: 'alert', text: explain({ code: 'invalid_link' }) }),
+      h('p', { class: 'login-sub muted', role: 'alert', text: explain({ code }) }),
       h('a', { href: '/admin/login', class: 'btn btn-block', text: 'Go to sign in' }));
   }
 
-  if (!token) showDead();
+  const refusal = token ? await linkRefusal(spec.page, token, signal) : 'invalid_link';
+  if (refusal) showDead(refusal);
   else (name || password).focus();
   return undefined;
 }
