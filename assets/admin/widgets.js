@@ -3,6 +3,7 @@
 // width, themed by CSS), ranked lists of countries and referrers, and usage
 // meters against a quota.
 
+import * as api from './api.js';
 import { h, fmtNumber, fmtBytes, fmtDay, country, emptyState, uid } from './ui.js';
 import { explain } from './errors.js';
 
@@ -45,6 +46,25 @@ export function quotaLine(what, used, limit, { bytes = false } = {}) {
   return h('div', { class: 'quota', dataset: { quota: what.toLowerCase() } },
     h('div', { class: 'quota-text' }, h('span', { class: 'quota-what', text: what }), h('span', { class: 'quota-value', text: usageText(used, limit, { bytes }) })),
     hasLimit && meter(limit > 0 ? (used / limit) * 100 : 100, `${what} used of the quota`));
+}
+
+/**
+ * An admin's choice of whose objects a page shows: every account's ('') or
+ * one account's (its name, the API's `?user=`). The accounts load after the
+ * page; until then only the current choice is offered.
+ */
+export function accountPicker(label, current, signal, onChange) {
+  const id = uid('account');
+  const option = (value, text) => h('option', { value, text, selected: value === current });
+  const select = h('select', { id, class: 'input input-sm input-select', onChange: () => onChange(select.value) },
+    option('', 'All users'), current && option(current, current));
+  api.getOptional('/api/users', { signal }).then((d) => {
+    const names = (d?.users || []).map((u) => u.name);
+    if (current && !names.includes(current)) names.push(current);
+    select.replaceChildren(option('', 'All users'), ...names.sort().map((n) => option(n, n)));
+    select.value = current;
+  }).catch(() => { /* the choice stays: every account */ });
+  return h('div', { class: 'select-field account-picker' }, h('label', { for: id, class: 'label-inline', text: label }), select);
 }
 
 /** Grey placeholder lines shown while a panel loads. */

@@ -1459,7 +1459,7 @@ await test('an admin sets a user\'s quotas; both see the usage against them', as
   await p.locator('[data-stat="images"]', { hasText: 'of 10' }).waitFor();
 });
 
-await test('an admin switches the dashboard between all users and one user', async () => {
+await test('an admin switches the dashboard and the library between all users and one user', async () => {
   await nav('Dashboard');
   await dashboardSettled();
   const all = await cardNumber('images');
@@ -1477,6 +1477,17 @@ await test('an admin switches the dashboard between all users and one user', asy
   // Every account's images: the admin's own and the one of USER_B.
   const own = await page.evaluate(async () => (await (await fetch('/api/me')).json()).usage.images);
   assertEq(all, own + 1, 'images of all users');
+  // The library: one owner's images only, and the choice kept in the address.
+  await nav('Library');
+  const listed = page.waitForResponse((r) => r.url().includes('/api/list?') && r.url().includes(`user=${USER_B}`));
+  await page.locator('select option', { hasText: USER_B }).waitFor({ state: 'attached' });
+  await page.getByLabel('Owner').selectOption(USER_B);
+  await listed;
+  await page.locator(`.tile[data-uuid="${beaImage.uuid}"]`).waitFor();
+  assertEq(await page.locator('.tile').count(), 1, `tiles of ${USER_B} in the admin's library`);
+  assert(new URL(page.url()).search.includes(`user=${USER_B}`), `library address ${page.url()}`);
+  await page.getByRole('button', { name: 'Clear filters' }).click();
+  await page.waitForFunction((n) => document.querySelectorAll('.tile').length === n, all);
 });
 
 await test('the last admin cannot become a user; the server\'s reason is shown', async () => {

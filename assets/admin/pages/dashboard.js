@@ -6,14 +6,12 @@
 // and free disk space concern the instance, so only admins see them.
 
 import * as api from '../api.js';
-import { h, icon, fmtNumber, fmtBytes, setTitle, timeEl, countryLabel, uid } from '../ui.js';
-import { panel, skeleton, noData, fillDays, viewsChart, countryList, referrerList, panelError, rangePicker, allUnknown, meter } from '../widgets.js';
+import { h, icon, fmtNumber, fmtBytes, setTitle, timeEl, countryLabel } from '../ui.js';
+import { panel, skeleton, noData, fillDays, viewsChart, countryList, referrerList, panelError, rangePicker, allUnknown, meter, accountPicker } from '../widgets.js';
 import { thumbnail } from './library.js';
 import { describeAgent } from './account.js';
 
 const RANGE_PREF = 'pixbin:chart-days';
-/** The scope value that asks for every account's numbers. */
-const ALL = '*';
 
 export async function mount(root, { signal, query }) {
   setTitle('Dashboard');
@@ -41,7 +39,7 @@ export async function mount(root, { signal, query }) {
   root.append(
     h('div', { class: 'page-head' },
       h('h1', { class: 'page-title', text: 'Dashboard' }),
-      admin && scopePicker(scope, signal, (next) => {
+      admin && accountPicker('Statistics of', scope, signal, (next) => {
         scope = next;
         // Keep the choice in the address, so a reload or a shared link shows the same numbers.
         history.replaceState(null, '', scope ? `/admin/?user=${encodeURIComponent(scope)}` : '/admin/');
@@ -110,25 +108,6 @@ export async function mount(root, { signal, query }) {
   }
 
   await loadAll();
-}
-
-/**
- * An admin's choice of whose numbers the dashboard shows: every account's or
- * one account's. The accounts load after the page; until then only the
- * current choice is offered.
- */
-function scopePicker(current, signal, onChange) {
-  const id = uid('scope');
-  const option = (value, label) => h('option', { value, text: label, selected: value === current });
-  const select = h('select', { id, class: 'input input-sm input-select', onChange: () => onChange(select.value === ALL ? '' : select.value) },
-    option('', 'All users'), current && option(current, current));
-  api.getOptional('/api/users', { signal }).then((d) => {
-    const names = (d?.users || []).map((u) => u.name);
-    if (current && !names.includes(current)) names.push(current);
-    select.replaceChildren(option('', 'All users'), ...names.sort().map((n) => option(n, n)));
-    select.value = current;
-  }).catch(() => { /* the choice stays: every account */ });
-  return h('div', { class: 'scope-picker' }, h('label', { for: id, class: 'label-inline', text: 'Statistics of' }), select);
 }
 
 function card(label, value, sub, { ic, extra, key } = {}) {
