@@ -282,4 +282,26 @@ mod tests {
             }
         );
     }
+
+    #[test]
+    fn check_reports_a_usage_the_rows_do_not_add_up_to_and_repair_rebuilds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let txn = store.db.begin_write().unwrap();
+        txn.open_table(OWNER_TO_USAGE)
+            .unwrap()
+            .insert("ghost", (10, 1))
+            .unwrap();
+        txn.commit().unwrap();
+        let opts = |repair| crate::store::check::CheckOptions {
+            rehash: false,
+            repair,
+        };
+        let report = store.check(opts(true)).unwrap();
+        let kinds: Vec<&str> = report.problems.iter().map(|p| p.kind()).collect();
+        assert_eq!(kinds, ["owner-index"]);
+        assert_eq!(report.repaired.len(), 1);
+        assert!(store.check(opts(false)).unwrap().problems.is_empty());
+        assert_eq!(store.usage("ghost").unwrap(), Usage::default());
+    }
 }
