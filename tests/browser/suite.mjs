@@ -1498,6 +1498,23 @@ await test('the last admin cannot become a user; the server\'s reason is shown',
   assert(/Admin/.test(await userRow(USERNAME).innerText()), 'the admin row changed');
 });
 
+await test('a second admin who makes themself a user loses the admin pages at once', async () => {
+  await userAction(USER_B, 'Make admin');
+  await userRow(USER_B).locator('.badge-admin').waitFor();
+  const { p } = bea;
+  await p.goto(`${BASE}/admin/users`);
+  await p.getByRole('heading', { name: 'Users', exact: true }).waitFor();
+  await p.locator(`.users-table tr[data-user="${USER_B}"]`).getByRole('button', { name: 'Make user', exact: true }).click();
+  await p.getByRole('dialog').getByRole('button', { name: 'Make user', exact: true }).click();
+  await p.waitForURL(`${BASE}/admin/`);
+  await p.getByRole('heading', { name: 'Dashboard' }).waitFor();
+  const names = await p.getByRole('navigation', { name: 'Main' }).getByRole('link').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
+  assert(!names.includes('Users'), `navigation after becoming a user: ${names}`);
+  await page.reload();
+  await userRow(USER_B).waitFor();
+  assertEq(await userRow(USER_B).locator('.badge-admin').count(), 0, `${USER_B}'s admin badge`);
+});
+
 await test('disabling a user ends their session at once; a reset link sets a new password', async () => {
   const { p } = bea;
   await userAction(USER_B, 'Disable');

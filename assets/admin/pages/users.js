@@ -61,12 +61,12 @@ export async function mount(root, { signal }) {
         act('Delete', 'trash', deleteUser, 'danger-ghost'))));
   }
 
-  /** PATCHes `u`; on success reloads the list, on a refusal says why. */
-  async function edit(u, btn, body, done) {
-    await runAction(btn, async () => {
+  /** PATCHes `u`; on success reloads the list, on a refusal says why. Resolves true on success. */
+  function edit(u, btn, body, done) {
+    return runAction(btn, async () => {
       await api.api('PATCH', `/api/users/${encodeURIComponent(u.name)}`, { body });
       toast(done, 'success');
-      await loadUsers();
+      if (u.name !== me || body.role !== 'user') await loadUsers();
     });
   }
 
@@ -84,7 +84,11 @@ export async function mount(root, { signal }) {
         : 'They keep their images and keys but see only their own, and can no longer manage accounts or settings.',
       confirmText: role === 'admin' ? 'Make admin' : 'Make user',
     });
-    if (ok) await edit(u, btn, { role }, `${u.name} is now ${role === 'admin' ? 'an admin' : 'a user'}`);
+    if (!ok) return;
+    const changed = await edit(u, btn, { role }, `${u.name} is now ${role === 'admin' ? 'an admin' : 'a user'}`);
+    // Demoting oneself (another admin remains): this page and the admin
+    // navigation are no longer one's own; start over as a user.
+    if (changed && u.name === me && role === 'user') location.assign('/admin/');
   }
 
   async function toggleDisabled(u, btn) {
