@@ -23,6 +23,20 @@ export function runAction(btn, fn) {
   });
 }
 
+/**
+ * GETs `path` for a page's panel. A failure other than an abort or a 401
+ * (the app is on its way to sign-in) is handed to `fail(sentence)`; either
+ * way a failure resolves `undefined`.
+ */
+export async function getOrReport(path, signal, fail) {
+  try {
+    return await api.api('GET', path, { signal });
+  } catch (e) {
+    if (e.name !== 'AbortError' && e.status !== 401) fail(explain(e));
+    return undefined;
+  }
+}
+
 /** Flips an image between public and private. Returns the new image or null. */
 export async function togglePrivacy(img) {
   try {

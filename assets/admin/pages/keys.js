@@ -6,7 +6,7 @@ import { h, icon, button, busy, setTitle, copyWithToast, confirmDialog, toast, t
 import { sharexConfig, ishareConfig, shellScript, curlOneLiner, hostOf, slug } from '../integrations.js';
 import { explain } from '../errors.js';
 import { fmtSeconds } from './upload.js';
-import { runAction } from '../actions.js';
+import { runAction, getOrReport } from '../actions.js';
 
 const NAME_MAX = 64;
 
@@ -160,14 +160,8 @@ export async function mount(root, { signal }) {
   }
 
   async function loadKeys() {
-    let data;
-    try {
-      data = await api.api('GET', '/api/keys', { signal });
-    } catch (e) {
-      if (e.name === 'AbortError' || e.status === 401) return;
-      listHost.replaceChildren(emptyState('alert', 'Could not load keys', explain(e)));
-      return;
-    }
+    const data = await getOrReport('/api/keys', signal, (why) => listHost.replaceChildren(emptyState('alert', 'Could not load keys', why)));
+    if (data === undefined) return;
     const keys = data?.keys || [];
     if (!keys.length) {
       listHost.replaceChildren(emptyState('key', 'No upload keys yet', 'Create one above to upload from ShareX, ishare or a script.'));

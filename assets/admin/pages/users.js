@@ -10,8 +10,7 @@
 import * as api from '../api.js';
 import { h, icon, button, setTitle, confirmDialog, toast, timeEl, emptyState, uid, copyWithToast, fmtNumber, fmtDate } from '../ui.js';
 import { panel, skeleton, quotaLine } from '../widgets.js';
-import { explain } from '../errors.js';
-import { runAction } from '../actions.js';
+import { runAction, getOrReport } from '../actions.js';
 
 const EXPIRIES = [['1d', '1 day'], ['7d', '7 days'], ['30d', '30 days']];
 const MAX_USES = 1000;
@@ -29,13 +28,9 @@ export async function mount(root, { signal }) {
   let users = [];
 
   async function loadUsers() {
-    try {
-      users = (await api.api('GET', '/api/users', { signal }))?.users || [];
-    } catch (e) {
-      if (e.name === 'AbortError' || e.status === 401) return;
-      accounts.setBody(emptyState('alert', 'Could not load the accounts', explain(e)));
-      return;
-    }
+    const data = await getOrReport('/api/users', signal, (why) => accounts.setBody(emptyState('alert', 'Could not load the accounts', why)));
+    if (data === undefined) return;
+    users = data?.users || [];
     accounts.setBody(h('div', { class: 'table-wrap' }, h('table', { class: 'table table-stack users-table' },
       h('thead', null, h('tr', null, ['Account', 'Images', 'Storage', 'Last seen', ''].map((t, i) =>
         h('th', { scope: 'col', text: t }, i === 4 ? h('span', { class: 'visually-hidden', text: 'Actions' }) : null)))),
@@ -139,14 +134,8 @@ export async function mount(root, { signal }) {
   const listHost = h('div', { class: 'invite-list' });
 
   async function loadInvites() {
-    let data;
-    try {
-      data = await api.api('GET', '/api/invites', { signal });
-    } catch (e) {
-      if (e.name === 'AbortError' || e.status === 401) return;
-      invites.setBody(emptyState('alert', 'Could not load the invites', explain(e)));
-      return;
-    }
+    const data = await getOrReport('/api/invites', signal, (why) => invites.setBody(emptyState('alert', 'Could not load the invites', why)));
+    if (data === undefined) return;
     const mode = data?.registration || 'closed';
     if (!invites.contains(slot)) {
       invites.setBody(
