@@ -83,26 +83,12 @@ pub struct ImageRecord {
     pub owner: String,
 }
 
-/// An image row as version 2 wrote it (before images had an owner).
+/// An image row as version 2 wrote it (before images had an owner): a
+/// version-1 row and the stripped list. postcard writes a tuple struct's
+/// fields in order with nothing around them, so these are the bytes of the
+/// flat layout version 2 had.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct ImageRecordV2 {
-    uuid: [u8; 16],
-    filename: String,
-    #[serde(with = "kind_code")]
-    kind: ImageType,
-    size: u64,
-    width: u32,
-    height: u32,
-    hash: BlobHash,
-    uploaded_at: i64,
-    private_key: Option<[u8; 16]>,
-    deletion_hash: TokenHash,
-    uploader: Uploader,
-    thumbnail: Option<BlobHash>,
-    expires_at: Option<i64>,
-    max_views: Option<u64>,
-    stripped: Vec<String>,
-}
+struct ImageRecordV2(ImageRecordV1, Vec<String>);
 
 /// An image row as version 1 wrote it (before `stripped` was kept).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -390,152 +376,97 @@ macro_rules! versioned {
     };
 }
 
-#[derive(Serialize, Deserialize)]
-enum ImageEnvelope {
-    V1(ImageRecordV1),
-    V2(ImageRecordV2),
-    V3(ImageRecord),
+/// [`versioned!`] for a record with older layouts: the envelope lists them
+/// first, in order (their variant index is on disk), then the current one;
+/// each older layout is read through its conversion into the current record.
+macro_rules! upgradable {
+    ($envelope:ident, $record:ident, $what:literal, current $cur:ident,
+     $($old:ident($old_ty:ty) => $upgrade:expr,)+) => {
+        #[derive(Serialize, Deserialize)]
+        enum $envelope {
+            $($old($old_ty),)+
+            $cur($record),
+        }
+
+        impl $record {
+            /// Encodes as the current version.
+            pub fn encode(&self) -> Vec<u8> {
+                postcard::to_stdvec(&$envelope::$cur(self.clone())).expect("postcard encode")
+            }
+            /// Decodes any known version, an older one through its upgrade.
+            pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+                match postcard::from_bytes::<$envelope>(bytes) {
+                    Ok($envelope::$cur(r)) => Ok(r),
+                    $(Ok($envelope::$old(r)) => Ok($upgrade(r)),)+
+                    Err(_) => Err(DecodeError($what)),
+                }
+            }
+        }
+    };
 }
 
-impl ImageRecord {
-    /// Encodes as the current version (3).
-    pub fn encode(&self) -> Vec<u8> {
-        postcard::to_stdvec(&ImageEnvelope::V3(self.clone())).expect("postcard encode")
-    }
-    /// Decodes any known version; a version-1 row has nothing recorded as
-    /// stripped, and rows before version 3 have no owner (the schema upgrade
-    /// in `store::accounts::upgrade` gives every one an owner at open).
-    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        match postcard::from_bytes::<ImageEnvelope>(bytes) {
-            Ok(ImageEnvelope::V3(r)) => Ok(r),
-            Ok(ImageEnvelope::V2(r)) => Ok(ImageRecord {
-                uuid: r.uuid,
-                filename: r.filename,
-                kind: r.kind,
-                size: r.size,
-                width: r.width,
-                height: r.height,
-                hash: r.hash,
-                uploaded_at: r.uploaded_at,
-                private_key: r.private_key,
-                deletion_hash: r.deletion_hash,
-                uploader: r.uploader,
-                thumbnail: r.thumbnail,
-                expires_at: r.expires_at,
-                max_views: r.max_views,
-                stripped: r.stripped,
-                owner: String::new(),
-            }),
-            Ok(ImageEnvelope::V1(r)) => Ok(ImageRecord {
-                uuid: r.uuid,
-                filename: r.filename,
-                kind: r.kind,
-                size: r.size,
-                width: r.width,
-                height: r.height,
-                hash: r.hash,
-                uploaded_at: r.uploaded_at,
-                private_key: r.private_key,
-                deletion_hash: r.deletion_hash,
-                uploader: r.uploader,
-                thumbnail: r.thumbnail,
-                expires_at: r.expires_at,
-                max_views: r.max_views,
-                stripped: Vec::new(),
-                owner: String::new(),
-            }),
-            Err(_) => Err(DecodeError("image")),
+impl ImageRecordV1 {
+    /// The current layout of a row of an older one.
+    fn upgrade(self, stripped: Vec<String>) -> ImageRecord {
+        let r = self;
+        ImageRecord {
+            uuid: r.uuid,
+            filename: r.filename,
+            kind: r.kind,
+            size: r.size,
+            width: r.width,
+            height: r.height,
+            hash: r.hash,
+            uploaded_at: r.uploaded_at,
+            private_key: r.private_key,
+            deletion_hash: r.deletion_hash,
+            uploader: r.uploader,
+            thumbnail: r.thumbnail,
+            expires_at: r.expires_at,
+            max_views: r.max_views,
+            stripped,
+            owner: String::new(),
         }
     }
 }
+
+// A version-1 image row has nothing recorded as stripped; rows before
+// version 3 have no owner (the schema upgrade, `store::owners::upgrade`,
+// gives every one an owner at open).
+upgradable!(ImageEnvelope, ImageRecord, "image", current V3,
+    V1(ImageRecordV1) => |r: ImageRecordV1| r.upgrade(Vec::new()),
+    V2(ImageRecordV2) => |ImageRecordV2(r, stripped)| r.upgrade(stripped),
+);
 versioned!(BlobEnvelope, BlobRecord, "blob");
 versioned!(InviteEnvelope, InviteRecord, "invite");
-
-#[derive(Serialize, Deserialize)]
-enum UserEnvelope {
-    V1(UserRecordV1),
-    V2(UserRecord),
-}
-
-impl UserRecord {
-    /// Encodes as the current version (2).
-    pub fn encode(&self) -> Vec<u8> {
-        postcard::to_stdvec(&UserEnvelope::V2(self.clone())).expect("postcard encode")
-    }
-    /// Decodes any known version. A version-1 account is an admin (every
-    /// account was, before roles), enabled, without quotas.
-    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        match postcard::from_bytes::<UserEnvelope>(bytes) {
-            Ok(UserEnvelope::V2(r)) => Ok(r),
-            Ok(UserEnvelope::V1(r)) => Ok(UserRecord::new(
-                r.password_hash,
-                Role::Admin,
-                (None, None),
-                r.created_at,
-            )),
-            Err(_) => Err(DecodeError("user")),
-        }
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-enum KeyEnvelope {
-    V1(KeyRecordV1),
-    V2(KeyRecord),
-}
-
-impl KeyRecord {
-    /// Encodes as the current version (2).
-    pub fn encode(&self) -> Vec<u8> {
-        postcard::to_stdvec(&KeyEnvelope::V2(self.clone())).expect("postcard encode")
-    }
-    /// Decodes any known version; a version-1 key has no owner until the
-    /// schema upgrade gives it one.
-    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        match postcard::from_bytes::<KeyEnvelope>(bytes) {
-            Ok(KeyEnvelope::V2(r)) => Ok(r),
-            Ok(KeyEnvelope::V1(r)) => Ok(KeyRecord {
-                id: r.id,
-                name: r.name,
-                prefix: r.prefix,
-                created_at: r.created_at,
-                last_used_at: r.last_used_at,
-                policy: r.policy,
-                owner: String::new(),
-            }),
-            Err(_) => Err(DecodeError("upload key")),
-        }
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-enum SessionEnvelope {
-    V1(SessionRecordV1),
-    V2(SessionRecord),
-}
-
-impl SessionRecord {
-    /// Encodes as the current version (2).
-    pub fn encode(&self) -> Vec<u8> {
-        postcard::to_stdvec(&SessionEnvelope::V2(self.clone())).expect("postcard encode")
-    }
-    /// Decodes any known version; a version-1 row reads as last seen at its
-    /// creation, with no address or browser recorded.
-    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        match postcard::from_bytes::<SessionEnvelope>(bytes) {
-            Ok(SessionEnvelope::V2(r)) => Ok(r),
-            Ok(SessionEnvelope::V1(r)) => Ok(SessionRecord {
-                username: r.username,
-                created_at: r.created_at,
-                expires_at: r.expires_at,
-                last_seen_at: r.created_at,
-                ip: None,
-                user_agent: None,
-            }),
-            Err(_) => Err(DecodeError("session")),
-        }
-    }
-}
+// A version-1 account is an admin (every account was, before roles),
+// enabled, without quotas.
+upgradable!(UserEnvelope, UserRecord, "user", current V2,
+    V1(UserRecordV1) => |r: UserRecordV1| {
+        UserRecord::new(r.password_hash, Role::Admin, (None, None), r.created_at)
+    },);
+// A version-1 key has no owner until the schema upgrade gives it one.
+upgradable!(KeyEnvelope, KeyRecord, "upload key", current V2,
+    V1(KeyRecordV1) => |r: KeyRecordV1| KeyRecord {
+        id: r.id,
+        name: r.name,
+        prefix: r.prefix,
+        created_at: r.created_at,
+        last_used_at: r.last_used_at,
+        policy: r.policy,
+        owner: String::new(),
+    },);
+// A version-1 session reads as last seen at its creation, with no address
+// or browser recorded.
+upgradable!(SessionEnvelope, SessionRecord, "session", current V2,
+    V1(SessionRecordV1) => |r: SessionRecordV1| SessionRecord {
+        username: r.username,
+        created_at: r.created_at,
+        expires_at: r.expires_at,
+        last_seen_at: r.created_at,
+        ip: None,
+        user_agent: None,
+    },);
 versioned!(RecentViewEnvelope, RecentViewRecord, "recent view");
 
 #[cfg(test)]

@@ -57,12 +57,7 @@ async fn an_admin_creates_lists_and_changes_accounts_and_a_user_cannot() {
     }
     // Promote alice; her next request is an admin's.
     let res = admin
-        .send_json(
-            &app,
-            Method::PATCH,
-            "/api/users/alice",
-            json!({"role": "admin", "quotaImages": null}),
-        )
+        .edit_user(&app, "alice", json!({"role": "admin", "quotaImages": null}))
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     let v: Value = res.json().await.unwrap();
@@ -93,21 +88,11 @@ async fn the_last_enabled_admin_stays() {
     );
     // With a second admin, the first may step down.
     let res = admin
-        .send_json(
-            &app,
-            Method::PATCH,
-            "/api/users/alice",
-            json!({"role": "admin"}),
-        )
+        .edit_user(&app, "alice", json!({"role": "admin"}))
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     let res = admin
-        .send_json(
-            &app,
-            Method::PATCH,
-            "/api/users/admin",
-            json!({"role": "user"}),
-        )
+        .edit_user(&app, "admin", json!({"role": "user"}))
         .await;
     assert_eq!(res.status(), StatusCode::OK);
 }
@@ -116,19 +101,9 @@ async fn the_last_enabled_admin_stays() {
 async fn a_disabled_accounts_sessions_and_keys_stop_at_once_and_enabling_restores_the_keys() {
     let (app, admin, alice, _bob) = with_two_users(|_| {}).await;
     let key = alice.new_key(&app).await;
-    assert_eq!(
-        upload_as(&app.base, &key, bmp(2, 2, 1), "a.bmp")
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(key_upload_status(&app, &key, 1).await, StatusCode::OK);
     let res = admin
-        .send_json(
-            &app,
-            Method::PATCH,
-            "/api/users/alice",
-            json!({"disabled": true}),
-        )
+        .edit_user(&app, "alice", json!({"disabled": true}))
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     // The very next requests: the session is gone, the key refused.
@@ -137,9 +112,7 @@ async fn a_disabled_accounts_sessions_and_keys_stop_at_once_and_enabling_restore
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        upload_as(&app.base, &key, bmp(2, 2, 2), "b.bmp")
-            .await
-            .status(),
+        key_upload_status(&app, &key, 2).await,
         StatusCode::UNAUTHORIZED
     );
     let res = log_in(&client(), &app.base, "alice", PASSWORD).await;
@@ -150,20 +123,10 @@ async fn a_disabled_accounts_sessions_and_keys_stop_at_once_and_enabling_restore
     );
     assert_eq!(app.state.store.usage("alice").unwrap().images, 1);
     let res = admin
-        .send_json(
-            &app,
-            Method::PATCH,
-            "/api/users/alice",
-            json!({"disabled": false}),
-        )
+        .edit_user(&app, "alice", json!({"disabled": false}))
         .await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(
-        upload_as(&app.base, &key, bmp(2, 2, 3), "c.bmp")
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(key_upload_status(&app, &key, 3).await, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -216,9 +179,7 @@ async fn deleting_an_account_transfers_its_images_byte_exact_or_deletes_them() {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        upload_as(&app.base, &key, bmp(2, 2, 2), "x.bmp")
-            .await
-            .status(),
+        key_upload_status(&app, &key, 2).await,
         StatusCode::UNAUTHORIZED,
         "its keys are revoked"
     );
@@ -261,9 +222,8 @@ async fn a_password_reset_link_works_once_and_ends_every_session() {
     assert_eq!(res.status(), StatusCode::CREATED);
     let v: Value = res.json().await.unwrap();
     let url = v["url"].as_str().unwrap();
-    let token = url.split("token=").nth(1).unwrap();
-    // The page opens and shows a form; a stranger's bad token gets the same
-    // refusal as a used one.
+    let token = token_of(&v["url"]);
+    // The link opens a page with a form.
     let page = fetch(url).await;
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap().contains("type=\"password\""));
@@ -324,34 +284,43 @@ async fn registration_is_closed_unless_opened() {
         .send_json(&app, Method::POST, "/api/invites", json!({}))
         .await;
     assert_eq!(code_of(res).await, (409, "registration_closed".into()));
-    let app = app.restart(|c| c.registration = Registration::Open).await;
+    let app = app
+        .restart(|c| {
+            c.registration = Registration::Open;
+            c.login_attempts = 3;
+        })
+        .await;
     let res = register(&app, "eve", None).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let eve = Person::login(&app, "eve", PASSWORD).await;
     assert_eq!(eve.get_json(&app, "/api/me").await["role"], "user");
+    // Open, not unbounded: attempts from one address count like failed
+    // logins (eve's login cleared the first).
+    for name in ["fay", "gus", "hal"] {
+        assert_eq!(
+            register(&app, name, None).await.status(),
+            StatusCode::CREATED
+        );
+    }
+    let res = register(&app, "ivy", None).await;
+    assert_eq!(code_of(res).await, (429, "rate_limited".into()));
+    assert!(app.state.store.user("ivy").unwrap().is_none());
 }
 
 #[tokio::test]
 async fn an_invite_works_its_number_of_times_then_never_and_expires() {
-    let app = spawn_app_with(|c| c.registration = Registration::Invite).await;
+    let app = spawn_app_with(|c| {
+        c.registration = Registration::Invite;
+        c.login_attempts = 100;
+    })
+    .await;
     let admin = Person::admin(&app).await;
     assert_eq!(
         code_of(register(&app, "eve", None).await).await,
         (403, "invite_required".into())
     );
-    let res = admin
-        .send_json(&app, Method::POST, "/api/invites", json!({}))
-        .await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let inv: Value = res.json().await.unwrap();
+    let (inv, token) = admin.invite(&app, json!({})).await;
     assert_eq!(inv["maxUses"], 1);
-    let token = inv["url"]
-        .as_str()
-        .unwrap()
-        .split("token=")
-        .nth(1)
-        .unwrap()
-        .to_string();
     // The invitee's page is reachable by the link and creates the account.
     let page = fetch(inv["url"].as_str().unwrap()).await;
     assert_eq!(page.status(), StatusCode::OK);
@@ -386,17 +355,7 @@ async fn an_invite_works_its_number_of_times_then_never_and_expires() {
     );
 
     // Two uses, racing: exactly two accounts.
-    let res = admin
-        .send_json(&app, Method::POST, "/api/invites", json!({"maxUses": 2}))
-        .await;
-    let inv: Value = res.json().await.unwrap();
-    let token = inv["url"]
-        .as_str()
-        .unwrap()
-        .split("token=")
-        .nth(1)
-        .unwrap()
-        .to_string();
+    let (_, token) = admin.invite(&app, json!({"maxUses": 2})).await;
     let tries = (0..5).map(|i| {
         let (app, token) = (&app, token.clone());
         async move {
@@ -414,22 +373,7 @@ async fn an_invite_works_its_number_of_times_then_never_and_expires() {
 
     // An invite is refused from its expiry on (judged at a later instant
     // rather than waited for).
-    let res = admin
-        .send_json(
-            &app,
-            Method::POST,
-            "/api/invites",
-            json!({"expiresIn": "2h"}),
-        )
-        .await;
-    let inv: Value = res.json().await.unwrap();
-    let token = inv["url"]
-        .as_str()
-        .unwrap()
-        .split("token=")
-        .nth(1)
-        .unwrap()
-        .to_string();
+    let (_, token) = admin.invite(&app, json!({"expiresIn": "2h"})).await;
     let hash = pixbin::secret::TokenHash::of(&token);
     let store = &app.state.store;
     let now = pixbin::clock::now_ms();

@@ -89,6 +89,23 @@ impl Person {
         res.json().await.unwrap()
     }
 
+    /// `PATCH /api/users/{name}` with `body` (as an admin, to succeed).
+    pub async fn edit_user(&self, app: &TestApp, name: &str, body: Value) -> Response {
+        let path = format!("/api/users/{name}");
+        self.send_json(app, Method::PATCH, &path, body).await
+    }
+
+    /// Creates an invite (as an admin) with `body`; its JSON and its token.
+    pub async fn invite(&self, app: &TestApp, body: Value) -> (Value, String) {
+        let res = self
+            .send_json(app, Method::POST, "/api/invites", body)
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let inv: Value = res.json().await.unwrap();
+        let token = token_of(&inv["url"]);
+        (inv, token)
+    }
+
     /// Creates an upload key of this account; the key.
     pub async fn new_key(&self, app: &TestApp) -> String {
         let res = self
@@ -99,6 +116,19 @@ impl Person {
         assert_eq!(v["user"], self.name.as_str());
         v["key"].as_str().unwrap().to_string()
     }
+}
+
+/// The `token` of a link's URL.
+pub fn token_of(url: &Value) -> String {
+    let url = url.as_str().expect("a URL");
+    url.split("token=").nth(1).expect("a token").to_string()
+}
+
+/// The status of an upload with upload key `key`.
+pub async fn key_upload_status(app: &TestApp, key: &str, seed: u64) -> StatusCode {
+    upload_as(&app.base, key, bmp(2, 2, seed), "k.bmp")
+        .await
+        .status()
 }
 
 /// Creates account `name` (`role`, and `extra` fields) as `admin`; its JSON.

@@ -5,7 +5,12 @@
 //!
 //! An unknown, expired, used-up or revoked link gets one answer, so a link
 //! cannot be probed. The token travels only in `?token=`, which the access log
-//! redacts.
+//! redacts. Every attempt to use a link or to register counts against the
+//! client address like a failed login (`--login-attempts` per window, then
+//! 429), so neither open registration nor guessing links can be done in bulk.
+
+use std::net::IpAddr;
+use std::time::Instant;
 
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
@@ -15,12 +20,13 @@ use crate::clock;
 use crate::config::Registration;
 use crate::error::AppError;
 use crate::http::body::{self, Body, json, ok_json};
+use crate::http::client_ip;
 use crate::http::handlers::users::{check_new_account, hash_password};
 use crate::http::pages;
 use crate::http::query;
 use crate::secret::TokenHash;
 use crate::state::AppState;
-use crate::store::codec::{Role, UserRecord};
+use crate::store::codec::{Grant, Role, UserRecord};
 use crate::store::invites::LinkRefusal;
 
 fn invalid_link() -> AppError {
@@ -37,10 +43,28 @@ fn closed() -> AppError {
     }
 }
 
+/// Counts an attempt to register or use a link against the client address
+/// (the login limiter's: a later successful login clears it) and against
+/// `what` (the name asked for, or the link), never against one key shared by
+/// everyone, which a stranger could fill to lock registration for all; 429
+/// past it.
+fn throttle(state: &AppState, client: IpAddr, what: &str) -> Result<(), AppError> {
+    state
+        .logins
+        .reserve(client, what, Instant::now())
+        .map_err(|t| AppError::RateLimited {
+            retry_after: t.retry_after_secs,
+        })
+}
+
+fn client(req: &Request<Incoming>) -> IpAddr {
+    client_ip::client_of(req).unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
 /// Creates `name` with `password`, by an invite token or open registration.
 async fn register_with(
     state: &AppState,
-    token: Option<&str>,
+    (client, token): (IpAddr, Option<&str>),
     name: &str,
     password: String,
 ) -> Result<(), AppError> {
@@ -48,6 +72,7 @@ async fn register_with(
     if mode == Registration::Closed {
         return Err(closed());
     }
+    throttle(state, client, name)?;
     if token.is_none() && mode != Registration::Open {
         return Err(AppError::Forbidden {
             code: "invite_required",
@@ -103,9 +128,10 @@ pub async fn register(
     state: &AppState,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, AppError> {
+    let client = client(&req);
     let b: RegisterBody =
         body::read_json(req.into_body(), 4 * 1024, state.config.body_idle_timeout).await?;
-    register_with(state, b.invite.as_deref(), &b.name, b.password).await?;
+    register_with(state, (client, b.invite.as_deref()), &b.name, b.password).await?;
     let n = b.name.clone();
     let role = state
         .blocking(move |s| s.user(&n))
@@ -119,11 +145,17 @@ pub async fn register(
 }
 
 /// Sets the password of the account a reset token names; returns its name.
-async fn reset_with(state: &AppState, token: &str, password: String) -> Result<String, AppError> {
+async fn reset_with(
+    state: &AppState,
+    (client, token): (IpAddr, &str),
+    password: String,
+) -> Result<String, AppError> {
+    // The link's digest, so the key names no secret.
     let th = TokenHash::of(token);
+    throttle(state, client, &crate::store::blobs::hex(th.as_slice()))?;
     let now = clock::now_ms();
     // Judge the password against the account it will belong to.
-    let Some(crate::store::codec::Grant::PasswordReset { username }) = state
+    let Some(Grant::PasswordReset { username }) = state
         .blocking(move |s| s.link(&th, now))
         .await?
         .map(|l| l.grant)
@@ -153,9 +185,10 @@ pub async fn redeem_reset(
     state: &AppState,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, AppError> {
+    let client = client(&req);
     let b: ResetBody =
         body::read_json(req.into_body(), 4 * 1024, state.config.body_idle_timeout).await?;
-    let name = reset_with(state, &b.token, b.password).await?;
+    let name = reset_with(state, (client, &b.token), b.password).await?;
     Ok(ok_json(&serde_json::json!({ "name": name })))
 }
 
@@ -212,44 +245,55 @@ fn refusal_page(e: &AppError) -> Response<Body> {
     message_page(status, "Not done", &e.to_string())
 }
 
+/// The two pages a link opens.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LinkPage {
+    /// `/invite`: pick a name and a password.
+    Invite,
+    /// `/reset-password`: pick a new password.
+    Reset,
+}
+
+impl LinkPage {
+    fn path(self) -> &'static str {
+        match self {
+            LinkPage::Invite => "/invite",
+            LinkPage::Reset => "/reset-password",
+        }
+    }
+
+    /// Whether a link granting `g` opens this page.
+    fn opens(self, g: &Grant) -> bool {
+        matches!(
+            (self, g),
+            (LinkPage::Invite, Grant::Invite { .. })
+                | (LinkPage::Reset, Grant::PasswordReset { .. })
+        )
+    }
+
+    /// Does what the form asks; the account's name.
+    async fn submit(
+        self,
+        state: &AppState,
+        (client, token): (IpAddr, &str),
+        name: String,
+        pw: String,
+    ) -> Result<String, AppError> {
+        match self {
+            LinkPage::Invite => register_with(state, (client, Some(token)), &name, pw)
+                .await
+                .map(|()| name),
+            LinkPage::Reset => reset_with(state, (client, token), pw).await,
+        }
+    }
+}
+
 /// `GET|POST /invite?token=`: pick a name and a password with an invite.
 pub async fn invite_page(
     state: &AppState,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, AppError> {
-    let Some(token) = page_token(&req) else {
-        return Ok(refusal_page(&invalid_link()));
-    };
-    if state.config.registration == Registration::Closed {
-        return Ok(refusal_page(&closed()));
-    }
-    if req.method() == hyper::Method::POST {
-        let (name, pw) = form(state, req).await?;
-        return Ok(match register_with(state, Some(&token), &name, pw).await {
-            Ok(()) => message_page(
-                StatusCode::CREATED,
-                "Account created",
-                &format!("The account {name} is ready. Log in at /admin/."),
-            ),
-            Err(AppError::Internal(e)) => return Err(AppError::Internal(e)),
-            Err(e) => refusal_page(&e),
-        });
-    }
-    let th = TokenHash::of(&token);
-    let now = clock::now_ms();
-    let valid = state
-        .blocking(move |s| s.link(&th, now))
-        .await?
-        .is_some_and(|l| matches!(l.grant, crate::store::codec::Grant::Invite { .. }));
-    if !valid {
-        return Ok(refusal_page(&invalid_link()));
-    }
-    Ok(form_page(
-        "Create your account",
-        "You were invited to this pixbin. Choose a name and a password.",
-        &format!("/invite?token={token}"),
-        true,
-    ))
+    link_page(state, req, LinkPage::Invite).await
 }
 
 /// `GET|POST /reset-password?token=`: set a new password with a reset link.
@@ -257,34 +301,61 @@ pub async fn reset_page(
     state: &AppState,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, AppError> {
+    link_page(state, req, LinkPage::Reset).await
+}
+
+/// A link's page: the form for a usable link (GET), what the form asked
+/// done (POST), or the one refusal for any link that is not.
+async fn link_page(
+    state: &AppState,
+    req: Request<Incoming>,
+    page: LinkPage,
+) -> Result<Response<Body>, AppError> {
     let Some(token) = page_token(&req) else {
         return Ok(refusal_page(&invalid_link()));
     };
+    if page == LinkPage::Invite && state.config.registration == Registration::Closed {
+        return Ok(refusal_page(&closed()));
+    }
     if req.method() == hyper::Method::POST {
-        let (_, pw) = form(state, req).await?;
-        return Ok(match reset_with(state, &token, pw).await {
-            Ok(name) => message_page(
-                StatusCode::OK,
-                "Password set",
-                &format!("The password of {name} is set. Log in at /admin/."),
-            ),
-            Err(AppError::Internal(e)) => return Err(AppError::Internal(e)),
-            Err(e) => refusal_page(&e),
-        });
+        let client = client(&req);
+        let (name, pw) = form(state, req).await?;
+        return match page.submit(state, (client, &token), name, pw).await {
+            Ok(name) => Ok(match page {
+                LinkPage::Invite => message_page(
+                    StatusCode::CREATED,
+                    "Account created",
+                    &format!("The account {name} is ready. Log in at /admin/."),
+                ),
+                LinkPage::Reset => message_page(
+                    StatusCode::OK,
+                    "Password set",
+                    &format!("The password of {name} is set. Log in at /admin/."),
+                ),
+            }),
+            Err(e @ AppError::Internal(_)) => Err(e),
+            Err(e) => Ok(refusal_page(&e)),
+        };
     }
     let th = TokenHash::of(&token);
     let now = clock::now_ms();
-    let valid = state
-        .blocking(move |s| s.link(&th, now))
-        .await?
-        .is_some_and(|l| matches!(l.grant, crate::store::codec::Grant::PasswordReset { .. }));
-    if !valid {
+    let link = state.blocking(move |s| s.link(&th, now)).await?;
+    if !link.is_some_and(|l| page.opens(&l.grant)) {
         return Ok(refusal_page(&invalid_link()));
     }
-    Ok(form_page(
-        "Set your password",
-        "Choose a new password. Every browser logged in to this account will be logged out.",
-        &format!("/reset-password?token={token}"),
-        false,
-    ))
+    let action = format!("{}?token={token}", page.path());
+    Ok(match page {
+        LinkPage::Invite => form_page(
+            "Create your account",
+            "You were invited to this pixbin. Choose a name and a password.",
+            &action,
+            true,
+        ),
+        LinkPage::Reset => form_page(
+            "Set your password",
+            "Choose a new password. Every browser logged in to this account will be logged out.",
+            &action,
+            false,
+        ),
+    })
 }

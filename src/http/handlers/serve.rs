@@ -1,6 +1,7 @@
 //! Serving image bytes: `GET|HEAD /{uuid}.{ext}` (public, counts views; each
 //! delivery of a view-limited image is paid for, see `view_limits`) and
-//! `/api/proxy/{uuid}.{ext}` (session, no view).
+//! `/api/proxy/{uuid}.{ext}` (session, no view; an account's own images, any
+//! for an admin, `guard::check_visible`).
 //!
 //! Unknown uuid, wrong extension and wrong or missing key are one identical 404,
 //! so a private link cannot be probed. Every blob response carries `nosniff` and
