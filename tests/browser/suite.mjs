@@ -1485,6 +1485,7 @@ await test('an admin switches the dashboard and the library between all users an
   await listed;
   await page.locator(`.tile[data-uuid="${beaImage.uuid}"]`).waitFor();
   assertEq(await page.locator('.tile').count(), 1, `tiles of ${USER_B} in the admin's library`);
+  assertEq(await page.locator(`.tile[data-uuid="${beaImage.uuid}"] .tile-owner`).textContent(), USER_B, 'the tile names its owner');
   assert(new URL(page.url()).search.includes(`user=${USER_B}`), `library address ${page.url()}`);
   await page.getByRole('button', { name: 'Clear filters' }).click();
   await page.waitForFunction((n) => document.querySelectorAll('.tile').length === n, all);

@@ -310,7 +310,9 @@ export async function mount(root, { query, signal }) {
         h('a', { href: detail, class: 'tile-name', text: img.filename, title: img.filename }),
         h('div', { class: 'tile-meta' },
           h('span', { text: fmtBytes(img.size) }),
-          img.width && img.height ? h('span', { text: `${img.width}×${img.height}` }) : null),
+          img.width && img.height ? h('span', { text: `${img.width}×${img.height}` }) : null,
+          // An admin sees every account's images: name the owner of others'.
+          img.owner && img.owner !== api.session.username ? h('span', { class: 'tile-owner', title: `Owner: ${img.owner}`, text: img.owner }) : null),
         h('div', { class: 'tile-meta' }, timeEl(img.uploadedAt),
           h('span', { class: 'tile-views', title: `${fmtNumber(img.views)} ${img.views === 1 ? 'view' : 'views'}` }, icon('eye'), h('span', { text: fmtNumber(img.views) }))),
         (img.expiresAt || img.maxViews != null) && h('div', { class: 'tile-meta tile-life' },
