@@ -1,9 +1,41 @@
 // Image actions shared by the library and the image page. Each returns the
 // updated image JSON (or true for a delete) and reports failures with a toast.
+// `runAction` is the same pattern for any button that calls the API.
 
 import * as api from './api.js';
-import { h, button, confirmDialog, toast, copyWithToast, uid, fmtNumber } from './ui.js';
+import { h, button, busy, confirmDialog, toast, copyWithToast, uid, fmtNumber } from './ui.js';
 import { explain } from './errors.js';
+
+/**
+ * Runs `fn` while `btn` shows a busy state; a failure becomes an error toast
+ * (except 401: the app is already on its way to sign-in). Resolves true when
+ * `fn` succeeded.
+ */
+export function runAction(btn, fn) {
+  return busy(btn, async () => {
+    try {
+      await fn();
+      return true;
+    } catch (e) {
+      if (e.status !== 401) toast(explain(e), 'error');
+      return false;
+    }
+  });
+}
+
+/**
+ * GETs `path` for a page's panel. A failure other than an abort or a 401
+ * (the app is on its way to sign-in) is handed to `fail(sentence)`; either
+ * way a failure resolves `undefined`.
+ */
+export async function getOrReport(path, signal, fail) {
+  try {
+    return await api.api('GET', path, { signal });
+  } catch (e) {
+    if (e.name !== 'AbortError' && e.status !== 401) fail(explain(e));
+    return undefined;
+  }
+}
 
 /** Flips an image between public and private. Returns the new image or null. */
 export async function togglePrivacy(img) {

@@ -3,6 +3,8 @@
 /** What the server told us at login/refresh/session. */
 export const session = {
   username: null,
+  /** `admin` or `user` (a server without roles sends none: everyone is an admin). */
+  role: null,
   csrfToken: null,
   expiresAt: null,
   baseUrl: null,
@@ -49,11 +51,17 @@ export function maybeSignedIn() {
 
 function remember(data) {
   session.username = data.username ?? session.username;
+  session.role = data.role ?? session.role;
   session.csrfToken = data.csrfToken ?? session.csrfToken;
   session.expiresAt = data.expiresAt ?? session.expiresAt;
   session.baseUrl = (data.baseUrl || session.baseUrl || location.origin).replace(/\/+$/, '');
   session.version = data.version ?? session.version;
   try { localStorage.setItem(SIGNED_IN_FLAG, '1'); } catch { /* storage disabled */ }
+}
+
+/** True unless the session belongs to an account with the `user` role. */
+export function isAdmin() {
+  return session.role !== 'user';
 }
 
 /** Forgets the session locally. */

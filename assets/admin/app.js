@@ -1,5 +1,6 @@
-// Boot, the app shell (navigation), path-based routing under /admin/, and
-// keeping the session alive while the tab is open.
+// Boot, the app shell (navigation by role), path-based routing under /admin/,
+// the pages a stranger opens from a link (invite, password reset), and keeping
+// the session alive while the tab is open.
 
 import * as api from './api.js';
 import { safeNext } from './safe-next.js';
@@ -13,6 +14,8 @@ import * as uploadPage from './pages/upload.js';
 import * as keysPage from './pages/keys.js';
 import * as accountPage from './pages/account.js';
 import * as settingsPage from './pages/settings.js';
+import * as usersPage from './pages/users.js';
+import * as linkPages from './pages/links.js';
 
 const REFRESH_EVERY_MS = 10 * 60 * 1000;
 
@@ -21,7 +24,8 @@ const NAV = [
   { path: '/admin/library', label: 'Library', icon: 'library' },
   { path: '/admin/upload', label: 'Upload', icon: 'upload' },
   { path: '/admin/keys', label: 'Upload keys', short: 'Keys', icon: 'key' },
-  { path: '/admin/settings', label: 'Settings', icon: 'settings' },
+  { path: '/admin/users', label: 'Users', icon: 'users', admin: true },
+  { path: '/admin/settings', label: 'Settings', icon: 'settings', admin: true },
   { path: '/admin/account', label: 'Account', icon: 'user' },
 ];
 
@@ -31,8 +35,15 @@ const ROUTES = [
   { re: /^\/admin\/images\/([^/]+)\/?$/, page: imagePage, nav: '/admin/library' },
   { re: /^\/admin\/upload\/?$/, page: uploadPage, nav: '/admin/upload' },
   { re: /^\/admin\/keys\/?$/, page: keysPage, nav: '/admin/keys' },
-  { re: /^\/admin\/settings\/?$/, page: settingsPage, nav: '/admin/settings' },
+  { re: /^\/admin\/users\/?$/, page: usersPage, nav: '/admin/users', admin: true },
+  { re: /^\/admin\/settings\/?$/, page: settingsPage, nav: '/admin/settings', admin: true },
   { re: /^\/admin\/account\/?$/, page: accountPage, nav: '/admin/account' },
+];
+
+// Pages for someone without a session, opened from a link an admin handed out.
+const LINK_PAGES = [
+  { re: /^\/admin\/invite\/?$/, mount: linkPages.mountInvite },
+  { re: /^\/admin\/reset-password\/?$/, mount: linkPages.mountReset },
 ];
 
 const root = document.getElementById('app');
@@ -74,7 +85,9 @@ function teardownPage() {
 
 function buildShell() {
   const links = new Map();
-  const navItems = NAV.map((item) => {
+  // The server refuses an account's requests for admin pages anyway; hiding
+  // them keeps a user's navigation to what they can use.
+  const navItems = NAV.filter((item) => !item.admin || api.isAdmin()).map((item) => {
     const a = h('a', { href: item.path, class: 'nav-link', 'aria-label': item.label }, icon(item.icon),
       h('span', { class: 'nav-label', text: item.label }),
       h('span', { class: 'nav-label-short', text: item.short || item.label }));
@@ -109,12 +122,21 @@ function setActiveNav(path) {
 async function render() {
   const path = location.pathname;
   teardownPage();
-  if (/^\/admin\/login\/?$/.test(path)) {
+  const linkPage = LINK_PAGES.find((p) => p.re.test(path));
+  if (linkPage || /^\/admin\/login\/?$/.test(path)) {
     shell = null;
     stopRefresh();
     const controller = new AbortController();
     current = { controller, cleanup: null };
     root.classList.remove('boot');
+    if (linkPage) {
+      current.cleanup = await linkPage.mount(root, {
+        signal: controller.signal,
+        query: new URLSearchParams(location.search),
+        done: () => { startRefresh(); navigate('/admin/', { replace: true }); },
+      });
+      return;
+    }
     current.cleanup = await loginPage.mount(root, {
       signal: controller.signal,
       query: new URLSearchParams(location.search),
@@ -134,7 +156,7 @@ async function render() {
   const container = h('div', { class: 'page' });
   shell.main.replaceChildren(container);
   window.scrollTo(0, 0);
-  if (!route) {
+  if (!route || (route.admin && !api.isAdmin())) {
     setTitle('Not found');
     container.append(h('h1', { class: 'page-title', text: 'Page not found' }),
       emptyState('alert', 'Nothing lives at this address.', null, h('a', { href: '/admin/', class: 'btn btn-primary', text: 'Go to the dashboard' })));
@@ -237,7 +259,8 @@ api.onUnauthorized(() => {
 
 async function boot() {
   const onLogin = /^\/admin\/login\/?$/.test(location.pathname);
-  if (api.maybeSignedIn()) {
+  const onLink = LINK_PAGES.some((p) => p.re.test(location.pathname));
+  if (api.maybeSignedIn() && !onLink) {
     try {
       await api.loadSession();
       startRefresh();

@@ -29,14 +29,29 @@ const BY_CODE = {
   },
   invalid_image: 'This image is damaged or incomplete (cut short while saving or copying?). Save or export it again and retry.',
   image_too_large: 'This image has more pixels than the server allows. Scale it down and try again.',
-  storage_full: 'The storage limit is reached. Delete some images to make room.',
-  image_limit: 'The image limit is reached. Delete some images to upload more.',
+  // The server says whose limit it is: the account's quota ("your …") or the instance's.
+  storage_full: (e) => (/\byour\b/i.test(e.message || '')
+    ? 'Your storage quota is reached. Delete some of your images to make room, or ask an admin for more.'
+    : 'The storage limit is reached. Delete some images to make room.'),
+  image_limit: (e) => (/\byour\b/i.test(e.message || '')
+    ? 'Your image quota is reached. Delete some of your images to upload more, or ask an admin for more.'
+    : 'The image limit is reached. Delete some images to upload more.'),
   disk_full: 'The server’s disk is full. Ask its administrator to free some space.',
   expiry_too_long: 'That expiry is longer than this key allows. Choose a shorter one.',
   public_not_allowed: 'This key only uploads private images.',
   name_too_long: 'The name is too long: at most 64 characters.',
   wrong_password: 'The current password is wrong.',
   weak_password: 'Choose a longer, less guessable new password (at least 12 characters).',
+  admin_only: 'Only an admin may do that.',
+  last_admin: 'This is the last enabled admin. Make another account an admin first.',
+  name_taken: 'That name is taken. Choose another.',
+  invalid_name: 'Names are 1 to 64 letters, digits, dots, dashes or underscores, with no spaces.',
+  same_user: 'The images cannot go to the account being deleted. Choose another account.',
+  no_such_user: 'That account does not exist (any more).',
+  images_left: 'The account still had images. Delete it again to finish.',
+  invalid_link: 'This link does not work: it is wrong, has expired, or was already used. Ask for a new one.',
+  registration_closed: 'Registration is closed on this server.',
+  invite_required: 'You need an invite link to create an account here.',
   set_by_environment: 'This setting is fixed by the server’s environment or command line, so it cannot be changed here.',
   unavailable: 'The server is busy. Try again in a moment.',
   internal: 'Something went wrong on the server. Try again; if it keeps happening, check the server log.',
@@ -70,8 +85,13 @@ export function explain(err, ctx) {
   if (/^http_5\d\d$/.test(err.code || '')) return BY_CODE.internal;
   if (err.code === 'http_413') return BY_CODE.file_too_large(err, ctx);
   // Unknown: the server's words as a sentence.
-  const msg = String(err.message || 'Something went wrong').trim();
-  return /[.!?]$/.test(msg) ? msg.charAt(0).toUpperCase() + msg.slice(1) : `${msg.charAt(0).toUpperCase()}${msg.slice(1)}.`;
+  return sentence(err.message || 'Something went wrong');
+}
+
+/** The server's words as a sentence: capitalised, with a full stop. */
+export function sentence(msg) {
+  const m = String(msg).trim();
+  return `${m.charAt(0).toUpperCase()}${m.slice(1)}${/[.!?]$/.test(m) ? '' : '.'}`;
 }
 
 /** The allowed types as the upload page says them ("PNG, JPEG, GIF"). */

@@ -82,6 +82,9 @@ const ICONS = {
   code: 'M8 8l-5 4 5 4 M16 8l5 4-5 4 M14 5l-4 14',
   clock: 'M21 12a9 9 0 1 1-18 0a9 9 0 1 1 18 0 M12 7v5l3 2',
   user: 'M16 8a4 4 0 1 1-8 0a4 4 0 1 1 8 0 M4 21c0-4 3.6-7 8-7s8 3 8 7',
+  users: 'M13 8a3.5 3.5 0 1 1-7 0a3.5 3.5 0 1 1 7 0 M2.5 20c0-3.4 3-6 7-6s7 2.6 7 6 M16 4.6a3.5 3.5 0 0 1 0 6.8 M18.5 14.3c1.8.8 3 2.7 3 5.7',
+  shield: 'M12 3l8 3v6c0 4.5-3.4 8-8 9-4.6-1-8-4.5-8-9V6z',
+  ban: 'M21 12a9 9 0 1 1-18 0a9 9 0 1 1 18 0 M5.6 5.6l12.8 12.8',
   settings: 'M4 6h10 M18 6h2 M4 12h4 M12 12h8 M4 18h12 M20 18h0 M14 4v4 M8 10v4 M16 16v4',
   retry: 'M4 12a8 8 0 1 0 2.4-5.7 M4 4v5h5',
   info: 'M21 12a9 9 0 1 1-18 0a9 9 0 1 1 18 0 M12 11v6 M12 7.5v.5',
@@ -119,6 +122,45 @@ export async function busy(btn, fn) {
   btn.disabled = true;
   btn.setAttribute('aria-busy', 'true');
   try { return await fn(); } finally { btn.disabled = false; btn.removeAttribute('aria-busy'); }
+}
+
+// ---------- form errors ----------
+
+/**
+ * The error line of a form, wired to its fields: `show(text, field)` puts the
+ * sentence in `error`, marks `field` invalid, points its description at the
+ * error (keeping its hint from `hints`, a Map field -> hint id) and focuses
+ * it; `clear()` undoes all that. With `keepSpace`, the line stays in the
+ * layout while empty (class `is-empty`), so an error does not move the form.
+ */
+export function formErrors(error, fields, { hints = new Map(), keepSpace = false } = {}) {
+  const visible = (on) => {
+    if (keepSpace) error.classList.toggle('is-empty', !on);
+    else error.hidden = !on;
+  };
+  const describe = (f, ids) => {
+    const list = ids.filter(Boolean).join(' ');
+    if (list) f.setAttribute('aria-describedby', list);
+    else f.removeAttribute('aria-describedby');
+  };
+  return {
+    clear() {
+      visible(false);
+      error.replaceChildren();
+      for (const f of fields) {
+        f.removeAttribute('aria-invalid');
+        describe(f, [hints.get(f)]);
+      }
+    },
+    show(text, f) {
+      error.replaceChildren(icon('alert'), h('span', { text }));
+      visible(true);
+      if (!f) return;
+      f.setAttribute('aria-invalid', 'true');
+      describe(f, [error.id, hints.get(f)]);
+      f.focus();
+    },
+  };
 }
 
 // ---------- toasts ----------

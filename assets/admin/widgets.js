@@ -1,8 +1,10 @@
-// Statistics widgets shared by the dashboard and the image page: a views-per-day
-// bar chart drawn with plain elements (crisp at any width, themed by CSS),
-// and ranked lists of countries and referrers.
+// Statistics widgets shared by the dashboard, the image, users and account
+// pages: a views-per-day bar chart drawn with plain elements (crisp at any
+// width, themed by CSS), ranked lists of countries and referrers, and usage
+// meters against a quota.
 
-import { h, fmtNumber, fmtDay, country, emptyState, uid } from './ui.js';
+import * as api from './api.js';
+import { h, fmtNumber, fmtBytes, fmtDay, country, emptyState, uid } from './ui.js';
 import { explain } from './errors.js';
 
 /** A titled panel. `body` may be replaced later via panel.setBody(). */
@@ -15,6 +17,54 @@ export function panel(title, body, { cls, action } = {}) {
   el.setBody = (...nodes) => content.replaceChildren(...nodes.filter((n) => n !== null && n !== undefined && n !== false));
   el.setTitle = (text) => { el.querySelector('.panel-title').textContent = text; };
   return el;
+}
+
+/** A bar filled to `pct` percent (warning colours near the end), named `label` for screen readers. */
+export function meter(pct, label) {
+  const p = Math.max(0, Math.min(100, pct));
+  const fill = h('div', { class: ['meter-fill', p > 90 && 'meter-danger', p > 75 && p <= 90 && 'meter-warn'] });
+  fill.style.width = `${p}%`;
+  return h('div', {
+    class: 'meter', role: 'progressbar', 'aria-label': label, 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': Math.round(p),
+  }, fill);
+}
+
+/** "1.2 MB of 10 MB · 12%" or "1.2 MB · no limit"; `bytes` picks the unit. */
+export function usageText(used, limit, { bytes = false } = {}) {
+  const f = bytes ? fmtBytes : fmtNumber;
+  if (typeof limit !== 'number') return `${f(used)} · no limit`;
+  const pct = limit > 0 ? (used / limit) * 100 : 100;
+  return `${f(used)} of ${f(limit)} · ${pct.toFixed(pct < 10 ? 1 : 0)}%`;
+}
+
+/**
+ * One quota line: what is used, against the limit, with a bar when there is
+ * a limit. `what` names it ("Storage", "Images").
+ */
+export function quotaLine(what, used, limit, { bytes = false } = {}) {
+  const hasLimit = typeof limit === 'number';
+  return h('div', { class: 'quota', dataset: { quota: what.toLowerCase() } },
+    h('div', { class: 'quota-text' }, h('span', { class: 'quota-what', text: what }), h('span', { class: 'quota-value', text: usageText(used, limit, { bytes }) })),
+    hasLimit && meter(limit > 0 ? (used / limit) * 100 : 100, `${what} used of the quota`));
+}
+
+/**
+ * An admin's choice of whose objects a page shows: every account's ('') or
+ * one account's (its name, the API's `?user=`). The accounts load after the
+ * page; until then only the current choice is offered.
+ */
+export function accountPicker(label, current, signal, onChange) {
+  const id = uid('account');
+  const option = (value, text) => h('option', { value, text, selected: value === current });
+  const select = h('select', { id, class: 'input input-sm input-select', onChange: () => onChange(select.value) },
+    option('', 'All users'), current && option(current, current));
+  api.getOptional('/api/users', { signal }).then((d) => {
+    const names = (d?.users || []).map((u) => u.name);
+    if (current && !names.includes(current)) names.push(current);
+    select.replaceChildren(option('', 'All users'), ...names.sort().map((n) => option(n, n)));
+    select.value = current;
+  }).catch(() => { /* the choice stays: every account */ });
+  return h('div', { class: 'select-field account-picker' }, h('label', { for: id, class: 'label-inline', text: label }), select);
 }
 
 /** Grey placeholder lines shown while a panel loads. */

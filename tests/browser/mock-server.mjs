@@ -125,7 +125,7 @@ function newSession(res) {
   return s;
 }
 
-const sessionJson = (s) => ({ username: 'admin', csrfToken: s.csrf, expiresAt: new Date(s.expires).toISOString(), baseUrl: base, version: '0.1.0-mock' });
+const sessionJson = (s) => ({ username: 'admin', role: 'admin', csrfToken: s.csrf, expiresAt: new Date(s.expires).toISOString(), baseUrl: base, version: '0.1.0-mock' });
 
 async function body(req) {
   const chunks = [];
@@ -257,6 +257,15 @@ async function route(req, res) {
   if (m !== 'GET' && req.headers['x-csrf-token'] !== s.csrf) return err(res, 403, 'csrf', 'Bad CSRF token');
 
   if (m === 'GET' && p === '/api/session') return send(res, 200, sessionJson(s));
+  // One account, the admin: enough for the Users and Account pages to render.
+  if (m === 'GET' && (p === '/api/me' || p === '/api/users')) {
+    const me = {
+      name: 'admin', role: 'admin', disabled: false, createdAt: new Date(0).toISOString(), lastSeenAt: new Date().toISOString(),
+      usage: { images: images.size, bytes: [...images.values()].reduce((n, r) => n + r.bytes.length, 0) }, quota: { images: null, bytes: null },
+    };
+    return send(res, 200, p === '/api/me' ? me : { users: [me] });
+  }
+  if (m === 'GET' && p === '/api/invites') return send(res, 200, { invites: [], registration: 'closed' });
   if (m === 'POST' && p === '/api/refresh') {
     sessions.delete(s.token);
     return send(res, 200, sessionJson(newSession(res)));

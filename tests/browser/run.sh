@@ -50,8 +50,9 @@ else
   fi
   mkdir "$data/store"
   # No --base-url: the server defaults it to the bound address, which we only
-  # learn from its "listening on" line.
-  "${PIXBIN_BIN:-$repo/target/release/pixbin}" serve --listen 127.0.0.1:0 --data-dir "$data/store" >"$out" 2>"$err" &
+  # learn from its "listening on" line. Invites are on so that the suite can
+  # create a second account the way a person would, from an invite link.
+  "${PIXBIN_BIN:-$repo/target/release/pixbin}" serve --listen 127.0.0.1:0 --data-dir "$data/store" --registration invite >"$out" 2>"$err" &
   pid=$!
 fi
 

@@ -1308,6 +1308,266 @@ await test('account: change password (other sessions end), list and end sessions
   }
 });
 
+// ---------------------------------------------------------------- many users
+
+const USER_B = 'bea';
+const USER_B_PASSWORD = 'bea-first-password-1';
+let inviteUrl = null;
+let beaImage = null;
+/** A second browser with its own cookies (another person), watched like the first. */
+async function otherBrowser() {
+  const ctx = await browser.newContext({ viewport: DESKTOP, colorScheme: 'light', reducedMotion: 'reduce', locale: 'en-US' });
+  await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE });
+  ctx.setDefaultTimeout(TIMEOUT);
+  const p = await ctx.newPage();
+  watch(p);
+  return { ctx, p };
+}
+let bea = null; // { ctx, p }: USER_B's browser, signed in
+
+/** The row of an account on the Users page. */
+const userRow = (name) => page.locator(`.users-table tr[data-user="${name}"]`);
+
+/** Runs a Users-page row action and confirms its dialog. */
+async function userAction(name, action, confirm = action) {
+  await userRow(name).getByRole('button', { name: action, exact: true }).click();
+  await page.getByRole('dialog').getByRole('button', { name: confirm, exact: true }).click();
+}
+
+await test('users page: accounts with usage and quotas, an invite link to copy', async () => {
+  await nav('Users');
+  await page.getByRole('heading', { name: 'Users', exact: true }).waitFor();
+  const me = userRow(USERNAME);
+  await me.waitFor();
+  const text = await me.innerText();
+  assert(/You/.test(text) && /Admin/.test(text), `the admin's row lacks its badges:\n${text}`);
+  const images = await page.evaluate(async () => (await (await fetch('/api/me')).json()).usage.images);
+  assert(new RegExp(`\\b${images}\\b`).test(await me.locator('[data-quota="images"]').innerText()), `the row does not show ${images} images`);
+  await page.getByLabel('Uses').fill('1');
+  await page.getByLabel('Expires after').selectOption('1d');
+  await page.getByRole('button', { name: 'Create invite link' }).click();
+  const reveal = page.getByRole('region', { name: 'New invite link' });
+  inviteUrl = await reveal.getByRole('textbox', { name: 'Invite link' }).inputValue();
+  assert(inviteUrl.startsWith(`${baseUrl}/admin/invite?token=`), `invite link ${inviteUrl}`);
+  await reveal.getByRole('button', { name: 'Copy link' }).click();
+  await page.locator('.toast', { hasText: 'Link copied' }).waitFor();
+  assertEq(await page.evaluate(() => navigator.clipboard.readText()), inviteUrl, 'clipboard after Copy link');
+  const row = page.locator('.invites-table tbody tr').first();
+  assert(/0 of 1/.test(await row.innerText()), `the new invite's row: ${await row.innerText()}`);
+  await shoot('16-users');
+});
+
+await test('an invite creates an account once: weak password and taken name said, second use refused', async () => {
+  bea = await otherBrowser();
+  const { p } = bea;
+  expectHttp(409, /\/api\/register$/);
+  await p.goto(inviteUrl);
+  await p.getByRole('heading', { name: 'Create your account' }).waitFor();
+  await shoot('17-invite', { p });
+  await p.getByLabel('Account name').fill(USER_B);
+  await p.getByLabel('Password', { exact: true }).fill('short');
+  await p.getByLabel('Password again').fill('short');
+  await p.getByRole('button', { name: 'Create account' }).click();
+  await p.getByRole('alert').filter({ hasText: 'at least 12 characters' }).waitFor();
+  assertEq(await p.getByLabel('Password', { exact: true }).getAttribute('aria-invalid'), 'true', 'the short password is marked invalid');
+  // A taken name: the server's refusal, next to the name.
+  await p.getByLabel('Account name').fill(USERNAME);
+  await p.getByLabel('Password', { exact: true }).fill(USER_B_PASSWORD);
+  await p.getByLabel('Password again').fill(USER_B_PASSWORD);
+  await p.getByRole('button', { name: 'Create account' }).click();
+  await p.getByRole('alert').filter({ hasText: 'That name is taken' }).waitFor();
+  await p.getByLabel('Account name').fill(USER_B);
+  await p.getByRole('button', { name: 'Create account' }).click();
+  await p.getByRole('heading', { name: 'Dashboard' }).waitFor();
+  assertEq(new URL(p.url()).pathname, '/admin/', 'after creating the account');
+  const s = await p.evaluate(async () => (await fetch('/api/session')).json());
+  assertEq(`${s.username}/${s.role}`, `${USER_B}/user`, 'the new session');
+  // The same single-use link again, in a third browser: refused on opening,
+  // before anyone fills in a form.
+  expectHttp(400, /\/invite\?token=/);
+  const third = await otherBrowser();
+  try {
+    await third.p.goto(inviteUrl);
+    await third.p.getByRole('heading', { name: 'This link does not work' }).waitFor();
+    assert(/used/.test(await third.p.getByRole('alert').innerText()), 'the refusal does not say the link may be used up');
+    assertEq(await third.p.getByLabel('Account name').count(), 0, 'a form for a used-up link');
+    await shoot('18-invite-used', { p: third.p });
+  } finally {
+    await third.ctx.close();
+  }
+  const users = await page.evaluate(async () => (await (await fetch('/api/users')).json()).users.map((u) => u.name));
+  assert(users.includes(USER_B) && !users.includes('cid'), `accounts after the second use: ${users}`);
+});
+
+await test('a user sees only their own images and numbers, and no admin navigation', async () => {
+  const { p } = bea;
+  const names = await p.getByRole('navigation', { name: 'Main' }).getByRole('link').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
+  for (const hidden of ['Users', 'Settings']) assert(!names.includes(hidden), `a user's navigation shows ${hidden}: ${names}`);
+  for (const shown of ['Dashboard', 'Library', 'Upload', 'Account']) assert(names.includes(shown), `a user's navigation lacks ${shown}: ${names}`);
+  // Their first image, through their own session.
+  const bytes = [...await readFile(FIXTURE_SMALL)];
+  beaImage = await p.evaluate(async (b) => {
+    const { csrfToken } = await (await fetch('/api/session')).json();
+    const form = new FormData();
+    form.append('private', 'false');
+    form.append('file', new Blob([new Uint8Array(b)]), 'bea.gif');
+    return (await fetch('/api/upload', { method: 'POST', headers: { 'X-CSRF-Token': csrfToken, Accept: 'application/json' }, body: form })).json();
+  }, bytes);
+  assert(beaImage.uuid, `upload as ${USER_B}: ${JSON.stringify(beaImage)}`);
+  await p.reload();
+  await p.getByRole('heading', { name: 'Dashboard' }).waitFor();
+  await p.waitForFunction(() => document.querySelector('[data-stat="images"] .card-value')?.textContent === '1');
+  assertEq(await p.locator('[data-stat="disk"]').count(), 0, 'the disk card on a user\'s dashboard');
+  assertEq(await p.getByRole('heading', { name: 'Integrity' }).count(), 0, 'the integrity panel on a user\'s dashboard');
+  await shoot('19-user-dashboard', { p });
+  await p.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Library', exact: true }).click();
+  await p.locator(`.tile[data-uuid="${beaImage.uuid}"]`).waitFor();
+  assertEq(await p.locator('.tile').count(), 1, `tiles in ${USER_B}'s library`);
+  await p.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Account', exact: true }).click();
+  const usage = p.getByRole('region', { name: 'Usage' });
+  await usage.locator('[data-role="user"]').waitFor();
+  assert(/\b1\b/.test(await usage.locator('[data-quota="images"]').innerText()), `usage: ${await usage.innerText()}`);
+  await shoot('20-user-account', { p });
+  // An admin page by its address: not there for a user.
+  await p.goto(`${BASE}/admin/users`);
+  await p.getByRole('heading', { name: 'Page not found' }).waitFor();
+});
+
+await test('an admin sets a user\'s quotas; both see the usage against them', async () => {
+  await nav('Users');
+  await userRow(USER_B).getByRole('button', { name: 'Quotas', exact: true }).click();
+  const dialog = page.getByRole('dialog', { name: `Quotas of ${USER_B}` });
+  await dialog.getByLabel('Images').fill('-1');
+  await dialog.getByRole('button', { name: 'Save quotas' }).click();
+  await dialog.getByRole('alert').filter({ hasText: 'no limit' }).waitFor();
+  await dialog.getByLabel('Storage (MB)').fill('1');
+  await dialog.getByLabel('Images').fill('10');
+  const patch = page.waitForResponse((r) => r.request().method() === 'PATCH' && r.url().endsWith(`/api/users/${USER_B}`));
+  await dialog.getByRole('button', { name: 'Save quotas' }).click();
+  const res = await patch;
+  assertEq(JSON.stringify(res.request().postDataJSON()), JSON.stringify({ quotaBytes: 1000000, quotaImages: 10 }), 'PATCH body');
+  const row = userRow(USER_B);
+  await row.locator('[data-quota="images"]', { hasText: '1 of 10 · 10%' }).waitFor();
+  assertEq(await row.getByRole('progressbar').count(), 2, 'quota bars in the row');
+  assertEq(await row.getByRole('progressbar', { name: 'Images used of the quota' }).getAttribute('aria-valuenow'), '10', 'the images bar');
+  const { p } = bea;
+  await p.goto(`${BASE}/admin/account`);
+  const usage = p.getByRole('region', { name: 'Usage' });
+  await usage.locator('[data-quota="storage"]', { hasText: 'of 1.0 MB' }).waitFor();
+  assertEq(await usage.getByRole('progressbar').count(), 2, 'quota bars on the account page');
+  await p.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Dashboard', exact: true }).click();
+  await p.locator('[data-stat="images"]', { hasText: 'of 10' }).waitFor();
+});
+
+await test('an admin switches the dashboard and the library between all users and one user', async () => {
+  await nav('Dashboard');
+  await dashboardSettled();
+  const all = await cardNumber('images');
+  const picker = page.getByLabel('Statistics of');
+  await page.locator('select option', { hasText: USER_B }).waitFor({ state: 'attached' });
+  const asked = page.waitForRequest((r) => r.url().includes(`/api/stats?user=${USER_B}`));
+  await picker.selectOption(USER_B);
+  await asked;
+  await page.waitForFunction(() => document.querySelector('[data-stat="images"] .card-value')?.textContent === '1');
+  assertEq(new URL(page.url()).search, `?user=${USER_B}`, 'the address keeps the choice');
+  assertEq(await page.locator('[data-stat="disk"]').count(), 0, 'the disk card for one account');
+  await shoot('21-dashboard-one-user');
+  await picker.selectOption({ label: 'All users' });
+  await page.waitForFunction((n) => document.querySelector('[data-stat="images"] .card-value')?.textContent === String(n), all);
+  // Every account's images: the admin's own and the one of USER_B.
+  const own = await page.evaluate(async () => (await (await fetch('/api/me')).json()).usage.images);
+  assertEq(all, own + 1, 'images of all users');
+  // The library: one owner's images only, and the choice kept in the address.
+  await nav('Library');
+  const listed = page.waitForResponse((r) => r.url().includes('/api/list?') && r.url().includes(`user=${USER_B}`));
+  await page.locator('select option', { hasText: USER_B }).waitFor({ state: 'attached' });
+  await page.getByLabel('Owner').selectOption(USER_B);
+  await listed;
+  await page.locator(`.tile[data-uuid="${beaImage.uuid}"]`).waitFor();
+  assertEq(await page.locator('.tile').count(), 1, `tiles of ${USER_B} in the admin's library`);
+  assertEq(await page.locator(`.tile[data-uuid="${beaImage.uuid}"] .tile-owner`).textContent(), USER_B, 'the tile names its owner');
+  assert(new URL(page.url()).search.includes(`user=${USER_B}`), `library address ${page.url()}`);
+  await page.getByRole('button', { name: 'Clear filters' }).click();
+  await page.waitForFunction((n) => document.querySelectorAll('.tile').length === n, all);
+});
+
+await test('the last admin cannot become a user; the server\'s reason is shown', async () => {
+  expectHttp(409, /\/api\/users\/[^/]+$/);
+  await nav('Users');
+  await userAction(USERNAME, 'Make user');
+  await page.getByRole('alert').filter({ hasText: 'last enabled admin' }).waitFor();
+  assert(/Admin/.test(await userRow(USERNAME).innerText()), 'the admin row changed');
+});
+
+await test('a second admin who makes themself a user loses the admin pages at once', async () => {
+  await userAction(USER_B, 'Make admin');
+  await userRow(USER_B).locator('.badge-admin').waitFor();
+  const { p } = bea;
+  await p.goto(`${BASE}/admin/users`);
+  await p.getByRole('heading', { name: 'Users', exact: true }).waitFor();
+  await p.locator(`.users-table tr[data-user="${USER_B}"]`).getByRole('button', { name: 'Make user', exact: true }).click();
+  await p.getByRole('dialog').getByRole('button', { name: 'Make user', exact: true }).click();
+  await p.waitForURL(`${BASE}/admin/`);
+  await p.getByRole('heading', { name: 'Dashboard' }).waitFor();
+  const names = await p.getByRole('navigation', { name: 'Main' }).getByRole('link').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
+  assert(!names.includes('Users'), `navigation after becoming a user: ${names}`);
+  await page.reload();
+  await userRow(USER_B).waitFor();
+  assertEq(await userRow(USER_B).locator('.badge-admin').count(), 0, `${USER_B}'s admin badge`);
+});
+
+await test('disabling a user ends their session at once; a reset link sets a new password', async () => {
+  const { p } = bea;
+  await userAction(USER_B, 'Disable');
+  await userRow(USER_B).getByText('Disabled').waitFor();
+  // Their next navigation finds the session gone and lands on sign-in.
+  expectHttp(401, /\/api\//);
+  await p.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Library', exact: true }).click();
+  await p.getByRole('heading', { name: 'Sign in' }).waitFor();
+  await userRow(USER_B).getByRole('button', { name: 'Enable', exact: true }).click();
+  await page.waitForFunction((n) => !document.querySelector(`.users-table tr[data-user="${n}"]`)?.classList.contains('is-disabled'), USER_B);
+  await userAction(USER_B, 'Reset password', 'Create link');
+  const dialog = page.getByRole('dialog', { name: `Password link for ${USER_B}` });
+  const link = await dialog.getByRole('textbox', { name: 'Link' }).inputValue();
+  assert(link.startsWith(`${baseUrl}/admin/reset-password?token=`), `reset link ${link}`);
+  await dialog.getByRole('button', { name: 'Close' }).click();
+  await p.goto(link);
+  await p.getByRole('heading', { name: 'Set your password' }).waitFor();
+  await shoot('22-reset-password', { p });
+  await p.getByLabel('Password', { exact: true }).fill('bea-second-password-2');
+  await p.getByLabel('Password again').fill('bea-second-password-2');
+  await p.getByRole('button', { name: 'Set password' }).click();
+  await p.getByRole('heading', { name: 'Dashboard' }).waitFor();
+  const s = await p.evaluate(async () => (await fetch('/api/session')).json());
+  assertEq(s.username, USER_B, 'signed in with the new password');
+});
+
+await test('deleting a user and giving their images to another keeps every link working', async () => {
+  expectHttp(401, /\/api\//);
+  await userRow(USER_B).getByRole('button', { name: 'Delete', exact: true }).click();
+  const dialog = page.getByRole('dialog', { name: `Delete ${USER_B}?` });
+  // Nothing is chosen for the admin: deleting without a choice says so.
+  await dialog.getByRole('button', { name: 'Delete account' }).click();
+  await dialog.getByRole('alert').filter({ hasText: 'Choose what happens' }).waitFor();
+  await shoot('23-delete-user-dialog');
+  await dialog.getByLabel('Give them to another account (links keep working)').check();
+  await dialog.getByLabel('Account to receive the images').selectOption(USERNAME);
+  const del = page.waitForResponse((r) => r.request().method() === 'DELETE' && r.url().includes(`/api/users/${USER_B}`));
+  await dialog.getByRole('button', { name: 'Delete account' }).click();
+  const res = await del;
+  assertEq(res.status(), 200, 'DELETE /api/users');
+  assert(res.url().endsWith(`?images=transfer&to=${USERNAME}`), `delete asked ${res.url()}`);
+  await page.locator('.toast', { hasText: new RegExp(`1 image now belongs to ${USERNAME}`) }).waitFor();
+  assertEq(await userRow(USER_B).count(), 0, 'the deleted account\'s row');
+  const served = await fetch(beaImage.url);
+  assertEq(served.status, 200, 'the transferred image still serves');
+  assert(Buffer.from(await served.arrayBuffer()).equals(await readFile(FIXTURE_SMALL)), 'the transferred image\'s bytes changed');
+  const mine = await page.evaluate(async (id) => (await fetch(`/api/images/${id}`)).status, beaImage.id);
+  assertEq(mine, 200, 'the admin sees the transferred image');
+  await bea.ctx.close();
+  bea = null;
+});
+
 await test('signs out, and the session is gone', async () => {
   await page.locator('.sidebar').getByRole('button', { name: 'Sign out' }).click();
   await page.getByRole('heading', { name: 'Sign in' }).waitFor();

@@ -1,20 +1,48 @@
-// Account: change the password (the current one is required; every other
+// Account, for every role: what the account is (role, usage against its
+// quotas), change the password (the current one is required; every other
 // session ends), see and end sessions, sign out everywhere.
 
 import * as api from '../api.js';
-import { h, icon, button, busy, setTitle, confirmDialog, toast, timeEl, emptyState, uid } from '../ui.js';
-import { panel, skeleton } from '../widgets.js';
+import { h, icon, button, busy, setTitle, confirmDialog, toast, timeEl, emptyState, uid, formErrors } from '../ui.js';
+import { panel, skeleton, quotaLine } from '../widgets.js';
 import { explain } from '../errors.js';
 
-const MIN_PASSWORD = 12;
+/** The UI asks for more than the server's minimum: a password here guards every image. */
+export const MIN_PASSWORD = 12;
 
 export async function mount(root, { signal, navigate }) {
   setTitle('Account');
   const sessions = panel('Sessions', skeleton(2), { cls: 'panel-flush' });
+  const usage = panel('Usage', skeleton(2));
   root.append(
     h('div', { class: 'page-head' }, h('h1', { class: 'page-title', text: 'Account' })),
-    h('p', { class: 'page-intro muted' }, 'Signed in as ', h('strong', { text: api.session.username || '' }), '.'),
-    h('div', { class: 'stack' }, passwordPanel(() => loadSessions()), sessions, everywherePanel(navigate)));
+    h('p', { class: 'page-intro muted' }, 'Signed in as ', h('strong', { text: api.session.username || '' }),
+      api.isAdmin() ? ', an admin.' : ', a user.'),
+    h('div', { class: 'stack' }, usage, passwordPanel(() => loadSessions()), sessions, everywherePanel(navigate)));
+
+  async function loadUsage() {
+    let me;
+    try {
+      me = await api.getOptional('/api/me', { signal });
+    } catch (e) {
+      if (e.name === 'AbortError' || e.status === 401) return;
+      usage.setBody(emptyState('alert', 'Could not load your usage', explain(e)));
+      return;
+    }
+    if (!me) {
+      usage.remove(); // a server without accounts' usage
+      return;
+    }
+    usage.setBody(
+      h('div', { class: 'account-facts' },
+        h('span', null, h('span', { class: 'muted', text: 'Role: ' }), h('strong', { dataset: { role: me.role }, text: me.role === 'admin' ? 'Admin' : 'User' })),
+        h('span', null, h('span', { class: 'muted', text: 'Account since ' }), timeEl(me.createdAt))),
+      h('div', { class: 'quotas' },
+        quotaLine('Images', me.usage?.images ?? 0, me.quota?.images),
+        quotaLine('Storage', me.usage?.bytes ?? 0, me.quota?.bytes, { bytes: true })),
+      (typeof me.quota?.images === 'number' || typeof me.quota?.bytes === 'number')
+        && h('p', { class: 'hint muted', text: 'An admin sets your quotas. Deleting images frees room at once.' }));
+  }
 
   async function loadSessions() {
     let data;
@@ -71,7 +99,7 @@ export async function mount(root, { signal, navigate }) {
     });
   }
 
-  await loadSessions();
+  await Promise.all([loadUsage(), loadSessions()]);
   return undefined;
 }
 
@@ -86,23 +114,7 @@ function passwordPanel(onChanged) {
   const error = h('div', { id: ids.err, class: 'form-error', role: 'alert', hidden: true });
   const save = h('button', { type: 'submit', class: 'btn btn-primary' }, icon('check'), h('span', { text: 'Change password' }));
   const fields = [current, next, again];
-  const clear = () => {
-    error.hidden = true;
-    error.replaceChildren();
-    for (const f of fields) {
-      f.removeAttribute('aria-invalid');
-      f.setAttribute('aria-describedby', f === next ? ids.hint : '');
-    }
-  };
-  const fail = (text, f) => {
-    error.replaceChildren(icon('alert'), h('span', { text }));
-    error.hidden = false;
-    if (f) {
-      f.setAttribute('aria-invalid', 'true');
-      f.setAttribute('aria-describedby', `${ids.err}${f === next ? ` ${ids.hint}` : ''}`);
-      f.focus();
-    }
-  };
+  const { clear, show: fail } = formErrors(error, fields, { hints: new Map([[next, ids.hint]]) });
   const form = h('form', {
     class: 'form-narrow',
     novalidate: true,

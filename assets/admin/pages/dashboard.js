@@ -1,17 +1,23 @@
 // Dashboard: totals, views per day, top countries/referrers/images, recent views,
 // and integrity (damaged blobs, the scrub's progress and last result).
 // Each panel loads on its own; a missing stats endpoint (404) shows "no data yet".
+// An account sees its own numbers (the server scopes them); an admin sees the
+// whole instance and may switch to one account's numbers (`?user=`). Integrity
+// and free disk space concern the instance, so only admins see them.
 
 import * as api from '../api.js';
 import { h, icon, fmtNumber, fmtBytes, setTitle, timeEl, countryLabel } from '../ui.js';
-import { panel, skeleton, noData, fillDays, viewsChart, countryList, referrerList, panelError, rangePicker, allUnknown } from '../widgets.js';
+import { panel, skeleton, noData, fillDays, viewsChart, countryList, referrerList, panelError, rangePicker, allUnknown, meter, accountPicker } from '../widgets.js';
 import { thumbnail } from './library.js';
 import { describeAgent } from './account.js';
 
 const RANGE_PREF = 'pixbin:chart-days';
 
-export async function mount(root, { signal }) {
+export async function mount(root, { signal, query }) {
   setTitle('Dashboard');
+  const admin = api.isAdmin();
+  // '' is the server's default: everything for an admin, one's own otherwise.
+  let scope = admin ? (query?.get('user') || '') : '';
   const cards = h('div', { class: 'cards', 'aria-live': 'polite' });
   let days = 30;
   try { days = [7, 30, 90].includes(Number(localStorage.getItem(RANGE_PREF))) ? Number(localStorage.getItem(RANGE_PREF)) : 30; } catch { /* storage disabled */ }
@@ -27,12 +33,18 @@ export async function mount(root, { signal }) {
   const referrers = panel('Top referrers', skeleton());
   const top = panel('Top images', skeleton());
   const recent = panel('Recent views', skeleton());
-  const integrity = panel('Integrity', skeleton(2), { cls: 'panel-wide' });
+  const integrity = admin ? panel('Integrity', skeleton(2), { cls: 'panel-wide' }) : null;
   const onboarding = h('div');
 
   root.append(
     h('div', { class: 'page-head' },
       h('h1', { class: 'page-title', text: 'Dashboard' }),
+      admin && accountPicker('Statistics of', scope, signal, (next) => {
+        scope = next;
+        // Keep the choice in the address, so a reload or a shared link shows the same numbers.
+        history.replaceState(null, '', scope ? `/admin/?user=${encodeURIComponent(scope)}` : '/admin/');
+        loadAll();
+      }),
       h('a', { href: '/admin/upload', class: 'btn btn-primary' }, icon('upload'), h('span', { text: 'Upload' }))),
     onboarding,
     cards,
@@ -41,48 +53,61 @@ export async function mount(root, { signal }) {
     // then integrity full width.
     h('div', { class: 'panels panels-dashboard' }, chart, countries, referrers, top, recent, integrity));
 
+  /** `path` with the chosen account, when an admin chose one. */
+  const scoped = (path) => (scope ? `${path}${path.includes('?') ? '&' : '?'}user=${encodeURIComponent(scope)}` : path);
+
   let chartGen = 0;
   async function loadChart() {
     const gen = ++chartGen;
     chart.setTitle(`Views, last ${days} days`);
     try {
-      const d = await api.getOptional(`/api/stats/views?days=${days}`, { signal });
+      const d = await api.getOptional(scoped(`/api/stats/views?days=${days}`), { signal });
       if (gen === chartGen) chart.setBody(d ? viewsChart(fillDays(d.days, days), { period: days }) : noData());
     } catch (e) {
       if (e.name !== 'AbortError' && gen === chartGen) chart.setBody(panelError(e));
     }
   }
 
-  renderCards(cards, undefined);
-  let topData;
-  let recentData;
-  const load = (path, fn, target) => api.getOptional(path, { signal })
-    .then((data) => fn(data))
-    .catch((e) => {
-      if (e.name === 'AbortError') return;
-      if (target) target.setBody(panelError(e));
-      else fn(null);
-    });
-
-  await Promise.all([
-    load('/api/stats', (s) => { renderCards(cards, s); if (s && s.images === 0) showOnboarding(onboarding); }),
-    loadChart(),
-    load('/api/stats/countries', async (d) => {
-      const list = countryList(d?.countries);
-      const geo = allUnknown(d?.countries) ? (await api.settings())?.geoip : true;
-      countries.setBody(list, geo === false ? h('p', { class: 'panel-note muted' }, icon('info'),
-        h('span', { text: 'Countries show as Unknown because this server has no GeoIP database. Start it with --geoip-db pointing at a GeoLite2-Country or DB-IP country .mmdb file.' })) : null);
-    }, countries),
-    load('/api/stats/referrers', (d) => referrers.setBody(referrerList(d?.referrers)), referrers),
-    load('/api/stats/top', (d) => { topData = d; top.setBody(topImages(d?.images)); }, top),
-    load('/api/stats/recent', (d) => { recentData = d; }, recent),
-    load('/api/integrity', (d) => integrity.setBody(integrityPanel(d)), integrity),
-  ]);
-  // Recent views carry only ids; name the images that the top list knows.
-  if (recentData !== undefined) {
-    const names = new Map((topData?.images || []).map((i) => [i.uuid, i.filename]));
-    recent.setBody(recentViews(recentData?.views, names));
+  let gen = 0;
+  async function loadAll() {
+    const mine = ++gen;
+    const current = () => mine === gen;
+    renderCards(cards, undefined, { admin, scope });
+    onboarding.replaceChildren();
+    let topData;
+    let recentData;
+    const load = (path, fn, target) => api.getOptional(path, { signal })
+      .then((data) => current() && fn(data))
+      .catch((e) => {
+        if (e.name === 'AbortError' || !current()) return;
+        if (target) target.setBody(panelError(e));
+        else fn(null);
+      });
+    await Promise.all([
+      load(scoped('/api/stats'), (s) => {
+        renderCards(cards, s, { admin, scope });
+        if (s && s.images === 0 && !(admin && scope)) showOnboarding(onboarding);
+      }),
+      loadChart(),
+      load(scoped('/api/stats/countries'), async (d) => {
+        const list = countryList(d?.countries);
+        const geo = allUnknown(d?.countries) ? (await api.settings())?.geoip : true;
+        countries.setBody(list, geo === false ? h('p', { class: 'panel-note muted' }, icon('info'),
+          h('span', { text: 'Countries show as Unknown because this server has no GeoIP database. Start it with --geoip-db pointing at a GeoLite2-Country or DB-IP country .mmdb file.' })) : null);
+      }, countries),
+      load(scoped('/api/stats/referrers'), (d) => referrers.setBody(referrerList(d?.referrers)), referrers),
+      load(scoped('/api/stats/top'), (d) => { topData = d; top.setBody(topImages(d?.images)); }, top),
+      load(scoped('/api/stats/recent'), (d) => { recentData = d; }, recent),
+      integrity && load('/api/integrity', (d) => integrity.setBody(integrityPanel(d)), integrity),
+    ]);
+    // Recent views carry only ids; name the images that the top list knows.
+    if (recentData !== undefined && current()) {
+      const names = new Map((topData?.images || []).map((i) => [i.uuid, i.filename]));
+      recent.setBody(recentViews(recentData?.views, names));
+    }
   }
+
+  await loadAll();
 }
 
 function card(label, value, sub, { ic, extra, key } = {}) {
@@ -93,8 +118,11 @@ function card(label, value, sub, { ic, extra, key } = {}) {
     extra);
 }
 
-/** `s` undefined = loading, null = stats not available. */
-function renderCards(el, s) {
+/**
+ * `s` undefined = loading, null = stats not available. An account's numbers
+ * (a user's own, or the one an admin chose) carry its quotas as the limits.
+ */
+function renderCards(el, s, { admin, scope }) {
   const loading = s === undefined;
   const v = (x, f = fmtNumber) => (loading ? '…' : s && x !== undefined && x !== null ? f(x) : '—');
   const limit = s?.storageLimit;
@@ -103,21 +131,17 @@ function renderCards(el, s) {
   if (typeof limit === 'number' && limit > 0) {
     // The quota counts blocks and rows too (README, Quota): show that measure.
     const pct = Math.min(100, ((s.storageCharged ?? s.storageUsed) / limit) * 100);
-    const fill = h('div', { class: ['meter-fill', pct > 90 && 'meter-danger', pct > 75 && pct <= 90 && 'meter-warn'] });
-    fill.style.width = `${pct}%`;
-    bar = h('div', {
-      class: 'meter', role: 'progressbar', 'aria-label': 'Storage used', 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': Math.round(pct),
-    }, fill);
+    bar = meter(pct, 'Storage used');
     storageSub = `of ${fmtBytes(limit)} · ${pct.toFixed(pct < 10 ? 1 : 0)}%`;
   }
-  el.replaceChildren(
-    card('Images', v(s?.images), null, { ic: 'library', key: 'images' }),
+  el.replaceChildren(...[
+    card('Images', v(s?.images), typeof s?.imageLimit === 'number' ? `of ${fmtNumber(s.imageLimit)}` : null, { ic: 'library', key: 'images' }),
     card('Private', v(s?.privateImages), null, { ic: 'lock', key: 'private' }),
     card('Views', v(s?.views), automatedHits(s), { ic: 'eye', key: 'views' }),
     card('Unique visitors', v(s?.uniqueVisitors), loading ? null : 'all time, each counted once a day', { ic: 'globe', key: 'unique' }),
     card('Storage used', v(s?.storageUsed, fmtBytes), storageSub, { ic: 'database', extra: bar, key: 'storage' }),
-    card('Disk free', v(s?.diskFree, fmtBytes), null, { ic: 'disk', key: 'disk' }),
-  );
+    admin && !scope && card('Disk free', v(s?.diskFree, fmtBytes), null, { ic: 'disk', key: 'disk' }),
+  ].filter(Boolean));
   if (s === null) el.append(h('p', { class: 'cards-note muted', text: 'Statistics are not available on this server yet.' }));
 }
 

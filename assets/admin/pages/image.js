@@ -74,6 +74,7 @@ export async function mount(root, { params, signal, navigate }) {
       ['Dimensions', img.width && img.height ? `${img.width} × ${img.height} px` : '—'],
       ['Type', img.contentType || img.extension?.toUpperCase() || '—'],
       ['Uploaded', fmtDate(img.uploadedAt)],
+      img.owner && ['Owner', img.owner],
       ['Views', fmtNumber(img.views)],
       ['ID', `${img.id} · ${img.uuid}`],
     ];
@@ -104,7 +105,7 @@ export async function mount(root, { params, signal, navigate }) {
           onClick: async () => { if (await deleteImage(img)) navigate('/admin/library'); },
         })),
       h('dl', { class: 'meta-list' },
-        rows.map(([k, v]) => h('div', { class: 'meta-row' }, h('dt', { text: k }), h('dd', null, v))),
+        rows.filter(Boolean).map(([k, v]) => h('div', { class: 'meta-row' }, h('dt', { text: k }), h('dd', null, v))),
         hashRow));
     lifetime.show(img);
     metadata.setBody(metadataBody(img));

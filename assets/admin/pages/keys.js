@@ -1,11 +1,12 @@
 // Upload keys: create (the key is shown once, with client configs to download),
-// list with last use, revoke.
+// list with last use (an admin's list names the owner of others' keys), revoke.
 
 import * as api from '../api.js';
 import { h, icon, button, busy, setTitle, copyWithToast, confirmDialog, toast, timeEl, emptyState, downloadFile, uid } from '../ui.js';
 import { sharexConfig, ishareConfig, shellScript, curlOneLiner, hostOf, slug } from '../integrations.js';
 import { explain } from '../errors.js';
 import { fmtSeconds } from './upload.js';
+import { runAction, getOrReport } from '../actions.js';
 
 const NAME_MAX = 64;
 
@@ -159,14 +160,8 @@ export async function mount(root, { signal }) {
   }
 
   async function loadKeys() {
-    let data;
-    try {
-      data = await api.api('GET', '/api/keys', { signal });
-    } catch (e) {
-      if (e.name === 'AbortError' || e.status === 401) return;
-      listHost.replaceChildren(emptyState('alert', 'Could not load keys', explain(e)));
-      return;
-    }
+    const data = await getOrReport('/api/keys', signal, (why) => listHost.replaceChildren(emptyState('alert', 'Could not load keys', why)));
+    if (data === undefined) return;
     const keys = data?.keys || [];
     if (!keys.length) {
       listHost.replaceChildren(emptyState('key', 'No upload keys yet', 'Create one above to upload from ShareX, ishare or a script.'));
@@ -177,7 +172,7 @@ export async function mount(root, { signal }) {
         h('th', { scope: 'col', text: t }, i === 4 ? h('span', { class: 'visually-hidden', text: 'Actions' }) : null)))),
       h('tbody', null, keys.map((k) => h('tr', { dataset: { keyId: String(k.id) } },
         h('td', { class: 'key-name', dataset: { label: 'Name' }, title: k.name },
-          h('span', { text: k.name }), policyLine(k)),
+          h('span', { text: k.name }), policyLine(k), ownerLine(k)),
         h('td', { dataset: { label: 'Key' } }, h('code', { class: 'mono', text: `${k.prefix}…` })),
         h('td', { dataset: { label: 'Created' } }, timeEl(k.createdAt)),
         h('td', { dataset: { label: 'Last used' } }, timeEl(k.lastUsedAt)),
@@ -195,14 +190,10 @@ export async function mount(root, { signal }) {
       danger: true,
     });
     if (!ok) return;
-    await busy(btn, async () => {
-      try {
-        await api.api('DELETE', `/api/keys/${encodeURIComponent(k.id)}`);
-        toast(`Key “${k.name}” revoked`, 'success');
-        await loadKeys();
-      } catch (e) {
-        if (e.status !== 401) toast(explain(e), 'error');
-      }
+    await runAction(btn, async () => {
+      await api.api('DELETE', `/api/keys/${encodeURIComponent(k.id)}`);
+      toast(`Key “${k.name}” revoked`, 'success');
+      await loadKeys();
     });
   }
 
@@ -214,6 +205,12 @@ function integration(title, text, label, onDownload) {
   return h('div', { class: 'integration' },
     h('div', { class: 'integration-text' }, h('strong', { text: title }), h('span', { class: 'muted', text })),
     button(label, { icon: 'download', onClick: onDownload, cls: 'integration-btn' }));
+}
+
+/** Whose key it is, when an admin sees another account's key. */
+function ownerLine(k) {
+  return k.user && k.user !== api.session.username
+    ? h('span', { class: 'key-policy-line muted', dataset: { owner: k.user }, text: `of ${k.user}` }) : null;
 }
 
 /** A one-line summary of a key's upload policy, or nothing when it has none. */

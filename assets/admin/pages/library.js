@@ -1,10 +1,12 @@
 // Library: a filterable, infinitely scrolling thumbnail grid over the cursor API,
-// with per-image and bulk actions.
+// with per-image and bulk actions. A user's library holds their own images (the
+// server scopes it); an admin sees every account's and may pick one owner.
 
 import * as api from '../api.js';
 import { h, icon, button, fmtBytes, fmtNumber, timeEl, setTitle, copyWithToast, confirmDialog, toast, emptyState, uid } from '../ui.js';
 import { togglePrivacy, deleteImage, deleteNow, setPrivacyNow, copyAsDialog, expiryShort, viewsLeftShort } from '../actions.js';
 import { explain } from '../errors.js';
+import { accountPicker } from '../widgets.js';
 
 const PAGE_SIZE = 48;
 
@@ -47,6 +49,8 @@ export async function mount(root, { query, signal }) {
     to: query.get('to') || '',
     status: STATUSES.some(([v]) => v && v === query.get('status')) ? query.get('status') : '',
     sort: SORTS.some(([v]) => v && v === query.get('sort')) ? query.get('sort') : '',
+    // An admin may narrow the library to one account's images.
+    user: api.isAdmin() ? query.get('user') || '' : '',
   };
   const items = new Map(); // uuid -> { img, el }
   const selected = new Set();
@@ -76,8 +80,12 @@ export async function mount(root, { query, signal }) {
   const sortId = uid('sort');
   const sortSel = h('select', { id: sortId, class: 'input input-select' },
     SORTS.map(([v, label]) => h('option', { value: v, text: label, selected: filters.sort === v })));
+  let ownerValue = filters.user;
+  const owner = api.isAdmin() ? accountPicker('Owner', filters.user, signal, (v) => { ownerValue = v; readFilters(); }) : null;
   const clear = button('Clear filters', { icon: 'x', variant: 'ghost', onClick: () => {
     search.value = ''; from.value = ''; to.value = ''; statusSel.value = ''; sortSel.value = '';
+    if (owner) owner.querySelector('select').value = '';
+    ownerValue = '';
     typeGroup.querySelector('input[value=""]').checked = true;
     readFilters();
   } });
@@ -89,6 +97,7 @@ export async function mount(root, { query, signal }) {
       h('div', { class: 'date-field' }, h('label', { for: toId, class: 'label-inline', text: 'To' }), to)),
     h('div', { class: 'select-field' }, h('label', { for: statusId, class: 'label-inline', text: 'Status' }), statusSel),
     h('div', { class: 'select-field' }, h('label', { for: sortId, class: 'label-inline', text: 'Sort' }), sortSel),
+    owner,
     clear);
 
   let debounce = null;
@@ -108,6 +117,7 @@ export async function mount(root, { query, signal }) {
       to: to.value,
       status: statusSel.value,
       sort: sortSel.value,
+      user: ownerValue,
     };
     if (JSON.stringify(next) === JSON.stringify(filters)) return;
     Object.assign(filters, next);
@@ -145,7 +155,7 @@ export async function mount(root, { query, signal }) {
   observer.observe(more);
 
   function syncFilterUi() {
-    clear.hidden = !(filters.q || filters.type || filters.from || filters.to || filters.status || filters.sort);
+    clear.hidden = !(filters.q || filters.type || filters.from || filters.to || filters.status || filters.sort || filters.user);
   }
 
   function syncSelection() {
@@ -189,6 +199,7 @@ export async function mount(root, { query, signal }) {
     if (fromIso) params.set('from', fromIso);
     if (toIso) params.set('to', toIso);
     if (filters.status) params.set('status', filters.status);
+    if (filters.user) params.set('user', filters.user);
     const sort = SORTS.find(([v]) => v === filters.sort);
     if (sort && filters.sort) {
       params.set('sort', sort[2]);
@@ -299,7 +310,9 @@ export async function mount(root, { query, signal }) {
         h('a', { href: detail, class: 'tile-name', text: img.filename, title: img.filename }),
         h('div', { class: 'tile-meta' },
           h('span', { text: fmtBytes(img.size) }),
-          img.width && img.height ? h('span', { text: `${img.width}×${img.height}` }) : null),
+          img.width && img.height ? h('span', { text: `${img.width}×${img.height}` }) : null,
+          // An admin sees every account's images: name the owner of others'.
+          img.owner && img.owner !== api.session.username ? h('span', { class: 'tile-owner', title: `Owner: ${img.owner}`, text: img.owner }) : null),
         h('div', { class: 'tile-meta' }, timeEl(img.uploadedAt),
           h('span', { class: 'tile-views', title: `${fmtNumber(img.views)} ${img.views === 1 ? 'view' : 'views'}` }, icon('eye'), h('span', { text: fmtNumber(img.views) }))),
         (img.expiresAt || img.maxViews != null) && h('div', { class: 'tile-meta tile-life' },
