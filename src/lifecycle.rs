@@ -74,6 +74,19 @@ pub fn parse_spec(s: &str) -> Result<ExpirySpec, LifecycleError> {
     Err(LifecycleError::BadSpec)
 }
 
+impl ExpirySpec {
+    /// The instant an edit sets at `now` (`None`: kept until deleted), or
+    /// `Err(())` for a time already past, which an edit refuses.
+    pub fn instant(self, now: i64) -> Result<Option<i64>, ()> {
+        match self {
+            ExpirySpec::Never => Ok(None),
+            ExpirySpec::After(d) => Ok(Some(now.saturating_add(d.as_millis() as i64))),
+            ExpirySpec::At(t) if t > now => Ok(Some(t)),
+            ExpirySpec::At(_) => Err(()),
+        }
+    }
+}
+
 /// Formats a duration in the largest unit that divides it (`7d`, `90m`).
 pub fn fmt_duration(d: Duration) -> String {
     let s = d.as_secs();

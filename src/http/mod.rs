@@ -1,4 +1,4 @@
-//! HTTP: routing, guards, bodies, conditional and range requests, blob sending, the image JSON, embedded assets, handlers, the pages strangers see.
+//! HTTP: routing, guards, bodies, conditional and range requests, blob sending, the image JSON, embedded assets, handlers, the pages strangers see (deletion, galleries, image pages), streamed zips.
 
 pub mod assets;
 pub mod blobcache;
@@ -20,3 +20,4 @@ pub mod range;
 pub mod router;
 pub mod send_blob;
 pub mod verify;
+pub mod zip;
