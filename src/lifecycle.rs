@@ -74,15 +74,20 @@ pub fn parse_spec(s: &str) -> Result<ExpirySpec, LifecycleError> {
     Err(LifecycleError::BadSpec)
 }
 
+/// An expiry edit naming a time already past.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("expiresAt is in the past")]
+pub struct InThePast;
+
 impl ExpirySpec {
-    /// The instant an edit sets at `now` (`None`: kept until deleted), or
-    /// `Err(())` for a time already past, which an edit refuses.
-    pub fn instant(self, now: i64) -> Result<Option<i64>, ()> {
+    /// The instant an edit sets at `now` (`None`: kept until deleted); a time
+    /// already past is refused.
+    pub fn instant(self, now: i64) -> Result<Option<i64>, InThePast> {
         match self {
             ExpirySpec::Never => Ok(None),
             ExpirySpec::After(d) => Ok(Some(now.saturating_add(d.as_millis() as i64))),
             ExpirySpec::At(t) if t > now => Ok(Some(t)),
-            ExpirySpec::At(_) => Err(()),
+            ExpirySpec::At(_) => Err(InThePast),
         }
     }
 }

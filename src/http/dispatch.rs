@@ -16,8 +16,8 @@ use crate::http::body::{Body, error_response};
 use crate::http::client_ip::{self, ClientAddr, PeerAddr};
 use crate::http::guard::{SessionCtx, require_session, require_session_csrf, session_of};
 use crate::http::handlers::{
-    account, admin, auth, backup, health, images, integrity, keys, metrics, serve, settings, stats,
-    thumbs, upload,
+    account, admin, albums, auth, backup, downloads, gallery, health, images, integrity, keys,
+    metrics, serve, settings, stats, thumbs, upload,
 };
 use crate::http::origin;
 use crate::http::pages;
@@ -49,7 +49,8 @@ async fn authorize(
         | Access::UploadKeyOrSession
         | Access::MetricsToken
         | Access::SessionOrControl
-        | Access::Control => Ok(None),
+        | Access::Control
+        | Access::AlbumLink => Ok(None),
     }
 }
 
@@ -107,6 +108,18 @@ async fn run(
         Route::Root => Ok(admin::root()),
         Route::AdminPage => Ok(admin::page(state)),
         Route::AdminAsset(path) => admin::asset(state, &path),
+        Route::Albums => albums::list(state, &session(ctx)?).await,
+        Route::CreateAlbum => albums::create(state, &session(ctx)?, req).await,
+        Route::Album(a) => albums::details(state, &session(ctx)?, a).await,
+        Route::EditAlbum(a) => albums::edit(state, &session(ctx)?, a, req).await,
+        Route::DeleteAlbum(a) => albums::delete(state, &session(ctx)?, a).await,
+        Route::AddToAlbum(a) => albums::add_images(state, &session(ctx)?, a, req).await,
+        Route::SetAlbumImages(a) => albums::set_images(state, &session(ctx)?, a, req).await,
+        Route::ZipImages => downloads::selection(state, &session(ctx)?, req).await,
+        Route::Gallery(id) => gallery::album_page(state, id, &req).await,
+        Route::GalleryZip(id) => downloads::album(state, id, &req).await,
+        Route::ImagePage(u) => gallery::image_page(state, u, &req).await,
+        Route::OEmbed => gallery::oembed(state, &req).await,
     }
 }
 
@@ -126,6 +139,11 @@ fn refuse_cross_site(
             | Route::CreateKey
             | Route::EditSettings
             | Route::AccountPassword
+            | Route::CreateAlbum
+            | Route::EditAlbum(_)
+            | Route::AddToAlbum(_)
+            | Route::SetAlbumImages(_)
+            | Route::ZipImages
     ) {
         origin::require_json(req.headers())?;
     }
@@ -216,7 +234,12 @@ pub async fn handle(
             Kind::Blob
         }
         Ok(Route::AdminPage | Route::AdminAsset(_) | Route::Root) => Kind::Ui,
-        Ok(Route::DeletePage(_) | Route::DeleteConfirm(_)) => Kind::Page,
+        Ok(
+            Route::DeletePage(_)
+            | Route::DeleteConfirm(_)
+            | Route::Gallery(_)
+            | Route::ImagePage(_),
+        ) => Kind::Page,
         _ => Kind::Api,
     };
     // A dead image link opened in a browser gets a page, not raw JSON; API

@@ -200,6 +200,11 @@ impl<W: Write> ZipWriter<W> {
         Ok(())
     }
 
+    /// The inner writer, abandoning the archive (to end a download with an error).
+    pub fn into_inner(self) -> W {
+        self.out.inner
+    }
+
     /// Writes the central directory and end records; returns the inner writer.
     pub fn finish(mut self) -> io::Result<W> {
         let cd_start = self.out.written;

@@ -13,8 +13,8 @@ use super::codec::ImageRecord;
 use super::db::Db;
 use super::meta::*;
 use super::{
-    DB_CACHE, Result, Store, StoreError, albums, check, gc, get_meta, identity, integrity, keyseal, perms,
-    quota, snapshot, stats,
+    DB_CACHE, Result, Store, StoreError, albums, check, gc, get_meta, identity, integrity, keyseal,
+    perms, quota, snapshot, stats,
 };
 
 impl Store {

@@ -473,7 +473,7 @@ pub async fn edit(
                 change.expires_at = Some(
                     crate::lifecycle::parse_spec(s)?
                         .instant(now)
-                        .map_err(|()| AppError::bad_request("expiresAt is in the past"))?,
+                        .map_err(|e| AppError::bad_request(e.to_string()))?,
                 )
             }
             ("maxViews", serde_json::Value::Null) => change.max_views = Some(None),
