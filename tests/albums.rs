@@ -417,6 +417,9 @@ async fn image_pages_preview_without_spending_views() {
             meta(&page, "og:image").is_none(),
             "a card that would spend a view"
         );
+        // Nor an <img> a parser would fall back to: the visitor opens it.
+        assert!(!page.contains("<img"), "{page}");
+        assert!(page.contains(&format!("href=\"{}\"", limited["url"].as_str().unwrap())));
         assert!(meta(&page, "og:title").is_some());
     }
     let o: Value = fetch(format!(

@@ -198,14 +198,46 @@ width=\"{w}\" height=\"{h}\" loading=\"{loading}\" decoding=\"async\" alt=\"{alt
     h
 }
 
-/// An image page: the image, its name and upload date.
-pub fn image(m: &Meta, src: &str, width: u32, height: u32, name: &str, date: &str) -> String {
+/// What an image page shows of the image.
+#[derive(Debug, Clone, Copy)]
+pub enum Picture<'a> {
+    /// The image itself, loaded with the page.
+    Shown {
+        /// Its URL.
+        src: &'a str,
+        /// Pixels.
+        width: u32,
+        /// Pixels.
+        height: u32,
+    },
+    /// A link the visitor follows to see it: a view-limited image, whose
+    /// every load spends a view, so nothing that reads the page (a chat
+    /// unfurler, a prefetcher, a parser falling back to the first `<img>`)
+    /// may load it by itself.
+    OnRequest {
+        /// Its URL.
+        src: &'a str,
+    },
+}
+
+/// An image page: the image (or a link to it), its name and upload date.
+pub fn image(m: &Meta, picture: Picture<'_>, name: &str, date: &str) -> String {
     let mut h = head(m);
+    let shown = match picture {
+        Picture::Shown { src, width, height } => format!(
+            "<a href=\"{src}\"><img src=\"{src}\" width=\"{width}\" height=\"{height}\" alt=\"{alt}\"></a>",
+            src = escape(src),
+            alt = escape(name),
+        ),
+        Picture::OnRequest { src } => format!(
+            "<p class=\"limited\">This image can be opened a limited number of times.</p>\
+<p><a class=\"open\" href=\"{}\" rel=\"nofollow noopener\">Open the image</a></p>",
+            escape(src)
+        ),
+    };
     h.push_str(&format!(
-        "<body class=\"single\"><main><figure class=\"one\"><a href=\"{src}\"><img src=\"{src}\" \
-width=\"{width}\" height=\"{height}\" alt=\"{alt}\"></a><figcaption><h1>{alt}</h1>\
+        "<body class=\"single\"><main><figure class=\"one\">{shown}<figcaption><h1>{alt}</h1>\
 <p class=\"meta\">Uploaded <time datetime=\"{date}\">{day}</time></p></figcaption></figure></main></body></html>",
-        src = escape(src),
         alt = escape(name),
         date = escape(date),
         day = escape(date.get(..10).unwrap_or(date)),

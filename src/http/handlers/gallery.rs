@@ -11,7 +11,9 @@
 //!   the key already). A view-limited image's card has **no picture**: every
 //!   fetch of its bytes is paid for (`view_limits`), and a card must not spend
 //!   a view or the preview budget before anyone opens the link. Its title and
-//!   description still show.
+//!   description still show, and the page itself shows a link to open the
+//!   image rather than the image, since parsers fall back to the first
+//!   `<img>` of a page (open-graph-scraper and metascraper both do).
 //! - a private album, an expired album or image, a wrong key: the HTML 404,
 //!   so a card says nothing about them.
 
@@ -27,7 +29,7 @@ use crate::http::guard;
 use crate::http::image_json::public_url;
 use crate::http::pages::{self, human_size};
 use crate::http::query;
-use crate::http::share_pages::{self, Meta, PreviewImage, SITE_NAME, Tile, fit};
+use crate::http::share_pages::{self, Meta, Picture, PreviewImage, SITE_NAME, Tile, fit};
 use crate::media::thumbnail::MAX_SIDE;
 use crate::state::AppState;
 use crate::store::StoredImage;
@@ -214,11 +216,19 @@ pub async fn image_page(
         assets: asset_base(state),
         url,
     };
+    let src = public_url(state, &img);
+    let picture = if img.record.max_views.is_some() {
+        Picture::OnRequest { src: &src }
+    } else {
+        Picture::Shown {
+            src: &src,
+            width: img.record.width,
+            height: img.record.height,
+        }
+    };
     let html = share_pages::image(
         &meta,
-        &public_url(state, &img),
-        img.record.width,
-        img.record.height,
+        picture,
         &img.record.filename,
         &clock::rfc3339(img.record.uploaded_at),
     );
