@@ -370,6 +370,15 @@ async fn private_unlisted_and_expired_albums_keep_to_their_rules() {
         .unwrap();
     assert!(page.contains("<meta name=\"robots\" content=\"noindex, nofollow\">"));
 
+    // Only public albums are listed; the unlisted and the private one are not.
+    let public = create(&app, json!({"title": "Open house", "visibility": "public"})).await;
+    let index = fetch(app.url("/a/")).await.text().await.unwrap();
+    assert!(index.contains(public["id"].as_str().unwrap()), "{index}");
+    assert!(index.contains("Open house"));
+    for hidden in [unlisted["id"].as_str().unwrap(), private_album.as_str()] {
+        assert!(!index.contains(hidden), "{hidden} listed publicly");
+    }
+
     let expiring = create(&app, json!({"title": "Soon", "expiresAt": "1s"})).await;
     let path = format!("/a/{}", expiring["id"].as_str().unwrap());
     assert_eq!(fetch(app.url(&path)).await.status(), StatusCode::OK);

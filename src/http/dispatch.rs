@@ -116,6 +116,7 @@ async fn run(
         Route::AddToAlbum(a) => albums::add_images(state, &session(ctx)?, a, req).await,
         Route::SetAlbumImages(a) => albums::set_images(state, &session(ctx)?, a, req).await,
         Route::ZipImages => downloads::selection(state, &session(ctx)?, req).await,
+        Route::AlbumIndex => gallery::index(state, &req).await,
         Route::Gallery(id) => gallery::album_page(state, id, &req).await,
         Route::GalleryZip(id) => downloads::album(state, id, &req).await,
         Route::ImagePage(u) => gallery::image_page(state, u, &req).await,
@@ -238,6 +239,7 @@ pub async fn handle(
             Route::DeletePage(_)
             | Route::DeleteConfirm(_)
             | Route::Gallery(_)
+            | Route::AlbumIndex
             | Route::ImagePage(_),
         ) => Kind::Page,
         _ => Kind::Api,

@@ -167,6 +167,8 @@ pub enum Route {
     SetAlbumImages(AlbumRef),
     /// `POST /api/images/zip`: a selection of the library as a zip
     ZipImages,
+    /// `GET|HEAD /a/`: the public albums
+    AlbumIndex,
     /// `GET|HEAD /a/{id}`: the gallery page
     Gallery(AlbumId),
     /// `GET|HEAD /a/{id}.zip`: the album's shown images as a zip
@@ -281,7 +283,7 @@ impl Route {
             Route::AddToAlbum(_) | Route::SetAlbumImages(_) | Route::ZipImages => SessionCsrf,
             Route::Gallery(_) | Route::GalleryZip(_) => AlbumLink,
             Route::ImagePage(_) => Link,
-            Route::OEmbed => Open,
+            Route::OEmbed | Route::AlbumIndex => Open,
         }
     }
 
@@ -334,6 +336,7 @@ impl Route {
             Route::AddToAlbum(_) => "add_to_album",
             Route::SetAlbumImages(_) => "set_album_images",
             Route::ZipImages => "zip_images",
+            Route::AlbumIndex => "album_index",
             Route::Gallery(_) => "gallery",
             Route::GalleryZip(_) => "gallery_zip",
             Route::ImagePage(_) => "image_page",
@@ -415,6 +418,7 @@ pub fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
         }
         "/api/images/zip" => return only(post, Route::ZipImages),
         "/api/oembed" => return only(get, Route::OEmbed),
+        "/a" | "/a/" => return only(get, Route::AlbumIndex),
         _ => {}
     }
 
@@ -561,9 +565,10 @@ mod tests {
             r(Method::PATCH, &format!("/api/albums/{A}/images")),
             Err(RouteError::MethodNotAllowed)
         );
+        assert_eq!(r(Method::GET, "/a"), Ok(Route::AlbumIndex));
+        assert_eq!(r(Method::GET, "/a/"), Ok(Route::AlbumIndex));
         for bad in [
-            "/a/".to_string(),
-            "/a/x".into(),
+            "/a/x".to_string(),
             format!("/a/{A}.zip.zip"),
             format!("/a/{A}/"),
             format!("/a/{A}="),
@@ -748,6 +753,7 @@ mod tests {
             (Method::GET, format!("/a/{A}.zip"), AlbumLink),
             (Method::GET, format!("/v/{U}"), Link),
             (Method::GET, "/api/oembed".into(), Open),
+            (Method::GET, "/a/".into(), Open),
         ];
         let mut seen = std::collections::BTreeSet::new();
         for (m, p, want) in table {

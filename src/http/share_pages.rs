@@ -56,8 +56,8 @@ pub struct Meta {
     pub url: String,
     /// The preview picture, when one may be shown.
     pub image: Option<PreviewImage>,
-    /// The oEmbed endpoint for this page (absolute).
-    pub oembed: String,
+    /// The oEmbed endpoint for this page (absolute), when it has one.
+    pub oembed: Option<String>,
     /// Whether search engines may index it (public albums only).
     pub indexable: bool,
     /// `/admin/static-<version>`: where the stylesheet and script live.
@@ -133,11 +133,15 @@ fn head(m: &Meta) -> String {
         )),
         None => h.push_str("<meta name=\"twitter:card\" content=\"summary\">"),
     }
+    if let Some(o) = &m.oembed {
+        h.push_str(&format!(
+            "<link rel=\"alternate\" type=\"application/json+oembed\" href=\"{}\" title=\"{t}\">",
+            escape(o)
+        ));
+    }
     h.push_str(&format!(
-        "<link rel=\"alternate\" type=\"application/json+oembed\" href=\"{}\" title=\"{t}\">\
-<link rel=\"icon\" href=\"{a}/favicon.svg\" type=\"image/svg+xml\">\
+        "<link rel=\"icon\" href=\"{a}/favicon.svg\" type=\"image/svg+xml\">\
 <link rel=\"stylesheet\" href=\"{a}/gallery.css\"><script src=\"{a}/gallery.js\" defer></script></head>",
-        escape(&m.oembed),
         a = escape(&m.assets),
     ));
     h
@@ -195,6 +199,48 @@ width=\"{w}\" height=\"{h}\" loading=\"{loading}\" decoding=\"async\" alt=\"{alt
     h.push_str("</ul></main>");
     h.push_str(LIGHTBOX);
     h.push_str("</body></html>");
+    h
+}
+
+/// One album on the public index.
+#[derive(Debug, Clone)]
+pub struct IndexEntry {
+    /// Its gallery.
+    pub href: String,
+    /// Its title.
+    pub title: String,
+    /// Its cover's thumbnail and that thumbnail's size, when it has one to show.
+    pub cover: Option<(String, u32, u32)>,
+}
+
+/// The public album index (`/a/`): public albums only, never unlisted ones.
+pub fn index(m: &Meta, albums: &[IndexEntry]) -> String {
+    let mut h = head(m);
+    h.push_str(&format!(
+        "<body><header class=\"top\"><h1>{}</h1><p class=\"desc\">{}</p></header><main>",
+        escape(&m.title),
+        escape(&m.description)
+    ));
+    if albums.is_empty() {
+        h.push_str("<p class=\"empty\">No public albums yet.</p>");
+    }
+    h.push_str("<ul class=\"grid\">");
+    for (i, a) in albums.iter().enumerate() {
+        let picture = match &a.cover {
+            Some((src, w, hgt)) => format!(
+                "<img src=\"{}\" width=\"{w}\" height=\"{hgt}\" loading=\"{}\" decoding=\"async\" alt=\"\">",
+                escape(src),
+                if i < EAGER_TILES { "eager" } else { "lazy" }
+            ),
+            None => "<span class=\"no-cover\"></span>".to_string(),
+        };
+        h.push_str(&format!(
+            "<li><a class=\"card\" href=\"{}\">{picture}<span class=\"card-title\">{}</span></a></li>",
+            escape(&a.href),
+            escape(&a.title)
+        ));
+    }
+    h.push_str("</ul></main></body></html>");
     h
 }
 
@@ -282,7 +328,9 @@ mod tests {
             description: "Ten \"shots\"".into(),
             url: "https://x.example/a/ID".into(),
             image,
-            oembed: "https://x.example/api/oembed?url=https%3A%2F%2Fx.example%2Fa%2FID".into(),
+            oembed: Some(
+                "https://x.example/api/oembed?url=https%3A%2F%2Fx.example%2Fa%2FID".into(),
+            ),
             indexable: false,
             assets: "/admin/static-v".into(),
         }

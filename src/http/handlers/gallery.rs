@@ -23,13 +23,16 @@ use uuid::Uuid;
 
 use crate::clock;
 use crate::error::AppError;
+use crate::http::album_json::public_thumb;
 use crate::http::album_view;
 use crate::http::body::{self, Body};
 use crate::http::guard;
 use crate::http::image_json::public_url;
 use crate::http::pages::{self, human_size};
 use crate::http::query;
-use crate::http::share_pages::{self, Meta, Picture, PreviewImage, SITE_NAME, Tile, fit};
+use crate::http::share_pages::{
+    self, IndexEntry, Meta, Picture, PreviewImage, SITE_NAME, Tile, fit,
+};
 use crate::media::thumbnail::MAX_SIDE;
 use crate::state::AppState;
 use crate::store::StoredImage;
@@ -143,7 +146,7 @@ pub async fn album_page(
         title: album.title.clone(),
         description: album_description(&album, shown.len()),
         image: cover(&album, &shown).and_then(|c| preview_of(state, c)),
-        oembed: oembed_url(state, &url),
+        oembed: Some(oembed_url(state, &url)),
         indexable: album.visibility == Visibility::Public,
         assets: asset_base(state),
         url: url.clone(),
@@ -151,6 +154,82 @@ pub async fn album_page(
     let html = share_pages::gallery(&meta, &tiles, Some(&format!("{url}.zip")));
     // Revalidated on every visit: the album can change, expire or turn
     // private, and no shared cache may keep it (invariant 11).
+    Ok(share_pages::respond(
+        req.headers(),
+        html,
+        "private, no-cache",
+    ))
+}
+
+/// Albums on the public index, at most.
+const INDEX_ALBUMS: usize = 200;
+/// Images of an album looked at for a cover a stranger may see.
+const COVER_CANDIDATES: usize = 8;
+
+/// `GET|HEAD /a/`: the public albums, newest first. Unlisted and private
+/// albums never appear here (`albums::is_listed`).
+pub async fn index(state: &AppState, req: &Request<Incoming>) -> Result<Response<Body>, AppError> {
+    let now = clock::now_ms();
+    let mut listed: Vec<(AlbumId, AlbumRecord)> = state
+        .blocking(|s| s.albums())
+        .await?
+        .into_iter()
+        .filter(|(_, a)| crate::albums::is_listed(a, now))
+        .collect();
+    listed.sort_by_key(|(_, a)| std::cmp::Reverse(a.created_at));
+    listed.truncate(INDEX_ALBUMS);
+    // A cover among the first few images: the chosen one if a stranger may
+    // see it, else the first that may be seen.
+    let candidates: Vec<u64> = listed
+        .iter()
+        .flat_map(|(_, a)| {
+            a.cover
+                .into_iter()
+                .chain(a.images.iter().copied().take(COVER_CANDIDATES))
+        })
+        .collect();
+    let mut images = state
+        .blocking(move |s| s.images_by_ids(&candidates))
+        .await?;
+    images.retain(|i| crate::albums::shown_to_strangers(i, now));
+    let base = state.config.base_url();
+    let mut preview = None;
+    let entries: Vec<IndexEntry> = listed
+        .iter()
+        .map(|(id, a)| {
+            let first: Vec<StoredImage> = a
+                .images
+                .iter()
+                .take(COVER_CANDIDATES)
+                .filter_map(|i| images.iter().find(|img| img.id == *i).cloned())
+                .collect();
+            let chosen = a
+                .cover
+                .and_then(|c| images.iter().find(|i| i.id == c))
+                .or(first.first());
+            if preview.is_none() {
+                preview = chosen.and_then(|c| preview_of(state, c));
+            }
+            IndexEntry {
+                href: format!("{base}/a/{id}"),
+                title: a.title.clone(),
+                cover: chosen.map(|c| {
+                    let (w, h) = fit(c.record.width, c.record.height, MAX_SIDE);
+                    (public_thumb(state, c), w, h)
+                }),
+            }
+        })
+        .collect();
+    let meta = Meta {
+        title: "Public albums".into(),
+        description: format!("Albums shared on {SITE_NAME}."),
+        url: format!("{base}/a/"),
+        image: preview,
+        oembed: None,
+        indexable: true,
+        assets: asset_base(state),
+    };
+    let html = share_pages::index(&meta, &entries);
     Ok(share_pages::respond(
         req.headers(),
         html,
@@ -211,7 +290,7 @@ pub async fn image_page(
         title: img.record.filename.clone(),
         description: image_description(&img),
         image: preview_of(state, &img),
-        oembed: oembed_url(state, &url),
+        oembed: Some(oembed_url(state, &url)),
         indexable: false,
         assets: asset_base(state),
         url,
