@@ -217,15 +217,22 @@ async fn uploads_land_in_the_album_they_name_and_only_in_the_callers() {
     assert_eq!(app.totals().images, before);
 }
 
-/// A public album holding a public image, a private one and a view-limited one.
-async fn mixed_album(app: &TestApp, visibility: &str) -> (String, Value, Value, Value) {
-    let public = app.upload_ok(bmp(64, 48, 20), "sea.bmp").await;
+/// Three uploads: a public `w` x `h` image named `name`, a private one
+/// (`secret.bmp`) and a view-limited one (`once.bmp`), pixels from `seed` on.
+async fn three_kinds(app: &TestApp, name: &str, (w, h): (u32, u32), seed: u64) -> [Value; 3] {
+    let public = app.upload_ok(bmp(w, h, seed), name).await;
     let private = app
-        .upload_with_ok(bmp(8, 8, 21), "secret.bmp", &[("private", "true")])
+        .upload_with_ok(bmp(8, 8, seed + 1), "secret.bmp", &[("private", "true")])
         .await;
     let limited = app
-        .upload_with_ok(bmp(8, 8, 22), "once.bmp", &[("max_views", "1")])
+        .upload_with_ok(bmp(8, 8, seed + 2), "once.bmp", &[("max_views", "1")])
         .await;
+    [public, private, limited]
+}
+
+/// A public album holding a public image, a private one and a view-limited one.
+async fn mixed_album(app: &TestApp, visibility: &str) -> (String, Value, Value, Value) {
+    let [public, private, limited] = three_kinds(app, "sea.bmp", (64, 48), 20).await;
     let album = create(
         app,
         json!({
@@ -398,13 +405,7 @@ async fn private_unlisted_and_expired_albums_keep_to_their_rules() {
 async fn image_pages_preview_without_spending_views() {
     let mut app = spawn_app().await;
     app.login_admin().await;
-    let plain = app.upload_ok(bmp(40, 30, 30), "plain shot.bmp").await;
-    let limited = app
-        .upload_with_ok(bmp(8, 8, 31), "once.bmp", &[("max_views", "1")])
-        .await;
-    let private = app
-        .upload_with_ok(bmp(8, 8, 32), "mine.bmp", &[("private", "true")])
-        .await;
+    let [plain, private, limited] = three_kinds(&app, "plain shot.bmp", (40, 30), 30).await;
     let page_of = |v: &Value| format!("/v/{}", v["uuid"].as_str().unwrap());
 
     let page = fetch(app.url(&page_of(&plain))).await.text().await.unwrap();

@@ -93,6 +93,17 @@ pub enum AlbumError {
 /// A store call that may be refused for an album reason.
 pub type Outcome<T> = std::result::Result<T, AlbumError>;
 
+/// The album stored under `key`, decoded.
+fn read(
+    albums: &impl ReadableTable<u128, &'static [u8]>,
+    key: u128,
+) -> Result<Option<AlbumRecord>> {
+    Ok(albums
+        .get(key)?
+        .map(|v| AlbumRecord::decode(v.value()))
+        .transpose()?)
+}
+
 /// Creates the album tables (at open).
 pub(super) fn create_tables(txn: &redb::WriteTransaction) -> Result<()> {
     txn.open_table(ALBUM_TO_ALBUM)?;
@@ -111,11 +122,7 @@ pub(super) fn forget_image(txn: &redb::WriteTransaction, image: u64) -> Result<(
     }
     for a in holding {
         index.remove((image, a))?;
-        let found = albums
-            .get(a)?
-            .map(|v| AlbumRecord::decode(v.value()))
-            .transpose()?;
-        if let Some(mut rec) = found {
+        if let Some(mut rec) = read(&albums, a)? {
             rec.images.retain(|&i| i != image);
             if rec.cover == Some(image) {
                 rec.cover = None;
@@ -175,10 +182,7 @@ impl Store {
     /// One album, expired or not (callers judge expiry with the clock).
     pub fn album(&self, id: AlbumId) -> Result<Option<AlbumRecord>> {
         let r = self.db.begin_read()?;
-        let t = r.open_table(ALBUM_TO_ALBUM)?;
-        Ok(t.get(id.key())?
-            .map(|v| AlbumRecord::decode(v.value()))
-            .transpose()?)
+        read(&r.open_table(ALBUM_TO_ALBUM)?, id.key())
     }
 
     /// Every album (at most [`MAX_ALBUMS`]), in id order.
@@ -208,11 +212,7 @@ impl Store {
         let rec;
         {
             let mut albums = txn.open_table(ALBUM_TO_ALBUM)?;
-            let Some(old) = albums
-                .get(id.key())?
-                .map(|v| AlbumRecord::decode(v.value()))
-                .transpose()?
-            else {
+            let Some(old) = read(&albums, id.key())? else {
                 return Ok(Err(AlbumError::NotFound));
             };
             let mut new = old.clone();

@@ -352,6 +352,22 @@ pub async fn delete(
     Ok(ok_json(&serde_json::json!({ "deleted": true })))
 }
 
+/// The caller, the album it may edit and the `{ids: [...]}` of the body.
+async fn ids_request(
+    state: &AppState,
+    ctx: &SessionCtx,
+    r: AlbumRef,
+    req: Request<Incoming>,
+) -> Result<(Actor, AlbumId, AlbumRecord, Vec<u64>), AppError> {
+    let body = read_body(state, req).await?;
+    let ids = fields(&body, &["ids"])?
+        .images
+        .ok_or_else(|| AppError::bad_request("ids is required"))?;
+    let me = actor(ctx);
+    let (id, album) = editable(state, &me, r).await?;
+    Ok((me, id, album, ids))
+}
+
 /// `POST /api/albums/{id}/images`: `{ids: [...]}` appended in order; ones
 /// already in the album stay where they are.
 pub async fn add_images(
@@ -360,12 +376,7 @@ pub async fn add_images(
     r: AlbumRef,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, AppError> {
-    let body = read_body(state, req).await?;
-    let ids = fields(&body, &["ids"])?
-        .images
-        .ok_or_else(|| AppError::bad_request("ids is required"))?;
-    let me = actor(ctx);
-    let (id, _) = editable(state, &me, r).await?;
+    let (me, id, _, ids) = ids_request(state, ctx, r, req).await?;
     check_images(state, &me, &ids).await?;
     apply(state, id, move |a| {
         for i in ids {
@@ -386,12 +397,7 @@ pub async fn set_images(
     r: AlbumRef,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, AppError> {
-    let body = read_body(state, req).await?;
-    let ids = fields(&body, &["ids"])?
-        .images
-        .ok_or_else(|| AppError::bad_request("ids is required"))?;
-    let me = actor(ctx);
-    let (id, current) = editable(state, &me, r).await?;
+    let (me, id, current, ids) = ids_request(state, ctx, r, req).await?;
     // Images already in the album may stay whoever owns them; new ones must
     // be the caller's to add.
     let added: Vec<u64> = ids
