@@ -83,11 +83,17 @@ pub async fn start(mut config: Config, listener: &TcpListener) -> anyhow::Result
         let addr = listener.local_addr()?;
         config.base_url = Some(format!("http://{addr}"));
     }
+    config.check_storage_options()?;
     let dir = config.data_dir.clone();
     let cfg = config.clone();
     let (store, created, runtime) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let store = Store::open_on(&dir, crate::store::identity::Claim::Verify, &cfg.storage)
-            .with_context(|| format!("opening data directory {}", dir.display()))?;
+        let store = Store::open_cached(
+            &dir,
+            crate::store::identity::Claim::Verify,
+            &cfg.storage,
+            cfg.disk_cache.as_ref(),
+        )
+        .with_context(|| format!("opening data directory {}", dir.display()))?;
         tracing::info!(storage = %cfg.storage.describe(), "blob storage");
         let stale = store.purge_temps()?;
         if stale > 0 {
@@ -135,6 +141,7 @@ pub async fn start(mut config: Config, listener: &TcpListener) -> anyhow::Result
         chunks: Default::default(),
         view_limits: view_limits.clone(),
         settings: crate::settings::Settings::new(runtime),
+        readiness: Default::default(),
     });
     let tasks = crate::tasks::start(&store, &state.config, &metrics, writer, &view_limits);
     Ok(App {

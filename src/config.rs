@@ -107,6 +107,10 @@ pub struct Config {
     /// on its first request or by `pixbin thumbnails`). Not a user setting:
     /// tests turn it off so blob counts do not race the background work.
     pub thumbnail_on_upload: bool,
+    /// The local disk cache in front of remote blobs (`--cache-dir`), if any.
+    pub disk_cache: Option<crate::store::blobs::cache::DiskCacheConfig>,
+    /// With `--s3-redirect`, how long a presigned URL given out stays valid.
+    pub s3_redirect: Option<Duration>,
     /// Where each setting came from, by its file name (`max_upload_bytes`).
     pub sources: Sources,
 }
@@ -243,6 +247,8 @@ impl Default for Config {
             scrub_interval: DEFAULT_SCRUB_INTERVAL,
             scrub_rate: DEFAULT_SCRUB_RATE,
             metrics_token: None,
+            disk_cache: None,
+            s3_redirect: None,
             strip_metadata: StripMode::Gps,
             thumbnail_on_upload: true,
             sources: Sources::default(),
@@ -363,6 +369,18 @@ pub struct ServeArgs {
     /// Metadata removed from uploads: gps (location, serial numbers, owner), all (everything but orientation) or none [default: gps]
     #[arg(long, env = "PIXBIN_STRIP_METADATA")]
     pub strip_metadata: Option<String>,
+    /// A local disk cache of blobs read from S3 storage, in this directory [default: none]
+    #[arg(long, env = "PIXBIN_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Most bytes the disk cache keeps, e.g. 2GiB [default: 1GiB]
+    #[arg(long, env = "PIXBIN_CACHE_SIZE")]
+    pub cache_size: Option<String>,
+    /// Answer public GETs of images that never stop being served with a 302 to a presigned S3 URL [default: off]
+    #[arg(long, env = "PIXBIN_S3_REDIRECT", num_args = 0..=1, default_missing_value = "true")]
+    pub s3_redirect: Option<bool>,
+    /// How long a presigned redirect URL stays valid, 10s to 7d [default: 5m]
+    #[arg(long, env = "PIXBIN_S3_REDIRECT_TTL")]
+    pub s3_redirect_ttl: Option<String>,
     /// Names (as in the file: `max_upload_bytes`) of the settings above whose
     /// value came from the environment rather than a flag; filled from clap's
     /// value sources by `cli::parse`.
@@ -414,6 +432,10 @@ struct FileConfig {
     scrub_interval: Option<String>,
     scrub_rate: Option<toml::Value>,
     metrics_token: Option<String>,
+    cache_dir: Option<PathBuf>,
+    cache_size: Option<toml::Value>,
+    s3_redirect: Option<bool>,
+    s3_redirect_ttl: Option<String>,
 }
 
 fn toml_size(v: &toml::Value, what: &str) -> anyhow::Result<u64> {
@@ -722,8 +744,63 @@ pub fn load(
             None => d.strip_metadata,
         },
         thumbnail_on_upload: d.thumbnail_on_upload,
+        disk_cache: match (
+            args.cache_dir.clone().or(file.cache_dir),
+            size(&args.cache_size, &file.cache_size, "cache size")?,
+        ) {
+            (None, None) => None,
+            (None, Some(_)) => bail!("--cache-size needs --cache-dir"),
+            (Some(_), Some(0)) => bail!("cache size must be above zero"),
+            (Some(dir), size) => Some(crate::store::blobs::cache::DiskCacheConfig {
+                dir,
+                size: size.unwrap_or(DEFAULT_CACHE_SIZE),
+            }),
+        },
+        s3_redirect: match args.s3_redirect.or(file.s3_redirect).unwrap_or(false) {
+            false if args.s3_redirect_ttl.is_some() || file.s3_redirect_ttl.is_some() => {
+                bail!("--s3-redirect-ttl needs --s3-redirect")
+            }
+            false => None,
+            true => match dur(
+                &args.s3_redirect_ttl,
+                &file.s3_redirect_ttl,
+                "s3 redirect ttl",
+                DEFAULT_REDIRECT_TTL,
+            )? {
+                // SigV4 presigned URLs live at most 7 days; below 10 s a slow
+                // client could not follow the redirect in time.
+                t if t < Duration::from_secs(10) || t > Duration::from_secs(7 * 86_400) => {
+                    bail!("--s3-redirect-ttl must be between 10s and 7d")
+                }
+                t => Some(t),
+            },
+        },
         sources,
     })
+}
+
+/// The disk cache's size when only `--cache-dir` is given.
+const DEFAULT_CACHE_SIZE: u64 = 1024 * MIB;
+
+/// How long a presigned redirect stays valid unless `--s3-redirect-ttl` says.
+const DEFAULT_REDIRECT_TTL: Duration = Duration::from_secs(300);
+
+impl Config {
+    /// Refuses the settings that only make sense with remote blobs (the
+    /// disk cache, redirects) on filesystem storage, where the blobs are
+    /// already local and there is no bucket to sign for.
+    pub fn check_storage_options(&self) -> anyhow::Result<()> {
+        let remote = !matches!(self.storage, crate::store::blobs::storage::Storage::Fs);
+        if !remote && self.disk_cache.is_some() {
+            bail!(
+                "--cache-dir needs S3 storage: with --storage fs the blobs are already on local disk"
+            );
+        }
+        if !remote && self.s3_redirect.is_some() {
+            bail!("--s3-redirect needs S3 storage (--storage s3://bucket/prefix)");
+        }
+        Ok(())
+    }
 }
 
 /// Where each setting comes from: a flag or the environment (clap merged
@@ -958,6 +1035,53 @@ mod tests {
         assert_eq!(t.max_upload_bytes, loaded.max_upload_bytes);
         assert_eq!(t.gc_retention, loaded.gc_retention);
         assert_eq!(t.scrub_rate, loaded.scrub_rate);
+    }
+
+    #[test]
+    fn the_cache_and_redirects_need_remote_storage_and_sane_values() {
+        let cached = ServeArgs {
+            cache_dir: Some("/var/cache/pixbin".into()),
+            cache_size: Some("2GiB".into()),
+            ..Default::default()
+        };
+        let c = load(&cached, None, None).unwrap();
+        let cache = c.disk_cache.clone().unwrap();
+        assert_eq!(
+            (cache.dir.to_str(), cache.size),
+            (Some("/var/cache/pixbin"), 2048 * MIB)
+        );
+        let err = c.check_storage_options().unwrap_err().to_string();
+        assert!(err.contains("--cache-dir needs S3 storage"), "{err}");
+        let bad = |args: ServeArgs| load(&args, None, None).is_err();
+        assert!(bad(ServeArgs {
+            cache_size: Some("1GiB".into()),
+            ..Default::default()
+        }));
+        assert!(bad(ServeArgs {
+            s3_redirect_ttl: Some("1m".into()),
+            ..Default::default()
+        }));
+        for ttl in ["5s", "8d"] {
+            assert!(bad(ServeArgs {
+                s3_redirect: Some(true),
+                s3_redirect_ttl: Some(ttl.into()),
+                ..Default::default()
+            }));
+        }
+        let redirect = ServeArgs {
+            s3_redirect: Some(true),
+            ..Default::default()
+        };
+        let c = load(&redirect, None, None).unwrap();
+        assert_eq!(c.s3_redirect, Some(Duration::from_secs(300)));
+        assert!(c.check_storage_options().is_err(), "no bucket to sign for");
+        let on_s3 = Config {
+            storage: crate::store::blobs::storage::Storage::Given(std::sync::Arc::new(
+                crate::store::blobs::MemBlobStore::new(),
+            )),
+            ..c
+        };
+        assert!(on_s3.check_storage_options().is_ok());
     }
 
     #[test]

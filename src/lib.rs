@@ -16,6 +16,7 @@
 //! - `metrics`: Prometheus counters and the `/metrics` text
 //! - `media`: image type, structure and dimensions from the bytes; metadata stripping; thumbnails
 //! - `ops`: the CLI commands' bodies (accounts and keys, check, GC, backup, repair, restore, import, adopt), the scrub, the control file, periodic GC
+//! - `readiness`: whether the blob store answers (`/readyz`), probed once at a time, bounded
 //! - `secret`: random tokens, their digests (`TokenHash`, `KeyHash`), constant-time comparison
 //! - `server`: the accept loop (`run(listener, state, shutdown)`) and its connection limits
 //! - `settings`: upload defaults changed at runtime; the effective configuration
@@ -50,6 +51,7 @@ pub mod lifecycle;
 pub mod media;
 pub mod metrics;
 pub mod ops;
+pub mod readiness;
 pub mod secret;
 pub mod server;
 pub mod settings;

@@ -39,6 +39,8 @@ pub struct AppState {
     pub settings: crate::settings::Settings,
     /// What view-limited images have spent, committed in groups (see `view_limits`).
     pub view_limits: Arc<crate::view_limits::ViewLimits>,
+    /// The blob store's last probe, for `/readyz` (see `readiness`).
+    pub readiness: crate::readiness::Readiness,
 }
 
 impl AppState {

@@ -16,6 +16,8 @@ mod sessions;
 mod account;
 // Conditional requests, ranges, HEAD, caching and security headers.
 mod http_semantics;
+// A remote blob store: the disk cache through an outage, /readyz, S3 redirects.
+mod remote_storage;
 // Small images served from memory: exact bytes and ranges, delete, privacy, view limits.
 mod serve_cache;
 // The pages strangers see: deletion confirm and result, dead links in a browser.

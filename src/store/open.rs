@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use redb::{Database, ReadableDatabase, ReadableTable};
 
 use super::blobs::BlobStore;
+use super::blobs::cache::{CachedBlobStore, DiskCacheConfig};
 use super::blobs::storage::Storage;
 use super::codec::ImageRecord;
 use super::db::Db;
@@ -39,9 +40,24 @@ impl Store {
 
     /// [`Store::open_claiming`] with the blobs where `storage` says.
     pub fn open_on(data_dir: &Path, claim: identity::Claim, storage: &Storage) -> Result<Store> {
+        Self::open_cached(data_dir, claim, storage, None)
+    }
+
+    /// [`Store::open_on`] with a local disk cache in front of the blobs'
+    /// reads (`pixbin serve --cache-dir`; commands read the store itself).
+    pub fn open_cached(
+        data_dir: &Path,
+        claim: identity::Claim,
+        storage: &Storage,
+        cache: Option<&DiskCacheConfig>,
+    ) -> Result<Store> {
         // The backend as it is creates nothing, so the identity is judged
         // before any write.
-        let store = Self::open_with(data_dir, claim, storage.backend(data_dir)?)?;
+        let mut blobs = storage.backend(data_dir)?;
+        if let Some(c) = cache {
+            blobs = Arc::new(CachedBlobStore::open(blobs, c)?);
+        }
+        let store = Self::open_with(data_dir, claim, blobs)?;
         // Now that the directory is ours: `blobs/` and `tmp/`, owner-only.
         storage.prepare(data_dir)?;
         Ok(store)

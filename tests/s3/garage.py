@@ -10,7 +10,12 @@
 - a new database pointed at the bucket is refused (the identity marker lives there);
 - with one Garage node killed, uploads and reads go on (quorum 2 of 3); with two,
   uploads answer 503 `unavailable` with Retry-After in bounded time, no hang, and
-  once the nodes are back everything acknowledged serves byte-exact.
+  once the nodes are back everything acknowledged serves byte-exact;
+- a second server (its own prefix) with `--cache-dir` and `--s3-redirect`: a
+  public GET answers 302 to a presigned URL that Garage serves byte-exact, the
+  view counted once; a private image is served by pixbin and filled into the
+  disk cache, and keeps serving byte-exact from it with two nodes down, while
+  `/readyz` answers 503 `unavailable`, and 200 again once the nodes are back.
 
 Reads the cluster's env file (S3_ENDPOINT, AWS_*, GARAGE_PID_*) from argv[1].
 """
@@ -25,14 +30,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "security"))
-from harness import BINARY, bmp, upload  # noqa: E402
+from harness import BINARY, bmp, start_serve, upload  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
@@ -57,6 +61,35 @@ class S3:
         self.key_id, self.secret = key_id, secret
         self.host = urllib.parse.urlparse(endpoint).netloc
 
+    def _signing_key(self, day):
+        k = ("AWS4" + self.secret).encode()
+        for part in (day, self.region, "s3", "aws4_request"):
+            k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+        return k
+
+    def presign(self, key, expires=3600):
+        """A presigned GET URL of `key` (SigV4 query signing), for load tools
+        that cannot sign each request."""
+        now = datetime.datetime.now(datetime.timezone.utc)
+        amz_date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+        path = "/" + self.bucket + "/" + urllib.parse.quote(key)
+        scope = f"{day}/{self.region}/s3/aws4_request"
+        query = {
+            "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
+            "X-Amz-Credential": f"{self.key_id}/{scope}",
+            "X-Amz-Date": amz_date,
+            "X-Amz-Expires": str(expires),
+            "X-Amz-SignedHeaders": "host",
+        }
+        qs = "&".join(f"{urllib.parse.quote(k, safe='')}={urllib.parse.quote(v, safe='')}"
+                      for k, v in sorted(query.items()))
+        canonical = "\n".join(["GET", path, qs, f"host:{self.host}", "", "host", "UNSIGNED-PAYLOAD"])
+        to_sign = "\n".join(
+            ["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
+        )
+        sig = hmac.new(self._signing_key(day), to_sign.encode(), hashlib.sha256).hexdigest()
+        return f"{self.endpoint}{path}?{qs}&X-Amz-Signature={sig}"
+
     def request(self, method, key="", query=None, body=b""):
         now = datetime.datetime.now(datetime.timezone.utc)
         amz_date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
@@ -77,10 +110,7 @@ class S3:
         to_sign = "\n".join(
             ["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
         )
-        k = ("AWS4" + self.secret).encode()
-        for part in (day, self.region, "s3", "aws4_request"):
-            k = hmac.new(k, part.encode(), hashlib.sha256).digest()
-        sig = hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest()
+        sig = hmac.new(self._signing_key(day), to_sign.encode(), hashlib.sha256).hexdigest()
         headers["authorization"] = (
             f"AWS4-HMAC-SHA256 Credential={self.key_id}/{scope}, SignedHeaders={signed}, Signature={sig}"
         )
@@ -113,25 +143,10 @@ class Pixbin:
         self.upload_key = None
 
     def start(self):
-        env = dict(os.environ)
-        env.update({"PIXBIN_ADMIN_PASSWORD": PASSWORD, "PIXBIN_LOG": "warn"})
-        env.update(self.env)
         self.log = open(self.data_dir + ".log", "ab")
-        self.proc = subprocess.Popen(
-            [BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir],
-            env=env, stdout=subprocess.PIPE, stderr=self.log,
-        )
-        for raw in self.proc.stdout:
-            line = raw.decode().strip()
-            if line.startswith("created upload key: "):
-                self.upload_key = line.split(": ", 1)[1]
-            if line.startswith("pixbin listening on "):
-                self.base = line.split(" on ", 1)[1]
-                break
-        if not self.base:
-            self.proc.wait(timeout=10)
-            raise RuntimeError("pixbin did not start; see " + self.log.name)
-        threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
+        self.proc, self.base, key = start_serve(self.data_dir, self.log, self.env, password=PASSWORD)
+        # A restart prints no key: the first start's stays valid.
+        self.upload_key = key or self.upload_key
         return self
 
     def stop(self):
@@ -159,6 +174,17 @@ class Pixbin:
             cookies = [c.split(";", 1)[0] for c in res.headers.get_all("Set-Cookie")]
         return "; ".join(cookies), body["csrfToken"]
 
+    def make_private(self, img):
+        """Makes an image private; returns its JSON (the url carries the key)."""
+        cookie, csrf = self.login()
+        req = urllib.request.Request(
+            f"{self.base}/api/images/{img['id']}/privacy", data=b'{"isPrivate": true}',
+            headers={"Cookie": cookie, "X-CSRF-Token": csrf, "Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(req, timeout=20) as res:
+            return json.load(res)
+
     def delete(self, uuid):
         cookie, csrf = self.login()
         req = urllib.request.Request(
@@ -183,6 +209,42 @@ def get_with_headers(url):
             return res.status, res.read(), res.headers
     except urllib.error.HTTPError as e:
         return e.code, e.read(), e.headers
+
+
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def get_unfollowed(url):
+    """GET without following a redirect, as a browser (so a view is a view,
+    not a bot's fetch): (status, headers)."""
+    opener = urllib.request.build_opener(NoRedirect)
+    req = urllib.request.Request(url, headers={"User-Agent": BROWSER})
+    try:
+        with opener.open(req, timeout=30) as res:
+            return res.status, res.headers
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers
+
+
+def wait_for(what, cond, limit=60):
+    deadline = time.monotonic() + limit
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {limit} s")
+        time.sleep(0.5)
+    print("  ok:", what)
+
+
+def views_of(server, img):
+    cookie, _ = server.login()
+    req = urllib.request.Request(f"{server.base}/api/images/{img['id']}", headers={"Cookie": cookie})
+    with urllib.request.urlopen(req, timeout=20) as res:
+        return json.load(res)["views"]
 
 
 def restart_node(env_path, n):
@@ -236,8 +298,13 @@ def main():
         "AWS_SECRET_ACCESS_KEY": env["AWS_SECRET_ACCESS_KEY"],
     }
     work = tempfile.mkdtemp(prefix="pixbin-s3-")
+    cache_dir = os.path.join(work, "edge-cache")
+    edge_env = dict(s3_env, PIXBIN_STORAGE=f"s3://{env['S3_BUCKET']}/{prefix}-edge",
+                    PIXBIN_CACHE_DIR=cache_dir, PIXBIN_CACHE_SIZE="64MiB",
+                    PIXBIN_S3_REDIRECT="true", PIXBIN_S3_REDIRECT_TTL="2m")
     fs = Pixbin(os.path.join(work, "fs"), {"PIXBIN_STORAGE": "fs"}).start()
     on_s3 = Pixbin(os.path.join(work, "s3"), s3_env).start()
+    edge = Pixbin(os.path.join(work, "edge"), edge_env).start()
     try:
         print("uploads: fs and S3 side by side")
         stored = {}
@@ -262,6 +329,31 @@ def main():
         check(not s3.exists(f"{prefix}/blobs/{img['hash']}"), "its object is gone")
         check(get(img["url"])[0] == 404, "its URL answers 404")
         del stored[label]
+
+        print("redirects and the disk cache (a second server, its own prefix)")
+        small = bmp(64, 48, 0x51)
+        status, pub = upload(edge.base, edge.upload_key, small, "public.bmp")
+        check(status == 200, "public image uploaded to the edge server")
+        status, headers = get_unfollowed(pub["url"])
+        location = headers.get("Location") or ""
+        check(status == 302 and "X-Amz-Signature=" in location and "X-Amz-Expires=120" in location,
+              f"a public GET answers 302 to a presigned URL ({status})")
+        check(headers.get("Cache-Control") == "private, max-age=60", "its 302 lives half the URL's life")
+        status, got = get(location)
+        check(status == 200 and got == small, "Garage serves the presigned URL byte-exact")
+        wait_for("the redirect counted one view", lambda: views_of(edge, pub) == 1, 10)
+        big = bmp(400, 300, 0x52)  # past the 256 KiB memory cache
+        status, priv = upload(edge.base, edge.upload_key, big, "private.bmp")
+        check(status == 200, "a second image uploaded to the edge server")
+        priv = edge.make_private(priv)
+        status, headers = get_unfollowed(priv["url"])
+        check(status == 200, f"a private image is served by pixbin, not redirected ({status})")
+        check(get(priv["url"]) == (200, big), "byte-exact")
+        # Blobs sit in fan-out directories; the top holds only the marker.
+        cached = [f for d, _, files in os.walk(cache_dir)
+                  if d != cache_dir and not d.endswith("tmp") for f in files]
+        check(len(cached) == 1, f"and filled into the disk cache ({len(cached)} file)")
+        check(get(edge.base + "/readyz")[0] == 200, "the edge server is ready")
 
         print("one Garage node down: uploads and reads go on")
         os.kill(int(env["GARAGE_PID_3"]), signal.SIGKILL)
@@ -294,6 +386,14 @@ def main():
         if status == 503:
             check(json.loads(body)["code"] == "unavailable" and headers.get("Retry-After"),
                   f"with a code and Retry-After: {headers.get('Retry-After')}")
+        check(get(priv["url"]) == (200, big), "the disk cache serves byte-exact without quorum")
+        started = time.monotonic()
+        wait_for("/readyz answers 503 unavailable",
+                 lambda: get(edge.base + "/readyz")[0] == 503, 20)
+        status, body = get(edge.base + "/readyz")
+        check(status == 503 and json.loads(body)["code"] == "unavailable",
+              f"with a JSON reason: {json.loads(body)['error']}")
+        check(time.monotonic() - started < 20, "in bounded time")
         for n in (2, 3):
             restart_node(sys.argv[1], n)
         deadline = time.monotonic() + 60
@@ -303,12 +403,14 @@ def main():
                 break
             time.sleep(1)
         check(status == 200, "quorum back: uploads work again")
+        wait_for("/readyz ready again", lambda: get(edge.base + "/readyz")[0] == 200, 30)
         for label, (img, want) in stored.items():
             status, got = get(img["url"])
             check(status == 200 and got == want, f"{label} byte-exact after the nodes came back")
     finally:
         fs.stop()
         on_s3.stop()
+        edge.stop()
 
     print("offline: orphans to trash, check clean, restart serves all")
     orphan = b"an orphan object, written by a crash between PUT and commit"

@@ -1,8 +1,9 @@
 """Starts the release pixbin binary on 127.0.0.1 with a temporary data dir for
-the scripted security checks (slowloris.py, load.py, api_fuzz.py).
+the scripted security checks (slowloris.py, load.py, api_fuzz.py); its
+`start_serve` is also how tests/s3/garage.py starts its servers.
 
 Usage from a script:
-    with Server(env={"PIXBIN_HEADER_TIMEOUT": "2s"}) as srv:
+    with Server(env={"PIXBIN_HEADER_TIMEOUT": "2s"}, args=["--max-connections", "8"]) as srv:
         srv.base, srv.upload_key, srv.pid, srv.password
 """
 
@@ -19,9 +20,42 @@ BINARY = os.environ.get("PIXBIN_BIN", os.path.join(ROOT, "target", "release", "p
 PASSWORD = "security-check-password"
 
 
+def start_serve(data_dir, stderr, env=None, args=(), password=PASSWORD):
+    """Starts `pixbin serve` on 127.0.0.1:0 over `data_dir`, with the admin
+    password and `env` over this process's environment and `args` after the
+    usual flags; returns (process, base URL, upload key printed by a first
+    start or None). Its stdout is drained afterwards so it never blocks."""
+    full_env = dict(os.environ)
+    full_env.update({"PIXBIN_ADMIN_PASSWORD": password, "PIXBIN_LOG": "warn"})
+    full_env.update(env or {})
+    proc = subprocess.Popen(
+        [BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir, *args],
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+    )
+    base = key = None
+    for raw in proc.stdout:
+        line = raw.decode().strip()
+        if line.startswith("created upload key: "):
+            key = line.split(": ", 1)[1]
+        if line.startswith("pixbin listening on "):
+            base = line.split(" on ", 1)[1]
+            break
+    if not base:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        raise RuntimeError("pixbin did not start; see " + stderr.name)
+    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+    return proc, base, key
+
+
 class Server:
-    def __init__(self, env=None):
+    def __init__(self, env=None, args=()):
         self.extra_env = env or {}
+        self.args = list(args)
         self.dir = None
         self.proc = None
         self.base = None
@@ -30,27 +64,10 @@ class Server:
 
     def __enter__(self):
         self.dir = tempfile.mkdtemp(prefix="pixbin-sec-")
-        env = dict(os.environ)
-        env.update({"PIXBIN_ADMIN_PASSWORD": PASSWORD, "PIXBIN_LOG": "warn"})
-        env.update(self.extra_env)
         self.stderr = open(os.path.join(self.dir, "stderr.log"), "wb")
-        self.proc = subprocess.Popen(
-            [BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir", os.path.join(self.dir, "data")],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=self.stderr,
+        self.proc, self.base, self.upload_key = start_serve(
+            os.path.join(self.dir, "data"), self.stderr, self.extra_env, self.args
         )
-        for raw in self.proc.stdout:
-            line = raw.decode().strip()
-            if line.startswith("created upload key: "):
-                self.upload_key = line.split(": ", 1)[1]
-            if line.startswith("pixbin listening on "):
-                self.base = line.split(" on ", 1)[1]
-                break
-        if not self.base:
-            raise RuntimeError("the server did not start; see " + self.stderr.name)
-        # Keep draining stdout so the server never blocks on a full pipe.
-        threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
         return self
 
     @property

@@ -1,10 +1,12 @@
-//! `/healthz` (the process answers) and `/readyz` (the database answers).
+//! `/healthz` (the process answers) and `/readyz` (the database and the blob
+//! store answer; the store's probe is bounded and shared, see `readiness`).
 
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
 use crate::error::AppError;
 use crate::http::body::{Body, full};
+use crate::readiness::NotReady;
 use crate::state::AppState;
 
 fn text(status: StatusCode, s: &'static str) -> Response<Body> {
@@ -22,13 +24,16 @@ pub fn healthz() -> Response<Body> {
     text(StatusCode::OK, "ok\n")
 }
 
-/// Readiness: a database read transaction succeeds.
+/// Readiness: a database read transaction succeeds and the blob store
+/// answers its probe (a bucket out of reach is unready until it is back).
 pub async fn readyz(state: &AppState) -> Result<Response<Body>, AppError> {
-    match state.blocking(|s| s.ping()).await {
+    if let Err(e) = state.blocking(|s| s.ping()).await {
+        tracing::warn!(error = %e, "readiness check failed");
+        return Err(AppError::Unavailable("database not ready"));
+    }
+    match state.readiness.blob_store(state.store.blobs()).await {
         Ok(()) => Ok(text(StatusCode::OK, "ready\n")),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            Err(AppError::Unavailable("database not ready"))
-        }
+        Err(NotReady::Unreachable) => Err(AppError::Unavailable("blob store unreachable")),
+        Err(NotReady::NoAnswer) => Err(AppError::Unavailable("blob store did not answer in time")),
     }
 }

@@ -2,6 +2,14 @@
 //! delivery of a view-limited image is paid for, see `view_limits`) and
 //! `/api/proxy/{uuid}.{ext}` (session, no view).
 //!
+//! With `--s3-redirect`, a public GET of an image that never stops being
+//! served (no key, no expiry, no view limit) answers `302` to a presigned URL
+//! of its object, after the same checks and with the view counted, so the
+//! bucket (or its CDN) carries the bytes. Everything else keeps serving
+//! through pixbin exactly as without it: a presigned URL works for anyone
+//! who has it until it expires, so it would outlive a key's rotation, an
+//! expiry or a view limit by up to its lifetime.
+//!
 //! Unknown uuid, wrong extension and wrong or missing key are one identical 404,
 //! so a private link cannot be probed. Every blob response carries `nosniff` and
 //! `CSP: default-src 'none'; sandbox`, so even a polyglot file cannot run script
@@ -9,12 +17,14 @@
 
 use hyper::body::Incoming;
 use hyper::header;
-use hyper::{Request, Response};
+use hyper::{Method, Request, Response, StatusCode};
 use uuid::Uuid;
 
 use crate::analytics::{self, Audience};
+use crate::clock;
 use crate::error::AppError;
-use crate::http::body::Body;
+use crate::http::body::{Body, empty};
+use crate::http::cache_policy::CachePolicy;
 use crate::http::client_ip;
 use crate::http::guard::check_public_access;
 use crate::http::send_blob::serve_blob_as;
@@ -69,6 +79,12 @@ pub async fn public(
         _ => Payer::Viewer,
     };
     let private = img.record.private_key.is_some();
+    if let Some(res) = redirect_to_store(state, &img, req, private)? {
+        state
+            .views
+            .observe(who, img.id, req.headers(), client_ip::client_of(req));
+        return Ok(res);
+    }
     let res = serve_blob(state, &img, req, private, Some(payer)).await?;
     if analytics::counted_status(res.status()) {
         // Views, and bots and unfurlers (counted apart), go to the batching
@@ -78,6 +94,53 @@ pub async fn public(
             .observe(who, img.id, req.headers(), client_ip::client_of(req));
     }
     Ok(res)
+}
+
+/// The `302` of `--s3-redirect`, when this request may have one: a GET
+/// without validators (HEAD, `304` and `412` cost nothing here) of an image
+/// whose responses any cache may keep for good, whose blob is not known to
+/// be damaged, on a backend that can sign. `None` serves as usual.
+fn redirect_to_store(
+    state: &AppState,
+    img: &StoredImage,
+    req: &Request<Incoming>,
+    private: bool,
+) -> Result<Option<Response<Body>>, AppError> {
+    let Some(ttl) = state.config.s3_redirect else {
+        return Ok(None);
+    };
+    let h = req.headers();
+    if req.method() != Method::GET
+        || h.contains_key(header::IF_NONE_MATCH)
+        || h.contains_key(header::IF_MODIFIED_SINCE)
+        || CachePolicy::for_image(&img.record, private, clock::now_ms())
+            != CachePolicy::PublicForever
+    {
+        return Ok(None);
+    }
+    if state.store.integrity().is_damaged(&img.record.hash) {
+        return Err(AppError::BlobDamaged);
+    }
+    let url = match state.store.blobs().presign(&img.record.hash, ttl) {
+        Ok(Some(url)) => url,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not presign a redirect; serving the bytes");
+            return Ok(None);
+        }
+    };
+    // A browser may reuse the redirect, but never past half the URL's life
+    // (clock skew between us, the client and the store eats the rest).
+    let keep = ttl.as_secs() / 2;
+    let res = Response::builder()
+        .status(StatusCode::FOUND)
+        .header(header::LOCATION, url)
+        .header(header::CACHE_CONTROL, format!("private, max-age={keep}"))
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .header(header::CONTENT_LENGTH, 0)
+        .body(empty())
+        .map_err(|_| AppError::Internal("a presigned URL is not a header value".into()))?;
+    Ok(Some(res))
 }
 
 /// `GET|HEAD /api/proxy/{uuid}.{ext}` (session checked by dispatch).

@@ -2,7 +2,10 @@
 //! ranges keyed by content hash, with the filesystem as the default backend
 //! ([`fs::FsBlobStore`], `blobs/ab/cd/<64-hex blake3>` written through `tmp/`)
 //! an S3-compatible one ([`s3::S3BlobStore`], `--storage s3://bucket/prefix`)
-//! and an in-memory one ([`memory::MemBlobStore`]) that proves the seam.
+//! and an in-memory one ([`memory::MemBlobStore`]) that proves the seam; two
+//! wrappers over any of them: a bounded local disk cache of reads
+//! ([`cache::CachedBlobStore`], `serve --cache-dir`) and a switchable outage
+//! for tests ([`faulty::FaultyBlobStore`]).
 //!
 //! Nothing of a backend's own world crosses the interface: no `File`, no path,
 //! no rename. A blob is named only by its hash (ARCHITECTURE invariant 3), so
@@ -19,7 +22,23 @@
 //! underneath for the filesystem. The one async piece, feeding a temp from an
 //! upload stream, is the adapter [`async_temp::AsyncTemp`].
 
+/// Writes [`BlobStore`] methods of a wrapper that pass straight on to
+/// `self.inner` once `$check(self)` (an `io::Result<()>`) allowed it; the
+/// wrappers differ only in the few methods they write out.
+macro_rules! forward_to_inner {
+    ($check:expr; $(fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)*) => {
+        $(
+            fn $name(&self $(, $arg: $ty)*) -> $ret {
+                ($check)(self)?;
+                self.inner.$name($($arg),*)
+            }
+        )*
+    };
+}
+
 pub mod async_temp;
+pub mod cache;
+pub mod faulty;
 pub mod fs;
 pub mod memory;
 pub mod s3;
@@ -34,6 +53,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+pub use self::faulty::FaultyBlobStore;
 pub use self::fs::FsBlobStore;
 pub use self::memory::MemBlobStore;
 
@@ -137,6 +157,11 @@ impl BlobVersion {
     /// A version from a backend's own 16 bytes.
     pub fn new(bytes: [u8; 16]) -> Self {
         BlobVersion(bytes)
+    }
+
+    /// The backend's bytes (a cache names its copy by them).
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
     }
 }
 
@@ -353,6 +378,16 @@ pub trait BlobStore: std::fmt::Debug + Send + Sync + 'static {
     /// [`BlobStore::remote_marker`]); nothing for a local backend.
     fn write_remote_marker(&self, _text: &str) -> io::Result<()> {
         Ok(())
+    }
+    /// Whether the backend answers at all, in bounded time and without
+    /// retries (`/readyz`); a local backend always does.
+    fn probe(&self) -> io::Result<()> {
+        Ok(())
+    }
+    /// A URL that lets anyone GET the blob directly from the backend for
+    /// `ttl` (`--s3-redirect`); `None` when the backend cannot sign one.
+    fn presign(&self, _hash: &BlobHash, _ttl: std::time::Duration) -> io::Result<Option<String>> {
+        Ok(None)
     }
     /// Test hook: while on, writes to new temps fail with ENOSPC, as on a
     /// full disk.

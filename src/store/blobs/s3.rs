@@ -33,7 +33,10 @@
 //! Every request has a timeout and bounded retries with exponential backoff
 //! ([`S3Config::timeout`], [`S3Config::retries`]); a ranged GET that breaks
 //! mid-body is resumed by the client only when the ETag still matches, so a
-//! reader never splices two versions.
+//! reader never splices two versions. A GET is not bounded as a whole (a
+//! large image to a slow client may take minutes): its headers must come
+//! within the retry budget and then each chunk within the timeout, so a
+//! stalled store still fails in bounded time.
 
 use std::io::{self, Read};
 use std::sync::Arc;
@@ -138,9 +141,21 @@ impl Drop for OwnedRuntime {
     }
 }
 
+/// The bound on a readiness probe (one HEAD, no retry).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Blobs as objects in one bucket.
 pub struct S3BlobStore {
+    /// For every request but GETs: bounded as a whole.
     client: Arc<AmazonS3>,
+    /// For GETs: bounded by `first_byte_timeout`, then `idle_timeout`.
+    read_client: Arc<AmazonS3>,
+    /// For `probe`: no retries, a short bound.
+    probe_client: Arc<AmazonS3>,
+    /// How long a GET may take to answer with its headers (retries included).
+    first_byte_timeout: Duration,
+    /// The longest silence within a GET body.
+    idle_timeout: Duration,
     rt: Arc<OwnedRuntime>,
     prefix: String,
     bucket: String,
@@ -190,29 +205,51 @@ impl S3BlobStore {
             // Bounds the retries of one request as a whole.
             retry_timeout: config.timeout * (config.retries as u32 + 1),
         };
-        let client_options = ClientOptions::new()
-            .with_timeout(config.timeout)
+        let allow_http = config
+            .endpoint
+            .as_deref()
+            .is_some_and(|e| e.starts_with("http://"));
+        let options = ClientOptions::new()
             .with_connect_timeout(config.timeout.min(Duration::from_secs(5)))
-            .with_allow_http(
-                config
-                    .endpoint
-                    .as_deref()
-                    .is_some_and(|e| e.starts_with("http://")),
-            );
+            .with_allow_http(allow_http);
         let mut builder = AmazonS3Builder::new()
             .with_bucket_name(&config.bucket)
             .with_region(&config.region)
             .with_access_key_id(config.access_key_id.expose())
             .with_secret_access_key(config.secret_access_key.expose())
-            .with_virtual_hosted_style_request(!config.path_style)
-            .with_retry(retry)
-            .with_client_options(client_options);
+            .with_virtual_hosted_style_request(!config.path_style);
         if let Some(endpoint) = &config.endpoint {
             builder = builder.with_endpoint(endpoint);
         }
-        let client = builder.build().map_err(io_err)?;
+        let build = |retry: RetryConfig, options: ClientOptions| {
+            builder
+                .clone()
+                .with_retry(retry)
+                .with_client_options(options)
+                .build()
+                .map_err(io_err)
+        };
+        // Everything but GETs: the timeout bounds each request whole.
+        let client = build(retry.clone(), options.clone().with_timeout(config.timeout))?;
+        // GETs: no bound on the whole request, so a large download over a
+        // slow link is not cut; the answer's headers and then every chunk
+        // must come within their own bounds instead (see `read_range`).
+        let read_client = build(retry.clone(), options.clone().with_timeout_disabled())?;
+        // `/readyz`: one try, answered or not within a few seconds.
+        let probe_client = build(
+            RetryConfig {
+                max_retries: 0,
+                retry_timeout: PROBE_TIMEOUT,
+                ..retry.clone()
+            },
+            options.with_timeout(config.timeout.min(PROBE_TIMEOUT)),
+        )?;
         Ok(S3BlobStore {
             client: Arc::new(client),
+            read_client: Arc::new(read_client),
+            probe_client: Arc::new(probe_client),
+            first_byte_timeout: retry.retry_timeout,
+            idle_timeout: config.timeout,
             rt: Arc::new(OwnedRuntime(Some(rt))),
             prefix: config.prefix.clone(),
             bucket: config.bucket.clone(),
@@ -343,6 +380,9 @@ fn meta_of(m: &ObjectMeta) -> BlobMeta {
 /// A blocking reader over a streamed GET body.
 struct StreamReader {
     rt: Arc<OwnedRuntime>,
+    /// The longest wait for the next chunk: a stalled store fails the read
+    /// in bounded time, while a slow steady one is never cut.
+    idle: Duration,
     stream: BoxStream<'static, object_store::Result<Bytes>>,
     chunk: Bytes,
     /// Stops after this many more bytes (the caller's range).
@@ -355,10 +395,19 @@ impl Read for StreamReader {
             if self.left == 0 {
                 return Ok(0);
             }
-            match self.rt.block_on(self.stream.next()) {
-                Some(Ok(b)) => self.chunk = b,
-                Some(Err(e)) => return Err(io_err(e)),
-                None => return Ok(0),
+            let next = self
+                .rt
+                .block_on(async { tokio::time::timeout(self.idle, self.stream.next()).await });
+            match next {
+                Ok(Some(Ok(b))) => self.chunk = b,
+                Ok(Some(Err(e))) => return Err(io_err(e)),
+                Ok(None) => return Ok(0),
+                Err(_) => {
+                    return Err(super::Unavailable::io(format!(
+                        "the blob store sent nothing for {:?} mid-body",
+                        self.idle
+                    )));
+                }
             }
         }
         let n = buf
@@ -450,7 +499,20 @@ impl BlobStore for S3BlobStore {
             range,
             ..Default::default()
         };
-        match self.rt.block_on(self.client.get_opts(&key, options)) {
+        let got = self.rt.block_on(async {
+            tokio::time::timeout(
+                self.first_byte_timeout,
+                self.read_client.get_opts(&key, options),
+            )
+            .await
+        });
+        let Ok(got) = got else {
+            return Err(super::Unavailable::io(format!(
+                "the blob store did not answer a read within {:?}",
+                self.first_byte_timeout
+            )));
+        };
+        match got {
             Ok(r) => {
                 let meta = meta_of(&r.meta);
                 let left = r.range.end - r.range.start;
@@ -458,6 +520,7 @@ impl BlobStore for S3BlobStore {
                     meta,
                     reader: Box::new(StreamReader {
                         rt: self.rt.clone(),
+                        idle: self.idle_timeout,
                         stream: r.into_stream(),
                         chunk: Bytes::new(),
                         left,
@@ -554,7 +617,7 @@ impl BlobStore for S3BlobStore {
 
     fn read_trashed(&self, entry: &TrashEntry) -> io::Result<Box<dyn Read + Send>> {
         let key = self.trash_key(entry);
-        let r = match self.rt.block_on(self.client.get(&key)) {
+        let r = match self.rt.block_on(self.read_client.get(&key)) {
             Ok(r) => r,
             Err(object_store::Error::NotFound { .. }) => {
                 return Err(io::Error::new(io::ErrorKind::NotFound, "not in trash"));
@@ -563,6 +626,7 @@ impl BlobStore for S3BlobStore {
         };
         Ok(Box::new(StreamReader {
             rt: self.rt.clone(),
+            idle: self.idle_timeout,
             left: r.meta.size,
             stream: r.into_stream(),
             chunk: Bytes::new(),
@@ -596,11 +660,150 @@ impl BlobStore for S3BlobStore {
     fn simulate_disk_full(&self, on: bool) {
         self.spool.simulate_disk_full(on)
     }
+
+    /// One HEAD of the identity marker, without retries: found or not, the
+    /// store answered.
+    fn probe(&self) -> io::Result<()> {
+        match self.rt.block_on(self.probe_client.head(&self.marker_key())) {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(io_err(e)),
+        }
+    }
+
+    /// Signing is local work with static credentials (the only kind pixbin
+    /// configures), so the future is ready at its first poll and this never
+    /// blocks, even on an async worker; were it not, the caller is told no
+    /// URL can be had and serves the bytes itself.
+    fn presign(&self, hash: &BlobHash, ttl: Duration) -> io::Result<Option<String>> {
+        use futures_util::FutureExt;
+        use object_store::signer::Signer;
+        let key = self.blob_key(hash);
+        let signing = self.client.signed_url(hyper::Method::GET, &key, ttl);
+        match signing.now_or_never() {
+            Some(Ok(url)) => Ok(Some(url.to_string())),
+            Some(Err(e)) => Err(io_err(e)),
+            None => Ok(None),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    fn config(endpoint: &str, timeout: Duration) -> S3Config {
+        S3Config {
+            bucket: "pix".into(),
+            prefix: "img/".into(),
+            endpoint: Some(endpoint.into()),
+            region: "garage".into(),
+            path_style: true,
+            access_key_id: Secret::new("GKtest"),
+            secret_access_key: Secret::new("very-secret-key"),
+            timeout,
+            retries: 0,
+        }
+    }
+
+    #[test]
+    fn presigned_urls_name_the_object_and_expire_without_a_request() {
+        let dir = tempfile::tempdir().unwrap();
+        // Nothing listens there: signing is local.
+        let store = S3BlobStore::open(
+            &config("http://127.0.0.1:9", Duration::from_secs(1)),
+            dir.path(),
+        )
+        .unwrap();
+        let hash = BlobHash::of(b"signed");
+        let url = store
+            .presign(&hash, Duration::from_secs(300))
+            .unwrap()
+            .unwrap();
+        let want = format!("http://127.0.0.1:9/pix/img/blobs/{}?", hex(&hash));
+        assert!(url.starts_with(&want), "{url}");
+        assert!(url.contains("X-Amz-Expires=300"), "{url}");
+        assert!(url.contains("X-Amz-Signature="), "{url}");
+        assert!(url.contains("GKtest") && !url.contains("very-secret-key"));
+    }
+
+    /// A one-object S3 stand-in: answers every GET with `body`, written in
+    /// `chunks` pieces with `gap` between them (headers first, at once).
+    fn trickling_server(body: Vec<u8>, chunks: usize, gap: Duration) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let body = body.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(conn.try_clone().unwrap());
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                        line.clear();
+                    }
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nETag: \"e1\"\r\n\
+                         Last-Modified: Wed, 01 Jan 2025 00:00:00 GMT\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = conn.write_all(head.as_bytes());
+                    for piece in body.chunks(body.len().div_ceil(chunks)) {
+                        if conn.write_all(piece).is_err() {
+                            return;
+                        }
+                        std::thread::sleep(gap);
+                    }
+                });
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    fn read_all(store: &S3BlobStore) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        store
+            .read_range(&BlobHash::of(b"any"), 0, u64::MAX)?
+            .reader
+            .read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn a_slow_steady_read_outlives_the_timeout_and_a_stalled_one_fails_in_bounded_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let body: Vec<u8> = (0..4000u32).map(|i| i as u8).collect();
+        // Eight pieces 300 ms apart: 2.4 s in all, never 1 s of silence.
+        let steady = trickling_server(body.clone(), 8, Duration::from_millis(300));
+        let store =
+            S3BlobStore::open(&config(&steady, Duration::from_secs(1)), dir.path()).unwrap();
+        let t = std::time::Instant::now();
+        assert_eq!(read_all(&store).unwrap(), body);
+        assert!(t.elapsed() > Duration::from_secs(2), "{:?}", t.elapsed());
+
+        // One piece, then 10 s of silence: fails after about the timeout.
+        let stalled = trickling_server(body, 2, Duration::from_secs(10));
+        let store =
+            S3BlobStore::open(&config(&stalled, Duration::from_secs(1)), dir.path()).unwrap();
+        let t = std::time::Instant::now();
+        let err = read_all(&store).unwrap_err();
+        assert!(super::super::is_unavailable(&err), "{err}");
+        assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+    }
+
+    #[test]
+    fn a_store_that_never_answers_fails_reads_and_probes_in_bounded_time() {
+        let dir = tempfile::tempdir().unwrap();
+        // Accepts connections (the kernel backlog) and never answers.
+        let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", silent.local_addr().unwrap());
+        let store = S3BlobStore::open(&config(&url, Duration::from_secs(1)), dir.path()).unwrap();
+        let t = std::time::Instant::now();
+        assert!(super::super::is_unavailable(&read_all(&store).unwrap_err()));
+        assert!(store.probe().is_err());
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    }
 
     #[test]
     fn urls_split_into_bucket_and_prefix() {

@@ -27,6 +27,9 @@ pub enum Storage {
     Fs,
     /// A bucket (temps still staged in `<data_dir>/tmp`).
     S3(Box<S3Config>),
+    /// A backend built by the embedding code; tests wrap one to inject
+    /// faults (`FaultyBlobStore`). Counts as remote: it may have a cache.
+    Given(Arc<dyn BlobStore>),
 }
 
 impl Storage {
@@ -36,6 +39,7 @@ impl Storage {
         Ok(match self {
             Storage::Fs => Arc::new(FsBlobStore::at(data_dir)),
             Storage::S3(c) => Arc::new(S3BlobStore::open(c, data_dir)?),
+            Storage::Given(b) => b.clone(),
         })
     }
 
@@ -45,6 +49,7 @@ impl Storage {
         match self {
             Storage::Fs => FsBlobStore::open(data_dir).map(drop),
             Storage::S3(_) => FsBlobStore::spool(data_dir).map(drop),
+            Storage::Given(_) => Ok(()),
         }
     }
 
@@ -53,6 +58,7 @@ impl Storage {
         match self {
             Storage::Fs => "fs".into(),
             Storage::S3(c) => format!("s3://{}/{}", c.bucket, c.prefix),
+            Storage::Given(b) => format!("{b:?}"),
         }
     }
 }

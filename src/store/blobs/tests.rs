@@ -245,6 +245,22 @@ contract!(memory, {
     (store, None::<tempfile::TempDir>)
 });
 
+/// The disk cache over memory: every read of the contract goes through it
+/// (fills, hits after `replace`, ranges of a cached copy).
+fn cached_mem_backend(dir: &std::path::Path) -> Arc<dyn BlobStore> {
+    let config = cache::DiskCacheConfig {
+        dir: dir.join("cache"),
+        size: 64 * 1024 * 1024,
+    };
+    Arc::new(cache::CachedBlobStore::open(Arc::new(MemBlobStore::new()), &config).unwrap())
+}
+
+contract!(cached_memory, {
+    let dir = tempfile::tempdir().unwrap();
+    let store = cached_mem_backend(dir.path());
+    (store, Some(dir))
+});
+
 /// An S3 backend over a fresh prefix of the bucket named by
 /// `PIXBIN_TEST_S3` (`s3://bucket/prefix`), reached with the usual storage
 /// environment (`PIXBIN_S3_ENDPOINT`, `PIXBIN_S3_REGION`, `AWS_*`;
@@ -389,6 +405,9 @@ macro_rules! store_level {
         }
         mod store_over_memory {
             $(#[test] fn $test() { super::$test(super::mem_backend) })*
+        }
+        mod store_over_cached_memory {
+            $(#[test] fn $test() { super::$test(super::cached_mem_backend) })*
         }
         mod store_over_s3 {
             $(
