@@ -20,7 +20,8 @@ use pixbin::media::ImageType;
 use pixbin::store::blobs::BlobHash;
 use pixbin::store::codec::{BlobRecord, ImageRecord, Uploader};
 use pixbin::store::meta::{
-    HASH_TO_BLOB, ID_TO_IMAGE, NAME_TO_META, UPLOADED_AT_TO_ID, UUID_TO_ID, keys,
+    HASH_TO_BLOB, ID_TO_IMAGE, NAME_TO_META, OWNER_ID_TO_IMAGE, OWNER_TO_USAGE, UPLOADED_AT_TO_ID,
+    UUID_TO_ID, keys,
 };
 use pixbin::store::{ListFilter, NewImage, SortKey, Store};
 use redb::{Database, ReadableTable};
@@ -64,6 +65,7 @@ fn record(uuid: [u8; 16], hash: BlobHash, size: u64, at: i64) -> ImageRecord {
         expires_at: None,
         max_views: None,
         stripped: Vec::new(),
+        owner: String::new(),
     }
 }
 
@@ -105,6 +107,7 @@ fn seed(dir: &Path, n: usize) -> Vec<[u8; 16]> {
         let mut by_id = txn.open_table(ID_TO_IMAGE).expect("t");
         let mut by_uuid = txn.open_table(UUID_TO_ID).expect("t");
         let mut by_time = txn.open_table(UPLOADED_AT_TO_ID).expect("t");
+        let mut by_owner = txn.open_table(OWNER_ID_TO_IMAGE).expect("t");
         for i in 0..extra {
             let id = first + i;
             let u = *uuid::Uuid::new_v4().as_bytes();
@@ -114,7 +117,13 @@ fn seed(dir: &Path, n: usize) -> Vec<[u8; 16]> {
             by_id.insert(id, rec.encode().as_slice()).expect("insert");
             by_uuid.insert(u128::from_be_bytes(u), id).expect("insert");
             by_time.insert((at, id), ()).expect("insert");
+            by_owner.insert(("", id), ()).expect("insert");
         }
+        let mut usage = txn.open_table(OWNER_TO_USAGE).expect("t");
+        let (b, i) = usage.get("").expect("get").map_or((0, 0), |v| v.value());
+        usage
+            .insert("", (b + extra * bytes.len() as u64, i + extra))
+            .expect("insert");
         let mut blobs = txn.open_table(HASH_TO_BLOB).expect("t");
         let mut blob =
             BlobRecord::decode(blobs.get(hash.as_slice()).expect("get").unwrap().value())

@@ -2,51 +2,37 @@
 //! one small function per question, so the users model (roles, owners of keys)
 //! plugs in here and nowhere else.
 //!
-//! Today every account is an admin and upload keys belong to no account, so
-//! [`Actor::of_session`] and [`Actor::of_upload_key`] say `admin: true`; the
-//! checks are still written as "owner or admin" and tested with non-admins.
+//! An album belongs to an account. A user sees, changes and uploads into
+//! only their own albums and may put only their own images in them; an admin
+//! may do all of it to anyone's; an upload key acts as its owner account.
+//! Whatever a caller may not see answers like a missing album or image, so
+//! another account's objects cannot be probed. Disabled accounts never get
+//! this far: their sessions and keys are refused by `http::guard`.
 
 use crate::store::StoredImage;
-use crate::store::codec::{AlbumRecord, Uploader, Visibility};
+use crate::store::codec::{AlbumRecord, Role, Visibility};
 
-/// Whoever is asking, as far as albums care.
+/// Whoever is asking, as far as albums care: always an account (an upload
+/// key is its owner's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
-    /// The account, when the caller is one (`None` for an upload key without one).
-    pub account: Option<String>,
+    /// The account.
+    pub account: String,
     /// May act on anyone's albums and images.
     pub admin: bool,
 }
 
 impl Actor {
-    /// A logged-in account. Every account is an admin until accounts get roles.
-    pub fn of_session(username: &str) -> Actor {
+    /// The account `name`, with its role.
+    pub fn new(name: &str, role: Role) -> Actor {
         Actor {
-            account: Some(username.to_string()),
-            admin: true,
-        }
-    }
-
-    /// An upload key. Keys are made by admins and do not yet name an owner, so
-    /// a key acts for the admins; once keys have owners, this is the owner.
-    pub fn of_upload_key(_key_id: u64) -> Actor {
-        Actor {
-            account: None,
-            admin: true,
-        }
-    }
-
-    /// The actor behind an upload's recorded uploader.
-    pub fn of_uploader(u: &Uploader) -> Option<Actor> {
-        match u {
-            Uploader::User(name) => Some(Actor::of_session(name)),
-            Uploader::Key(id) => Some(Actor::of_upload_key(*id)),
-            Uploader::Import => None,
+            account: name.to_string(),
+            admin: role == Role::Admin,
         }
     }
 
     fn owns(&self, owner: &str) -> bool {
-        self.account.as_deref() == Some(owner)
+        self.account == owner
     }
 }
 
@@ -74,7 +60,7 @@ pub fn can_edit(actor: &Actor, album: &AlbumRecord) -> bool {
 /// May `actor` put this image into one of its albums (or download it in a
 /// zip of its selection)?
 pub fn can_use_image(actor: &Actor, img: &StoredImage) -> bool {
-    actor.admin || matches!(&img.record.uploader, Uploader::User(u) if actor.owns(u))
+    actor.admin || actor.owns(&img.record.owner)
 }
 
 /// Whether a stranger looking at a shared album sees this image (its tile,
@@ -94,6 +80,7 @@ pub fn is_listed(album: &AlbumRecord, now: i64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::codec::Uploader;
 
     fn album(owner: &str, visibility: Visibility) -> AlbumRecord {
         AlbumRecord {
@@ -110,10 +97,7 @@ mod tests {
     }
 
     fn member(name: &str) -> Actor {
-        Actor {
-            account: Some(name.into()),
-            admin: false,
-        }
+        Actor::new(name, Role::User)
     }
 
     #[test]
@@ -121,12 +105,7 @@ mod tests {
         let a = album("ann", Visibility::Private);
         assert!(can_edit(&member("ann"), &a));
         assert!(!can_edit(&member("bob"), &a));
-        assert!(can_edit(&Actor::of_session("bob"), &a), "an admin");
-        let keyless = Actor {
-            account: None,
-            admin: false,
-        };
-        assert!(!can_edit(&keyless, &a));
+        assert!(can_edit(&Actor::new("bob", Role::Admin), &a), "an admin");
     }
 
     #[test]
@@ -156,7 +135,9 @@ mod tests {
                 private_key: private.then_some([1; 16]),
                 expires_at: expires,
                 max_views,
-                uploader: Uploader::User("ann".into()),
+                owner: "ann".into(),
+                // Whoever uploaded it, the owner decides.
+                uploader: Uploader::User("bob".into()),
                 ..crate::store::codec::test_record(b"x")
             },
             views: 0,
@@ -169,5 +150,9 @@ mod tests {
         assert!(!shown_to_strangers(&img(false, None, Some(10)), 5));
         assert!(can_use_image(&member("ann"), &img(false, None, None)));
         assert!(!can_use_image(&member("bob"), &img(false, None, None)));
+        assert!(can_use_image(
+            &Actor::new("bob", Role::Admin),
+            &img(false, None, None)
+        ));
     }
 }

@@ -18,7 +18,7 @@ use crate::http::assets::AdminUi;
 use crate::secret::Secret;
 use crate::state::AppState;
 use crate::store::Store;
-use crate::store::codec::UserRecord;
+use crate::store::codec::{Role, UserRecord};
 
 /// Secrets created on this start (printed once by `serve`, never again).
 #[derive(Debug, Default)]
@@ -52,10 +52,12 @@ pub fn bootstrap(store: &Store, config: &Config) -> anyhow::Result<Created> {
         };
         store.put_user(
             "admin",
-            &UserRecord {
-                password_hash: password::hash(pw.expose()),
-                created_at: clock::now_ms(),
-            },
+            &UserRecord::new(
+                password::hash(pw.expose()),
+                Role::Admin,
+                (None, None),
+                clock::now_ms(),
+            ),
         )?;
         created.admin_created = true;
         if generated {
@@ -66,7 +68,7 @@ pub fn bootstrap(store: &Store, config: &Config) -> anyhow::Result<Created> {
         let key = upload_key::generate();
         store.create_key(
             &upload_key::hash(key.expose()),
-            "default",
+            ("default", &store.oldest_admin()?.unwrap_or_default()),
             &upload_key::display_prefix(key.expose()),
             clock::now_ms(),
             Default::default(),

@@ -162,6 +162,9 @@ pub enum UserCommand {
         /// Read the password from the first line of standard input
         #[arg(long)]
         password_stdin: bool,
+        /// admin or user (default: admin for the first account, user after)
+        #[arg(long, value_parser = parse_role)]
+        role: Option<crate::store::codec::Role>,
     },
     /// Set an account's password (ends its sessions)
     Passwd {
@@ -193,6 +196,9 @@ pub enum KeyCommand {
         /// This key's uploads are always private
         #[arg(long)]
         force_private: bool,
+        /// The account whose uploads it makes (default: the oldest admin)
+        #[arg(long)]
+        user: Option<String>,
     },
     /// List upload keys (never the keys themselves)
     List,
@@ -257,17 +263,19 @@ pub fn run_admin_command(cli: &Cli) -> anyhow::Result<()> {
         Command::User(UserCommand::Add {
             name,
             password_stdin,
-        }) => accounts::put_user(&dir, storage, name, *password_stdin, true),
+            role,
+        }) => accounts::put_user(&dir, storage, name, *password_stdin, Some(*role)),
         Command::User(UserCommand::Passwd {
             name,
             password_stdin,
-        }) => accounts::put_user(&dir, storage, name, *password_stdin, false),
+        }) => accounts::put_user(&dir, storage, name, *password_stdin, None),
         Command::Key(KeyCommand::Create {
             name,
             default_expiry,
             max_expiry,
             private_by_default,
             force_private,
+            user,
         }) => accounts::create_key(
             &dir,
             storage,
@@ -277,11 +285,17 @@ pub fn run_admin_command(cli: &Cli) -> anyhow::Result<()> {
                 max_expiry: max_expiry.as_deref(),
                 private_by_default: *private_by_default,
                 force_private: *force_private,
+                owner: user.as_deref(),
             },
         ),
         Command::Key(KeyCommand::List) => accounts::list_keys(&dir, storage),
         Command::Key(KeyCommand::Revoke { id }) => accounts::revoke_key(&dir, storage, *id),
     }
+}
+
+/// `--role`: `admin` or `user`.
+fn parse_role(s: &str) -> Result<crate::store::codec::Role, String> {
+    crate::store::codec::Role::parse(s).ok_or_else(|| "expected admin or user".to_string())
 }
 
 #[cfg(test)]

@@ -40,6 +40,12 @@ pub struct Config {
     pub max_images: Option<u64>,
     /// Image rows allowed per upload key and per user, if limited.
     pub max_images_per_key: Option<u64>,
+    /// Who may create an account without an admin (`--registration`).
+    pub registration: Registration,
+    /// The byte quota a new `user` account gets (admins: none).
+    pub user_quota_bytes: Option<u64>,
+    /// The image quota a new `user` account gets (admins: none).
+    pub user_quota_images: Option<u64>,
     /// Image types accepted on upload.
     pub allowed_types: Vec<ImageType>,
     /// Largest accepted width x height.
@@ -156,7 +162,49 @@ impl Sources {
     }
 }
 
+/// Who may create an account without an admin doing it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Registration {
+    /// Only admins create accounts (`pixbin user add`, `POST /api/users`).
+    #[default]
+    Closed,
+    /// Also whoever holds an admin's invite link.
+    Invite,
+    /// Anyone (as a `user`), and invite links work too.
+    Open,
+}
+
+impl Registration {
+    /// Parses `closed`, `invite` or `open`.
+    pub fn parse(s: &str) -> Option<Registration> {
+        match s {
+            "closed" => Some(Registration::Closed),
+            "invite" => Some(Registration::Invite),
+            "open" => Some(Registration::Open),
+            _ => None,
+        }
+    }
+
+    /// The spelling `parse` reads.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Registration::Closed => "closed",
+            Registration::Invite => "invite",
+            Registration::Open => "open",
+        }
+    }
+}
+
 impl Config {
+    /// The quotas a new account of `role` gets: the configured defaults for
+    /// users, none for admins.
+    pub fn new_account_quota(&self, role: crate::store::codec::Role) -> (Option<u64>, Option<u64>) {
+        match role {
+            crate::store::codec::Role::Admin => (None, None),
+            crate::store::codec::Role::User => (self.user_quota_bytes, self.user_quota_images),
+        }
+    }
+
     /// The limits an upload is checked against.
     pub fn quota(&self) -> crate::store::quota::Quota {
         crate::store::quota::Quota {
@@ -218,6 +266,9 @@ impl Default for Config {
             max_storage_bytes: None,
             max_images: None,
             max_images_per_key: None,
+            registration: Registration::Closed,
+            user_quota_bytes: None,
+            user_quota_images: None,
             allowed_types: ImageType::ALL.to_vec(),
             max_pixels: 100_000_000,
             admin_password: None,
@@ -288,6 +339,15 @@ pub struct ServeArgs {
     /// Most images each upload key (and each user) may hold [default: unlimited]
     #[arg(long, env = "PIXBIN_MAX_IMAGES_PER_KEY")]
     pub max_images_per_key: Option<u64>,
+    /// Who may create an account: closed (admins only), invite (with an admin's invite link), open (anyone) [default: closed]
+    #[arg(long, env = "PIXBIN_REGISTRATION")]
+    pub registration: Option<String>,
+    /// Storage quota of each new user account, bytes or with a unit (1GiB) [default: unlimited]
+    #[arg(long, env = "PIXBIN_USER_QUOTA_BYTES")]
+    pub user_quota_bytes: Option<String>,
+    /// Most images each new user account may hold [default: unlimited]
+    #[arg(long, env = "PIXBIN_USER_QUOTA_IMAGES")]
+    pub user_quota_images: Option<u64>,
     /// Accepted image types, comma-separated [default: png,jpeg,gif,webp,bmp,ico]
     #[arg(long, env = "PIXBIN_ALLOWED_TYPES")]
     pub allowed_types: Option<String>,
@@ -405,6 +465,9 @@ struct FileConfig {
     s3_timeout: Option<String>,
     s3_retries: Option<usize>,
     max_images_per_key: Option<u64>,
+    registration: Option<String>,
+    user_quota_bytes: Option<toml::Value>,
+    user_quota_images: Option<u64>,
     allowed_types: Option<Vec<String>>,
     max_pixels: Option<u64>,
     admin_password: Option<String>,
@@ -566,6 +629,20 @@ pub fn load(
         &file.max_storage_bytes,
         "max storage bytes",
     )?;
+    let user_quota_bytes = size(
+        &args.user_quota_bytes,
+        &file.user_quota_bytes,
+        "user quota bytes",
+    )?;
+    let registration = match args
+        .registration
+        .as_deref()
+        .or(file.registration.as_deref())
+    {
+        None => d.registration,
+        Some(r) => Registration::parse(r)
+            .with_context(|| format!("registration {r:?}: expected closed, invite or open"))?,
+    };
     let allowed_types = match (&args.allowed_types, &file.allowed_types) {
         (Some(s), _) => parse_types(&s.split(',').map(String::from).collect::<Vec<_>>())?,
         (None, Some(v)) => parse_types(v)?,
@@ -601,6 +678,9 @@ pub fn load(
         max_storage_bytes,
         max_images: args.max_images.or(file.max_images),
         max_images_per_key: args.max_images_per_key.or(file.max_images_per_key),
+        registration,
+        user_quota_bytes,
+        user_quota_images: args.user_quota_images.or(file.user_quota_images),
         allowed_types,
         max_pixels: args.max_pixels.or(file.max_pixels).unwrap_or(d.max_pixels),
         admin_password: args
@@ -842,6 +922,21 @@ fn sources_of(args: &ServeArgs, file: &FileConfig, data_dir_flag: bool) -> Sourc
         "max_images_per_key",
         a.max_images_per_key.is_some(),
         f.max_images_per_key.is_some(),
+    );
+    note(
+        "registration",
+        a.registration.is_some(),
+        f.registration.is_some(),
+    );
+    note(
+        "user_quota_bytes",
+        a.user_quota_bytes.is_some(),
+        f.user_quota_bytes.is_some(),
+    );
+    note(
+        "user_quota_images",
+        a.user_quota_images.is_some(),
+        f.user_quota_images.is_some(),
     );
     note(
         "allowed_types",

@@ -8,6 +8,7 @@ use hyper::StatusCode;
 
 use crate::lifecycle::LifecycleError;
 use crate::store::StoreError;
+use crate::store::quota::Refusal;
 
 /// Everything a handler can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +21,17 @@ pub enum AppError {
         code: &'static str,
         /// Short human text (a ShareX toast shows it).
         message: String,
+    },
+    /// 400 `storage_full` or `image_limit`, naming whose limit was reached:
+    /// `quota` is `"instance"` (the server's) or `"user"` (the account's).
+    #[error("{message}")]
+    QuotaReached {
+        /// Machine-readable reason.
+        code: &'static str,
+        /// Human text.
+        message: &'static str,
+        /// Whose limit.
+        quota: &'static str,
     },
     /// 413: refused from `Content-Length` before reading the body.
     #[error("file too large (limit {limit} bytes)")]
@@ -98,6 +110,7 @@ impl AppError {
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             AppError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
+            AppError::QuotaReached { code, .. } => (StatusCode::BAD_REQUEST, code),
             AppError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "file_too_large"),
             AppError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             AppError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
@@ -124,13 +137,29 @@ impl From<StoreError> for AppError {
             return AppError::DiskFull;
         }
         match e {
-            StoreError::StorageFull => AppError::BadRequest {
+            StoreError::StorageFull => AppError::QuotaReached {
                 code: "storage_full",
-                message: "storage limit reached".into(),
+                message: "storage limit reached",
+                quota: "instance",
             },
-            StoreError::ImageLimit => AppError::BadRequest {
+            StoreError::ImageLimit => AppError::QuotaReached {
                 code: "image_limit",
-                message: "image limit reached: delete images to upload more".into(),
+                message: "image limit reached: delete images to upload more",
+                quota: "instance",
+            },
+            StoreError::AccountQuota(Refusal::Bytes) => AppError::QuotaReached {
+                code: "storage_full",
+                message: "your storage quota is reached: delete images to upload more",
+                quota: "user",
+            },
+            StoreError::AccountQuota(Refusal::Images) => AppError::QuotaReached {
+                code: "image_limit",
+                message: "your image quota is reached: delete images to upload more",
+                quota: "user",
+            },
+            StoreError::Refused { code, message } => AppError::Conflict {
+                code,
+                message: message.into(),
             },
             StoreError::Io(e) if crate::store::blobs::is_unavailable(&e) => {
                 tracing::warn!(error = %e, "blob store unavailable");

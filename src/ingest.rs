@@ -184,6 +184,8 @@ pub enum Origin<'p> {
     Upload {
         /// Recorded on the image.
         uploader: Uploader,
+        /// The account the image belongs to (the key's owner, or the user).
+        owner: String,
         /// The upload key's hash, to mark it used.
         key_hash: Option<crate::secret::KeyHash>,
         /// The key's upload policy (`None` for a logged-in user).
@@ -192,7 +194,7 @@ pub enum Origin<'p> {
         asked: &'p Asked,
     },
     /// An offline tool (`import`, `adopt`): no uploader, no deletion token,
-    /// no expiry or view limit.
+    /// no expiry or view limit; owned by the oldest admin (none without one).
     Offline {
         /// Its upload time (the file's modification time).
         uploaded_at: i64,
@@ -359,6 +361,7 @@ impl<'a> Ingest<'a> {
         let (owner, key_hash, deletion_token) = match origin {
             Origin::Upload {
                 uploader,
+                owner: account,
                 key_hash,
                 policy: key,
                 asked,
@@ -385,6 +388,7 @@ impl<'a> Ingest<'a> {
                     private,
                     deletion_hash: secret::TokenHash::of(token.expose()),
                     uploader,
+                    account: Some(account),
                     expires_at,
                     max_views,
                 };
@@ -400,6 +404,7 @@ impl<'a> Ingest<'a> {
                     // Nobody holds a deletion token for it: delete it in the UI.
                     deletion_hash: secret::TokenHash::from_bytes(secret::random_bytes::<32>()),
                     uploader: Uploader::Import,
+                    account: None,
                     expires_at: None,
                     max_views: None,
                 };
@@ -422,12 +427,18 @@ impl<'a> Ingest<'a> {
             expires_at: owner.expires_at,
             max_views: owner.max_views,
             stripped: stripped.iter().map(|s| s.to_string()).collect(),
+            owner: owner.account.clone().unwrap_or_default(),
         };
-        let new = NewImage { record, key_hash };
+        let mut new = NewImage { record, key_hash };
         let (store, quota) = (self.store.clone(), self.quota);
-        let stored =
-            tokio::task::spawn_blocking(move || store.commit_upload_within(new, temp, &quota, now))
-                .await??;
+        let offline = owner.account.is_none();
+        let stored = tokio::task::spawn_blocking(move || {
+            if offline {
+                new.record.owner = store.oldest_admin()?.unwrap_or_default();
+            }
+            store.commit_upload_within(new, temp, &quota, now)
+        })
+        .await??;
         // Off the request path: the pool makes it after the response (or the
         // first request for it does, if the queue is full). Never fails the
         // upload.
@@ -453,6 +464,8 @@ struct Owner {
     private: bool,
     deletion_hash: secret::TokenHash,
     uploader: Uploader,
+    /// `None` for an offline tool: the oldest admin, looked up at commit.
+    account: Option<String>,
     expires_at: Option<i64>,
     max_views: Option<u64>,
 }

@@ -125,10 +125,12 @@ async fn sessions_are_listed_with_opaque_handles_and_end_one_by_one_or_all() {
         .store
         .put_user(
             "bob",
-            &pixbin::store::codec::UserRecord {
-                password_hash: pixbin::auth::password::hash("bob-password-1"),
-                created_at: 1,
-            },
+            &pixbin::store::codec::UserRecord::new(
+                pixbin::auth::password::hash("bob-password-1"),
+                pixbin::store::codec::Role::User,
+                (None, None),
+                1,
+            ),
         )
         .unwrap();
     let a = browser(&app, "admin", ADMIN_PASSWORD, "Browser A/1.0").await;

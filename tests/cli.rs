@@ -163,6 +163,43 @@ fn user_add_and_passwd() {
     assert_eq!(generated.trim().len(), 20);
     let missing = pixbin(&["user", "passwd", "bob"], dir.path());
     assert!(!missing.status.success());
+
+    // The first account is an admin, later ones users unless --role says;
+    // a key uploads for the account --user names (default the oldest admin).
+    assert!(pixbin(&["user", "add", "bob"], dir.path()).status.success());
+    let carol = pixbin(&["user", "add", "carol", "--role", "admin"], dir.path());
+    assert!(carol.status.success());
+    assert!(
+        !pixbin(&["user", "add", "dave", "--role", "root"], dir.path())
+            .status
+            .success()
+    );
+    assert!(
+        pixbin(&["key", "create", "--user", "bob"], dir.path())
+            .status
+            .success()
+    );
+    assert!(pixbin(&["key", "create"], dir.path()).status.success());
+    assert!(
+        !pixbin(&["key", "create", "--user", "nobody"], dir.path())
+            .status
+            .success()
+    );
+    let store = pixbin::store::Store::open(dir.path()).unwrap();
+    let role = |n: &str| store.user(n).unwrap().unwrap().role;
+    use pixbin::store::codec::Role;
+    assert_eq!(
+        [role("alice"), role("bob"), role("carol")],
+        [Role::Admin, Role::User, Role::Admin]
+    );
+    assert!(store.user("dave").unwrap().is_none());
+    let owners: Vec<String> = store
+        .list_keys(None)
+        .unwrap()
+        .into_iter()
+        .map(|k| k.owner)
+        .collect();
+    assert_eq!(owners, ["bob", "alice"]);
 }
 
 #[tokio::test]

@@ -2,14 +2,17 @@
 """kill -9 harness (SECURITY.md §3 M5, A38): pixbin never loses an acknowledged
 upload and never keeps an acknowledged delete, whatever instant it dies at.
 
-Each cycle starts `pixbin serve` on one data dir, checks that every upload
-acknowledged so far serves byte-exact and every acknowledged delete is gone,
-runs four client threads doing uploads (half of them duplicates of earlier
-payloads) and deletes, kills the server with SIGKILL after a random 0.05-2 s,
+Two accounts, alice and bob, each upload with their own key (made with
+`pixbin user add` and `pixbin key create --user` before the first start), so
+duplicates are shared across accounts. Each cycle starts `pixbin serve` on one
+data dir, checks that every upload acknowledged so far serves byte-exact and
+every acknowledged delete is gone, runs four client threads (two per account)
+doing uploads (half of them duplicates of earlier payloads, often the other
+account's) and deletes, kills the server with SIGKILL after a random 0.05-2 s,
 then runs `pixbin check` (only orphan blobs and stale temp files, which a crash
 may leave, are allowed), `pixbin gc`, and `pixbin check` again, which must be
-clean: every row has its blob with the right size and blake3, refcounts and
-totals match, no orphan, no temp.
+clean: every row has its blob with the right size and blake3, refcounts,
+totals and each account's usage match, no orphan, no temp.
 
 Standard library only. Usage:
     python3 tests/crash_harness.py --binary target/debug/pixbin --cycles 30
@@ -74,15 +77,12 @@ class Server:
             env=dict(os.environ, PIXBIN_LOG="warn", PIXBIN_ADMIN_PASSWORD="harness-password-1"),
             text=True,
         )
-        self.key = None
         self.addr = None
         deadline = time.time() + 60
         while time.time() < deadline:
             line = self.proc.stdout.readline()
             if not line:
                 raise SystemExit(f"server exited before listening (code {self.proc.wait()})")
-            if line.startswith("created upload key: "):
-                self.key = line.split(": ", 1)[1].strip()
             if line.startswith("pixbin listening on http://"):
                 host, port = line.strip().rsplit("/", 1)[1].rsplit(":", 1)
                 self.addr = (host, int(port))
@@ -109,8 +109,8 @@ class State:
         self.deletes = 0
 
 
-def client(server, state, stop, rng, max_side):
-    headers_auth = {"Authorization": f"Bearer {server.key}"}
+def client(server, key, state, stop, rng, max_side):
+    headers_auth = {"Authorization": f"Bearer {key}"}
     while not stop.is_set():
         try:
             with state.lock:
@@ -198,6 +198,29 @@ def pixbin(binary, *args):
     )
 
 
+ACCOUNTS = ("alice", "bob")
+
+
+def make_accounts(binary, data):
+    """Creates the two accounts and a key for each; returns {name: key}."""
+    keys = {}
+    for name in ACCOUNTS:
+        r = subprocess.run(
+            [binary, "user", "add", name, "--role", "user", "--password-stdin", "--data-dir", data],
+            input="harness-password-2\n",
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, PIXBIN_LOG="warn"),
+        )
+        if r.returncode != 0:
+            raise SystemExit(f"user add {name}: {r.stderr}")
+        k = pixbin(binary, "key", "create", "--user", name, "--name", name, "--data-dir", data)
+        if k.returncode != 0:
+            raise SystemExit(f"key create --user {name}: {k.stderr}")
+        keys[name] = k.stdout.strip().splitlines()[-1]
+    return keys
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--binary", default="target/debug/pixbin")
@@ -215,12 +238,11 @@ def main():
     log = open(os.path.join(work, "server.log"), "w")
     state = State()
     state.failure = None
-    key = None
     began = time.time()
     try:
+        keys = make_accounts(args.binary, data)
         for cycle in range(1, args.cycles + 1):
             server = Server(args.binary, data, log)
-            key = server.key = server.key or key
             stale = stale_temps(data, server.started)
             if stale:
                 raise SystemExit(f"cycle {cycle}: temp files survived start-up: {stale}")
@@ -229,9 +251,16 @@ def main():
             workers = [
                 threading.Thread(
                     target=client,
-                    args=(server, state, stop, random.Random(rng.random()), args.max_side),
+                    args=(
+                        server,
+                        keys[ACCOUNTS[i % len(ACCOUNTS)]],
+                        state,
+                        stop,
+                        random.Random(rng.random()),
+                        args.max_side,
+                    ),
                 )
-                for _ in range(args.threads)
+                for i in range(args.threads)
             ]
             for w in workers:
                 w.start()
@@ -262,7 +291,6 @@ def main():
                 flush=True,
             )
         server = Server(args.binary, data, log)
-        server.key = key
         live, gone = verify(server, state)
         server.kill()
         print(

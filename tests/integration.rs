@@ -46,3 +46,5 @@ mod security;
 mod media;
 // Check, GC, backup/restore, import, start-up refusals, metrics, logs, systemd, A36–A41.
 mod ops;
+// Many accounts: upgrade in place, the authorization matrix, quotas, invites.
+mod users;

@@ -47,7 +47,9 @@ pub async fn check_password(
         .hashing
         .run(move || -> Result<bool, AppError> {
             Ok(match store.user(&name)? {
-                Some(u) => password::verify(password.expose(), &u.password_hash),
+                // A disabled account's right password is refused like a
+                // wrong one, after the same work.
+                Some(u) => password::verify(password.expose(), &u.password_hash) && !u.disabled,
                 None => password::verify_unknown_user(password.expose()),
             })
         })

@@ -22,7 +22,7 @@ pub async fn actor_of(
 ) -> Result<Option<Actor>, AppError> {
     Ok(guard::session_of(state, req)
         .await?
-        .map(|s| Actor::of_session(&s.username)))
+        .map(|s| Actor::new(&s.username, s.role)))
 }
 
 /// The album and its shown images; 404 when it does not exist, has expired,

@@ -56,10 +56,11 @@ pub fn error_response(err: &AppError) -> Response<Body> {
         }
         other => other.to_string(),
     };
-    let mut res = json(
-        status,
-        &serde_json::json!({ "error": message, "code": code }),
-    );
+    let mut body = serde_json::json!({ "error": message, "code": code });
+    if let AppError::QuotaReached { quota, .. } = err {
+        body["quota"] = (*quota).into();
+    }
+    let mut res = json(status, &body);
     if let AppError::RateLimited { retry_after } | AppError::Busy { retry_after } = err {
         res.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));

@@ -14,10 +14,12 @@ use crate::error::AppError;
 use crate::http::assets::UI_CSP;
 use crate::http::body::{Body, error_response};
 use crate::http::client_ip::{self, ClientAddr, PeerAddr};
-use crate::http::guard::{SessionCtx, require_session, require_session_csrf, session_of};
+use crate::http::guard::{
+    SessionCtx, admin_only, require_admin, require_session, require_session_csrf, session_of,
+};
 use crate::http::handlers::{
     account, admin, albums, auth, backup, downloads, gallery, health, images, integrity, keys,
-    metrics, serve, settings, stats, thumbs, upload,
+    metrics, register, serve, settings, stats, thumbs, upload, users,
 };
 use crate::http::origin;
 use crate::http::pages;
@@ -36,6 +38,12 @@ async fn authorize(
     match route.access() {
         Access::Session => require_session(state, req).await.map(Some),
         Access::SessionCsrf => require_session_csrf(state, req).await.map(Some),
+        Access::Admin => require_admin(state, req).await.map(Some),
+        Access::AdminCsrf => {
+            let ctx = require_session_csrf(state, req).await?;
+            admin_only(&ctx)?;
+            Ok(Some(ctx))
+        }
         Access::SessionCsrfOrDeleteToken => {
             let has_token = matches!(query::param(req.uri().query(), "token"), Ok(Some(_)));
             if has_token && session_of(state, req).await?.is_none() {
@@ -48,7 +56,8 @@ async fn authorize(
         | Access::DeleteToken
         | Access::UploadKeyOrSession
         | Access::MetricsToken
-        | Access::SessionOrControl
+        | Access::AdminOrControl
+        | Access::LinkToken
         | Access::Control
         | Access::AlbumLink => Ok(None),
     }
@@ -68,17 +77,17 @@ async fn run(
     let ctx = authorize(state, &route, &req).await?;
     match route {
         Route::Public(u, t) => serve::public(state, u, t, &req).await,
-        Route::Proxy(u, t) => serve::proxy(state, u, t, &req).await,
+        Route::Proxy(u, t) => serve::proxy(state, &session(ctx)?, (u, t), &req).await,
         Route::Thumb(u, t) => thumbs::public(state, u, t, &req).await,
-        Route::ProxyThumb(u, t) => thumbs::proxy(state, u, t, &req).await,
+        Route::ProxyThumb(u, t) => thumbs::proxy(state, &session(ctx)?, (u, t), &req).await,
         Route::Upload => upload::upload(state, req).await,
-        Route::List => images::list(state, &req).await,
-        Route::Image(r) => images::details(state, r).await,
-        Route::EditImage(r) => images::edit(state, r, req).await,
-        Route::Privacy(r) => images::privacy(state, r, req).await,
-        Route::RotateKey(r) => images::rotate_key(state, r).await,
+        Route::List => images::list(state, &session(ctx)?, &req).await,
+        Route::Image(r) => images::details(state, &session(ctx)?, r).await,
+        Route::EditImage(r) => images::edit(state, &session(ctx)?, r, req).await,
+        Route::Privacy(r) => images::privacy(state, &session(ctx)?, r, req).await,
+        Route::RotateKey(r) => images::rotate_key(state, &session(ctx)?, r).await,
         Route::Delete(u) => match ctx {
-            Some(_) => images::delete(state, u).await,
+            Some(ctx) => images::delete(state, &ctx, u).await,
             None => images::delete_with_token(state, u, &req).await,
         },
         Route::DeletePage(u) => images::delete_page(state, u, &req).await,
@@ -93,10 +102,10 @@ async fn run(
         Route::Session => Ok(auth::info(state, &session(ctx)?)),
         Route::Settings => Ok(settings::get(state)),
         Route::EditSettings => settings::put(state, req).await,
-        Route::ListKeys => keys::list(state).await,
-        Route::CreateKey => keys::create(state, req).await,
-        Route::RevokeKey(id) => keys::revoke(state, id).await,
-        Route::Stats(r) => stats::handle(state, r, &req).await,
+        Route::ListKeys => keys::list(state, &session(ctx)?, &req).await,
+        Route::CreateKey => keys::create(state, &session(ctx)?, req).await,
+        Route::RevokeKey(id) => keys::revoke(state, &session(ctx)?, id).await,
+        Route::Stats(r) => stats::handle(state, &session(ctx)?, r, &req).await,
         Route::Health => Ok(health::healthz()),
         Route::Ready => health::readyz(state).await,
         Route::OpenApi => Ok(crate::http::openapi::document()),
@@ -105,6 +114,20 @@ async fn run(
         Route::Integrity => integrity::status(state, &req).await,
         Route::IntegrityBlobs => integrity::blobs(state, &req).await,
         Route::IntegrityRepaired => integrity::repaired(state, req).await,
+        Route::Me => users::me(state, &session(ctx)?).await,
+        Route::ListUsers => users::list(state).await,
+        Route::CreateUser => users::create(state, req).await,
+        Route::User(name) => users::get(state, name).await,
+        Route::EditUser(name) => users::edit(state, name, req).await,
+        Route::DeleteUser(name) => users::delete(state, name, &req).await,
+        Route::ResetLink(name) => users::reset_link(state, &session(ctx)?, name, req).await,
+        Route::ListInvites => users::invites(state).await,
+        Route::CreateInvite => users::create_invite(state, &session(ctx)?, req).await,
+        Route::RevokeInvite(id) => users::revoke_invite(state, id).await,
+        Route::Register => register::register(state, req).await,
+        Route::RedeemReset => register::redeem_reset(state, req).await,
+        Route::InvitePage => register::invite_page(state, req).await,
+        Route::ResetPage => register::reset_page(state, req).await,
         Route::Root => Ok(admin::root()),
         Route::AdminPage => Ok(admin::page(state)),
         Route::AdminAsset(path) => admin::asset(state, &path),
@@ -145,6 +168,12 @@ fn refuse_cross_site(
             | Route::AddToAlbum(_)
             | Route::SetAlbumImages(_)
             | Route::ZipImages
+            | Route::CreateUser
+            | Route::EditUser(_)
+            | Route::ResetLink(_)
+            | Route::CreateInvite
+            | Route::Register
+            | Route::RedeemReset
     ) {
         origin::require_json(req.headers())?;
     }
@@ -240,7 +269,9 @@ pub async fn handle(
             | Route::DeleteConfirm(_)
             | Route::Gallery(_)
             | Route::AlbumIndex
-            | Route::ImagePage(_),
+            | Route::ImagePage(_)
+            | Route::InvitePage
+            | Route::ResetPage,
         ) => Kind::Page,
         _ => Kind::Api,
     };

@@ -1,7 +1,12 @@
-//! The guards in front of handlers: the session of a request, its CSRF token,
-//! upload credentials (an upload key or a session), the control token presented
-//! from this machine, and the key rule of public image links. `dispatch` applies
-//! them per route; a handler that checks its own credentials calls them here.
+//! The guards in front of handlers: the session of a request (only while its
+//! account is enabled), its CSRF token, the admin role, upload credentials (an
+//! upload key or a session), the control token presented from this machine,
+//! the key rule of public image links, and ownership: which images, keys and
+//! statistics a session may see. `dispatch` applies them per route; a handler
+//! that checks its own credentials, or names an object, calls them here.
+//!
+//! Ownership answers one way for everything a session may not see: the same
+//! 404 as a missing object, so another account's images cannot be probed.
 
 use hyper::Request;
 use hyper::body::Incoming;
@@ -9,20 +14,23 @@ use hyper::header::{self, HeaderMap};
 
 use crate::auth::{session, upload_key};
 use crate::clock;
-use crate::error::AppError;
+use crate::error::{AppError, OptionExt};
 use crate::http::client_ip;
 use crate::http::image_json::decode_key;
 use crate::http::query;
+use crate::http::router::ImageRef;
 use crate::secret::{self, KeyHash, Secret, TokenHash};
 use crate::state::AppState;
 use crate::store::StoredImage;
-use crate::store::codec::Uploader;
+use crate::store::codec::{Role, Uploader};
 
 /// Who is uploading, once known.
 #[derive(Debug, Clone)]
 pub struct UploadAuth {
     /// Recorded on the image.
     pub uploader: Uploader,
+    /// The account the image will belong to.
+    pub owner: String,
     /// The upload key's hash, to mark it used.
     pub key_hash: Option<KeyHash>,
     /// The key's upload policy (`None` for a logged-in user).
@@ -40,6 +48,117 @@ pub struct SessionCtx {
     pub username: String,
     /// Unix ms.
     pub expires_at: i64,
+    /// The account's role.
+    pub role: Role,
+}
+
+impl SessionCtx {
+    /// Whether the account is an admin.
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// Whose objects a listing shows: `None` (everyone's) for an admin, the
+    /// account's own otherwise.
+    pub fn scope(&self) -> Option<&str> {
+        (!self.is_admin()).then_some(self.username.as_str())
+    }
+
+    /// Whether the session may see and manage an object of `owner`.
+    pub fn may_see(&self, owner: &str) -> bool {
+        self.is_admin() || self.username == owner
+    }
+}
+
+/// The image `r` names, when `ctx` may see it. Unknown, and another
+/// account's, are the same 404; a malformed reference is a 400 whoever asks.
+pub async fn visible_image(
+    state: &AppState,
+    ctx: &SessionCtx,
+    r: ImageRef,
+) -> Result<StoredImage, AppError> {
+    let img = state
+        .blocking(move |s| match r {
+            ImageRef::Id(id) => s.image(id),
+            ImageRef::Uuid(u) => s.image_by_uuid(u.as_bytes()),
+            ImageRef::Malformed => Ok(None),
+        })
+        .await?;
+    if r == ImageRef::Malformed {
+        return Err(AppError::bad_request(
+            "image id must be a positive number or a uuid",
+        ));
+    }
+    let img = img.or_not_found()?;
+    check_visible(ctx, &img)?;
+    Ok(img)
+}
+
+/// The same 404 as a missing image unless `ctx` may see `img`.
+pub fn check_visible(ctx: &SessionCtx, img: &StoredImage) -> Result<(), AppError> {
+    if ctx.may_see(&img.record.owner) {
+        Ok(())
+    } else {
+        Err(AppError::NotFound)
+    }
+}
+
+/// Whose objects a listing (images, keys, statistics) shows, from its
+/// `user` parameter: absent is everyone's for an admin and the account's
+/// own otherwise; `*` is everyone's and a name is that account's, for an
+/// admin only (anyone else asking for another account gets 403, whether it
+/// exists or not). `None` means everyone's.
+pub fn scope_of(ctx: &SessionCtx, query: Option<&str>) -> Result<Option<String>, AppError> {
+    let asked = query::param(query, "user")
+        .map_err(|_| AppError::bad_request("malformed user parameter"))?
+        .filter(|u| !u.is_empty());
+    match asked.as_deref() {
+        None => Ok(ctx.scope().map(str::to_string)),
+        Some(u) if u == ctx.username => Ok(Some(u.to_string())),
+        Some(u) => {
+            admin_only(ctx)?;
+            Ok((u != "*").then(|| u.to_string()))
+        }
+    }
+}
+
+/// Requires a session of an admin; any other session gets 403.
+pub async fn require_admin(
+    state: &AppState,
+    req: &Request<Incoming>,
+) -> Result<SessionCtx, AppError> {
+    let ctx = require_session(state, req).await?;
+    admin_only(&ctx)?;
+    Ok(ctx)
+}
+
+/// 403 unless the session is an admin's.
+pub fn admin_only(ctx: &SessionCtx) -> Result<(), AppError> {
+    if ctx.is_admin() {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden {
+            code: "admin_only",
+            message: "only an admin may do this",
+        })
+    }
+}
+
+/// The control token from this machine, or else an admin's session: for
+/// instance-wide operations (backup, integrity). A bearer token that is not
+/// the control token is 401.
+pub async fn admin_or_control(state: &AppState, req: &Request<Incoming>) -> Result<(), AppError> {
+    if bearer(req.headers()).is_some() {
+        return if local_control(state, req) {
+            Ok(())
+        } else {
+            Err(AppError::Unauthorized)
+        };
+    }
+    match session_of(state, req).await? {
+        Some(ctx) => admin_only(&ctx),
+        None => Err(AppError::Unauthorized),
+    }
 }
 
 /// The session of the request's cookie, if it names a live one.
@@ -52,20 +171,25 @@ pub async fn session_of(
     };
     let hash = TokenHash::of(token.expose());
     let now = clock::now_ms();
-    let rec = state.blocking(move |s| s.session(&hash, now)).await?;
+    // The account is read with the session: a disabled or deleted account's
+    // sessions stop at its next request.
+    let rec = state
+        .blocking(move |s| s.session_account(&hash, now))
+        .await?;
     if rec
         .as_ref()
-        .is_some_and(|r| now - r.last_seen_at >= session::TOUCH_EVERY_MS)
+        .is_some_and(|(r, _)| now - r.last_seen_at >= session::TOUCH_EVERY_MS)
     {
         // Activity for the account page's session list, at most every few
         // minutes per session.
         state.blocking(move |s| s.touch_session(&hash, now)).await?;
     }
-    Ok(rec.map(|r| SessionCtx {
+    Ok(rec.map(|(r, u)| SessionCtx {
         token,
         token_hash: hash,
         username: r.username,
         expires_at: r.expires_at,
+        role: u.role,
     }))
 }
 
@@ -114,11 +238,13 @@ pub async fn require_session_csrf(
 pub async fn upload_auth_from_key(state: &AppState, key: &str) -> Result<UploadAuth, AppError> {
     let key = upload_key::valid(key).map_err(|_| AppError::Unauthorized)?;
     let hash = upload_key::hash(key.expose());
-    let rec = state.blocking(move |s| s.key_by_hash(&hash)).await?;
+    // Refused like an unknown key while its account is disabled.
+    let rec = state.blocking(move |s| s.live_key(&hash)).await?;
     // The lookup is by digest, so no secret is compared byte by byte.
     match rec {
         Some(k) => Ok(UploadAuth {
             uploader: Uploader::Key(k.id),
+            owner: k.owner,
             key_hash: Some(hash),
             policy: Some(k.policy),
         }),
@@ -141,6 +267,7 @@ pub async fn upload_auth_from_headers(
     if let Some(ctx) = session_of(state, req).await? {
         require_csrf(&ctx, req)?;
         return Ok(Some(UploadAuth {
+            owner: ctx.username.clone(),
             uploader: Uploader::User(ctx.username),
             key_hash: None,
             policy: None,

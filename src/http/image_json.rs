@@ -41,6 +41,8 @@ pub struct ImageJson {
     expires_at: Option<String>,
     max_views: Option<u64>,
     views_left: Option<u64>,
+    /// The account the image belongs to (empty: none, admins only).
+    owner: String,
 }
 
 /// The `?key=` value of a private image.
@@ -114,6 +116,7 @@ pub fn image_json(state: &AppState, img: &StoredImage, deletion_token: Option<&s
         expires_at: r.expires_at.map(clock::rfc3339),
         max_views: r.max_views,
         views_left: img.views_left(),
+        owner: r.owner.clone(),
     }
 }
 

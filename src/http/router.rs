@@ -63,8 +63,16 @@ pub enum Access {
     UploadKeyOrSession,
     /// `PIXBIN_METRICS_TOKEN` when set, else a local unproxied peer (handler).
     MetricsToken,
-    /// A session, or the control token from this machine (handler).
-    SessionOrControl,
+    /// A live session of an admin; other sessions get 403
+    /// (`guard::require_admin`).
+    Admin,
+    /// An admin's session and its `X-CSRF-Token`.
+    AdminCsrf,
+    /// An invite or password-reset link's token, or open registration
+    /// (checked by the handler).
+    LinkToken,
+    /// An admin's session, or the control token from this machine (handler).
+    AdminOrControl,
     /// The control token from this machine only (handler).
     Control,
     /// Anyone for a shared (public or unlisted) album; its owner's session
@@ -145,6 +153,34 @@ pub enum Route {
     IntegrityBlobs,
     /// `POST /api/integrity/repaired` (the local control token)
     IntegrityRepaired,
+    /// `GET /api/me`: the session's own account, usage and quota
+    Me,
+    /// `GET /api/users`
+    ListUsers,
+    /// `POST /api/users`
+    CreateUser,
+    /// `GET /api/users/{name}`
+    User(String),
+    /// `PATCH /api/users/{name}`: role, disabled, quotas
+    EditUser(String),
+    /// `DELETE /api/users/{name}?images=delete|transfer&to=`
+    DeleteUser(String),
+    /// `POST /api/users/{name}/password-reset`: a one-time link
+    ResetLink(String),
+    /// `GET /api/invites`
+    ListInvites,
+    /// `POST /api/invites`
+    CreateInvite,
+    /// `DELETE /api/invites/{id}`
+    RevokeInvite(u64),
+    /// `POST /api/register` `{name, password, invite?}`
+    Register,
+    /// `POST /api/password-reset` `{token, password}`
+    RedeemReset,
+    /// `GET|POST /invite?token=`: the invitee's page and its form
+    InvitePage,
+    /// `GET|POST /reset-password?token=`: the reset page and its form
+    ResetPage,
     /// `GET /` -> the admin UI
     Root,
     /// `GET /admin/...` page routes (the UI's entry page)
@@ -216,6 +252,17 @@ fn is_canonical_uuid(s: &str) -> bool {
         })
 }
 
+/// An account name as accounts are created: 1 to 64 of `A-Z a-z 0-9 . _ -`,
+/// not starting with a dot. Such a name is its own path segment, never
+/// needs escaping, and cannot be `*` (a listing's "everyone").
+pub fn is_account_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && !s.starts_with('.')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 /// Parses a canonical uuid (lowercase, hyphenated) and nothing else.
 pub fn parse_uuid(s: &str) -> Option<Uuid> {
     if is_canonical_uuid(s) {
@@ -271,12 +318,19 @@ impl Route {
             Route::EditImage(_) | Route::Privacy(_) | Route::RotateKey(_) => SessionCsrf,
             Route::Refresh | Route::Logout | Route::LogoutAll => SessionCsrf,
             Route::AccountPassword | Route::EndSession(_) => SessionCsrf,
-            Route::EditSettings | Route::CreateKey | Route::RevokeKey(_) => SessionCsrf,
+            Route::CreateKey | Route::RevokeKey(_) => SessionCsrf,
+            Route::EditSettings => AdminCsrf,
             Route::Delete(_) => SessionCsrfOrDeleteToken,
             Route::DeletePage(_) | Route::DeleteConfirm(_) => DeleteToken,
             Route::Upload => UploadKeyOrSession,
             Route::Metrics => MetricsToken,
-            Route::Backup | Route::Integrity => SessionOrControl,
+            Route::Backup | Route::Integrity => AdminOrControl,
+            Route::Me => Session,
+            Route::ListUsers | Route::User(_) | Route::ListInvites => Admin,
+            Route::CreateUser | Route::EditUser(_) | Route::DeleteUser(_) => AdminCsrf,
+            Route::ResetLink(_) | Route::CreateInvite | Route::RevokeInvite(_) => AdminCsrf,
+            Route::Register | Route::RedeemReset => LinkToken,
+            Route::InvitePage | Route::ResetPage => LinkToken,
             Route::IntegrityBlobs | Route::IntegrityRepaired => Control,
             Route::Albums | Route::Album(_) => Session,
             Route::CreateAlbum | Route::EditAlbum(_) | Route::DeleteAlbum(_) => SessionCsrf,
@@ -325,6 +379,20 @@ impl Route {
             Route::Integrity => "integrity",
             Route::IntegrityBlobs => "integrity_blobs",
             Route::IntegrityRepaired => "integrity_repaired",
+            Route::Me => "me",
+            Route::ListUsers => "list_users",
+            Route::CreateUser => "create_user",
+            Route::User(_) => "user",
+            Route::EditUser(_) => "edit_user",
+            Route::DeleteUser(_) => "delete_user",
+            Route::ResetLink(_) => "reset_link",
+            Route::ListInvites => "list_invites",
+            Route::CreateInvite => "create_invite",
+            Route::RevokeInvite(_) => "revoke_invite",
+            Route::Register => "register",
+            Route::RedeemReset => "redeem_reset",
+            Route::InvitePage => "invite_page",
+            Route::ResetPage => "reset_page",
             Route::Root => "root",
             Route::AdminPage => "admin_page",
             Route::AdminAsset(_) => "admin_asset",
@@ -403,6 +471,25 @@ pub fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
             };
         }
         "/admin" => return only(get, Route::AdminPage),
+        "/api/me" => return only(get, Route::Me),
+        "/api/register" => return only(post, Route::Register),
+        "/api/password-reset" => return only(post, Route::RedeemReset),
+        "/invite" => return only(get || post, Route::InvitePage),
+        "/reset-password" => return only(get || post, Route::ResetPage),
+        "/api/users" => {
+            return match *method {
+                Method::GET | Method::HEAD => Ok(Route::ListUsers),
+                Method::POST => Ok(Route::CreateUser),
+                _ => Err(MethodNotAllowed),
+            };
+        }
+        "/api/invites" => {
+            return match *method {
+                Method::GET | Method::HEAD => Ok(Route::ListInvites),
+                Method::POST => Ok(Route::CreateInvite),
+                _ => Err(MethodNotAllowed),
+            };
+        }
         "/api/stats" => return only(get, Route::Stats(StatsRoute::Summary)),
         "/api/stats/views" => return only(get, Route::Stats(StatsRoute::Views)),
         "/api/stats/countries" => return only(get, Route::Stats(StatsRoute::Countries)),
@@ -510,6 +597,36 @@ pub fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
             *method == Method::DELETE,
             Route::EndSession(rest.to_string()),
         );
+    }
+    if let Some(rest) = path.strip_prefix("/api/users/") {
+        let (name, tail) = match rest.split_once('/') {
+            Some((n, t)) => (n, Some(t)),
+            None => (rest, None),
+        };
+        if !is_account_name(name) {
+            return Err(NotFound);
+        }
+        let name = name.to_string();
+        return match (tail, method) {
+            (None, &Method::GET | &Method::HEAD) => Ok(Route::User(name)),
+            (None, &Method::PATCH) => Ok(Route::EditUser(name)),
+            (None, &Method::DELETE) => Ok(Route::DeleteUser(name)),
+            (None, _) => Err(MethodNotAllowed),
+            (Some("password-reset"), &Method::POST) => Ok(Route::ResetLink(name)),
+            (Some("password-reset"), _) => Err(MethodNotAllowed),
+            (Some(_), _) => Err(NotFound),
+        };
+    }
+    if let Some(rest) = path.strip_prefix("/api/invites/") {
+        let id = rest
+            .parse::<u64>()
+            .ok()
+            .filter(|_| rest.bytes().all(|b| b.is_ascii_digit()));
+        return match (id, method) {
+            (Some(id), &Method::DELETE) => Ok(Route::RevokeInvite(id)),
+            (Some(_), _) => Err(MethodNotAllowed),
+            (None, _) => Err(NotFound),
+        };
     }
     if let Some(rest) = path.strip_prefix("/api/keys/") {
         let id = rest
@@ -723,7 +840,7 @@ mod tests {
             (Method::DELETE, "/api/sessions/abc".into(), SessionCsrf),
             (Method::POST, "/api/logout-all".into(), SessionCsrf),
             (Method::GET, "/api/settings".into(), Session),
-            (Method::PUT, "/api/settings".into(), SessionCsrf),
+            (Method::PUT, "/api/settings".into(), AdminCsrf),
             (Method::GET, "/api/keys".into(), Session),
             (Method::POST, "/api/keys".into(), SessionCsrf),
             (Method::DELETE, "/api/keys/3".into(), SessionCsrf),
@@ -733,8 +850,26 @@ mod tests {
             (Method::GET, "/readyz".into(), Open),
             (Method::GET, "/api/openapi.json".into(), Open),
             (Method::GET, "/metrics".into(), MetricsToken),
-            (Method::GET, "/api/backup".into(), SessionOrControl),
-            (Method::GET, "/api/integrity".into(), SessionOrControl),
+            (Method::GET, "/api/backup".into(), AdminOrControl),
+            (Method::GET, "/api/integrity".into(), AdminOrControl),
+            (Method::GET, "/api/me".into(), Session),
+            (Method::GET, "/api/users".into(), Admin),
+            (Method::POST, "/api/users".into(), AdminCsrf),
+            (Method::GET, "/api/users/bob".into(), Admin),
+            (Method::PATCH, "/api/users/bob".into(), AdminCsrf),
+            (Method::DELETE, "/api/users/bob".into(), AdminCsrf),
+            (
+                Method::POST,
+                "/api/users/bob/password-reset".into(),
+                AdminCsrf,
+            ),
+            (Method::GET, "/api/invites".into(), Admin),
+            (Method::POST, "/api/invites".into(), AdminCsrf),
+            (Method::DELETE, "/api/invites/4".into(), AdminCsrf),
+            (Method::POST, "/api/register".into(), LinkToken),
+            (Method::POST, "/api/password-reset".into(), LinkToken),
+            (Method::GET, "/invite".into(), LinkToken),
+            (Method::POST, "/reset-password".into(), LinkToken),
             (Method::GET, "/api/integrity/blobs".into(), Control),
             (Method::POST, "/api/integrity/repaired".into(), Control),
             (Method::GET, "/".into(), Open),

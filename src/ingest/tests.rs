@@ -78,6 +78,7 @@ async fn an_accepted_image_is_stored_as_received_with_its_row() {
     };
     let origin = Origin::Upload {
         uploader: Uploader::User("admin".into()),
+        owner: "admin".into(),
         key_hash: None,
         policy: None,
         asked: &asked,

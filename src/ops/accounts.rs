@@ -10,7 +10,7 @@ use crate::auth::{password, upload_key};
 use crate::clock;
 use crate::ops::commands::open_store;
 use crate::store::blobs::storage::Storage;
-use crate::store::codec::{KeyPolicy, UserRecord};
+use crate::store::codec::{KeyPolicy, Role, UserRecord};
 
 /// What `pixbin key create` asks of the new key's uploads.
 #[derive(Debug, Clone, Default)]
@@ -25,6 +25,8 @@ pub struct KeyOptions<'a> {
     pub private_by_default: bool,
     /// Always private.
     pub force_private: bool,
+    /// The account whose uploads it makes (`--user`; default the oldest admin).
+    pub owner: Option<&'a str>,
 }
 
 fn read_password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
@@ -40,14 +42,16 @@ fn read_password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
     Ok((pw, false))
 }
 
-/// `pixbin user add` (`adding`) or `pixbin user passwd`: sets the password of
-/// a new or an existing account; a generated one is printed on stdout.
+/// `pixbin user add` (`adding`, with a role) or `pixbin user passwd`: sets
+/// the password of a new or an existing account; a generated one is printed
+/// on stdout. Without a role, the first account is an admin and later ones
+/// are users.
 pub fn put_user(
     dir: &Path,
     storage: &Storage,
     name: &str,
     password_stdin: bool,
-    adding: bool,
+    adding: Option<Option<Role>>,
 ) -> anyhow::Result<()> {
     if name.is_empty()
         || name.len() > 64
@@ -57,28 +61,30 @@ pub fn put_user(
     }
     let store = open_store(dir, storage)?;
     let exists = store.user(name)?.is_some();
-    if adding && exists {
+    if adding.is_some() && exists {
         bail!("account {name:?} already exists (use `pixbin user passwd`)");
     }
-    if !adding && !exists {
+    if adding.is_none() && !exists {
         bail!("no account named {name:?}");
     }
     let (pw, generated) = read_password(password_stdin)?;
-    store.put_user(
-        name,
-        &UserRecord {
-            password_hash: password::hash(&pw),
-            created_at: clock::now_ms(),
-        },
-    )?;
-    eprintln!(
-        "{} account {name:?}",
-        if adding {
-            "created"
-        } else {
-            "updated the password of"
+    let hash = password::hash(&pw);
+    match adding {
+        Some(role) => {
+            let role = match role {
+                Some(r) => r,
+                None if store.user_count()? == 0 => Role::Admin,
+                None => Role::User,
+            };
+            let rec = UserRecord::new(hash, role, (None, None), clock::now_ms());
+            store.create_user(name, &rec)?;
+            eprintln!("created {} account {name:?}", role.as_str());
         }
-    );
+        None => {
+            store.set_password(name, hash)?;
+            eprintln!("updated the password of account {name:?}");
+        }
+    }
     if generated {
         println!("{pw}");
     }
@@ -99,17 +105,22 @@ pub fn create_key(dir: &Path, storage: &Storage, opts: &KeyOptions<'_>) -> anyho
         force_private: opts.force_private,
     };
     let store = open_store(dir, storage)?;
+    let owner = match opts.owner {
+        Some(o) if store.user(o)?.is_some() => o.to_string(),
+        Some(o) => bail!("no account named {o:?}"),
+        None => store.oldest_admin()?.unwrap_or_default(),
+    };
     let key = upload_key::generate();
     let rec = store.create_key(
         &upload_key::hash(key.expose()),
-        opts.name,
+        (opts.name, &owner),
         &upload_key::display_prefix(key.expose()),
         clock::now_ms(),
         policy,
     )?;
     eprintln!(
-        "created upload key {} ({}); it is shown only now:",
-        rec.id, rec.name
+        "created upload key {} ({}) of account {:?}; it is shown only now:",
+        rec.id, rec.name, rec.owner
     );
     println!("{}", key.expose());
     Ok(())
@@ -119,18 +130,19 @@ pub fn create_key(dir: &Path, storage: &Storage, opts: &KeyOptions<'_>) -> anyho
 pub fn list_keys(dir: &Path, storage: &Storage) -> anyhow::Result<()> {
     let store = open_store(dir, storage)?;
     println!(
-        "{:>4}  {:<10}  {:<20}  {:<20}  name",
-        "id", "prefix", "created", "last used"
+        "{:>4}  {:<10}  {:<20}  {:<20}  {:<16}  name",
+        "id", "prefix", "created", "last used", "account"
     );
-    for k in store.list_keys()? {
+    for k in store.list_keys(None)? {
         println!(
-            "{:>4}  {:<10}  {:<20}  {:<20}  {}",
+            "{:>4}  {:<10}  {:<20}  {:<20}  {:<16}  {}",
             k.id,
             k.prefix,
             clock::rfc3339(k.created_at),
             k.last_used_at
                 .map(clock::rfc3339)
                 .unwrap_or_else(|| "never".into()),
+            k.owner,
             k.name
         );
     }
@@ -140,7 +152,7 @@ pub fn list_keys(dir: &Path, storage: &Storage) -> anyhow::Result<()> {
 /// `pixbin key revoke <id>`.
 pub fn revoke_key(dir: &Path, storage: &Storage, id: u64) -> anyhow::Result<()> {
     let store = open_store(dir, storage)?;
-    if !store.revoke_key(id)? {
+    if !store.revoke_key(id, None)? {
         bail!("no upload key with id {id}");
     }
     eprintln!("revoked upload key {id}");

@@ -20,7 +20,7 @@ use anyhow::{Context, bail};
 use super::archive::{FORMAT, ROOT, Summary, parse_blob_member};
 use crate::store::blobs::{BlobHash, BlobStore, FsBlobStore, hex, parse_hex};
 use crate::store::check::CheckOptions;
-use crate::store::meta::SCHEMA_VERSION;
+use crate::store::meta::{SCHEMA_VERSION, UPGRADES_FROM};
 use crate::store::{Store, identity, keyseal, perms};
 
 /// What the manifest promises.
@@ -139,9 +139,11 @@ fn read_archive(file: &Path, target: Option<&Target<'_>>) -> anyhow::Result<Summ
         }
         parse_manifest(first)?
     };
-    if manifest.schema != SCHEMA_VERSION {
+    // An older schema is upgraded in place by the first start, as if the
+    // data directory had never left.
+    if !(UPGRADES_FROM..=SCHEMA_VERSION).contains(&manifest.schema) {
         bail!(
-            "this backup has database schema {}, this pixbin understands {SCHEMA_VERSION}; restore it with the pixbin release that made it",
+            "this backup has database schema {}, this pixbin understands {UPGRADES_FROM} to {SCHEMA_VERSION}; restore it with the pixbin release that made it",
             manifest.schema
         );
     }

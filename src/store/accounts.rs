@@ -1,7 +1,8 @@
 //! Accounts and their credentials: users, sessions (keyed by the digest of
 //! their token) and upload keys (keyed by the digest of the key). An account's
 //! sessions as a whole: list them, end some or all, record activity, and change
-//! the password while ending every other session in the same commit.
+//! the password while ending every other session in the same commit. Each
+//! upload key belongs to one account (`KeyRecord::owner`).
 
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
@@ -114,11 +115,12 @@ impl Store {
 
     // ---- upload keys ------------------------------------------------------
 
-    /// Stores a new upload key under its hash, assigning the next id.
+    /// Stores a new upload key of account `owner` under its hash, assigning
+    /// the next id.
     pub fn create_key(
         &self,
         key_hash: &KeyHash,
-        name: &str,
+        (name, owner): (&str, &str),
         prefix: &str,
         now: i64,
         policy: codec::KeyPolicy,
@@ -136,6 +138,7 @@ impl Store {
                 created_at: now,
                 last_used_at: None,
                 policy,
+                owner: owner.to_string(),
             };
             txn.open_table(KEY_HASH_TO_UPLOAD_KEY)?
                 .insert(key_hash.as_slice(), rec.encode().as_slice())?;
@@ -153,26 +156,31 @@ impl Store {
             .transpose()?)
     }
 
-    /// All upload keys, by id.
-    pub fn list_keys(&self) -> Result<Vec<KeyRecord>> {
+    /// The upload keys of `owner` (all of them for `None`), by id.
+    pub fn list_keys(&self, owner: Option<&str>) -> Result<Vec<KeyRecord>> {
         let r = self.db.begin_read()?;
         let t = r.open_table(KEY_HASH_TO_UPLOAD_KEY)?;
         let mut out = Vec::new();
         for e in t.iter()? {
-            out.push(KeyRecord::decode(e?.1.value())?);
+            let k = KeyRecord::decode(e?.1.value())?;
+            if owner.is_none_or(|o| o == k.owner) {
+                out.push(k);
+            }
         }
         out.sort_by_key(|k| k.id);
         Ok(out)
     }
 
-    /// Revokes (deletes) the upload key with this id; `false` when none had it.
-    pub fn revoke_key(&self, id: u64) -> Result<bool> {
+    /// Revokes (deletes) the upload key with this id, when `owner` owns it
+    /// (any owner for `None`); `false` when none had it.
+    pub fn revoke_key(&self, id: u64, owner: Option<&str>) -> Result<bool> {
         let txn = self.db.begin_write()?;
         let mut found = false;
         {
             let mut t = txn.open_table(KEY_HASH_TO_UPLOAD_KEY)?;
             t.retain(|_, v| {
-                let hit = KeyRecord::decode(v).is_ok_and(|k| k.id == id);
+                let hit = KeyRecord::decode(v)
+                    .is_ok_and(|k| k.id == id && owner.is_none_or(|o| o == k.owner));
                 found |= hit;
                 !hit
             })?;
@@ -224,7 +232,8 @@ impl Store {
         Ok(n)
     }
 
-    /// Records activity on a session (a missing one stays missing).
+    /// Records activity on a session and its account (a missing one stays
+    /// missing).
     pub fn touch_session(&self, token_hash: &TokenHash, now: i64) -> Result<()> {
         let txn = self.db.begin_write()?;
         {
@@ -236,6 +245,15 @@ impl Store {
             if let Some(mut rec) = rec {
                 rec.last_seen_at = now;
                 t.insert(token_hash.as_slice(), rec.encode().as_slice())?;
+                let mut users = txn.open_table(NAME_TO_USER)?;
+                let user = users
+                    .get(rec.username.as_str())?
+                    .map(|v| UserRecord::decode(v.value()))
+                    .transpose()?;
+                if let Some(mut user) = user {
+                    user.last_seen_at = Some(now);
+                    users.insert(rec.username.as_str(), user.encode().as_slice())?;
+                }
             }
         }
         txn.commit()?;

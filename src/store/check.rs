@@ -3,8 +3,9 @@
 //! Verified: every image row decodes, has its blob row and both indexes; every
 //! blob row's file exists with the recorded size and (with `rehash`) content
 //! whose blake3 is its name; refcounts equal the uses of each blob (as an
-//! image's bytes or as its thumbnail, see `store::thumbs`); the running totals
-//! equal what the rows add up to; no blob file lacks a row (orphan); no temp
+//! image's bytes or as its thumbnail, see `store::thumbs`); the running totals,
+//! and each account's images and usage (`store::owners`), equal what the rows
+//! add up to; no blob file lacks a row (orphan); no temp
 //! file is left. Runs offline only (the caller holds the database lock), so
 //! nothing changes underneath it. The problems themselves are in `problem`.
 //!
@@ -59,13 +60,7 @@ pub(crate) fn precheck(path: &std::path::Path) -> Result<Option<redb::ReadOnlyDa
         let r = db.begin_read()?;
         match r.open_table(NAME_TO_META) {
             Ok(t) => {
-                let found = get_meta(&t, keys::SCHEMA_VERSION)?;
-                if found != SCHEMA_VERSION {
-                    return Err(super::StoreError::SchemaMismatch {
-                        found,
-                        expected: SCHEMA_VERSION,
-                    });
-                }
+                schema_needs_upgrade(get_meta(&t, keys::SCHEMA_VERSION)?)?;
             }
             Err(redb::TableError::TableDoesNotExist(_)) => {}
             Err(e) => return Err(e.into()),
@@ -141,6 +136,7 @@ impl Store {
 
         // Images: decode, blob row, indexes; count uses of each blob.
         let mut uses: HashMap<BlobHash, u64> = HashMap::new();
+        let mut owned: HashMap<String, (u64, u64)> = HashMap::new();
         let (mut private, mut max_id) = (0u64, 0u64);
         for e in images.iter()? {
             let (k, v) = e?;
@@ -153,6 +149,8 @@ impl Store {
             };
             private += u64::from(rec.private_key.is_some());
             *uses.entry(rec.hash).or_default() += 1;
+            let mine = owned.entry(rec.owner.clone()).or_default();
+            *mine = (mine.0 + 1, mine.1 + rec.size);
             if let Some(t) = rec.thumbnail {
                 *uses.entry(t).or_default() += 1;
                 if blobs.get(t.as_slice())?.is_none() {
@@ -284,6 +282,7 @@ impl Store {
                 max: max_id,
             });
         }
+        problems.extend(owner_problems(&r, owned)?);
         drop((images, uuids, times, blobs, views, meta));
         drop(r);
 
@@ -424,6 +423,8 @@ impl Store {
             Problem::DanglingViews(id) => {
                 txn.open_table(ID_TO_VIEWS)?.remove(*id)?;
             }
+            // Rebuilds every account's from the rows; idempotent.
+            Problem::OwnerIndex { .. } => super::owners::reindex(txn)?,
             Problem::Total { key, actual, .. } => {
                 txn.open_table(NAME_TO_META)?.insert(*key, *actual)?;
             }
@@ -440,6 +441,40 @@ impl Store {
 }
 
 /// Uses of a blob (as bytes or thumbnail), counted inside a write transaction.
+/// Each account's stored usage and index against what its rows add up to.
+fn owner_problems(
+    r: &redb::ReadTransaction,
+    mut actual: HashMap<String, (u64, u64)>,
+) -> Result<Vec<Problem>> {
+    let mut stored: HashMap<String, (u64, u64)> = HashMap::new();
+    for e in r.open_table(OWNER_TO_USAGE)?.iter()? {
+        let (k, v) = e?;
+        let (bytes, images) = v.value();
+        stored.insert(k.value().to_string(), (images, bytes));
+    }
+    let mut indexed: HashMap<String, u64> = HashMap::new();
+    for e in r.open_table(OWNER_ID_TO_IMAGE)?.iter()? {
+        *indexed.entry(e?.0.value().0.to_string()).or_default() += 1;
+    }
+    let mut owners: Vec<String> = stored.keys().chain(actual.keys()).cloned().collect();
+    owners.extend(indexed.keys().cloned());
+    owners.sort();
+    owners.dedup();
+    let mut out = Vec::new();
+    for owner in owners {
+        let want = actual.remove(&owner).unwrap_or_default();
+        let have = stored.get(&owner).copied().unwrap_or_default();
+        if have != want || indexed.get(&owner).copied().unwrap_or(0) != want.0 {
+            out.push(Problem::OwnerIndex {
+                owner,
+                stored: have,
+                actual: want,
+            });
+        }
+    }
+    Ok(out)
+}
+
 fn count_uses(txn: &WriteTransaction, hash: &BlobHash) -> Result<u64> {
     let mut n = 0;
     for e in txn.open_table(ID_TO_IMAGE)?.iter()? {

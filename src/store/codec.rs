@@ -76,7 +76,19 @@ pub struct ImageRecord {
     /// `gps`, `serial`, …), for the image page's metadata panel. Empty for
     /// rows written before version 2.
     pub stripped: Vec<String>,
+    /// The account the image belongs to (whoever uploaded it, directly or
+    /// with one of their upload keys; another account after a transfer).
+    /// Empty for an image of no account (an import with no account to give
+    /// it to): only admins see those.
+    pub owner: String,
 }
+
+/// An image row as version 2 wrote it (before images had an owner): a
+/// version-1 row and the stripped list. postcard writes a tuple struct's
+/// fields in order with nothing around them, so these are the bytes of the
+/// flat layout version 2 had.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct ImageRecordV2(ImageRecordV1, Vec<String>);
 
 /// An image row as version 1 wrote it (before `stripped` was kept).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +121,35 @@ pub struct BlobRecord {
     pub kind: u8,
 }
 
+/// What an account may do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    /// Sees and manages everything, and manages accounts.
+    Admin,
+    /// Sees and manages only its own images, keys, statistics and sessions.
+    #[default]
+    User,
+}
+
+impl Role {
+    /// The API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::User => "user",
+        }
+    }
+
+    /// Parses the API spelling.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "user" => Some(Role::User),
+            _ => None,
+        }
+    }
+}
+
 /// A login account (a row of `USERS`, keyed by user name).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRecord {
@@ -116,6 +157,46 @@ pub struct UserRecord {
     pub password_hash: String,
     /// Unix milliseconds.
     pub created_at: i64,
+    /// What the account may do.
+    pub role: Role,
+    /// A disabled account's sessions and upload keys are refused.
+    pub disabled: bool,
+    /// Most bytes its images may hold (each image counted in full, shared
+    /// bytes or not); `None` is unlimited.
+    pub quota_bytes: Option<u64>,
+    /// Most images it may hold; `None` is unlimited.
+    pub quota_images: Option<u64>,
+    /// Unix milliseconds of its last request seen with a session (recorded
+    /// at most every few minutes, like the session's own).
+    pub last_seen_at: Option<i64>,
+}
+
+impl UserRecord {
+    /// A new account with a password hash, a role and quotas.
+    pub fn new(
+        password_hash: String,
+        role: Role,
+        quota: (Option<u64>, Option<u64>),
+        now: i64,
+    ) -> Self {
+        UserRecord {
+            password_hash,
+            created_at: now,
+            role,
+            disabled: false,
+            quota_bytes: quota.0,
+            quota_images: quota.1,
+            last_seen_at: None,
+        }
+    }
+}
+
+/// An account as version 1 wrote it (the single-admin days: every account
+/// was an admin).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct UserRecordV1 {
+    password_hash: String,
+    created_at: i64,
 }
 
 /// A live login session (a row of `SESSIONS`, keyed by blake3 of the token).
@@ -161,6 +242,54 @@ pub struct KeyRecord {
     pub last_used_at: Option<i64>,
     /// Upload policy attached to this key.
     pub policy: KeyPolicy,
+    /// The account whose uploads this key makes.
+    pub owner: String,
+}
+
+/// An upload key as version 1 wrote it (before keys had an owner).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct KeyRecordV1 {
+    id: u64,
+    name: String,
+    prefix: String,
+    created_at: i64,
+    last_used_at: Option<i64>,
+    policy: KeyPolicy,
+}
+
+/// What a single-use link grants (a row of `TOKEN_HASH_TO_INVITE`, keyed by
+/// blake3 of the token in the link).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Grant {
+    /// Creating an account with this role.
+    Invite {
+        /// The new account's role.
+        role: Role,
+    },
+    /// Setting this account's password.
+    PasswordReset {
+        /// The account.
+        username: String,
+    },
+}
+
+/// An invite link or a password-reset link.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteRecord {
+    /// Stable numeric id for listing and revoking.
+    pub id: u64,
+    /// What it grants.
+    pub grant: Grant,
+    /// The admin who made it.
+    pub created_by: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Unix milliseconds after which it is refused.
+    pub expires_at: i64,
+    /// How many times it may be used in all.
+    pub max_uses: u32,
+    /// How many times it was used.
+    pub uses: u32,
 }
 
 /// What an upload key's uploads default to and may ask for.
@@ -250,6 +379,7 @@ pub(crate) fn test_record(bytes: &[u8]) -> ImageRecord {
         expires_at: None,
         max_views: None,
         stripped: Vec::new(),
+        owner: String::new(),
     }
 }
 
@@ -282,75 +412,97 @@ macro_rules! versioned {
     };
 }
 
-#[derive(Serialize, Deserialize)]
-enum ImageEnvelope {
-    V1(ImageRecordV1),
-    V2(ImageRecord),
+/// [`versioned!`] for a record with older layouts: the envelope lists them
+/// first, in order (their variant index is on disk), then the current one;
+/// each older layout is read through its conversion into the current record.
+macro_rules! upgradable {
+    ($envelope:ident, $record:ident, $what:literal, current $cur:ident,
+     $($old:ident($old_ty:ty) => $upgrade:expr,)+) => {
+        #[derive(Serialize, Deserialize)]
+        enum $envelope {
+            $($old($old_ty),)+
+            $cur($record),
+        }
+
+        impl $record {
+            /// Encodes as the current version.
+            pub fn encode(&self) -> Vec<u8> {
+                postcard::to_stdvec(&$envelope::$cur(self.clone())).expect("postcard encode")
+            }
+            /// Decodes any known version, an older one through its upgrade.
+            pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+                match postcard::from_bytes::<$envelope>(bytes) {
+                    Ok($envelope::$cur(r)) => Ok(r),
+                    $(Ok($envelope::$old(r)) => Ok($upgrade(r)),)+
+                    Err(_) => Err(DecodeError($what)),
+                }
+            }
+        }
+    };
 }
 
-impl ImageRecord {
-    /// Encodes as the current version (2).
-    pub fn encode(&self) -> Vec<u8> {
-        postcard::to_stdvec(&ImageEnvelope::V2(self.clone())).expect("postcard encode")
-    }
-    /// Decodes any known version; a version-1 row has nothing recorded as
-    /// stripped.
-    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        match postcard::from_bytes::<ImageEnvelope>(bytes) {
-            Ok(ImageEnvelope::V2(r)) => Ok(r),
-            Ok(ImageEnvelope::V1(r)) => Ok(ImageRecord {
-                uuid: r.uuid,
-                filename: r.filename,
-                kind: r.kind,
-                size: r.size,
-                width: r.width,
-                height: r.height,
-                hash: r.hash,
-                uploaded_at: r.uploaded_at,
-                private_key: r.private_key,
-                deletion_hash: r.deletion_hash,
-                uploader: r.uploader,
-                thumbnail: r.thumbnail,
-                expires_at: r.expires_at,
-                max_views: r.max_views,
-                stripped: Vec::new(),
-            }),
-            Err(_) => Err(DecodeError("image")),
+impl ImageRecordV1 {
+    /// The current layout of a row of an older one.
+    fn upgrade(self, stripped: Vec<String>) -> ImageRecord {
+        let r = self;
+        ImageRecord {
+            uuid: r.uuid,
+            filename: r.filename,
+            kind: r.kind,
+            size: r.size,
+            width: r.width,
+            height: r.height,
+            hash: r.hash,
+            uploaded_at: r.uploaded_at,
+            private_key: r.private_key,
+            deletion_hash: r.deletion_hash,
+            uploader: r.uploader,
+            thumbnail: r.thumbnail,
+            expires_at: r.expires_at,
+            max_views: r.max_views,
+            stripped,
+            owner: String::new(),
         }
     }
 }
+
+// A version-1 image row has nothing recorded as stripped; rows before
+// version 3 have no owner (the schema upgrade, `store::owners::upgrade`,
+// gives every one an owner at open).
+upgradable!(ImageEnvelope, ImageRecord, "image", current V3,
+    V1(ImageRecordV1) => |r: ImageRecordV1| r.upgrade(Vec::new()),
+    V2(ImageRecordV2) => |ImageRecordV2(r, stripped)| r.upgrade(stripped),
+);
 versioned!(BlobEnvelope, BlobRecord, "blob");
-versioned!(UserEnvelope, UserRecord, "user");
-
-#[derive(Serialize, Deserialize)]
-enum SessionEnvelope {
-    V1(SessionRecordV1),
-    V2(SessionRecord),
-}
-
-impl SessionRecord {
-    /// Encodes as the current version (2).
-    pub fn encode(&self) -> Vec<u8> {
-        postcard::to_stdvec(&SessionEnvelope::V2(self.clone())).expect("postcard encode")
-    }
-    /// Decodes any known version; a version-1 row reads as last seen at its
-    /// creation, with no address or browser recorded.
-    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        match postcard::from_bytes::<SessionEnvelope>(bytes) {
-            Ok(SessionEnvelope::V2(r)) => Ok(r),
-            Ok(SessionEnvelope::V1(r)) => Ok(SessionRecord {
-                username: r.username,
-                created_at: r.created_at,
-                expires_at: r.expires_at,
-                last_seen_at: r.created_at,
-                ip: None,
-                user_agent: None,
-            }),
-            Err(_) => Err(DecodeError("session")),
-        }
-    }
-}
-versioned!(KeyEnvelope, KeyRecord, "upload key");
+versioned!(InviteEnvelope, InviteRecord, "invite");
+// A version-1 account is an admin (every account was, before roles),
+// enabled, without quotas.
+upgradable!(UserEnvelope, UserRecord, "user", current V2,
+    V1(UserRecordV1) => |r: UserRecordV1| {
+        UserRecord::new(r.password_hash, Role::Admin, (None, None), r.created_at)
+    },);
+// A version-1 key has no owner until the schema upgrade gives it one.
+upgradable!(KeyEnvelope, KeyRecord, "upload key", current V2,
+    V1(KeyRecordV1) => |r: KeyRecordV1| KeyRecord {
+        id: r.id,
+        name: r.name,
+        prefix: r.prefix,
+        created_at: r.created_at,
+        last_used_at: r.last_used_at,
+        policy: r.policy,
+        owner: String::new(),
+    },);
+// A version-1 session reads as last seen at its creation, with no address
+// or browser recorded.
+upgradable!(SessionEnvelope, SessionRecord, "session", current V2,
+    V1(SessionRecordV1) => |r: SessionRecordV1| SessionRecord {
+        username: r.username,
+        created_at: r.created_at,
+        expires_at: r.expires_at,
+        last_seen_at: r.created_at,
+        ip: None,
+        user_agent: None,
+    },);
 versioned!(RecentViewEnvelope, RecentViewRecord, "recent view");
 versioned!(AlbumEnvelope, AlbumRecord, "album");
 
@@ -376,6 +528,7 @@ mod tests {
             expires_at: Some(1),
             max_views: None,
             stripped: vec!["gps".into()],
+            owner: "al".into(),
         }
     }
 
@@ -399,7 +552,7 @@ mod tests {
             ..sample_image()
         }
         .encode();
-        let at = without.len() - 9; // before expires_at, max_views, stripped
+        let at = without.len() - 12; // before expires_at, max_views, stripped, owner
         assert_eq!(without[at], 0);
         let mut expected = without[..at].to_vec();
         expected.push(1);
@@ -411,7 +564,7 @@ mod tests {
     #[test]
     fn image_record_golden_bytes() {
         let bytes = sample_image().encode();
-        let mut expected = vec![1u8]; // V2
+        let mut expected = vec![2u8]; // V3
         expected.extend([7; 16]);
         expected.extend([5, b'a', b'.', b'p', b'n', b'g']);
         expected.push(1); // kind
@@ -425,16 +578,28 @@ mod tests {
         expected.extend([0, 5]); // Uploader::Key(5)
         expected.extend([0, 1, 2, 0]); // no thumbnail, expires_at Some(1) (zigzag 2), no max_views
         expected.extend([1, 3, b'g', b'p', b's']); // stripped: ["gps"]
+        expected.extend([2, b'a', b'l']); // owner
         assert_eq!(bytes, expected);
         assert_eq!(ImageRecord::decode(&bytes).unwrap(), sample_image());
+        // A version-2 row (everything before `owner`) reads without an owner.
+        let mut v2 = expected[..expected.len() - 3].to_vec();
+        v2[0] = 1;
+        assert_eq!(
+            ImageRecord::decode(&v2).unwrap(),
+            ImageRecord {
+                owner: String::new(),
+                ..sample_image()
+            }
+        );
         // A version-1 row (everything before `stripped`) still reads.
-        let mut v1 = expected[..expected.len() - 5].to_vec();
+        let mut v1 = expected[..expected.len() - 8].to_vec();
         v1[0] = 0;
         let old = ImageRecord::decode(&v1).unwrap();
         assert_eq!(
             old,
             ImageRecord {
                 stripped: Vec::new(),
+                owner: String::new(),
                 ..sample_image()
             }
         );
@@ -442,7 +607,7 @@ mod tests {
         // not an image to be served under a guessed type.
         const KIND: usize = 1 + 16 + 6;
         for code in [0u8, 7, 0x7f] {
-            for row in [&expected, &v1] {
+            for row in [&expected, &v2, &v1] {
                 let mut bad = row.clone();
                 bad[KIND] = code;
                 assert!(ImageRecord::decode(&bad).is_err(), "kind {code}");
@@ -468,11 +633,58 @@ mod tests {
                 default_expiry_secs: Some(3),
                 ..Default::default()
             },
+            owner: "o".into(),
         };
+        let v1 = vec![0, 1, 1, b'k', 1, b'p', 2, 0, 1, 3, 0, 0, 0];
+        let mut v2 = v1.clone();
+        v2[0] = 1;
+        v2.extend([1, b'o']);
+        assert_eq!(k.encode(), v2);
+        // A key from before owners reads with none (the upgrade assigns one).
+        let old = KeyRecord::decode(&v1).unwrap();
         assert_eq!(
-            k.encode(),
-            vec![0, 1, 1, b'k', 1, b'p', 2, 0, 1, 3, 0, 0, 0]
+            old,
+            KeyRecord {
+                owner: String::new(),
+                ..k
+            }
         );
+    }
+
+    #[test]
+    fn user_and_invite_golden_bytes() {
+        // A version-1 account is an admin: every account was one before roles.
+        let v1 = vec![0, 1, b'h', 4];
+        let old = UserRecord::decode(&v1).unwrap();
+        assert_eq!(
+            (old.role, old.disabled, old.created_at),
+            (Role::Admin, false, 2)
+        );
+        assert_eq!((old.quota_bytes, old.quota_images), (None, None));
+        let u = UserRecord {
+            password_hash: "h".into(),
+            created_at: 2,
+            role: Role::User,
+            disabled: true,
+            quota_bytes: Some(5),
+            quota_images: None,
+            last_seen_at: Some(1),
+        };
+        assert_eq!(u.encode(), vec![1, 1, b'h', 4, 1, 1, 1, 5, 0, 1, 2]);
+        assert_eq!(UserRecord::decode(&u.encode()).unwrap(), u);
+        let i = InviteRecord {
+            id: 3,
+            grant: Grant::PasswordReset {
+                username: "b".into(),
+            },
+            created_by: "a".into(),
+            created_at: 1,
+            expires_at: 2,
+            max_uses: 1,
+            uses: 0,
+        };
+        assert_eq!(i.encode(), vec![0, 3, 1, 1, b'b', 1, b'a', 2, 4, 1, 0]);
+        assert_eq!(InviteRecord::decode(&i.encode()).unwrap(), i);
     }
 
     #[test]
@@ -558,7 +770,7 @@ mod tests {
                 uploaded_at: at, private_key: key, deletion_hash: TokenHash::from_bytes([4; 32]),
                 uploader: match user { Some(u) => Uploader::User(u), None => Uploader::Key(key_id) },
                 thumbnail: key.map(|_| BlobHash::from_bytes([5; 32])), expires_at: Some(at), max_views: Some(size),
-                stripped: vec!["gps".into()],
+                stripped: vec!["gps".into()], owner: "o".into(),
             };
             prop_assert_eq!(ImageRecord::decode(&r.encode()).unwrap(), r);
         }

@@ -25,6 +25,16 @@ pub enum StoreError {
         /// In this binary.
         expected: u64,
     },
+    /// The file was written by a newer pixbin (a downgrade).
+    #[error(
+        "the database has schema version {found}, written by a newer pixbin (this one understands up to {expected}); refusing to touch it: downgrades are not supported, run the newer release or restore a backup made before the upgrade"
+    )]
+    SchemaNewer {
+        /// In the file.
+        found: u64,
+        /// In this binary.
+        expected: u64,
+    },
     /// The redb file format is older than this redb understands.
     #[error(
         "the database file uses an old redb file format (v{0}); upgrade it with the release that wrote it before using this one"
@@ -50,6 +60,18 @@ pub enum StoreError {
     /// The configured storage limit would be exceeded.
     #[error("storage limit reached")]
     StorageFull,
+    /// An account change refused because of what it would break (the last
+    /// admin, a taken name); nothing was written.
+    #[error("{message}")]
+    Refused {
+        /// Machine-readable reason.
+        code: &'static str,
+        /// Human text.
+        message: &'static str,
+    },
+    /// The owning account's own quota (bytes or images) would be exceeded.
+    #[error("the account's quota is reached")]
+    AccountQuota(super::quota::Refusal),
     /// The database does not belong to the blobs beside it (invariant 8).
     #[error(transparent)]
     Identity(#[from] identity::Mismatch),

@@ -8,7 +8,8 @@ use super::blobs::TempBlob;
 use super::codec::{BlobRecord, ImageRecord, KeyRecord};
 use super::meta::*;
 use super::{
-    Result, Store, StoreError, albums, get_meta, keyseal, lifecycle, quota, stats, thumbs, uuid_key,
+    Result, Store, StoreError, albums, get_meta, keyseal, lifecycle, owners, quota, stats, thumbs,
+    uuid_key,
 };
 use crate::secret::KeyHash;
 
@@ -109,8 +110,8 @@ impl Store {
     /// place (or drops it as a duplicate) and inserts the rows, in one write
     /// transaction. Refuses with `StorageFull` when the image's full cost
     /// (`quota::upload_cost`, whether or not its bytes are already stored) would
-    /// take the charged total past the limit, and with `ImageLimit` at an image
-    /// count limit; the check and the increment happen in the same transaction,
+    /// take the charged total past the limit, with `ImageLimit` at an image
+    /// count limit, and with `AccountQuota` at the owner's own quota; the check and the increment happen in the same transaction,
     /// so parallel uploads cannot overshoot a limit together.
     pub fn commit_upload_within(
         &self,
@@ -126,6 +127,9 @@ impl Store {
             Some(quota::Refusal::Bytes) => return Err(StoreError::StorageFull),
             Some(quota::Refusal::Images) => return Err(StoreError::ImageLimit),
             None => {}
+        }
+        if let Some(r) = owners::check(&txn, &rec.owner, rec.size)? {
+            return Err(StoreError::AccountQuota(r));
         }
         quota::count(&txn, &rec.uploader, 1)?;
         let id;
@@ -173,6 +177,7 @@ impl Store {
                 .insert(uuid_key(&rec.uuid), id)?;
             txn.open_table(UPLOADED_AT_TO_ID)?
                 .insert((rec.uploaded_at, id), ())?;
+            owners::add(&txn, &rec.owner, id, rec.size)?;
             if let Some(at) = rec.expires_at {
                 txn.open_table(EXPIRES_AT_TO_ID)?.insert((at, id), ())?;
             }
@@ -244,6 +249,7 @@ impl Store {
             stats::forget(&txn, id)?;
             albums::forget_image(&txn, id)?;
             quota::count(&txn, &rec.uploader, -1)?;
+            owners::remove(&txn, &rec.owner, id, rec.size)?;
             let mut meta = txn.open_table(NAME_TO_META)?;
             let n = get_meta(&meta, keys::IMAGES)?;
             meta.insert(keys::IMAGES, n.saturating_sub(1))?;

@@ -1,4 +1,4 @@
-//! The library listing: filters (privacy, dates, name, lifecycle status), four
+//! The library listing: filters (owner, privacy, dates, name, lifecycle status), four
 //! sort orders and cursor paging that stays exact for every one of them.
 //!
 //! By date the uploaded-at index is walked in either direction from the
@@ -41,6 +41,8 @@ pub struct ListFilter {
     pub sort: SortKey,
     /// Smallest first instead of largest (newest) first.
     pub ascending: bool,
+    /// Only this account's images; `None` for everyone's.
+    pub owner: Option<String>,
 }
 
 /// Lifecycle filter of a listing.
@@ -106,9 +108,12 @@ impl SortKey {
 pub type Page = (Vec<StoredImage>, Option<ListCursor>);
 
 impl ListFilter {
-    /// Whether `img` passes the status, privacy and name filters (the date
-    /// filter is the index range).
+    /// Whether `img` passes the owner, status, privacy and name filters (the
+    /// date filter is the index range).
     fn wants(&self, img: &StoredImage, query: Option<&str>) -> bool {
+        if self.owner.as_ref().is_some_and(|o| *o != img.record.owner) {
+            return false;
+        }
         let gone = img.is_gone(self.now);
         let limited = img.record.expires_at.is_some() || img.record.max_views.is_some();
         let status = match self.status {

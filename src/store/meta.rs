@@ -6,7 +6,31 @@
 use redb::TableDefinition;
 
 /// Bumped whenever a table is added, removed or re-keyed; checked at open.
-pub const SCHEMA_VERSION: u64 = 1;
+/// Version 2 gave accounts roles and every image and upload key an owner
+/// (`store::owners::upgrade` brings a version-1 file up at open).
+pub const SCHEMA_VERSION: u64 = 2;
+
+/// The oldest schema version [`SCHEMA_VERSION`] upgrades in place.
+pub const UPGRADES_FROM: u64 = 1;
+
+/// Whether a file of schema `found` can be opened: `Ok(true)` when it needs
+/// the upgrade to [`SCHEMA_VERSION`] first. A newer file (a downgrade) and one
+/// older than [`UPGRADES_FROM`] are refused without a write.
+pub fn schema_needs_upgrade(found: u64) -> Result<bool, super::StoreError> {
+    use super::StoreError;
+    match found {
+        SCHEMA_VERSION => Ok(false),
+        f if f > SCHEMA_VERSION => Err(StoreError::SchemaNewer {
+            found,
+            expected: SCHEMA_VERSION,
+        }),
+        f if f >= UPGRADES_FROM => Ok(true),
+        _ => Err(StoreError::SchemaMismatch {
+            found,
+            expected: SCHEMA_VERSION,
+        }),
+    }
+}
 
 /// Image id -> `ImageRecord`.
 pub const ID_TO_IMAGE: TableDefinition<u64, &[u8]> = TableDefinition::new("id_to_image");
@@ -47,6 +71,17 @@ pub const ALBUM_TO_ALBUM: TableDefinition<u128, &[u8]> = TableDefinition::new("a
 /// image removes it from each without scanning every album.
 pub const IMAGE_ALBUM_TO_UNIT: TableDefinition<(u64, u128), ()> =
     TableDefinition::new("image_album_to_unit");
+/// (owner, image id) -> (): each account's images, for its listing, usage,
+/// statistics, and deletion or transfer with the account.
+pub const OWNER_ID_TO_IMAGE: TableDefinition<(&str, u64), ()> =
+    TableDefinition::new("owner_id_to_image");
+/// Owner -> (bytes, images) its images hold, each image counted in full
+/// (shared bytes or not), checked against its quota.
+pub const OWNER_TO_USAGE: TableDefinition<&str, (u64, u64)> =
+    TableDefinition::new("owner_to_usage");
+/// blake3(link token) -> `InviteRecord`: invites and password-reset links.
+pub const TOKEN_HASH_TO_INVITE: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("token_hash_to_invite");
 /// Name -> number: schema version, running totals and id sequences.
 pub const NAME_TO_META: TableDefinition<&str, u64> = TableDefinition::new("name_to_meta");
 
@@ -89,6 +124,8 @@ pub mod keys {
     pub const NEXT_IMAGE_ID: &str = "next_image_id";
     /// Next upload key id to hand out.
     pub const NEXT_KEY_ID: &str = "next_key_id";
+    /// Next invite (or reset link) id to hand out.
+    pub const NEXT_INVITE_ID: &str = "next_invite_id";
     /// Counted views, all time.
     pub const VIEWS: &str = "views";
     /// Unique visitors per day, summed over all days.

@@ -1,6 +1,7 @@
 //! Opening a data directory: refuse a foreign or damaged database before
 //! writing anything, judge the identity of the database and the blobs
-//! (invariant 8), seal private-image keys at rest, create the tables.
+//! (invariant 8), seal private-image keys at rest, upgrade an older schema in
+//! place (`owners::upgrade`), create the tables.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -15,7 +16,7 @@ use super::db::Db;
 use super::meta::*;
 use super::{
     DB_CACHE, Result, Store, StoreError, albums, check, gc, get_meta, identity, integrity, keyseal,
-    perms, quota, snapshot, stats,
+    owners, perms, quota, snapshot, stats,
 };
 
 impl Store {
@@ -107,6 +108,7 @@ impl Store {
         // Check the version before any write so a foreign file is left untouched.
         let count_uploaders;
         let mut sealed = false;
+        let mut upgrade = false;
         {
             let read = db.begin_read()?;
             // Per-uploader image counts came after schema 1's first release:
@@ -117,13 +119,7 @@ impl Store {
             );
             match read.open_table(NAME_TO_META) {
                 Ok(t) => {
-                    let found = get_meta(&t, keys::SCHEMA_VERSION)?;
-                    if found != SCHEMA_VERSION {
-                        return Err(StoreError::SchemaMismatch {
-                            found,
-                            expected: SCHEMA_VERSION,
-                        });
-                    }
+                    upgrade = schema_needs_upgrade(get_meta(&t, keys::SCHEMA_VERSION)?)?;
                     sealed = get_meta(&t, keyseal::KEYS_SEALED)? == 1;
                 }
                 Err(redb::TableError::TableDoesNotExist(_)) => {}
@@ -179,6 +175,23 @@ impl Store {
             albums::create_tables(&txn)?;
             if count_uploaders {
                 quota::recount(&txn)?;
+            }
+            txn.open_table(OWNER_ID_TO_IMAGE)?;
+            txn.open_table(OWNER_TO_USAGE)?;
+            txn.open_table(TOKEN_HASH_TO_INVITE)?;
+            if upgrade {
+                // Same transaction as the version bump: a crash leaves the
+                // old version, upgraded again at the next start.
+                let r = owners::upgrade(&txn)?;
+                txn.open_table(NAME_TO_META)?
+                    .insert(keys::SCHEMA_VERSION, SCHEMA_VERSION)?;
+                tracing::info!(
+                    accounts = r.accounts,
+                    images = r.images,
+                    keys = r.keys,
+                    owner = %r.heir,
+                    "upgraded the database to schema {SCHEMA_VERSION}: accounts became admins, images and keys got owners"
+                );
             }
             let mut m = txn.open_table(NAME_TO_META)?;
             if m.get(keys::SCHEMA_VERSION)?.is_none() {

@@ -76,6 +76,9 @@ fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<HashSet<Str
         IMAGE_REFERRER_TO_VIEWS,
         SEQ_TO_RECENT_VIEW,
         UPLOADER_TO_IMAGES,
+        OWNER_ID_TO_IMAGE,
+        OWNER_TO_USAGE,
+        TOKEN_HASH_TO_INVITE,
     ))
 }
 
@@ -207,7 +210,7 @@ mod tests {
         store
             .create_key(
                 &crate::secret::KeyHash::from_bytes([1; 32]),
-                "k",
+                ("k", "a"),
                 "p",
                 1,
                 Default::default(),

@@ -525,9 +525,9 @@ impl Store {
         Ok(v)
     }
 
-    /// The newest `limit` entries of the recent log whose image still exists,
-    /// newest first.
-    pub fn recent_views(&self, limit: usize) -> Result<Vec<RecentView>> {
+    /// The newest `limit` entries of the recent log whose image still exists
+    /// (and belongs to `owner`, when given), newest first.
+    pub fn recent_views(&self, limit: usize, owner: Option<&str>) -> Result<Vec<RecentView>> {
         let r = self.db.begin_read()?;
         let log = r.open_table(SEQ_TO_RECENT_VIEW)?;
         let images = r.open_table(ID_TO_IMAGE)?;
@@ -545,6 +545,7 @@ impl Store {
                         .get(record.image_id)?
                         .map(|v| ImageRecord::decode(v.value()))
                         .transpose()?
+                        .filter(|rec| owner.is_none_or(|o| o == rec.owner))
                         .map(|rec| RecentImage {
                             uuid: rec.uuid,
                             kind: rec.kind,
@@ -561,16 +562,23 @@ impl Store {
         Ok(out)
     }
 
-    /// The `limit` most-viewed images, most first (ties: newer id first).
-    pub fn top_images(&self, limit: usize) -> Result<Vec<StoredImage>> {
+    /// The `limit` most-viewed images (of `owner`, when given), most first
+    /// (ties: newer id first).
+    pub fn top_images(&self, limit: usize, owner: Option<&str>) -> Result<Vec<StoredImage>> {
         let r = self.db.begin_read()?;
         let views = r.open_table(ID_TO_VIEWS)?;
+        let owned = r.open_table(OWNER_ID_TO_IMAGE)?;
         // A bounded min-heap keeps memory at `limit` entries whatever the image count.
         let mut heap = std::collections::BinaryHeap::new();
         for e in views.iter()? {
             let (id, n) = e?;
             let (id, n) = (id.value(), n.value());
             if n == 0 {
+                continue;
+            }
+            if let Some(o) = owner
+                && owned.get((o, id))?.is_none()
+            {
                 continue;
             }
             heap.push(std::cmp::Reverse((n, id)));
@@ -580,7 +588,7 @@ impl Store {
         }
         let mut top: Vec<(u64, u64)> = heap.into_iter().map(|r| r.0).collect();
         top.sort_by(|a, b| b.cmp(a));
-        drop((views, r));
+        drop((views, owned, r));
         let mut out = Vec::with_capacity(top.len());
         for (_, id) in top {
             if let Some(img) = self.image(id)? {
@@ -597,16 +605,33 @@ impl Store {
         if r.open_table(ID_TO_IMAGE)?.get(id)?.is_none() {
             return Ok(None);
         }
-        let mut s = ImageStats {
-            views: r
-                .open_table(ID_TO_VIEWS)?
-                .get(id)?
-                .map(|v| v.value())
-                .unwrap_or(0),
-            days: zero_days(first, last),
-            ..Default::default()
-        };
-        let t = r.open_table(IMAGE_DAY_METRIC_TO_COUNT)?;
+        sum_images(&r, &[id], first, last).map(Some)
+    }
+
+    /// The statistics of `owner`'s images summed, per day for `first..=last`:
+    /// an account's dashboard. Only its current images count (a deleted
+    /// image's rows go with it), and unique visitors are summed per image.
+    pub fn owner_stats(&self, owner: &str, first: i64, last: i64) -> Result<ImageStats> {
+        let r = self.db.begin_read()?;
+        let ids = super::owners::ids_in(&r.open_table(OWNER_ID_TO_IMAGE)?, owner)?;
+        sum_images(&r, &ids, first, last)
+    }
+}
+
+/// The statistics of the images `ids`, summed.
+fn sum_images(r: &redb::ReadTransaction, ids: &[u64], first: i64, last: i64) -> Result<ImageStats> {
+    let mut s = ImageStats {
+        days: zero_days(first, last),
+        ..Default::default()
+    };
+    let views = r.open_table(ID_TO_VIEWS)?;
+    let t = r.open_table(IMAGE_DAY_METRIC_TO_COUNT)?;
+    let countries = r.open_table(IMAGE_COUNTRY_TO_VIEWS)?;
+    let referrers = r.open_table(IMAGE_REFERRER_TO_VIEWS)?;
+    let mut by_country = HashMap::<String, u64>::new();
+    let mut by_referrer = HashMap::<String, u64>::new();
+    for &id in ids {
+        s.views += views.get(id)?.map(|v| v.value()).unwrap_or(0);
         for e in t.range((id, i64::MIN, 0u8)..=(id, i64::MAX, u8::MAX))? {
             let (k, v) = e?;
             let (_, day, m) = k.value();
@@ -621,19 +646,19 @@ impl Store {
                 s.days[(day - first) as usize].add(m, n);
             }
         }
-        let by_str = |def: redb::TableDefinition<(u64, &str), u64>| -> Result<Vec<(String, u64)>> {
-            let t = r.open_table(def)?;
-            let mut v = Vec::new();
-            for e in t.range((id, "")..image_str_end(id))? {
+        for (table, into) in [
+            (&countries, &mut by_country),
+            (&referrers, &mut by_referrer),
+        ] {
+            for e in table.range((id, "")..image_str_end(id))? {
                 let (k, n) = e?;
-                v.push((k.value().1.to_string(), n.value()));
+                *into.entry(k.value().1.to_string()).or_default() += n.value();
             }
-            Ok(sorted_desc(v))
-        };
-        s.countries = by_str(IMAGE_COUNTRY_TO_VIEWS)?;
-        s.referrers = by_str(IMAGE_REFERRER_TO_VIEWS)?;
-        Ok(Some(s))
+        }
     }
+    s.countries = sorted_desc(by_country.into_iter().collect());
+    s.referrers = sorted_desc(by_referrer.into_iter().collect());
+    Ok(s)
 }
 
 fn zero_days(first: i64, last: i64) -> Vec<DayCounts> {
@@ -737,7 +762,7 @@ mod tests {
         let seqs: Vec<u64> = log.iter().unwrap().map(|e| e.unwrap().0.value()).collect();
         assert_eq!(seqs, vec![1, 2, 3, 4]);
         drop((log, r));
-        assert!(store.recent_views(10).unwrap().is_empty());
+        assert!(store.recent_views(10, None).unwrap().is_empty());
         // Three days later day 10 is past retention and pruned on the first batch.
         store
             .record_hits(&[hit(9, 13 * DAY, HitKind::View)], LIMITS, 13)

@@ -227,6 +227,7 @@ mod tests {
             expires_at: None,
             max_views: None,
             stripped: Vec::new(),
+            owner: String::new(),
         };
         let new = NewImage {
             record,

@@ -80,31 +80,7 @@ fn a40_a_second_server_is_refused_and_the_first_keeps_serving() {
 
 /// Decodes `tests/fixtures/redb-2.6.3-v2.rle` (format in its header).
 fn old_format_fixture() -> Vec<u8> {
-    let text = String::from_utf8(fixture("redb-2.6.3-v2.rle")).unwrap();
-    let mut out = Vec::new();
-    let mut len = None;
-    for line in text.lines() {
-        if let Some(n) = line.strip_prefix("# Decoded length: ") {
-            len = n.trim_end_matches(" bytes.").parse::<usize>().ok();
-        }
-        if line.starts_with('#') {
-            continue;
-        }
-        for tok in line.split_whitespace() {
-            match tok.split_once('*') {
-                Some((b, n)) => out.extend(std::iter::repeat_n(
-                    u8::from_str_radix(b, 16).unwrap(),
-                    n.parse().unwrap(),
-                )),
-                None => out.extend(
-                    (0..tok.len())
-                        .step_by(2)
-                        .map(|i| u8::from_str_radix(&tok[i..i + 2], 16).unwrap()),
-                ),
-            }
-        }
-    }
-    assert_eq!(Some(out.len()), len);
+    let out = rle_fixture("redb-2.6.3-v2.rle");
     assert!(out.starts_with(b"redb\x1a\x0a"));
     out
 }

@@ -358,6 +358,7 @@ fn session_only_operations(uuid: &str, id: u64) -> Vec<(reqwest::Method, String)
             let concrete = path
                 .replace("{uuid}", uuid)
                 .replace("{ext}", "png")
+                .replace("{name}", "admin")
                 .replace("{id}", &id.to_string());
             let m = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
             out.push((m, concrete));
@@ -396,7 +397,7 @@ async fn a25_upload_keys_can_only_upload() {
     let served = fetch(v["url"].as_str().unwrap()).await;
     assert_eq!(served.status(), StatusCode::OK);
     assert_eq!(app.totals().images, 1);
-    let keys = app.state.store.list_keys().unwrap();
+    let keys = app.state.store.list_keys(None).unwrap();
     assert_eq!(keys.len(), 1, "no key was created or revoked");
 }
 

@@ -5,9 +5,11 @@ the server's own OpenAPI document (`/api/openapi.json`).
 Four runs, each with every check but one (see SKIPPED_CHECKS) and
 FUZZ_EXAMPLES (default 100) examples per operation:
   1. authenticated: session cookie + X-CSRF-Token + an upload key, every
-     operation but the three below;
+     operation but those below;
   2. DELETE /api/delete/{uuid}, authenticated (see the comment in main);
-  3. logout and refresh, authenticated (last, as they end the session);
+  3. the operations that can end the session (logout, refresh, logout-all,
+     and changing or deleting accounts: a fuzzed PATCH may disable the admin
+     once a fuzzed POST made a second one), authenticated, last;
   4. unauthenticated, every operation.
 Any 5xx, undocumented status, wrong content type or schema mismatch fails.
 Each run is bounded by FUZZ_RUN_SECONDS (default 420).
@@ -83,7 +85,8 @@ def main():
             "-H", f"X-Upload-Key: {srv.upload_key}",
             "--generation-with-security-parameters", "false",
         ]
-        apart = ["logout", "refresh", "deleteImage"]
+        ending = ["logout", "refresh", "logoutAll", "editUser", "deleteUser"]
+        apart = ending + ["deleteImage"]
         rest = [a for op in apart for a in ("--exclude-operation-id", op)]
         if st(srv.base, *auth, *rest):
             failed.append("authenticated")
@@ -94,8 +97,9 @@ def main():
               skip=SKIPPED_CHECKS + ",ignored_auth"):
             failed.append("delete")
         # Last, as they end or rotate the session.
-        if st(srv.base, *auth, "--include-operation-id", "logout", "--include-operation-id", "refresh"):
-            failed.append("logout/refresh")
+        only = [a for op in ending for a in ("--include-operation-id", op)]
+        if st(srv.base, *auth, *only):
+            failed.append("session-ending operations")
         if st(srv.base):
             failed.append("unauthenticated")
         if srv.proc.poll() is not None:

@@ -131,7 +131,7 @@ async fn a26_state_changes_without_the_csrf_token_are_refused() {
         csrf.as_str()
     );
     assert_eq!(app.totals().images, 1);
-    assert_eq!(app.state.store.list_keys().unwrap().len(), 1);
+    assert_eq!(app.state.store.list_keys(None).unwrap().len(), 1);
     // The right token works (the check is not simply refusing everything).
     let res = with_cookie(
         reqwest::Method::POST,

@@ -39,6 +39,39 @@ pub fn fixture(rel: &str) -> Vec<u8> {
     std::fs::read(&p).unwrap_or_else(|e| panic!("fixture {}: {e}", p.display()))
 }
 
+/// Decodes a run-length encoded fixture (`tests/fixtures/*.rle`): `#` lines
+/// are comments, one of them `# Decoded length: N bytes.`; then
+/// whitespace-separated tokens, `xx*N` the byte xx repeated N times, anything
+/// else literal bytes in hex.
+pub fn rle_fixture(rel: &str) -> Vec<u8> {
+    let text = String::from_utf8(fixture(rel)).unwrap();
+    let mut out = Vec::new();
+    let mut len = None;
+    for line in text.lines() {
+        if let Some(n) = line.strip_prefix("# Decoded length: ") {
+            len = n.trim_end_matches(" bytes.").parse::<usize>().ok();
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        for tok in line.split_whitespace() {
+            match tok.split_once('*') {
+                Some((b, n)) => out.extend(std::iter::repeat_n(
+                    u8::from_str_radix(b, 16).unwrap(),
+                    n.parse().unwrap(),
+                )),
+                None => out.extend(
+                    (0..tok.len())
+                        .step_by(2)
+                        .map(|i| u8::from_str_radix(&tok[i..i + 2], 16).unwrap()),
+                ),
+            }
+        }
+    }
+    assert_eq!(Some(out.len()), len, "{rel}: decoded length");
+    out
+}
+
 /// Every file name in a fixture folder.
 pub fn fixture_names(dir: &str) -> Vec<String> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))

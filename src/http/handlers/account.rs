@@ -33,7 +33,7 @@ fn no_content() -> Response<Body> {
 
 /// Why `new` is refused, if it is: too short or long, one repeated
 /// character, the account name, or the current password again.
-fn weakness(new: &str, current: &str, username: &str) -> Option<String> {
+pub(crate) fn weakness(new: &str, current: &str, username: &str) -> Option<String> {
     let chars = new.chars().count();
     if chars < MIN_PASSWORD_CHARS {
         return Some(format!(

@@ -42,7 +42,7 @@ impl From<AlbumError> for AppError {
 }
 
 fn actor(ctx: &SessionCtx) -> Actor {
-    Actor::of_session(&ctx.username)
+    Actor::new(&ctx.username, ctx.role)
 }
 
 /// The album, if it exists, is live and `actor` may edit it; else 404.

@@ -15,7 +15,7 @@ use crate::http::client_ip;
 use crate::http::guard::SessionCtx;
 use crate::secret::{self, Secret, TokenHash};
 use crate::state::AppState;
-use crate::store::codec::SessionRecord;
+use crate::store::codec::{Role, SessionRecord};
 
 #[derive(Deserialize)]
 struct LoginBody {
@@ -28,15 +28,23 @@ struct LoginBody {
 #[serde(rename_all = "camelCase")]
 struct SessionJson<'a> {
     username: &'a str,
+    /// `admin` or `user`.
+    role: &'static str,
     csrf_token: String,
     expires_at: String,
     base_url: &'a str,
     version: &'static str,
 }
 
-fn session_json(state: &AppState, username: &str, token: &str, expires_at: i64) -> Response<Body> {
+fn session_json(
+    state: &AppState,
+    (username, role): (&str, Role),
+    token: &str,
+    expires_at: i64,
+) -> Response<Body> {
     ok_json(&SessionJson {
         username,
+        role: role.as_str(),
         csrf_token: session::csrf_for(token),
         expires_at: clock::rfc3339(expires_at),
         base_url: state.config.base_url(),
@@ -84,10 +92,16 @@ async fn start_session(
     };
     let hash = TokenHash::of(token.expose());
     let rec2 = rec.clone();
-    state
-        .blocking(move |s| s.rotate_session(old.as_ref(), &hash, &rec2))
-        .await?;
-    let res = session_json(state, &username, token.expose(), rec.expires_at);
+    let name = username.clone();
+    let role = state
+        .blocking(move |s| {
+            s.rotate_session(old.as_ref(), &hash, &rec2)?;
+            s.user(&name)
+        })
+        .await?
+        .map(|u| u.role)
+        .ok_or(AppError::Unauthorized)?;
+    let res = session_json(state, (&username, role), token.expose(), rec.expires_at);
     Ok(with_cookies(
         res,
         session::set_cookies(token.expose(), ttl / 1000, state.config.is_https()),
@@ -141,5 +155,10 @@ pub async fn logout(state: &AppState, ctx: SessionCtx) -> Result<Response<Body>,
 
 /// `GET /api/session`
 pub fn info(state: &AppState, ctx: &SessionCtx) -> Response<Body> {
-    session_json(state, &ctx.username, ctx.token.expose(), ctx.expires_at)
+    session_json(
+        state,
+        (&ctx.username, ctx.role),
+        ctx.token.expose(),
+        ctx.expires_at,
+    )
 }

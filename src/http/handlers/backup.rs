@@ -21,23 +21,9 @@ use crate::state::AppState;
 /// Chunks buffered between the archive writer and the connection (64 KiB each).
 const IN_FLIGHT: usize = 8;
 
-async fn authorised(state: &AppState, req: &Request<Incoming>) -> Result<(), AppError> {
-    if guard::bearer(req.headers()).is_some() {
-        return if guard::local_control(state, req) {
-            Ok(())
-        } else {
-            Err(AppError::Unauthorized)
-        };
-    }
-    match guard::session_of(state, req).await? {
-        Some(_) => Ok(()),
-        None => Err(AppError::Unauthorized),
-    }
-}
-
 /// `GET /api/backup`
 pub async fn backup(state: &AppState, req: &Request<Incoming>) -> Result<Response<Body>, AppError> {
-    authorised(state, req).await?;
+    guard::admin_or_control(state, req).await?;
     // The snapshot is taken before the response starts, so its failure is an
     // ordinary error response; a failure while streaming cuts the body.
     let store = state.store.clone();

@@ -202,7 +202,7 @@ pub async fn selection(
             "ids must hold 1 to {MAX_IMAGES} image ids"
         )));
     }
-    let me = Actor::of_session(&ctx.username);
+    let me = Actor::new(&ctx.username, ctx.role);
     let ids = wanted.ids.clone();
     let found = state.blocking(move |s| s.images_by_ids(&ids)).await?;
     let mut images = Vec::with_capacity(found.len());

@@ -1,5 +1,6 @@
 //! Image metadata: listing, details, privacy, key rotation, delete
-//! (by session or by ShareX deletion token, with its confirm page).
+//! (by session or by ShareX deletion token, with its confirm page). A session
+//! reaches only the images `guard::visible_image` lets it see.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -11,6 +12,7 @@ use uuid::Uuid;
 use crate::clock;
 use crate::error::{AppError, OptionExt};
 use crate::http::body::{self, Body, ok_json};
+use crate::http::guard::{self, SessionCtx, visible_image};
 use crate::http::image_json::{ImageJson, image_json};
 use crate::http::pages;
 use crate::http::query;
@@ -20,23 +22,6 @@ use crate::secret;
 use crate::state::AppState;
 use crate::store::lifecycle::LifecycleEdit;
 use crate::store::{ListCursor, ListFilter, SortKey, SortValue, StatusFilter, StoredImage};
-
-async fn find(state: &AppState, r: ImageRef) -> Result<StoredImage, AppError> {
-    if r == ImageRef::Malformed {
-        return Err(AppError::bad_request(
-            "image id must be a positive number or a uuid",
-        ));
-    }
-    state
-        .blocking(move |s| match r {
-            ImageRef::Id(id) => s.image(id),
-            ImageRef::Uuid(u) => s.image_by_uuid(u.as_bytes()),
-            // Refused above.
-            ImageRef::Malformed => Ok(None),
-        })
-        .await?
-        .or_not_found()
-}
 
 /// The image JSON plus what the details page alone shows.
 #[derive(Serialize)]
@@ -55,8 +40,12 @@ struct MetadataJson {
 }
 
 /// `GET /api/images/{id}`
-pub async fn details(state: &AppState, r: ImageRef) -> Result<Response<Body>, AppError> {
-    let img = find(state, r).await?;
+pub async fn details(
+    state: &AppState,
+    ctx: &SessionCtx,
+    r: ImageRef,
+) -> Result<Response<Body>, AppError> {
+    let img = visible_image(state, ctx, r).await?;
     let (hash, size) = (img.record.hash, img.record.size);
     let kind = img.record.kind;
     let store = state.store.clone();
@@ -223,8 +212,13 @@ fn parse_cursor(sort: SortKey, c: &str) -> Option<ListCursor> {
 }
 
 /// `GET /api/list`
-pub async fn list(state: &AppState, req: &Request<Incoming>) -> Result<Response<Body>, AppError> {
-    let filter = parse_list_query(req.uri().query())?;
+pub async fn list(
+    state: &AppState,
+    ctx: &SessionCtx,
+    req: &Request<Incoming>,
+) -> Result<Response<Body>, AppError> {
+    let mut filter = parse_list_query(req.uri().query())?;
+    filter.owner = guard::scope_of(ctx, req.uri().query())?;
     let sort = filter.sort;
     let (images, next) = state.blocking(move |s| s.list_images(&filter)).await?;
     Ok(ok_json(&ListJson {
@@ -243,12 +237,13 @@ struct PrivacyBody {
 /// random key (old private links die), public drops the key.
 pub async fn privacy(
     state: &AppState,
+    ctx: &SessionCtx,
     r: ImageRef,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, AppError> {
     let body: PrivacyBody =
         body::read_json(req.into_body(), 4096, state.config.body_idle_timeout).await?;
-    let img = find(state, r).await?;
+    let img = visible_image(state, ctx, r).await?;
     let key = body.is_private.then(secret::random_bytes::<16>);
     let updated = state
         .blocking(move |s| s.set_private_key(img.id, key))
@@ -258,8 +253,12 @@ pub async fn privacy(
 }
 
 /// `POST /api/images/{id}/rotate-key`: a new key for a private image.
-pub async fn rotate_key(state: &AppState, r: ImageRef) -> Result<Response<Body>, AppError> {
-    let img = find(state, r).await?;
+pub async fn rotate_key(
+    state: &AppState,
+    ctx: &SessionCtx,
+    r: ImageRef,
+) -> Result<Response<Body>, AppError> {
+    let img = visible_image(state, ctx, r).await?;
     if img.record.private_key.is_none() {
         return Err(AppError::bad_request(
             "the image is public; make it private to give it a key",
@@ -273,43 +272,44 @@ pub async fn rotate_key(state: &AppState, r: ImageRef) -> Result<Response<Body>,
     Ok(ok_json(&image_json(state, &updated, None)))
 }
 
-async fn delete_uuid(state: &AppState, uuid: Uuid) -> Result<(), AppError> {
+async fn delete_id(state: &AppState, id: u64) -> Result<Response<Body>, AppError> {
     state
-        .blocking(move |s| {
-            let Some(img) = s.image_by_uuid(uuid.as_bytes())? else {
-                return Ok(None);
-            };
-            s.delete_image(img.id)
-        })
+        .blocking(move |s| s.delete_image(id))
         .await?
-        .or_not_found()
-        .map(|_| ())
-}
-
-/// `DELETE /api/delete/{uuid}` with a session (CSRF checked by dispatch).
-pub async fn delete(state: &AppState, uuid: Uuid) -> Result<Response<Body>, AppError> {
-    delete_uuid(state, uuid).await?;
+        .or_not_found()?;
     Ok(ok_json(&serde_json::json!({ "deleted": true })))
 }
 
-/// Whether `?token=` is this image's deletion token. Unknown image, missing or
-/// wrong token all read as `false`.
-async fn token_matches(
+/// `DELETE /api/delete/{uuid}` with a session (CSRF checked by dispatch):
+/// the account's own image (an admin: any image).
+pub async fn delete(
+    state: &AppState,
+    ctx: &SessionCtx,
+    uuid: Uuid,
+) -> Result<Response<Body>, AppError> {
+    let img = visible_image(state, ctx, ImageRef::Uuid(uuid)).await?;
+    delete_id(state, img.id).await
+}
+
+/// The image whose deletion token `?token=` is (the token is the whole
+/// credential, whoever owns the image). Unknown image, missing or wrong token
+/// all read as `None`.
+async fn token_image(
     state: &AppState,
     uuid: Uuid,
     req: &Request<Incoming>,
-) -> Result<bool, AppError> {
+) -> Result<Option<StoredImage>, AppError> {
     let Ok(Some(token)) = query::param(req.uri().query(), "token") else {
-        return Ok(false);
+        return Ok(None);
     };
     if token.is_empty() || token.len() > 128 {
-        return Ok(false);
+        return Ok(None);
     }
     let presented = secret::TokenHash::of(&token);
     let img = state
         .blocking(move |s| s.image_by_uuid(uuid.as_bytes()))
         .await?;
-    Ok(img.is_some_and(|i| i.record.deletion_hash.ct_eq(&presented)))
+    Ok(img.filter(|i| i.record.deletion_hash.ct_eq(&presented)))
 }
 
 /// `DELETE /api/delete/{uuid}?token=…` (no session): JSON answer.
@@ -318,10 +318,8 @@ pub async fn delete_with_token(
     uuid: Uuid,
     req: &Request<Incoming>,
 ) -> Result<Response<Body>, AppError> {
-    if !token_matches(state, uuid, req).await? {
-        return Err(AppError::NotFound);
-    }
-    delete(state, uuid).await
+    let img = token_image(state, uuid, req).await?.or_not_found()?;
+    delete_id(state, img.id).await
 }
 
 fn link_not_valid(detail: &str) -> Response<Body> {
@@ -390,16 +388,10 @@ pub async fn delete_page(
     uuid: Uuid,
     req: &Request<Incoming>,
 ) -> Result<Response<Body>, AppError> {
-    if !token_matches(state, uuid, req).await? {
+    let Some(img) = token_image(state, uuid, req).await? else {
         return Ok(link_not_valid(
             "This deletion link is not valid, or the image is already gone.",
         ));
-    }
-    let Some(img) = state
-        .blocking(move |s| s.image_by_uuid(uuid.as_bytes()))
-        .await?
-    else {
-        return Ok(link_not_valid("The image is already gone."));
     };
     // The token is URL-safe base64 (checked by the match above); it is
     // escaped anyway.
@@ -437,13 +429,13 @@ pub async fn delete_confirm(
     uuid: Uuid,
     req: &Request<Incoming>,
 ) -> Result<Response<Body>, AppError> {
-    if !token_matches(state, uuid, req).await? {
+    let Some(img) = token_image(state, uuid, req).await? else {
         return Ok(link_not_valid(
             "This deletion link is not valid, or the image is already gone.",
         ));
-    }
-    match delete_uuid(state, uuid).await {
-        Ok(()) => Ok(pages::page(
+    };
+    match delete_id(state, img.id).await {
+        Ok(_) => Ok(pages::page(
             StatusCode::OK,
             "Image deleted",
             "<p>The image was deleted. Its links no longer work.</p>",
@@ -459,6 +451,7 @@ pub async fn delete_confirm(
 /// limit what upload keys may ask for.
 pub async fn edit(
     state: &AppState,
+    ctx: &SessionCtx,
     r: ImageRef,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, AppError> {
@@ -499,7 +492,7 @@ pub async fn edit(
             }
         }
     }
-    let img = find(state, r).await?;
+    let img = visible_image(state, ctx, r).await?;
     let updated = state
         .blocking(move |s| s.edit_lifecycle(img.id, change, now))
         .await?

@@ -57,8 +57,9 @@ struct ScrubJson {
 
 /// `GET /api/integrity`
 pub async fn status(state: &AppState, req: &Request<Incoming>) -> Result<Response<Body>, AppError> {
-    if !control(state, req) && guard::session_of(state, req).await?.is_none() {
-        return Err(AppError::Unauthorized);
+    if !control(state, req) {
+        let ctx = guard::session_of(state, req).await?;
+        guard::admin_only(&ctx.ok_or(AppError::Unauthorized)?)?;
     }
     let integrity = state.store.integrity();
     let damaged: Vec<MarkJson> = integrity

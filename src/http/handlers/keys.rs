@@ -1,4 +1,5 @@
-//! Upload-key management for the admin UI: list, create (shown once), revoke.
+//! Upload-key management for the admin UI: list, create (shown once), revoke;
+//! each account manages its own keys, an admin everyone's.
 
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
@@ -10,6 +11,7 @@ use std::time::Duration;
 use crate::clock;
 use crate::error::AppError;
 use crate::http::body::{self, Body, json, ok_json};
+use crate::http::guard::{self, SessionCtx};
 use crate::lifecycle::fmt_duration;
 use crate::state::AppState;
 use crate::store::codec::{KeyPolicy, KeyRecord};
@@ -26,6 +28,8 @@ struct KeyJson {
     max_expiry: Option<String>,
     private_by_default: Option<bool>,
     force_private: bool,
+    /// The account whose uploads the key makes.
+    user: String,
     /// What an upload with this key gets when it says nothing: the key's
     /// policy over the server's defaults in force.
     defaults: Defaults,
@@ -72,13 +76,22 @@ fn key_json(state: &AppState, k: &KeyRecord, key: Option<String>) -> KeyJson {
             .map(|s| fmt_duration(Duration::from_secs(s))),
         private_by_default: k.policy.private_by_default,
         force_private: k.policy.force_private,
+        user: k.owner.clone(),
         key,
     }
 }
 
-/// `GET /api/keys`
-pub async fn list(state: &AppState) -> Result<Response<Body>, AppError> {
-    let keys = state.blocking(|s| s.list_keys()).await?;
+/// `GET /api/keys[?user=]`: the account's keys (an admin: everyone's, or
+/// one account's).
+pub async fn list(
+    state: &AppState,
+    ctx: &SessionCtx,
+    req: &Request<Incoming>,
+) -> Result<Response<Body>, AppError> {
+    let scope = guard::scope_of(ctx, req.uri().query())?;
+    let keys = state
+        .blocking(move |s| s.list_keys(scope.as_deref()))
+        .await?;
     let keys: Vec<_> = keys.iter().map(|k| key_json(state, k, None)).collect();
     Ok(ok_json(&serde_json::json!({ "keys": keys })))
 }
@@ -98,6 +111,10 @@ struct CreateBody {
     private_by_default: Option<bool>,
     #[serde(default)]
     force_private: bool,
+    /// The account the key uploads for (an admin may name another); absent
+    /// for the caller's own.
+    #[serde(default)]
+    user: Option<String>,
 }
 
 fn policy_secs(v: &Option<String>, what: &str) -> Result<Option<u64>, AppError> {
@@ -129,10 +146,28 @@ pub fn clean_name(raw: &str) -> Result<String, AppError> {
 }
 
 /// `POST /api/keys` `{"name"}` -> 201 with the key, which is never shown again.
-pub async fn create(state: &AppState, req: Request<Incoming>) -> Result<Response<Body>, AppError> {
+pub async fn create(
+    state: &AppState,
+    ctx: &SessionCtx,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, AppError> {
     let body: CreateBody =
         body::read_json(req.into_body(), 4096, state.config.body_idle_timeout).await?;
     let name = clean_name(&body.name)?;
+    let owner = match body.user {
+        Some(u) if u != ctx.username => {
+            guard::admin_only(ctx)?;
+            let exists = state.blocking({
+                let u = u.clone();
+                move |s| s.user(&u)
+            });
+            if exists.await?.is_none() {
+                return Err(AppError::bad_request("no account with this name"));
+            }
+            u
+        }
+        _ => ctx.username.clone(),
+    };
     let policy = KeyPolicy {
         default_expiry_secs: policy_secs(&body.default_expiry, "defaultExpiry")?,
         max_expiry_secs: policy_secs(&body.max_expiry, "maxExpiry")?,
@@ -143,7 +178,7 @@ pub async fn create(state: &AppState, req: Request<Incoming>) -> Result<Response
     let hash = upload_key::hash(key.expose());
     let prefix = upload_key::display_prefix(key.expose());
     let rec = state
-        .blocking(move |s| s.create_key(&hash, &name, &prefix, clock::now_ms(), policy))
+        .blocking(move |s| s.create_key(&hash, (&name, &owner), &prefix, clock::now_ms(), policy))
         .await?;
     Ok(json(
         StatusCode::CREATED,
@@ -151,9 +186,18 @@ pub async fn create(state: &AppState, req: Request<Incoming>) -> Result<Response
     ))
 }
 
-/// `DELETE /api/keys/{id}`
-pub async fn revoke(state: &AppState, id: u64) -> Result<Response<Body>, AppError> {
-    if !state.blocking(move |s| s.revoke_key(id)).await? {
+/// `DELETE /api/keys/{id}`: the account's own key (an admin: any key);
+/// another account's key is the same 404 as a missing one.
+pub async fn revoke(
+    state: &AppState,
+    ctx: &SessionCtx,
+    id: u64,
+) -> Result<Response<Body>, AppError> {
+    let scope = ctx.scope().map(str::to_string);
+    if !state
+        .blocking(move |s| s.revoke_key(id, scope.as_deref()))
+        .await?
+    {
         return Err(AppError::NotFound);
     }
     Ok(ok_json(&serde_json::json!({ "revoked": true })))

@@ -26,7 +26,7 @@ use crate::error::AppError;
 use crate::http::body::{Body, empty};
 use crate::http::cache_policy::CachePolicy;
 use crate::http::client_ip;
-use crate::http::guard::check_public_access;
+use crate::http::guard::{SessionCtx, check_public_access, check_visible};
 use crate::http::send_blob::serve_blob_as;
 use crate::media::ImageType;
 use crate::state::AppState;
@@ -146,11 +146,12 @@ fn redirect_to_store(
 /// `GET|HEAD /api/proxy/{uuid}.{ext}` (session checked by dispatch).
 pub async fn proxy(
     state: &AppState,
-    uuid: Uuid,
-    kind: ImageType,
+    ctx: &SessionCtx,
+    (uuid, kind): (Uuid, ImageType),
     req: &Request<Incoming>,
 ) -> Result<Response<Body>, AppError> {
     let img = lookup(state, uuid, kind).await?;
+    check_visible(ctx, &img)?;
     serve_blob(state, &img, req, true, None).await
 }
 

@@ -1,5 +1,7 @@
 //! View statistics for the admin UI (session only): dashboard totals, views per
 //! day, countries, referrers, recent views, top images, and one image's numbers.
+//! An account sees the numbers of its own images; an admin sees the whole
+//! instance's, or one account's with `?user=` (`guard::scope_of`).
 //!
 //! Everything here reads committed counters; views still in the writer's queue
 //! (at most one flush interval) appear on the next call. "Unique" counts a
@@ -14,11 +16,12 @@ use uuid::Uuid;
 use crate::clock;
 use crate::error::{AppError, OptionExt};
 use crate::http::body::{Body, ok_json};
+use crate::http::guard::{self, SessionCtx};
 use crate::http::image_json::{ImageJson, image_json};
 use crate::http::query;
 use crate::http::router::{ImageRef, StatsRoute};
 use crate::state::AppState;
-use crate::store::stats::{DayCounts, UNKNOWN_COUNTRY};
+use crate::store::stats::{DayCounts, ImageStats, UNKNOWN_COUNTRY};
 
 /// Days of `/api/stats/views` and `/api/images/{id}/stats` when `days` is absent.
 pub const DEFAULT_DAYS: u32 = 30;
@@ -26,19 +29,31 @@ pub const DEFAULT_DAYS: u32 = 30;
 /// Runs one statistics route.
 pub async fn handle(
     state: &AppState,
+    ctx: &SessionCtx,
     route: StatsRoute,
     req: &Request<Incoming>,
 ) -> Result<Response<Body>, AppError> {
     let q = req.uri().query();
+    let scope = || guard::scope_of(ctx, q);
     match route {
-        StatsRoute::Summary => summary(state).await,
-        StatsRoute::Views => views(state, days_param(state, q)?).await,
-        StatsRoute::Countries => countries(state).await,
-        StatsRoute::Referrers => referrers(state, count_param(q, "limit", 50, 1_000)?).await,
-        StatsRoute::Recent => recent(state, count_param(q, "limit", 50, 1_000)?).await,
-        StatsRoute::Top => top(state, count_param(q, "limit", 10, 100)?).await,
-        StatsRoute::Image(r) => image(state, r, days_param(state, q)?).await,
+        StatsRoute::Summary => summary(state, scope()?).await,
+        StatsRoute::Views => views(state, scope()?, days_param(state, q)?).await,
+        StatsRoute::Countries => countries(state, scope()?).await,
+        StatsRoute::Referrers => {
+            referrers(state, scope()?, count_param(q, "limit", 50, 1_000)?).await
+        }
+        StatsRoute::Recent => recent(state, scope()?, count_param(q, "limit", 50, 1_000)?).await,
+        StatsRoute::Top => top(state, scope()?, count_param(q, "limit", 10, 100)?).await,
+        StatsRoute::Image(r) => image(state, ctx, r, days_param(state, q)?).await,
     }
+}
+
+/// One account's statistics over `days` days ending today.
+async fn owner_stats(state: &AppState, owner: String, days: u32) -> Result<ImageStats, AppError> {
+    let (first, last) = day_range(days);
+    state
+        .blocking(move |s| s.owner_stats(&owner, first, last))
+        .await
 }
 
 /// A positive integer parameter, at most `max`; absent is `default`.
@@ -83,7 +98,11 @@ struct SummaryJson {
     storage_charged: u64,
     /// `null` when unlimited.
     storage_limit: Option<u64>,
-    /// `null` when the filesystem cannot say.
+    /// Most images; `null` when unlimited.
+    image_limit: Option<u64>,
+    /// Whose numbers and limits these are: `"instance"` or `"user"`.
+    quota: &'static str,
+    /// `null` when the filesystem cannot say, and for one account's numbers.
     disk_free: Option<u64>,
 }
 
@@ -94,8 +113,34 @@ fn disk_free(path: &std::path::Path) -> Option<u64> {
     Some(s.f_bavail.saturating_mul(s.f_frsize))
 }
 
-/// `GET /api/stats`
-async fn summary(state: &AppState) -> Result<Response<Body>, AppError> {
+/// `GET /api/stats`: the instance's totals, or one account's (its images,
+/// their views, and its quota in place of the instance's limit).
+async fn summary(state: &AppState, scope: Option<String>) -> Result<Response<Body>, AppError> {
+    if let Some(owner) = scope {
+        let o = owner.clone();
+        let (account, private) = state
+            .blocking(move |s| Ok((s.account(&o)?, s.private_count_of(&o)?)))
+            .await?;
+        let stats = owner_stats(state, owner, 1).await?;
+        let (used, limit, image_limit) = match &account {
+            Some(a) => (a.usage, a.record.quota_bytes, a.record.quota_images),
+            None => (Default::default(), None, None),
+        };
+        return Ok(ok_json(&SummaryJson {
+            images: used.images,
+            private_images: private,
+            views: stats.views,
+            unique_visitors: stats.unique,
+            bot_hits: stats.bots,
+            unfurler_hits: stats.unfurlers,
+            storage_used: used.bytes,
+            storage_charged: used.bytes,
+            storage_limit: limit,
+            image_limit,
+            quota: "user",
+            disk_free: None,
+        }));
+    }
     let (totals, stats, free, charged) = state
         .blocking(|s| {
             Ok((
@@ -116,6 +161,8 @@ async fn summary(state: &AppState) -> Result<Response<Body>, AppError> {
         storage_used: totals.bytes_stored,
         storage_charged: charged,
         storage_limit: state.config.max_storage_bytes,
+        image_limit: state.config.max_images,
+        quota: "instance",
         disk_free: free,
     }))
 }
@@ -145,9 +192,16 @@ struct DaysJson {
 }
 
 /// `GET /api/stats/views?days=N`: every day of the range, oldest first, zeros included.
-async fn views(state: &AppState, days: u32) -> Result<Response<Body>, AppError> {
+async fn views(
+    state: &AppState,
+    scope: Option<String>,
+    days: u32,
+) -> Result<Response<Body>, AppError> {
     let (first, last) = day_range(days);
-    let counts = state.blocking(move |s| s.day_counts(first, last)).await?;
+    let counts = match scope {
+        Some(owner) => owner_stats(state, owner, days).await?.days,
+        None => state.blocking(move |s| s.day_counts(first, last)).await?,
+    };
     Ok(ok_json(&DaysJson {
         days: counts.iter().map(day_json).collect(),
     }))
@@ -186,8 +240,11 @@ struct CountriesJson {
 }
 
 /// `GET /api/stats/countries`: all-time views per country, most first.
-async fn countries(state: &AppState) -> Result<Response<Body>, AppError> {
-    let rows = state.blocking(|s| s.country_views()).await?;
+async fn countries(state: &AppState, scope: Option<String>) -> Result<Response<Body>, AppError> {
+    let rows = match scope {
+        Some(owner) => owner_stats(state, owner, 1).await?.countries,
+        None => state.blocking(|s| s.country_views()).await?,
+    };
     Ok(ok_json(&CountriesJson {
         countries: countries_json(rows),
     }))
@@ -212,8 +269,19 @@ struct ReferrersJson {
 }
 
 /// `GET /api/stats/referrers?limit=N`: all-time views per referrer host, most first.
-async fn referrers(state: &AppState, limit: usize) -> Result<Response<Body>, AppError> {
-    let rows = state.blocking(move |s| s.referrer_views(limit)).await?;
+async fn referrers(
+    state: &AppState,
+    scope: Option<String>,
+    limit: usize,
+) -> Result<Response<Body>, AppError> {
+    let rows = match scope {
+        Some(owner) => {
+            let mut rows = owner_stats(state, owner, 1).await?.referrers;
+            rows.truncate(limit);
+            rows
+        }
+        None => state.blocking(move |s| s.referrer_views(limit)).await?,
+    };
     Ok(ok_json(&ReferrersJson {
         referrers: referrers_json(rows),
     }))
@@ -243,8 +311,14 @@ struct RecentListJson {
 
 /// `GET /api/stats/recent?limit=N`: the newest fetches (views, and bots and
 /// unfurlers labelled as such), newest first.
-async fn recent(state: &AppState, limit: usize) -> Result<Response<Body>, AppError> {
-    let rows = state.blocking(move |s| s.recent_views(limit)).await?;
+async fn recent(
+    state: &AppState,
+    scope: Option<String>,
+    limit: usize,
+) -> Result<Response<Body>, AppError> {
+    let rows = state
+        .blocking(move |s| s.recent_views(limit, scope.as_deref()))
+        .await?;
     let views = rows
         .into_iter()
         .map(|v| {
@@ -280,8 +354,14 @@ struct TopJson {
 }
 
 /// `GET /api/stats/top?limit=N`: the most-viewed images, as image JSON.
-async fn top(state: &AppState, limit: usize) -> Result<Response<Body>, AppError> {
-    let imgs = state.blocking(move |s| s.top_images(limit)).await?;
+async fn top(
+    state: &AppState,
+    scope: Option<String>,
+    limit: usize,
+) -> Result<Response<Body>, AppError> {
+    let imgs = state
+        .blocking(move |s| s.top_images(limit, scope.as_deref()))
+        .await?;
     Ok(ok_json(&TopJson {
         images: imgs.iter().map(|i| image_json(state, i, None)).collect(),
     }))
@@ -298,27 +378,17 @@ struct ImageStatsJson {
     referrers: Vec<ReferrerJson>,
 }
 
-/// `GET /api/images/{id}/stats?days=N`
-async fn image(state: &AppState, r: ImageRef, days: u32) -> Result<Response<Body>, AppError> {
-    if r == ImageRef::Malformed {
-        return Err(AppError::bad_request(
-            "image id must be a positive number or a uuid",
-        ));
-    }
+/// `GET /api/images/{id}/stats?days=N`: of an image the session may see.
+async fn image(
+    state: &AppState,
+    ctx: &SessionCtx,
+    r: ImageRef,
+    days: u32,
+) -> Result<Response<Body>, AppError> {
+    let img = guard::visible_image(state, ctx, r).await?;
     let (first, last) = day_range(days);
     let stats = state
-        .blocking(move |s| {
-            let id = match r {
-                ImageRef::Id(id) => Some(id),
-                ImageRef::Uuid(u) => s.image_by_uuid(u.as_bytes())?.map(|i| i.id),
-                // Refused above.
-                ImageRef::Malformed => None,
-            };
-            match id {
-                Some(id) => s.image_stats(id, first, last),
-                None => Ok(None),
-            }
-        })
+        .blocking(move |s| s.image_stats(img.id, first, last))
         .await?
         .or_not_found()?;
     Ok(ok_json(&ImageStatsJson {

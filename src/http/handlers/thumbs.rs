@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::error::AppError;
 use crate::http::body::Body;
-use crate::http::guard::check_public_access;
+use crate::http::guard::{SessionCtx, check_public_access, check_visible};
 use crate::http::send_blob::serve_blob_as;
 use crate::media::ImageType;
 use crate::state::AppState;
@@ -69,11 +69,12 @@ pub async fn public(
 /// `GET|HEAD /api/proxy/thumb/{uuid}.{ext}` (session checked by dispatch).
 pub async fn proxy(
     state: &AppState,
-    uuid: Uuid,
-    kind: ImageType,
+    ctx: &SessionCtx,
+    (uuid, kind): (Uuid, ImageType),
     req: &Request<Incoming>,
 ) -> Result<Response<Body>, AppError> {
     let (img, blob) = lookup(state, uuid, kind).await?;
+    check_visible(ctx, &img)?;
     serve(state, img, blob, req, true).await
 }
 

@@ -23,7 +23,6 @@ use crate::http::query;
 use crate::ingest::{Asked, Ingest, Ingested, Origin, ReceiveError, Received};
 use crate::state::AppState;
 use crate::store::albums::AlbumId;
-use crate::store::codec::Uploader;
 
 /// Slack for multipart boundaries and small text fields on top of the file limit.
 pub const MULTIPART_OVERHEAD: u64 = 64 * 1024;
@@ -219,13 +218,14 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
     // Refused before anything is stored: an upload into an album that is not
     // the caller's must not land in the library either.
     let album = match album_field.filter(|a| !a.is_empty()) {
-        Some(a) => Some(upload_album(state, &auth.uploader, &a).await?),
+        Some(a) => Some(upload_album(state, &auth.owner, &a).await?),
         None => None,
     };
     let checked = ingest.check(received).await?;
     let kind = checked.info().kind;
     let origin = Origin::Upload {
         uploader: auth.uploader,
+        owner: auth.owner,
         key_hash: auth.key_hash,
         policy: auth.policy.as_ref(),
         asked: &fields,
@@ -281,19 +281,20 @@ struct UploadJson {
 }
 
 /// The album an upload asks for (`album` field or `X-Pixbin-Album`), if it
-/// exists, is live and the uploader may add to it (`albums::can_edit`).
-async fn upload_album(
-    state: &AppState,
-    uploader: &Uploader,
-    wanted: &str,
-) -> Result<AlbumId, AppError> {
+/// exists, is live and the uploading account (an upload key's owner) may add
+/// to it (`albums::can_edit`). Another account's album is refused like a
+/// missing one.
+async fn upload_album(state: &AppState, owner: &str, wanted: &str) -> Result<AlbumId, AppError> {
     let refused = || AppError::BadRequest {
         code: "invalid_album",
         message: "the album does not exist or is not yours to upload into".into(),
     };
     let id = AlbumId::parse(wanted).ok_or_else(refused)?;
-    let actor = Actor::of_uploader(uploader).ok_or_else(refused)?;
-    let album = state.blocking(move |s| s.album(id)).await?;
+    let name = owner.to_string();
+    let (album, user) = state
+        .blocking(move |s| Ok((s.album(id)?, s.user(&name)?)))
+        .await?;
+    let actor = Actor::new(owner, user.ok_or_else(refused)?.role);
     match album {
         Some(a) if !albums::is_gone(&a, clock::now_ms()) && albums::can_edit(&actor, &a) => Ok(id),
         _ => Err(refused()),

@@ -73,6 +73,15 @@ pub enum Problem {
     DanglingTimeIndex(i64, u64),
     /// A view counter of a deleted image.
     DanglingViews(u64),
+    /// An account's image index or usage differs from the image rows it owns.
+    OwnerIndex {
+        /// The account (empty: images of no account).
+        owner: String,
+        /// (images, bytes) as stored.
+        stored: (u64, u64),
+        /// (images, bytes) from the rows.
+        actual: (u64, u64),
+    },
     /// A running total that differs from the rows.
     Total {
         /// The meta key.
@@ -128,6 +137,7 @@ impl Problem {
             Problem::DanglingUuidIndex(_) => "dangling-uuid-index",
             Problem::DanglingTimeIndex(..) => "dangling-time-index",
             Problem::DanglingViews(_) => "dangling-views",
+            Problem::OwnerIndex { .. } => "owner-index",
             Problem::Total { .. } => "total",
             Problem::NextId { .. } => "next-id",
             Problem::Orphan(_) => "orphan-blob",
@@ -203,6 +213,15 @@ impl fmt::Display for Problem {
                 write!(f, "upload-time index entry ({t}, {id}) names no such image")
             }
             Problem::DanglingViews(id) => write!(f, "view counter of missing image {id}"),
+            Problem::OwnerIndex {
+                owner,
+                stored,
+                actual,
+            } => write!(
+                f,
+                "account {owner:?} is recorded with {} images and {} bytes, its rows add up to {} and {}",
+                stored.0, stored.1, actual.0, actual.1
+            ),
             Problem::Total {
                 key,
                 stored,
