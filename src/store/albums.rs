@@ -133,6 +133,43 @@ pub(super) fn forget_image(txn: &redb::WriteTransaction, image: u64) -> Result<(
     Ok(())
 }
 
+/// Hands the albums of a deleted account `from` to `heir` (with its images,
+/// as a transfer does), or deletes them when there is none (their images
+/// are deleted just before). Inside the transaction that removes the account,
+/// so no album is left owned by a name that no longer exists. Returns how
+/// many albums moved or went.
+pub(super) fn hand_over(
+    txn: &redb::WriteTransaction,
+    from: &str,
+    heir: Option<&str>,
+) -> Result<u64> {
+    let mut albums = txn.open_table(ALBUM_TO_ALBUM)?;
+    let mut owned = Vec::new();
+    for e in albums.iter()? {
+        let (k, v) = e?;
+        let rec = AlbumRecord::decode(v.value())?;
+        if rec.owner == from {
+            owned.push((k.value(), rec));
+        }
+    }
+    let mut index = txn.open_table(IMAGE_ALBUM_TO_UNIT)?;
+    for (key, mut rec) in owned.iter().cloned() {
+        match heir {
+            Some(h) => {
+                rec.owner = h.to_string();
+                albums.insert(key, rec.encode().as_slice())?;
+            }
+            None => {
+                albums.remove(key)?;
+                for i in rec.images {
+                    index.remove((i, key))?;
+                }
+            }
+        }
+    }
+    Ok(owned.len() as u64)
+}
+
 /// The checks every stored album passes: unique, existing images within the
 /// cap, and a cover among them.
 fn validate(
