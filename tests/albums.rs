@@ -8,7 +8,7 @@
 //! - the gallery page shows only images strangers may see (no private, no
 //!   view-limited one), in order, with link-preview tags whose image URL
 //!   answers 200 with an image type; a private album is 404 to strangers;
-//!   an unlisted one is `noindex`; an expired one is gone;
+//!   an unlisted one is `noindex`; an expired one is gone, and swept;
 //! - the image page previews a view-limited image without spending its views;
 //! - oEmbed describes both pages;
 //! - the album zip holds exactly the shown images, byte-exact, with
@@ -399,6 +399,13 @@ async fn private_unlisted_and_expired_albums_keep_to_their_rules() {
         }
     }
     assert!(gone, "an expired album stays reachable");
+    // The lifecycle sweeper deletes its row, though nobody lists albums.
+    let id = pixbin::store::albums::AlbumId::parse(expiring["id"].as_str().unwrap()).unwrap();
+    let swept = poll_until(std::time::Duration::from_secs(20), || {
+        app.state.store.album(id).unwrap().is_none()
+    })
+    .await;
+    assert!(swept, "the sweeper left an expired album's row");
 }
 
 #[tokio::test]
