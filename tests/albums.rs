@@ -8,7 +8,8 @@
 //! - the gallery page shows only images strangers may see (no private, no
 //!   view-limited one), in order, with link-preview tags whose image URL
 //!   answers 200 with an image type; a private album is 404 to strangers;
-//!   an unlisted one is `noindex`; an expired one is gone, and swept;
+//!   an unlisted one is `noindex`; an expired one is gone, and swept; a long
+//!   one is paged, 100 images a page, with plain prev/next links;
 //! - the image page previews a view-limited image without spending its views;
 //! - oEmbed describes both pages;
 //! - the album zip holds exactly the shown images, byte-exact, with
@@ -583,4 +584,62 @@ async fn album_zips_hold_the_shown_images_byte_exact() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_long_gallery_is_paged_with_plain_links() {
+    let mut app = spawn_app().await;
+    app.login_admin().await;
+    let mut uuids = Vec::new();
+    let mut ids = Vec::new();
+    for i in 0..101 {
+        let v = app.upload_ok(bmp(3, 3, 500 + i), "p.bmp").await;
+        uuids.push(v["uuid"].as_str().unwrap().to_string());
+        ids.push(v["id"].as_u64().unwrap());
+    }
+    let album = create(&app, json!({"title": "Long", "images": ids})).await;
+    let url = app.url(&format!("/a/{}", album["id"].as_str().unwrap()));
+    let tiles = |page: &str| page.matches("class=\"tile\"").count();
+    // A tile's link (the cover also shows in the preview tags of every page).
+    let tile = |page: &str, i: usize| page.contains(&format!("/{}.bmp\" data-full", uuids[i]));
+
+    let first = fetch(&url).await.text().await.unwrap();
+    assert_eq!(tiles(&first), 100);
+    assert!(tile(&first, 0) && tile(&first, 99) && !tile(&first, 100));
+    assert!(first.contains("101 images") && first.contains("Page 1 of 2"));
+    let next = format!("href=\"{url}?page=2\"");
+    assert!(
+        first.contains(&format!("<link rel=\"next\" {next}>")),
+        "{first}"
+    );
+    assert!(first.contains(&format!("<a rel=\"next\" {next}>")));
+    assert!(!first.contains("rel=\"prev\""));
+
+    let second = fetch(format!("{url}?page=2")).await.text().await.unwrap();
+    assert_eq!(tiles(&second), 1);
+    assert!(tile(&second, 100) && !tile(&second, 0));
+    assert!(second.contains(&format!("<a rel=\"prev\" href=\"{url}\">")));
+    assert!(!second.contains("rel=\"next\""));
+    // The zip is still the whole album's.
+    assert!(second.contains(&format!("{url}.zip")));
+
+    assert_eq!(
+        fetch(format!("{url}?page=3")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    for bad in ["0", "x", "-1", "%2B2"] {
+        let res = fetch(format!("{url}?page={bad}")).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "page={bad}");
+        let v: Value = res.json().await.unwrap();
+        assert_eq!(v["code"], "invalid_request", "{v}");
+    }
+
+    // A short album has one page and no pager.
+    let short = create(&app, json!({"title": "Short", "images": [ids[0]]})).await;
+    let page = fetch(app.url(&format!("/a/{}", short["id"].as_str().unwrap())))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("rel=\"next\"") && !page.contains("Page 1"));
 }

@@ -157,9 +157,47 @@ const LIGHTBOX: &str = "<div class=\"lb\" id=\"lightbox\" hidden role=\"dialog\"
 /// Tiles loaded at once (above the fold on most screens); the rest lazily.
 const EAGER_TILES: usize = 4;
 
-/// A gallery page.
-pub fn gallery(m: &Meta, tiles: &[Tile], zip_url: Option<&str>) -> String {
+/// Where one page of a long gallery sits among its album's pages.
+#[derive(Debug, Clone)]
+pub struct Pager {
+    /// Images of the whole album shown on all its pages.
+    pub total: usize,
+    /// This page, from 1.
+    pub page: usize,
+    /// How many pages there are.
+    pub pages: usize,
+    /// The previous page's URL, if any.
+    pub prev: Option<String>,
+    /// The next page's URL, if any.
+    pub next: Option<String>,
+}
+
+impl Pager {
+    /// Links to the neighbouring pages, `<link>`s for the head or `<a>`s
+    /// for the body: plain links, so paging needs no script.
+    fn links(&self, tag: &str, prev: &str, next: &str) -> String {
+        let mut out = String::new();
+        for (rel, href, text) in [("prev", &self.prev, prev), ("next", &self.next, next)] {
+            if let Some(href) = href {
+                let href = escape(href);
+                out.push_str(&match tag {
+                    "link" => format!("<link rel=\"{rel}\" href=\"{href}\">"),
+                    _ => format!("<a rel=\"{rel}\" href=\"{href}\">{text}</a> "),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// A gallery page: the whole album, or one page of it with `pager`.
+pub fn gallery(m: &Meta, tiles: &[Tile], zip_url: Option<&str>, pager: Option<&Pager>) -> String {
     let mut h = head(m);
+    if let Some(p) = pager {
+        let at = h.len() - "</head>".len();
+        h.insert_str(at, &p.links("link", "", ""));
+    }
+    let total = pager.map_or(tiles.len(), |p| p.total);
     h.push_str("<body><header class=\"top\"><h1>");
     h.push_str(&escape(&m.title));
     h.push_str("</h1>");
@@ -168,10 +206,10 @@ pub fn gallery(m: &Meta, tiles: &[Tile], zip_url: Option<&str>) -> String {
     }
     h.push_str(&format!(
         "<p class=\"meta\">{} image{}",
-        tiles.len(),
-        if tiles.len() == 1 { "" } else { "s" }
+        total,
+        if total == 1 { "" } else { "s" }
     ));
-    if let Some(z) = zip_url.filter(|_| !tiles.is_empty()) {
+    if let Some(z) = zip_url.filter(|_| total > 0) {
         h.push_str(&format!(
             " · <a href=\"{}\" download>Download all (zip)</a>",
             escape(z)
@@ -196,7 +234,16 @@ width=\"{w}\" height=\"{h}\" loading=\"{loading}\" decoding=\"async\" alt=\"{alt
             alt = escape(&t.name),
         ));
     }
-    h.push_str("</ul></main>");
+    h.push_str("</ul>");
+    if let Some(p) = pager.filter(|p| p.pages > 1) {
+        h.push_str(&format!(
+            "<nav class=\"pager\">{}<span>Page {} of {}</span></nav>",
+            p.links("a", "&#x2039; Previous", "Next &#x203A;"),
+            p.page,
+            p.pages
+        ));
+    }
+    h.push_str("</main>");
     h.push_str(LIGHTBOX);
     h.push_str("</body></html>");
     h
@@ -356,6 +403,7 @@ mod tests {
             })),
             &[],
             Some("/a/ID.zip"),
+            None,
         );
         for needle in [
             "<title>Trip &lt;2024&gt; · pixbin</title>",
@@ -377,7 +425,7 @@ mod tests {
         assert!(!page.contains("<script>") && !page.contains("<style"));
         // Nothing to download in an empty album.
         assert!(!page.contains(".zip"));
-        let bare = gallery(&meta(None), &[], None);
+        let bare = gallery(&meta(None), &[], None, None);
         assert!(!bare.contains("og:image"));
         assert!(bare.contains("<meta name=\"twitter:card\" content=\"summary\">"));
     }

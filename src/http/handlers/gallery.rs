@@ -31,7 +31,7 @@ use crate::http::image_json::public_url;
 use crate::http::pages::{self, human_size};
 use crate::http::query;
 use crate::http::share_pages::{
-    self, IndexEntry, Meta, Picture, PreviewImage, SITE_NAME, Tile, fit,
+    self, IndexEntry, Meta, Pager, Picture, PreviewImage, SITE_NAME, Tile, fit,
 };
 use crate::media::thumbnail::MAX_SIDE;
 use crate::state::AppState;
@@ -110,21 +110,57 @@ fn gone_page(what: &str) -> Response<Body> {
     )
 }
 
-/// `GET|HEAD /a/{id}`: the gallery.
+/// Tiles on one gallery page: a long album is paged with plain links, so
+/// neither the page nor the browser holds thousands of tiles at once.
+const PAGE_TILES: usize = 100;
+
+/// The `page` a gallery request asks for, from 1; a malformed one is 400.
+fn page_of(req: &Request<Incoming>) -> Result<usize, AppError> {
+    let bad = || AppError::bad_request("page must be a positive number");
+    match query::param(req.uri().query(), "page").map_err(|_| bad())? {
+        None => Ok(1),
+        Some(p) => p
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n >= 1 && p.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(bad),
+    }
+}
+
+/// `GET|HEAD /a/{id}[?page=N]`: the gallery, [`PAGE_TILES`] images a page.
 pub async fn album_page(
     state: &AppState,
     id: AlbumId,
     req: &Request<Incoming>,
 ) -> Result<Response<Body>, AppError> {
+    let page = page_of(req)?;
     let (album, shown) = match album_view::shown(state, id, req).await {
         Ok(found) => found,
         Err(AppError::NotFound) => return Ok(gone_page("Album")),
         Err(e) => return Err(e),
     };
+    let pages = shown.len().div_ceil(PAGE_TILES).max(1);
+    if page > pages {
+        return Ok(gone_page("Album page"));
+    }
     let base = state.config.base_url();
-    let url = format!("{base}/a/{id}");
+    let album_url = format!("{base}/a/{id}");
+    let page_url = |n: usize| match n {
+        1 => album_url.clone(),
+        n => format!("{album_url}?page={n}"),
+    };
+    let url = page_url(page);
+    let pager = Pager {
+        total: shown.len(),
+        page,
+        pages,
+        prev: (page > 1).then(|| page_url(page - 1)),
+        next: (page < pages).then(|| page_url(page + 1)),
+    };
     let tiles: Vec<Tile> = shown
         .iter()
+        .skip((page - 1) * PAGE_TILES)
+        .take(PAGE_TILES)
         .map(|img| {
             let (w, h) = fit(img.record.width, img.record.height, MAX_SIDE);
             let file = format!(
@@ -146,12 +182,13 @@ pub async fn album_page(
         title: album.title.clone(),
         description: album_description(&album, shown.len()),
         image: cover(&album, &shown).and_then(|c| preview_of(state, c)),
-        oembed: Some(oembed_url(state, &url)),
+        oembed: Some(oembed_url(state, &album_url)),
         indexable: album.visibility == Visibility::Public,
         assets: asset_base(state),
         url: url.clone(),
     };
-    let html = share_pages::gallery(&meta, &tiles, Some(&format!("{url}.zip")));
+    let zip = format!("{album_url}.zip");
+    let html = share_pages::gallery(&meta, &tiles, Some(&zip), Some(&pager));
     // Revalidated on every visit: the album can change, expire or turn
     // private, and no shared cache may keep it (invariant 11).
     Ok(share_pages::respond(
