@@ -1,6 +1,8 @@
 //! Image rows: commit an upload (its blob moved into place and its rows
-//! inserted in one transaction, invariant 1), look one up by id or uuid, delete
-//! one (row first, blob after, invariant 2), and set or clear its private key.
+//! inserted in one transaction, invariant 1, checked against the instance's and
+//! its owner's quotas there), look one up by id or uuid, delete one (row first,
+//! blob after, invariant 2), and set or clear its private key. The owner's
+//! index and usage (`owners`) change in the same transactions.
 
 use redb::{ReadableDatabase, ReadableTable};
 

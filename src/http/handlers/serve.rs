@@ -1,6 +1,7 @@
 //! Serving image bytes: `GET|HEAD /{uuid}.{ext}` (public, counts views; each
 //! delivery of a view-limited image is paid for, see `view_limits`) and
-//! `/api/proxy/{uuid}.{ext}` (session, no view).
+//! `/api/proxy/{uuid}.{ext}` (session, no view; an account's own images, any
+//! for an admin, `guard::check_visible`).
 //!
 //! With `--s3-redirect`, a public GET of an image that never stops being
 //! served (no key, no expiry, no view limit) answers `302` to a presigned URL
