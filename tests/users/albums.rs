@@ -130,6 +130,22 @@ async fn an_upload_key_uploads_only_into_its_owners_albums() {
     assert_eq!(status, 401);
 }
 
+/// An image of `p` in a new public album of `p`: (image id, album id).
+async fn public_album_of(app: &TestApp, p: &Person, seed: u64) -> (u64, String) {
+    let img = p.upload_ok(app, bmp(5, 5, seed), "p.bmp").await["id"]
+        .as_u64()
+        .unwrap();
+    let album = album_of(app, p, json!({"images": [img], "visibility": "public"})).await;
+    (img, album)
+}
+
+/// Deletes account `name` as `admin` with `leftovers` (the query); must succeed.
+async fn delete_account(app: &TestApp, admin: &Person, name: &str, leftovers: &str) {
+    let path = format!("/api/users/{name}?{leftovers}");
+    let res = admin.req(app, Method::DELETE, &path).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "delete {name}");
+}
+
 #[tokio::test]
 async fn deleting_an_account_transfers_or_deletes_its_albums_with_its_images() {
     let (app, admin, alice, bob) = with_two_users(|_| {}).await;
@@ -140,25 +156,8 @@ async fn deleting_an_account_transfers_or_deletes_its_albums_with_its_images() {
         app.state.store.album(id).unwrap().map(|a| a.owner)
     };
 
-    let img = alice.upload_ok(&app, bmp(5, 5, 1), "a.bmp").await["id"]
-        .as_u64()
-        .unwrap();
-    let alices = album_of(
-        &app,
-        &alice,
-        json!({"images": [img], "visibility": "public"}),
-    )
-    .await;
-    let res = admin
-        .req(
-            &app,
-            Method::DELETE,
-            "/api/users/alice?images=transfer&to=bob",
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
+    let (img, alices) = public_album_of(&app, &alice, 1).await;
+    delete_account(&app, &admin, "alice", "images=transfer&to=bob").await;
     assert_eq!(owner_of(&alices).as_deref(), Some("bob"));
     // Bob now manages it, image and all.
     let album = bob.get_json(&app, &format!("/api/albums/{alices}")).await;
@@ -177,21 +176,8 @@ async fn deleting_an_account_transfers_or_deletes_its_albums_with_its_images() {
         .await;
     assert_eq!(res.status(), StatusCode::OK);
 
-    let img = carol.upload_ok(&app, bmp(5, 5, 2), "c.bmp").await["id"]
-        .as_u64()
-        .unwrap();
-    let carols = album_of(
-        &app,
-        &carol,
-        json!({"images": [img], "visibility": "public"}),
-    )
-    .await;
-    let res = admin
-        .req(&app, Method::DELETE, "/api/users/carol?images=delete")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
+    let (img, carols) = public_album_of(&app, &carol, 2).await;
+    delete_account(&app, &admin, "carol", "images=delete").await;
     assert_eq!(owner_of(&carols), None);
     assert!(app.state.store.albums_of_image(img).unwrap().is_empty());
     let res = client()
