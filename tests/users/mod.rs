@@ -1,7 +1,9 @@
 //! Many accounts: an old single-admin database upgraded in place, who sees
 //! what (the authorization matrix over every route), quotas per account and
-//! dedup across accounts, invites and registration, managing accounts.
+//! dedup across accounts, invites and registration, managing accounts, and
+//! albums among accounts.
 
+mod albums;
 mod manage;
 mod matrix;
 mod quotas;
