@@ -218,6 +218,89 @@ async fn uploads_land_in_the_album_they_name_and_only_in_the_callers() {
     assert_eq!(app.totals().images, before);
 }
 
+#[tokio::test]
+async fn an_upload_may_ask_for_its_page_as_the_link_to_share() {
+    let app = spawn_app().await;
+    let page_of = |v: &Value| format!("{}/v/{}", app.base, v["uuid"].as_str().unwrap());
+    // By default the raw image leads (forum `[img]` tags), and the page is there too.
+    let plain = app.upload_with_ok(bmp(8, 8, 40), "plain.bmp", &[]).await;
+    assert!(plain["url"].as_str().unwrap().ends_with(".bmp"), "{plain}");
+    assert_eq!(plain["page_url"], page_of(&plain).as_str());
+
+    // The form field, and the header (ShareX, raw bodies): `url` is the page,
+    // `full_link` stays the image, and both answer.
+    let field = app
+        .upload_with_ok(bmp(8, 8, 41), "field.bmp", &[("link", "page")])
+        .await;
+    let res = app
+        .upload_raw(
+            "/api/upload?filename=header.bmp",
+            &[("Content-Type", "image/bmp"), ("X-Pixbin-Link", "page")],
+            bmp(8, 8, 42),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let header: Value = res.json().await.unwrap();
+    for v in [&field, &header] {
+        assert_eq!(v["url"], page_of(v).as_str(), "{v}");
+        assert_eq!(v["url"], v["page_url"]);
+        let raw = v["full_link"].as_str().unwrap();
+        assert!(raw.ends_with(".bmp"), "{v}");
+        let page = fetch(v["url"].as_str().unwrap().to_string()).await;
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = page.text().await.unwrap();
+        assert_eq!(meta(&html, "og:image").unwrap(), raw);
+    }
+
+    // A private image's page link carries its key.
+    let private = app
+        .upload_with_ok(
+            bmp(8, 8, 43),
+            "private.bmp",
+            &[("link", "page"), ("private", "true")],
+        )
+        .await;
+    let url = private["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&page_of(&private)) && url.contains("?key="),
+        "{private}"
+    );
+    assert_eq!(fetch(url.to_string()).await.status(), StatusCode::OK);
+
+    // The text answer gives the page too.
+    let res = app
+        .upload_raw(
+            "/api/upload?filename=text.bmp&format=text",
+            &[("Content-Type", "image/bmp"), ("X-Pixbin-Link", "page")],
+            bmp(8, 8, 44),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = res.text().await.unwrap();
+    assert!(
+        text.trim().starts_with(&format!("{}/v/", app.base)),
+        "{text}"
+    );
+
+    // Anything else is refused before anything is stored.
+    let before = app.totals().images;
+    let res = app
+        .upload_with(bmp(8, 8, 45), "x.bmp", &[("link", "thumbnail")])
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = app
+        .upload_raw(
+            "/api/upload?filename=y.bmp",
+            &[("Content-Type", "image/bmp"), ("X-Pixbin-Link", "both")],
+            bmp(8, 8, 46),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let e: Value = res.json().await.unwrap();
+    assert!(e["error"].as_str().unwrap().contains("raw or page"), "{e}");
+    assert_eq!(app.totals().images, before);
+}
+
 /// Three uploads: a public `w` x `h` image named `name`, a private one
 /// (`secret.bmp`) and a view-limited one (`once.bmp`), pixels from `seed` on.
 async fn three_kinds(app: &TestApp, name: &str, (w, h): (u32, u32), seed: u64) -> [Value; 3] {

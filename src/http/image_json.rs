@@ -34,6 +34,10 @@ pub struct ImageJson {
     thumbnail_url: String,
     #[serde(rename = "deletion_url")]
     deletion_url: Option<String>,
+    /// The image's page (`/v/{uuid}`, with the same `?key=`): title, date and
+    /// link previews around the image.
+    #[serde(rename = "page_url")]
+    page_url: String,
     /// The session's thumbnail route (`/api/proxy/thumb/…`): works for every
     /// image a session may see, private and view-limited ones included, and
     /// never spends a view.
@@ -43,6 +47,14 @@ pub struct ImageJson {
     views_left: Option<u64>,
     /// The account the image belongs to (empty: none, admins only).
     owner: String,
+}
+
+impl ImageJson {
+    /// Makes `url` the image's page rather than the raw image (an upload
+    /// that asked for `link=page`); `full_link` stays the raw image's.
+    pub fn link_to_page(&mut self) {
+        self.url = self.page_url.clone();
+    }
 }
 
 /// The `?key=` value of a private image.
@@ -108,6 +120,7 @@ pub fn image_json(state: &AppState, img: &StoredImage, deletion_token: Option<&s
         hash: hex(&r.hash),
         full_link: url.clone(),
         thumbnail_url: thumbnail_url(state, img),
+        page_url: page_url(state, img),
         thumb_url: format!("/api/proxy/thumb/{uuid}.{}", kind.ext()),
         deletion_url: deletion_token
             .map(|t| format!("{}/api/delete/{uuid}?token={t}", state.config.base_url())),
@@ -118,6 +131,17 @@ pub fn image_json(state: &AppState, img: &StoredImage, deletion_token: Option<&s
         views_left: img.views_left(),
         owner: r.owner.clone(),
     }
+}
+
+/// The page URL of an image (`/v/{uuid}`, with `?key=` for a private one).
+pub fn page_url(state: &AppState, img: &StoredImage) -> String {
+    let raw = public_url(state, img);
+    let uuid = Uuid::from_bytes(img.record.uuid).hyphenated().to_string();
+    let key = raw
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
+    format!("{}/v/{uuid}{key}", state.config.base_url())
 }
 
 /// The absolute thumbnail link of an image: the public link with `/thumb`

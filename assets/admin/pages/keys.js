@@ -47,6 +47,7 @@ export async function mount(root, { signal }) {
   const privateDefault = h('input', { type: 'checkbox', id: uid('kpriv'), class: 'checkbox' });
   const forcePrivate = h('input', { type: 'checkbox', id: uid('kforce'), class: 'checkbox' });
   const askExpiry = h('input', { type: 'checkbox', id: uid('kask'), class: 'checkbox' });
+  const pageLink = h('input', { type: 'checkbox', id: uid('kpage'), class: 'checkbox' });
   // The .sxcu may send every upload into one album (X-Pixbin-Album).
   const albumSel = h('select', { id: uid('kalbum'), class: 'input input-sm' }, h('option', { value: '', text: 'None (library only)' }));
   api.getOptional('/api/albums', { signal }).then((r) => {
@@ -61,6 +62,7 @@ export async function mount(root, { signal }) {
     check(privateDefault, 'Private by default', `Uploads get a private ?key= link unless they send private=false.${up ? ` Unticked, the server default applies (${up.privateByDefault ? 'private' : 'public'}).` : ''}`),
     check(forcePrivate, 'Always private', 'Refuse public uploads with this key.'),
     check(askExpiry, 'ShareX asks for an expiry', 'The .sxcu makes ShareX offer 1d, 7d, 30d or never on each upload.'),
+    check(pageLink, 'ShareX copies the image page link', 'The link ShareX copies opens the image\'s page (/v/…, with a preview card in chats) instead of the image itself. Leave it off for forum [img] tags.'),
     h('div', { class: 'field' }, h('label', { for: albumSel.id, class: 'label', text: 'ShareX uploads into the album' }), albumSel));
   const createBtn = h('button', { type: 'submit', class: 'btn btn-primary' }, icon('plus'), h('span', { text: 'Create key' }));
   const reveal = h('div', { class: 'key-reveal-slot' });
@@ -95,7 +97,7 @@ export async function mount(root, { signal }) {
           };
           const created = await api.api('POST', '/api/keys', { body });
           nameInput.value = '';
-          showReveal(created, askExpiry.checked, albumSel.value);
+          showReveal(created, askExpiry.checked, albumSel.value, pageLink.checked);
           loadKeys();
         } catch (err) {
           if (err.status === 401) return;
@@ -126,7 +128,7 @@ export async function mount(root, { signal }) {
       h('div', { class: 'panel-head' }, h('h2', { id: `${nameId}-l`, class: 'panel-title', text: 'Your keys' })),
       h('div', { class: 'panel-body panel-body-flush' }, listHost)));
 
-  function showReveal(created, ask, album) {
+  function showReveal(created, ask, album, page) {
     const key = created.key;
     const base = api.baseUrl();
     const host = hostOf(base);
@@ -135,7 +137,7 @@ export async function mount(root, { signal }) {
     const keyField = h('input', { id: keyId, class: 'input mono', readOnly: true, value: key });
     keyField.addEventListener('focus', () => keyField.select());
     const oneLiner = curlOneLiner({ baseUrl: base, key });
-    const cfg = { baseUrl: base, key, name: created.name, askExpiry: ask, album };
+    const cfg = { baseUrl: base, key, name: created.name, askExpiry: ask, album, pageLink: page };
     const close = () => {
       reveal.replaceChildren();
       nameInput.focus();

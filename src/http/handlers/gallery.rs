@@ -27,7 +27,7 @@ use crate::http::album_json::public_thumb;
 use crate::http::album_view;
 use crate::http::body::{self, Body};
 use crate::http::guard;
-use crate::http::image_json::public_url;
+use crate::http::image_json::{page_url, public_url};
 use crate::http::pages::{self, human_size};
 use crate::http::query;
 use crate::http::share_pages::{
@@ -288,17 +288,6 @@ async fn linked_image(
     Ok(img)
 }
 
-/// The page URL of an image (with `?key=` for a private one).
-fn image_page_url(state: &AppState, img: &StoredImage) -> String {
-    let raw = public_url(state, img);
-    let uuid = Uuid::from_bytes(img.record.uuid).hyphenated().to_string();
-    let key = raw
-        .split_once('?')
-        .map(|(_, q)| format!("?{q}"))
-        .unwrap_or_default();
-    format!("{}/v/{uuid}{key}", state.config.base_url())
-}
-
 fn image_description(img: &StoredImage) -> String {
     let r = &img.record;
     format!(
@@ -322,7 +311,7 @@ pub async fn image_page(
         Err(AppError::NotFound) => return Ok(gone_page("Image")),
         Err(e) => return Err(e),
     };
-    let url = image_page_url(state, &img);
+    let url = page_url(state, &img);
     let meta = Meta {
         title: img.record.filename.clone(),
         description: image_description(&img),

@@ -17,7 +17,7 @@ use crate::clock;
 use crate::error::AppError;
 use crate::http::body::{Body, body_stream, full, ok_json};
 use crate::http::guard;
-use crate::http::image_json::{ImageJson, image_json, public_url};
+use crate::http::image_json::{ImageJson, image_json, page_url, public_url};
 use crate::http::multipart::{self, FormLimits, Part};
 use crate::http::query;
 use crate::ingest::{Asked, Ingest, Ingested, Origin, ReceiveError, Received};
@@ -129,6 +129,16 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
         },
         None => None,
     };
+    let mut link = match req.headers().get("x-pixbin-link") {
+        Some(v) => match v.to_str().ok().and_then(Link::parse) {
+            Some(l) => l,
+            None => {
+                let e = AppError::bad_request("X-Pixbin-Link must be raw or page");
+                return Err(refuse_unread(req, declared, state.config.body_idle_timeout, e).await);
+            }
+        },
+        None => Link::Raw,
+    };
     let text_response = wants_text(&req);
     let query_name = query::param(req.uri().query(), "filename")
         .ok()
@@ -176,6 +186,10 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
                 "expires" => fields.expires = Some(value),
                 "max_views" | "maxViews" => fields.max_views = Some(value),
                 "album" => album_field = Some(value.trim().to_string()),
+                "link" => {
+                    link = Link::parse(&value)
+                        .ok_or_else(|| AppError::bad_request("link must be raw or page"))?;
+                }
                 // Unknown fields (including any URL to fetch) are ignored: pixbin
                 // never makes outbound requests on a client's behalf.
                 _ => {}
@@ -248,13 +262,17 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
         Some(a) => add_to_album(state, a, stored.id).await,
         None => None,
     };
-    let json = UploadJson {
-        image: image_json(state, &stored, deletion_token.as_ref().map(|t| t.expose())),
-        metadata_stripped: stripped,
-        album,
-    };
+    let mut image = image_json(state, &stored, deletion_token.as_ref().map(|t| t.expose()));
+    if link == Link::Page {
+        // `url` is the link clients copy (ShareX's `{json:url}`, the text
+        // answer); `full_link` keeps the raw image's.
+        image.link_to_page();
+    }
     if text_response {
-        let url = public_url(state, &stored);
+        let url = match link {
+            Link::Raw => public_url(state, &stored),
+            Link::Page => page_url(state, &stored),
+        };
         let mut res = Response::new(full(format!("{url}\n")));
         res.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -262,9 +280,33 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
         );
         return Ok(res);
     }
+    let json = UploadJson {
+        image,
+        metadata_stripped: stripped,
+        album,
+    };
     let mut res = ok_json(&json);
     *res.status_mut() = StatusCode::OK;
     Ok(res)
+}
+
+/// Which link an upload's answer leads with (`link` field or
+/// `X-Pixbin-Link`): the raw image (the default, so forum `[img]` tags keep
+/// working) or its page at `/v/{uuid}`, whose card previews the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    Raw,
+    Page,
+}
+
+impl Link {
+    fn parse(s: &str) -> Option<Link> {
+        match s.trim() {
+            "raw" => Some(Link::Raw),
+            "page" => Some(Link::Page),
+            _ => None,
+        }
+    }
 }
 
 /// The upload response: the image JSON plus what metadata was removed
