@@ -1558,6 +1558,9 @@ await test('deleting a user and giving their images to another keeps every link 
   assertEq(res.status(), 200, 'DELETE /api/users');
   assert(res.url().endsWith(`?images=transfer&to=${USERNAME}`), `delete asked ${res.url()}`);
   await page.locator('.toast', { hasText: new RegExp(`1 image now belongs to ${USERNAME}`) }).waitFor();
+  // The list reloads after the toast: wait for the row to go (the suite's
+  // timeout bounds it), then count.
+  await userRow(USER_B).waitFor({ state: 'detached' });
   assertEq(await userRow(USER_B).count(), 0, 'the deleted account\'s row');
   const served = await fetch(beaImage.url);
   assertEq(served.status, 200, 'the transferred image still serves');
