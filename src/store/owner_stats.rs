@@ -272,4 +272,25 @@ mod tests {
             assert_eq!((filled.unique, filled.days[0].unique), (2, 2));
         }
     }
+
+    #[test]
+    fn per_day_rows_age_out_and_totals_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let a = crate::store::lifecycle::tests::image(&store, b"a", None, None);
+        let owner = store.image(a).unwrap().unwrap().record.owner;
+        store
+            .record_hits(&[view(a, true, true)], LIMITS, 10)
+            .unwrap();
+        // Three days later day 10 is past the retention of three days.
+        let later = Hit {
+            at: 13 * DAY,
+            ..view(a, true, true)
+        };
+        store.record_hits(&[later], LIMITS, 13).unwrap();
+        let s = store.owner_stats(&owner, 10, 13).unwrap();
+        let days: Vec<u64> = s.days.iter().map(|d| d.views).collect();
+        assert_eq!(days, vec![0, 0, 0, 1]);
+        assert_eq!((s.views, s.unique), (2, 2));
+    }
 }
