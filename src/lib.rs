@@ -1,6 +1,7 @@
 //! pixbin: a self-hosted image host in one static binary.
 //!
 //! Module map:
+//! - `albums`: who may see or change an album, and which of its images strangers see
 //! - `app`: start-up (open data, first account and key, shared state) and `serve`
 //! - `analytics`: what counts as a view; view events -> one batching writer task
 //! - `auth`: passwords, sessions + CSRF, upload keys, login throttling
@@ -35,6 +36,7 @@
 #[cfg(test)]
 mod alloc_probe;
 
+pub mod albums;
 pub mod analytics;
 pub mod app;
 pub mod auth;

@@ -1,6 +1,7 @@
 //! Image lifecycle: expiry specs (`30m`, `7d`, `never`, RFC 3339), the server and
 //! per-key policies that bound them, privacy defaults, and the sweeper that
-//! deletes expired and used-up images through the normal delete path.
+//! deletes expired and used-up images through the normal delete path, and
+//! expired albums.
 //!
 //! Refusals are a [`LifecycleError`]; `error.rs` maps each to its HTTP status
 //! and code, so this policy does not speak HTTP.
@@ -72,6 +73,24 @@ pub fn parse_spec(s: &str) -> Result<ExpirySpec, LifecycleError> {
         return Ok(ExpirySpec::At(t));
     }
     Err(LifecycleError::BadSpec)
+}
+
+/// An expiry edit naming a time already past.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("expiresAt is in the past")]
+pub struct InThePast;
+
+impl ExpirySpec {
+    /// The instant an edit sets at `now` (`None`: kept until deleted); a time
+    /// already past is refused.
+    pub fn instant(self, now: i64) -> Result<Option<i64>, InThePast> {
+        match self {
+            ExpirySpec::Never => Ok(None),
+            ExpirySpec::After(d) => Ok(Some(now.saturating_add(d.as_millis() as i64))),
+            ExpirySpec::At(t) if t > now => Ok(Some(t)),
+            ExpirySpec::At(_) => Err(InThePast),
+        }
+    }
 }
 
 /// Formats a duration in the largest unit that divides it (`7d`, `90m`).
@@ -200,9 +219,18 @@ pub async fn sweeper(store: Arc<Store>, interval: Duration) {
     loop {
         tick.tick().await;
         let s = store.clone();
-        match tokio::task::spawn_blocking(move || sweep_once(&s, clock::now_ms())).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!(images = n, "deleted expired images"),
+        // Expired albums are already gone for every reader; sweeping them
+        // here reclaims their rows even when nobody lists albums.
+        let swept = tokio::task::spawn_blocking(move || {
+            let now = clock::now_ms();
+            Ok::<_, crate::store::StoreError>((sweep_once(&s, now)?, s.purge_expired_albums(now)?))
+        })
+        .await;
+        match swept {
+            Ok(Ok((0, 0))) => {}
+            Ok(Ok((images, albums))) => {
+                tracing::info!(images, albums, "deleted expired images and albums")
+            }
             Ok(Err(e)) => tracing::warn!(error = %e, "expiry sweep failed"),
             Err(e) => tracing::warn!(error = %e, "expiry sweep task failed"),
         }

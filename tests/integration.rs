@@ -22,6 +22,8 @@ mod remote_storage;
 mod serve_cache;
 // The pages strangers see: deletion confirm and result, dead links in a browser.
 mod stranger_pages;
+// Albums: the API, uploads into one, gallery and image pages, previews, zips.
+mod albums;
 // Listing with filters and cursor pagination; details; upload-key management.
 mod library;
 // The image page's metadata panel: what the file holds, what went at upload.

@@ -42,6 +42,11 @@ function csrfToken() {
   return csrfCookie() || session.csrfToken;
 }
 
+/** The CSRF token for a request made outside `api` (a download). */
+export function csrf() {
+  return csrfToken();
+}
+
 /** True when a session probably exists, so asking /api/session is worth a request. */
 export function maybeSignedIn() {
   let flag = null;
@@ -77,7 +82,7 @@ export function onUnauthorized(fn) {
   listeners.add(fn);
 }
 
-async function errorFrom(res) {
+export async function errorFrom(res) {
   let body = null;
   try { body = await res.json(); } catch { /* not JSON: e.g. a proxy's HTML page */ }
   const retry = Number.parseInt(res.headers.get('Retry-After') || '', 10);

@@ -16,12 +16,14 @@ import * as accountPage from './pages/account.js';
 import * as settingsPage from './pages/settings.js';
 import * as usersPage from './pages/users.js';
 import * as linkPages from './pages/links.js';
+import * as albumsPage from './pages/albums.js';
 
 const REFRESH_EVERY_MS = 10 * 60 * 1000;
 
 const NAV = [
   { path: '/admin/', label: 'Dashboard', icon: 'dashboard' },
   { path: '/admin/library', label: 'Library', icon: 'library' },
+  { path: '/admin/albums', label: 'Albums', icon: 'image' },
   { path: '/admin/upload', label: 'Upload', icon: 'upload' },
   { path: '/admin/keys', label: 'Upload keys', short: 'Keys', icon: 'key' },
   { path: '/admin/users', label: 'Users', icon: 'users', admin: true },
@@ -33,6 +35,8 @@ const ROUTES = [
   { re: /^\/admin\/?$/, page: dashboardPage, nav: '/admin/' },
   { re: /^\/admin\/library\/?$/, page: libraryPage, nav: '/admin/library' },
   { re: /^\/admin\/images\/([^/]+)\/?$/, page: imagePage, nav: '/admin/library' },
+  { re: /^\/admin\/albums\/?$/, page: albumsPage, nav: '/admin/albums' },
+  { re: /^\/admin\/albums\/([^/]+)\/?$/, page: albumsPage, nav: '/admin/albums' },
   { re: /^\/admin\/upload\/?$/, page: uploadPage, nav: '/admin/upload' },
   { re: /^\/admin\/keys\/?$/, page: keysPage, nav: '/admin/keys' },
   { re: /^\/admin\/users\/?$/, page: usersPage, nav: '/admin/users', admin: true },

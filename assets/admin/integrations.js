@@ -16,7 +16,7 @@ export function slug(text) {
  * ShareX custom uploader. Version must be above 13.7.1: older values make
  * ShareX refuse the file or migrate `$…$` syntax, which would escape `{json:url}`.
  */
-export function sharexConfig({ baseUrl, key, name, askExpiry }) {
+export function sharexConfig({ baseUrl, key, name, askExpiry, album }) {
   const host = hostOf(baseUrl);
   // `{select:…}` makes ShareX ask on every upload; the choice travels as the
   // `expires` form field, which the server bounds by the key's maximum.
@@ -27,7 +27,8 @@ export function sharexConfig({ baseUrl, key, name, askExpiry }) {
     DestinationType: 'ImageUploader',
     RequestMethod: 'POST',
     RequestURL: `${baseUrl}/api/upload`,
-    Headers: { Authorization: `Bearer ${key}` },
+    // An album id sends every upload into that album (X-Pixbin-Album).
+    Headers: { Authorization: `Bearer ${key}`, ...(album ? { 'X-Pixbin-Album': album } : {}) },
     Body: 'MultipartFormData',
     FileFormName: 'file',
     ...extra,

@@ -18,8 +18,8 @@ use crate::http::guard::{
     SessionCtx, admin_only, require_admin, require_session, require_session_csrf, session_of,
 };
 use crate::http::handlers::{
-    account, admin, auth, backup, health, images, integrity, keys, metrics, register, serve,
-    settings, stats, thumbs, upload, users,
+    account, admin, albums, auth, backup, downloads, gallery, health, images, integrity, keys,
+    metrics, register, serve, settings, stats, thumbs, upload, users,
 };
 use crate::http::origin;
 use crate::http::pages;
@@ -58,7 +58,8 @@ async fn authorize(
         | Access::MetricsToken
         | Access::AdminOrControl
         | Access::LinkToken
-        | Access::Control => Ok(None),
+        | Access::Control
+        | Access::AlbumLink => Ok(None),
     }
 }
 
@@ -130,6 +131,19 @@ async fn run(
         Route::Root => Ok(admin::root()),
         Route::AdminPage => Ok(admin::page(state)),
         Route::AdminAsset(path) => admin::asset(state, &path),
+        Route::Albums => albums::list(state, &session(ctx)?).await,
+        Route::CreateAlbum => albums::create(state, &session(ctx)?, req).await,
+        Route::Album(a) => albums::details(state, &session(ctx)?, a).await,
+        Route::EditAlbum(a) => albums::edit(state, &session(ctx)?, a, req).await,
+        Route::DeleteAlbum(a) => albums::delete(state, &session(ctx)?, a).await,
+        Route::AddToAlbum(a) => albums::add_images(state, &session(ctx)?, a, req).await,
+        Route::SetAlbumImages(a) => albums::set_images(state, &session(ctx)?, a, req).await,
+        Route::ZipImages => downloads::selection(state, &session(ctx)?, req).await,
+        Route::AlbumIndex => gallery::index(state, &req).await,
+        Route::Gallery(id) => gallery::album_page(state, id, &req).await,
+        Route::GalleryZip(id) => downloads::album(state, id, &req).await,
+        Route::ImagePage(u) => gallery::image_page(state, u, &req).await,
+        Route::OEmbed => gallery::oembed(state, &req).await,
     }
 }
 
@@ -149,6 +163,11 @@ fn refuse_cross_site(
             | Route::CreateKey
             | Route::EditSettings
             | Route::AccountPassword
+            | Route::CreateAlbum
+            | Route::EditAlbum(_)
+            | Route::AddToAlbum(_)
+            | Route::SetAlbumImages(_)
+            | Route::ZipImages
             | Route::CreateUser
             | Route::EditUser(_)
             | Route::ResetLink(_)
@@ -246,7 +265,13 @@ pub async fn handle(
         }
         Ok(Route::AdminPage | Route::AdminAsset(_) | Route::Root) => Kind::Ui,
         Ok(
-            Route::DeletePage(_) | Route::DeleteConfirm(_) | Route::InvitePage | Route::ResetPage,
+            Route::DeletePage(_)
+            | Route::DeleteConfirm(_)
+            | Route::Gallery(_)
+            | Route::AlbumIndex
+            | Route::ImagePage(_)
+            | Route::InvitePage
+            | Route::ResetPage,
         ) => Kind::Page,
         _ => Kind::Api,
     };

@@ -301,11 +301,17 @@ pub fn local_control(state: &AppState, req: &Request<Incoming>) -> bool {
 /// (expired or out of views) and private-without-its-key are the same 404 as an
 /// unknown image, so a link cannot be probed.
 pub fn check_public_access(img: &StoredImage, req: &Request<Incoming>) -> Result<(), AppError> {
+    check_link(img, req.uri().query())
+}
+
+/// [`check_public_access`] for a link's query string (`?key=…`), wherever
+/// the link came from (a request, or the `url` an oEmbed client names).
+pub fn check_link(img: &StoredImage, query_string: Option<&str>) -> Result<(), AppError> {
     if img.is_gone(clock::now_ms()) {
         return Err(AppError::NotFound);
     }
     if let Some(expected) = &img.record.private_key {
-        let presented = query::param(req.uri().query(), "key")
+        let presented = query::param(query_string, "key")
             .ok()
             .flatten()
             .and_then(|k| decode_key(&k));

@@ -1,5 +1,7 @@
-//! HTTP: routing, guards, bodies, conditional and range requests, blob sending, the image JSON, embedded assets, handlers, the pages strangers see.
+//! HTTP: routing, guards, bodies, conditional and range requests, blob sending, the image JSON, embedded assets, handlers, the pages strangers see (deletion, galleries, image pages), streamed zips.
 
+pub mod album_json;
+pub mod album_view;
 pub mod assets;
 pub mod blobcache;
 pub mod body;
@@ -19,4 +21,6 @@ pub mod query;
 pub mod range;
 pub mod router;
 pub mod send_blob;
+pub mod share_pages;
 pub mod verify;
+pub mod zip;

@@ -9,6 +9,7 @@ use hyper::Method;
 use uuid::Uuid;
 
 use crate::media::ImageType;
+use crate::store::albums::AlbumId;
 
 /// How a handler names an image: numeric id or uuid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +21,21 @@ pub enum ImageRef {
     /// Neither, in an otherwise known route: the handler answers 400, not 404
     /// (after the route's guard, so a stranger still gets 401).
     Malformed,
+}
+
+/// How an album API route names its album: the id, or something that is not
+/// one (the handler answers 404 after the route's guard, so a stranger still
+/// gets 401).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlbumRef {
+    /// `/api/albums/<22 base64url characters>`
+    Id(AlbumId),
+    /// Anything else in an otherwise known route.
+    Malformed,
+}
+
+fn album_ref(s: &str) -> AlbumRef {
+    AlbumId::parse(s).map_or(AlbumRef::Malformed, AlbumRef::Id)
 }
 
 /// Who may call a route: the one table of which guard protects what
@@ -59,6 +75,9 @@ pub enum Access {
     AdminOrControl,
     /// The control token from this machine only (handler).
     Control,
+    /// Anyone for a shared (public or unlisted) album; its owner's session
+    /// for a private one (`albums::can_view`, in the handler).
+    AlbumLink,
 }
 
 /// Every endpoint pixbin answers.
@@ -168,6 +187,32 @@ pub enum Route {
     AdminPage,
     /// `GET /admin/static-<hash>/<file>`, carrying `<hash>/<file>`
     AdminAsset(String),
+    /// `GET /api/albums`: the caller's albums
+    Albums,
+    /// `POST /api/albums`
+    CreateAlbum,
+    /// `GET /api/albums/{id}`
+    Album(AlbumRef),
+    /// `PATCH /api/albums/{id}`: title, description, visibility, expiry, cover
+    EditAlbum(AlbumRef),
+    /// `DELETE /api/albums/{id}` (never deletes its images)
+    DeleteAlbum(AlbumRef),
+    /// `POST /api/albums/{id}/images`: append images
+    AddToAlbum(AlbumRef),
+    /// `PUT /api/albums/{id}/images`: the exact ordered list (reorder, remove)
+    SetAlbumImages(AlbumRef),
+    /// `POST /api/images/zip`: a selection of the library as a zip
+    ZipImages,
+    /// `GET|HEAD /a/`: the public albums
+    AlbumIndex,
+    /// `GET|HEAD /a/{id}`: the gallery page
+    Gallery(AlbumId),
+    /// `GET|HEAD /a/{id}.zip`: the album's shown images as a zip
+    GalleryZip(AlbumId),
+    /// `GET|HEAD /v/{uuid}`: the image page
+    ImagePage(Uuid),
+    /// `GET /api/oembed?url=`: oEmbed for gallery and image pages
+    OEmbed,
 }
 
 /// The statistics endpoints.
@@ -287,6 +332,12 @@ impl Route {
             Route::Register | Route::RedeemReset => LinkToken,
             Route::InvitePage | Route::ResetPage => LinkToken,
             Route::IntegrityBlobs | Route::IntegrityRepaired => Control,
+            Route::Albums | Route::Album(_) => Session,
+            Route::CreateAlbum | Route::EditAlbum(_) | Route::DeleteAlbum(_) => SessionCsrf,
+            Route::AddToAlbum(_) | Route::SetAlbumImages(_) | Route::ZipImages => SessionCsrf,
+            Route::Gallery(_) | Route::GalleryZip(_) => AlbumLink,
+            Route::ImagePage(_) => Link,
+            Route::OEmbed | Route::AlbumIndex => Open,
         }
     }
 
@@ -345,6 +396,19 @@ impl Route {
             Route::Root => "root",
             Route::AdminPage => "admin_page",
             Route::AdminAsset(_) => "admin_asset",
+            Route::Albums => "albums",
+            Route::CreateAlbum => "create_album",
+            Route::Album(_) => "album",
+            Route::EditAlbum(_) => "edit_album",
+            Route::DeleteAlbum(_) => "delete_album",
+            Route::AddToAlbum(_) => "add_to_album",
+            Route::SetAlbumImages(_) => "set_album_images",
+            Route::ZipImages => "zip_images",
+            Route::AlbumIndex => "album_index",
+            Route::Gallery(_) => "gallery",
+            Route::GalleryZip(_) => "gallery_zip",
+            Route::ImagePage(_) => "image_page",
+            Route::OEmbed => "oembed",
         }
     }
 }
@@ -432,7 +496,52 @@ pub fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
         "/api/stats/referrers" => return only(get, Route::Stats(StatsRoute::Referrers)),
         "/api/stats/recent" => return only(get, Route::Stats(StatsRoute::Recent)),
         "/api/stats/top" => return only(get, Route::Stats(StatsRoute::Top)),
+        "/api/albums" => {
+            return match *method {
+                Method::GET | Method::HEAD => Ok(Route::Albums),
+                Method::POST => Ok(Route::CreateAlbum),
+                _ => Err(MethodNotAllowed),
+            };
+        }
+        "/api/images/zip" => return only(post, Route::ZipImages),
+        "/api/oembed" => return only(get, Route::OEmbed),
+        "/a" | "/a/" => return only(get, Route::AlbumIndex),
         _ => {}
+    }
+
+    if let Some(rest) = path.strip_prefix("/api/albums/") {
+        return match rest.split_once('/') {
+            None => match *method {
+                Method::GET | Method::HEAD => Ok(Route::Album(album_ref(rest))),
+                Method::PATCH => Ok(Route::EditAlbum(album_ref(rest))),
+                Method::DELETE => Ok(Route::DeleteAlbum(album_ref(rest))),
+                _ => Err(MethodNotAllowed),
+            },
+            Some((id, "images")) => match *method {
+                Method::POST => Ok(Route::AddToAlbum(album_ref(id))),
+                Method::PUT => Ok(Route::SetAlbumImages(album_ref(id))),
+                _ => Err(MethodNotAllowed),
+            },
+            Some(_) => Err(NotFound),
+        };
+    }
+    if let Some(rest) = path.strip_prefix("/a/") {
+        let (id, zip) = match rest.strip_suffix(".zip") {
+            Some(id) => (id, true),
+            None => (rest, false),
+        };
+        let id = AlbumId::parse(id).ok_or(NotFound)?;
+        return only(
+            get,
+            if zip {
+                Route::GalleryZip(id)
+            } else {
+                Route::Gallery(id)
+            },
+        );
+    }
+    if let Some(rest) = path.strip_prefix("/v/") {
+        return only(get, Route::ImagePage(parse_uuid(rest).ok_or(NotFound)?));
     }
 
     if let Some(rest) = path.strip_prefix("/admin/") {
@@ -542,6 +651,51 @@ mod tests {
     use proptest::prelude::*;
 
     const U: &str = "0b6f1c2e-8f8e-4c1a-9d5e-2f1a3b4c5d6e";
+    const A: &str = "AAECAwQFBgcICQoLDA0ODw";
+
+    #[test]
+    fn routes_albums_and_their_pages() {
+        let id = AlbumId::parse(A).unwrap();
+        let r = |m: Method, p: &str| route(&m, p);
+        assert_eq!(r(Method::GET, &format!("/a/{A}")), Ok(Route::Gallery(id)));
+        assert_eq!(
+            r(Method::HEAD, &format!("/a/{A}.zip")),
+            Ok(Route::GalleryZip(id))
+        );
+        assert_eq!(
+            r(Method::GET, &format!("/api/albums/{A}")),
+            Ok(Route::Album(AlbumRef::Id(id)))
+        );
+        assert_eq!(
+            r(Method::GET, "/api/albums/x"),
+            Ok(Route::Album(AlbumRef::Malformed))
+        );
+        assert_eq!(
+            r(Method::GET, &format!("/v/{U}")),
+            Ok(Route::ImagePage(Uuid::parse_str(U).unwrap()))
+        );
+        assert_eq!(
+            r(Method::GET, "/api/images/zip"),
+            Err(RouteError::MethodNotAllowed)
+        );
+        assert_eq!(
+            r(Method::PATCH, &format!("/api/albums/{A}/images")),
+            Err(RouteError::MethodNotAllowed)
+        );
+        assert_eq!(r(Method::GET, "/a"), Ok(Route::AlbumIndex));
+        assert_eq!(r(Method::GET, "/a/"), Ok(Route::AlbumIndex));
+        for bad in [
+            "/a/x".to_string(),
+            format!("/a/{A}.zip.zip"),
+            format!("/a/{A}/"),
+            format!("/a/{A}="),
+            format!("/v/{}", U.to_uppercase()),
+            format!("/v/{U}.png"),
+            format!("/api/albums/{A}/nope"),
+        ] {
+            assert_eq!(r(Method::GET, &bad), Err(RouteError::NotFound), "{bad}");
+        }
+    }
 
     #[test]
     fn routes_the_seed_api() {
@@ -721,6 +875,20 @@ mod tests {
             (Method::GET, "/".into(), Open),
             (Method::GET, "/admin/library".into(), Open),
             (Method::GET, "/admin/static-abc/app.js".into(), Open),
+            (Method::GET, "/api/albums".into(), Session),
+            (Method::POST, "/api/albums".into(), SessionCsrf),
+            (Method::GET, format!("/api/albums/{A}"), Session),
+            (Method::GET, "/api/albums/nope".into(), Session),
+            (Method::PATCH, format!("/api/albums/{A}"), SessionCsrf),
+            (Method::DELETE, format!("/api/albums/{A}"), SessionCsrf),
+            (Method::POST, format!("/api/albums/{A}/images"), SessionCsrf),
+            (Method::PUT, format!("/api/albums/{A}/images"), SessionCsrf),
+            (Method::POST, "/api/images/zip".into(), SessionCsrf),
+            (Method::GET, format!("/a/{A}"), AlbumLink),
+            (Method::GET, format!("/a/{A}.zip"), AlbumLink),
+            (Method::GET, format!("/v/{U}"), Link),
+            (Method::GET, "/api/oembed".into(), Open),
+            (Method::GET, "/a/".into(), Open),
         ];
         let mut seen = std::collections::BTreeSet::new();
         for (m, p, want) in table {

@@ -324,6 +324,42 @@ pub struct RecentViewRecord {
     pub ip: Option<[u8; 16]>,
 }
 
+/// Who may open an album's gallery page and zip (see `crate::albums`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Visibility {
+    /// Its owner (and admins) only, with a session.
+    Private,
+    /// Anyone with the link; the id is 128 random bits and is listed nowhere public.
+    Unlisted,
+    /// Anyone; listed on the public album index.
+    Public,
+}
+
+/// A named, ordered set of images (a row of `ALBUM_TO_ALBUM`). Holding an
+/// image here never keeps it alive: deleting the image removes it from every
+/// album (`store::albums::forget_image`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlbumRecord {
+    /// The account that created it.
+    pub owner: String,
+    /// Shown as the page title and in link previews.
+    pub title: String,
+    /// Shown under the title and as the preview's description.
+    pub description: String,
+    /// Who may see it.
+    pub visibility: Visibility,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Unix milliseconds of the last change.
+    pub updated_at: i64,
+    /// Unix milliseconds after which the album is gone (its images stay).
+    pub expires_at: Option<i64>,
+    /// The image shown in previews and lists; `None` uses the first shown one.
+    pub cover: Option<u64>,
+    /// Image ids in display order, each at most once.
+    pub images: Vec<u64>,
+}
+
 /// A minimal valid image row naming the blob of `bytes`, for store tests.
 #[cfg(test)]
 pub(crate) fn test_record(bytes: &[u8]) -> ImageRecord {
@@ -468,6 +504,7 @@ upgradable!(SessionEnvelope, SessionRecord, "session", current V2,
         user_agent: None,
     },);
 versioned!(RecentViewEnvelope, RecentViewRecord, "recent view");
+versioned!(AlbumEnvelope, AlbumRecord, "album");
 
 #[cfg(test)]
 mod tests {
@@ -688,6 +725,30 @@ mod tests {
         };
         assert_eq!(s.encode(), vec![1, 1, b'a', 2, 4, 6, 0, 1, 1, b'x']);
         assert_eq!(SessionRecord::decode(&s.encode()).unwrap(), s);
+    }
+
+    #[test]
+    fn album_golden_bytes() {
+        let a = AlbumRecord {
+            owner: "a".into(),
+            title: "t".into(),
+            description: String::new(),
+            visibility: Visibility::Unlisted,
+            created_at: 1,
+            updated_at: 2,
+            expires_at: None,
+            cover: Some(7),
+            images: vec![7, 300],
+        };
+        assert_eq!(
+            a.encode(),
+            vec![0, 1, b'a', 1, b't', 0, 1, 2, 4, 0, 1, 7, 2, 7, 0xac, 0x02]
+        );
+        assert_eq!(AlbumRecord::decode(&a.encode()).unwrap(), a);
+        // A visibility no version has is a corrupt row, not a guess.
+        let mut bad = a.encode();
+        bad[6] = 3;
+        assert!(AlbumRecord::decode(&bad).is_err());
     }
 
     #[test]

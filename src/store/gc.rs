@@ -294,9 +294,17 @@ impl Store {
             {
                 let rows = txn.open_table(HASH_TO_BLOB)?;
                 for e in batch {
-                    if rows.get(e.hash.as_slice())?.is_some() || !self.still_old(&e.hash, cutoff) {
+                    if rows.get(e.hash.as_slice())?.is_some() {
                         report.spared += 1;
                         continue;
+                    }
+                    match self.still_old(&e.hash, cutoff) {
+                        Still::Old => {}
+                        Still::Gone => continue,
+                        Still::Recent => {
+                            report.spared += 1;
+                            continue;
+                        }
                     }
                     let t = self.blobs.quarantine(&e.hash, policy.now)?;
                     report.quarantined += 1;
@@ -341,10 +349,28 @@ impl Store {
     }
 
     /// Whether a blob still exists and was last written before `cutoff`
-    /// (it may have been replaced since the walk).
-    fn still_old(&self, hash: &BlobHash, cutoff: SystemTime) -> bool {
-        matches!(self.blobs.stat(hash), Ok(Some(m)) if m.modified < cutoff)
+    /// (it may have been replaced since the walk). A blob that a direct look
+    /// no longer finds is gone, not spared: deleted since the walk, or, on an
+    /// object store, listed by a replica that has not yet seen its deletion
+    /// (a delete cut short by a crash can leave one behind for a while).
+    /// A look that fails spares it.
+    fn still_old(&self, hash: &BlobHash, cutoff: SystemTime) -> Still {
+        match self.blobs.stat(hash) {
+            Ok(None) => Still::Gone,
+            Ok(Some(m)) if m.modified < cutoff => Still::Old,
+            _ => Still::Recent,
+        }
     }
+}
+
+/// What [`Store::still_old`] found.
+enum Still {
+    /// There and older than the cutoff: an orphan to move.
+    Old,
+    /// Not there any more: nothing to do.
+    Gone,
+    /// Written since the cutoff, or not looked at: spared.
+    Recent,
 }
 
 #[cfg(test)]
@@ -404,6 +430,42 @@ mod tests {
         let hash = BlobHash::of(bytes);
         store.blobs().put(temp_with(store, bytes), &hash).unwrap();
         hash
+    }
+
+    #[test]
+    fn a_listed_blob_that_a_direct_look_does_not_find_is_neither_spared_nor_an_orphan() {
+        use crate::store::blobs::{BlobEntry, FaultyBlobStore, MemBlobStore};
+        use crate::store::identity::Claim;
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = FaultyBlobStore::new(Arc::new(MemBlobStore::new()));
+        let store = Store::open_with(dir.path(), Claim::Adopt, Arc::new(blobs.clone())).unwrap();
+        upload(&store, b"kept");
+        let real_orphan = BlobHash::of(b"a real orphan");
+        store
+            .blobs()
+            .put(temp_with(&store, b"a real orphan"), &real_orphan)
+            .unwrap();
+        // An object whose deletion one replica has not seen: listed, but a
+        // HEAD (or read) finds nothing.
+        blobs.add_ghost(BlobEntry {
+            hash: BlobHash::of(b"deleted, listed by a stale replica"),
+            size: 35,
+            modified: SystemTime::UNIX_EPOCH,
+        });
+        let problems = store
+            .check(crate::store::check::CheckOptions {
+                rehash: false,
+                repair: false,
+            })
+            .unwrap()
+            .problems;
+        assert!(
+            matches!(problems.as_slice(), [crate::store::check::Problem::Orphan(h)] if *h == real_orphan),
+            "{problems:?}"
+        );
+        let later = SystemTime::now() + Duration::from_secs(60);
+        let r = store.collect_garbage(&at(later)).unwrap();
+        assert_eq!((r.quarantined, r.spared), (1, 0), "{r:?}");
     }
 
     #[test]

@@ -10,7 +10,8 @@ use super::blobs::TempBlob;
 use super::codec::{BlobRecord, ImageRecord, KeyRecord};
 use super::meta::*;
 use super::{
-    Result, Store, StoreError, get_meta, keyseal, lifecycle, owners, quota, stats, thumbs, uuid_key,
+    Result, Store, StoreError, albums, get_meta, keyseal, lifecycle, owners, quota, stats, thumbs,
+    uuid_key,
 };
 use crate::secret::KeyHash;
 
@@ -263,6 +264,7 @@ impl Store {
             txn.open_table(ID_TO_VIEWS)?.remove(id)?;
             lifecycle::forget(&txn, id, &rec)?;
             stats::forget(&txn, id)?;
+            albums::forget_image(&txn, id)?;
             quota::count(&txn, &rec.uploader, -1)?;
             owners::remove(&txn, &rec.owner, id, rec.size)?;
             let mut meta = txn.open_table(NAME_TO_META)?;

@@ -64,6 +64,13 @@ pub const ID_TO_CONSUMED_VIEWS: TableDefinition<u64, (u64, i64)> =
 /// (see `view_limits`), so the budget survives a restart.
 pub const ID_TO_PREVIEWS_SPENT: TableDefinition<u64, u64> =
     TableDefinition::new("id_to_previews_spent");
+/// Album id (128 random bits as u128) -> `AlbumRecord`. A new table needs no
+/// schema bump: it is created at open and an older file simply has none.
+pub const ALBUM_TO_ALBUM: TableDefinition<u128, &[u8]> = TableDefinition::new("album_to_album");
+/// (image id, album id) -> (): the albums an image is in, so deleting the
+/// image removes it from each without scanning every album.
+pub const IMAGE_ALBUM_TO_UNIT: TableDefinition<(u64, u128), ()> =
+    TableDefinition::new("image_album_to_unit");
 /// (owner, image id) -> (): each account's images, for its listing, usage,
 /// statistics, and deletion or transfer with the account.
 pub const OWNER_ID_TO_IMAGE: TableDefinition<(&str, u64), ()> =

@@ -8,6 +8,7 @@
 //! own files, each one `impl Store`.
 
 pub mod accounts;
+pub mod albums;
 pub mod blobs;
 pub mod check;
 pub mod codec;

@@ -15,7 +15,7 @@ use super::codec::ImageRecord;
 use super::db::Db;
 use super::meta::*;
 use super::{
-    DB_CACHE, Result, Store, StoreError, check, gc, get_meta, identity, integrity, keyseal,
+    DB_CACHE, Result, Store, StoreError, albums, check, gc, get_meta, identity, integrity, keyseal,
     owner_stats, owners, perms, quota, snapshot, stats,
 };
 
@@ -186,6 +186,7 @@ impl Store {
             txn.open_table(ID_TO_CONSUMED_VIEWS)?;
             integrity::create_tables(&txn)?;
             txn.open_table(ID_TO_PREVIEWS_SPENT)?;
+            albums::create_tables(&txn)?;
             if count_uploaders {
                 quota::recount(&txn)?;
             }

@@ -65,6 +65,8 @@ fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<HashSet<Str
         EXPIRES_AT_TO_ID,
         ID_TO_CONSUMED_VIEWS,
         ID_TO_PREVIEWS_SPENT,
+        ALBUM_TO_ALBUM,
+        IMAGE_ALBUM_TO_UNIT,
         NAME_TO_META,
         DAY_METRIC_TO_COUNT,
         IMAGE_DAY_METRIC_TO_COUNT,

@@ -8,7 +8,7 @@ use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 use super::codec::{KeyRecord, Role, SessionRecord, UserRecord};
 use super::meta::*;
 use super::owners::{self, Usage};
-use super::{Result, Store, StoreError};
+use super::{Result, Store, StoreError, albums};
 use crate::secret::{KeyHash, TokenHash};
 
 /// An account with what its images hold.
@@ -35,7 +35,7 @@ pub struct UserEdit {
     pub quota_images: Option<Option<u64>>,
 }
 
-/// What happens to a deleted account's images.
+/// What happens to a deleted account's images (and its albums with them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Leftovers {
     /// They are deleted with it.
@@ -234,7 +234,9 @@ impl Store {
     /// Deletes an account: its sessions end and its upload keys are revoked
     /// first, in one commit, so it can do nothing more; then its images are
     /// deleted one by one (each like any delete, invariant 2) or handed to
-    /// another account in the commit that removes the account. Refused
+    /// another account in the commit that removes the account; its albums
+    /// follow its images (deleted, or handed to the same account) in that
+    /// commit. Refused
     /// (`last_admin`) for the last enabled admin, (`no_such_user`) for a
     /// missing heir, (`same_user`) for a transfer to itself. Returns how many
     /// images were deleted or transferred; `None` when there is no such account.
@@ -280,9 +282,14 @@ impl Store {
             }
         }
         let txn = self.db.begin_write()?;
-        if let Leftovers::TransferTo(heir) = leftovers {
-            n += owners::transfer(&txn, name, heir)?;
-        }
+        let heir = match leftovers {
+            Leftovers::TransferTo(heir) => {
+                n += owners::transfer(&txn, name, heir)?;
+                Some(heir.as_str())
+            }
+            Leftovers::Delete => None,
+        };
+        albums::hand_over(&txn, name, heir)?;
         // Images uploaded in between (none can be: its keys and sessions
         // are gone) would be kept by the account's name; refuse rather than
         // orphan them.

@@ -1568,6 +1568,114 @@ await test('deleting a user and giving their images to another keeps every link 
   bea = null;
 });
 
+/** A request with the browser's session and CSRF token, from Node (e.g. an upload for a later step). */
+async function asBrowser(method, urlPath, { json, form } = {}) {
+  const cookies = await context.cookies(BASE);
+  const csrf = cookies.find((c) => c.name.endsWith('pixbin_csrf'))?.value;
+  const headers = { cookie: cookies.map((c) => `${c.name}=${c.value}`).join('; '), 'x-csrf-token': decodeURIComponent(csrf || '') };
+  if (json) headers['content-type'] = 'application/json';
+  const res = await fetch(`${BASE}${urlPath}`, { method, headers, body: json ? JSON.stringify(json) : form });
+  const body = await res.json();
+  assert(res.ok, `${method} ${urlPath} answered ${res.status} ${JSON.stringify(body)}`);
+  return body;
+}
+
+let album = null;
+
+await test('albums: creates one, adds library images, reorders, and offers the gallery link in four forms', async () => {
+  const ids = [];
+  for (const [file, name] of [[FIXTURE, 'first.png'], [FIXTURE_JPEG, 'second.jpg']]) {
+    const form = new FormData();
+    form.append('file', new Blob([await readFile(file)]), name);
+    ids.push((await asBrowser('POST', '/api/upload', { form })).id);
+  }
+  await nav('Albums');
+  await page.getByRole('heading', { name: 'Albums', exact: true }).waitFor();
+  await page.getByLabel('New album').fill('Browser album');
+  await page.getByRole('button', { name: 'Create album' }).click();
+  await page.getByRole('heading', { name: 'Browser album' }).waitFor();
+  const id = page.url().split('/').pop();
+  // The library's bulk action puts the selection into it.
+  await nav('Library');
+  await page.getByRole('heading', { name: 'Library' }).waitFor();
+  for (const name of ['first.png', 'second.jpg']) await page.getByLabel(`Select ${name}`, { exact: true }).first().check();
+  await page.getByRole('button', { name: 'Add to album' }).click();
+  await page.getByRole('dialog').getByLabel('Album', { exact: true }).selectOption(id);
+  await page.getByRole('dialog').getByRole('button', { name: 'Add', exact: true }).click();
+  await page.getByText('Added to “Browser album”').waitFor();
+  await page.goto(`${BASE}/admin/albums/${id}`);
+  await page.getByRole('heading', { name: 'Browser album' }).waitFor();
+  album = await asBrowser('GET', `/api/albums/${id}`);
+  assertEq(album.imageCount, 2, 'images in the album');
+  const [a, b] = album.imageIds;
+  const firstName = album.images[0].filename;
+  await page.getByRole('button', { name: `Move ${firstName} later` }).click();
+  await page.getByText(`2. ${firstName}`).waitFor();
+  album = await asBrowser('GET', `/api/albums/${id}`);
+  assertEq(JSON.stringify(album.imageIds), JSON.stringify([b, a]), 'order after moving the first image later');
+  const markdown = await page.getByLabel('Markdown', { exact: true }).inputValue();
+  assert(markdown.includes(`/a/${id})`), `Markdown form: ${markdown}`);
+  assert((await page.getByLabel('BBCode', { exact: true }).inputValue()).startsWith(`[url=${album.url}]`), 'BBCode form');
+  await shoot('11-album');
+
+  // A .sxcu generated for this album sends ShareX's uploads into it.
+  await nav('Upload keys');
+  await page.getByRole('heading', { name: 'Upload keys' }).waitFor();
+  await page.getByLabel('Name').fill('album-sharex');
+  await page.getByText('Expiry and privacy for this key').click();
+  await page.getByLabel('ShareX uploads into the album').selectOption(id);
+  await page.getByRole('button', { name: 'Create key' }).click();
+  await page.getByRole('textbox', { name: 'Upload key' }).waitFor();
+  const cfg = JSON.parse((await readDownload(() => page.getByRole('button', { name: 'Download .sxcu' }).click())).text);
+  assertEq(cfg.Headers?.['X-Pixbin-Album'], id, '.sxcu album header');
+  const form = new FormData();
+  form.append(cfg.FileFormName, new Blob([await readFile(FIXTURE_2)], { type: 'image/png' }), 'from-sharex.png');
+  const res = await fetch(cfg.RequestURL, { method: cfg.RequestMethod, headers: { ...cfg.Headers, 'User-Agent': 'ShareX/19.0.2' }, body: form });
+  const up = await res.json();
+  assertEq(res.status, 200, `ShareX-style upload into the album: ${JSON.stringify(up)}`);
+  album = await asBrowser('GET', `/api/albums/${id}`);
+  assertEq(album.imageIds.at(-1), up.id, 'the ShareX upload is the album\'s last image');
+});
+
+await test('a gallery page works from the keyboard: lightbox opens, arrows move, Escape closes', async () => {
+  assert(album, 'no album from the previous step');
+  const g = await context.newPage();
+  watch(g);
+  try {
+    await g.goto(album.url);
+    const tiles = g.locator('a.tile');
+    assertEq(await tiles.count(), album.imageCount, 'tiles on the gallery');
+    const full = await tiles.evaluateAll((els) => els.map((e) => e.dataset.full));
+    const box = g.locator('#lightbox');
+    const shown = () => g.locator('#lightbox .lb-img').getAttribute('src');
+    await tiles.first().focus();
+    await g.keyboard.press('Enter');
+    await box.waitFor({ state: 'visible' });
+    assertEq(await shown(), full[0], 'image after opening the first tile');
+    assertEq(await g.evaluate(() => document.activeElement?.className), 'lb-close', 'focus moves into the lightbox');
+    await g.keyboard.press('ArrowRight');
+    assertEq(await shown(), full[1], 'image after ArrowRight');
+    await g.keyboard.press('ArrowLeft');
+    assertEq(await shown(), full[0], 'image after ArrowLeft');
+    await g.keyboard.press('ArrowLeft');
+    assertEq(await shown(), full.at(-1), 'ArrowLeft wraps around to the last');
+    await g.keyboard.press('Tab');
+    assert(await g.evaluate(() => Boolean(document.activeElement?.closest('#lightbox'))), 'Tab left the open lightbox');
+    await g.keyboard.press('Escape');
+    await box.waitFor({ state: 'hidden' });
+    assertEq(await g.evaluate(() => document.activeElement?.classList.contains('tile')), true, 'focus returns to the tile');
+    await shoot('12-gallery', { p: g });
+    await tiles.first().click();
+    await box.waitFor({ state: 'visible' });
+    await shoot('12b-gallery-lightbox', { p: g });
+    await g.goto(album.images[0].url.replace(/\/([0-9a-f-]{36})\.[a-z]+(\?.*)?$/, '/v/$1$2'));
+    await g.getByRole('heading', { name: album.images[0].filename }).waitFor();
+    await shoot('13-image-page', { p: g });
+  } finally {
+    await g.close();
+  }
+});
+
 await test('signs out, and the session is gone', async () => {
   await page.locator('.sidebar').getByRole('button', { name: 'Sign out' }).click();
   await page.getByRole('heading', { name: 'Sign in' }).waitFor();

@@ -123,6 +123,10 @@ pub fn client() -> Client {
         .tls_built_in_root_certs(false)
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
+        // The test server closes a connection idle for its 2 s header
+        // timeout; a pooled one idle for about that long could be reused
+        // just as the server closes it, failing a request at random.
+        .pool_idle_timeout(std::time::Duration::from_millis(1500))
         .build()
         .unwrap()
 }

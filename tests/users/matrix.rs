@@ -3,8 +3,10 @@
 //! new route cannot be left out of either) is called as a stranger, as user
 //! bob with his session, as bob's upload key and as an admin, against objects
 //! of user alice: her private image, her upload key, her session, her
-//! account, an invite. Each cell's status is asserted, and an operation
-//! without a row here fails the test.
+//! account, an invite, and her albums: each operation that names an album
+//! (or, for oEmbed, links to one) runs once per visibility, public, unlisted
+//! and private, with its own row. Each cell's status is asserted, and an
+//! operation without a row here fails the test.
 //!
 //! For the stranger, bob and bob's key, the same request against a missing
 //! object must answer byte-identically: alice's objects are
@@ -70,8 +72,48 @@ fn expected(op: &str) -> Option<[u16; 4]> {
         "healthz" | "readyz" | "metrics" | "openapi" | "adminEntry" | "adminPage"
         | "adminAsset" => [200, 200, 200, 200],
         "root" => [302, 302, 302, 302],
+        // Albums through the API are their owner's (and an admin's) only;
+        // bob's list is scoped (contents checked below).
+        "listAlbums" => [401, 200, 403, 200],
+        "createAlbum" => [401, 201, 403, 201],
+        // A selection holding alice's image: bob gets "does not exist".
+        "zipImages" => [401, 400, 403, 200],
+        // Her image is private: its page needs its key, for everyone.
+        "imagePage" => [404, 404, 404, 404],
+        "albumIndex" => [200, 200, 200, 200],
         _ => return None,
     })
+}
+
+/// Whether `op` runs once per visibility of alice's album.
+fn per_visibility(op: &str, template: &str) -> bool {
+    op == "oembed" || template.starts_with("/api/albums/{") || template.starts_with("/a/{")
+}
+
+/// Expected status per operation on alice's album of `visibility`.
+fn expected_album(op: &str, visibility: &str) -> Option<[u16; 4]> {
+    let private = visibility == "private";
+    Some(match op {
+        // The API answers whatever the visibility: bob gets "missing".
+        "getAlbum" | "editAlbum" | "deleteAlbum" | "addToAlbum" | "setAlbumImages" => {
+            [401, 404, 403, 200]
+        }
+        // A private album is missing to all but its owner and admins.
+        "galleryPage" | "galleryZip" if private => [404, 404, 404, 200],
+        "galleryPage" | "galleryZip" => [200, 200, 200, 200],
+        // oEmbed answers as a stranger sees the page, whoever asks.
+        "oembed" if private => [404, 404, 404, 404],
+        "oembed" => [200, 200, 200, 200],
+        _ => return None,
+    })
+}
+
+/// The row of `op` (on an album of `visibility`, when it names one).
+fn expected_row(op: &str, visibility: Option<&str>) -> Option<[u16; 4]> {
+    match visibility {
+        Some(v) => expected_album(op, v),
+        None => expected(op),
+    }
 }
 
 /// Alice's objects, made afresh for each cell (an admin's cell may delete them).
@@ -81,6 +123,7 @@ struct Objects {
     key_id: u64,
     session: String,
     invite: u64,
+    album: String,
 }
 
 impl Objects {
@@ -92,11 +135,12 @@ impl Objects {
             key_id: 999_999,
             session: "AAAAAAAAAAAAAAAA".into(),
             invite: 999_999,
+            album: "AAECAwQFBgcICQoLDA0ODw".into(),
         }
     }
 }
 
-async fn alices_objects(app: &TestApp, alice: &Person, session: &str) -> Objects {
+async fn alices_objects(app: &TestApp, alice: &Person, session: &str, visibility: &str) -> Objects {
     let res = alice
         .req(app, Method::POST, "/api/upload")
         .multipart(
@@ -137,18 +181,34 @@ async fn alices_objects(app: &TestApp, alice: &Person, session: &str) -> Objects
             },
         )
         .unwrap();
+    let image_id = img["id"].as_u64().unwrap();
+    let res = alice
+        .req(app, Method::POST, "/api/albums")
+        .json(&json!({"title": "alice's", "visibility": visibility, "images": [image_id]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let album: Value = res.json().await.unwrap();
     Objects {
+        album: album["id"].as_str().unwrap().into(),
         uuid: img["uuid"].as_str().unwrap().into(),
-        image_id: img["id"].as_u64().unwrap(),
+        image_id,
         key_id: key.id,
         session: session.into(),
         invite: invite.id,
     }
 }
 
-/// The concrete path of `template` naming `o`'s objects.
-fn concrete(template: &str, params: &[Value], o: &Objects) -> String {
-    let id = if template.starts_with("/api/keys/") {
+/// The concrete path of `template` naming `o`'s objects (`base`: the
+/// server's public URL, which oEmbed's `url` starts with).
+fn concrete(template: &str, params: &[Value], o: &Objects, base: &str) -> String {
+    if template == "/api/oembed" {
+        return format!("/api/oembed?url={base}/a/{}", o.album);
+    }
+    let id = if template.starts_with("/api/albums/") || template.starts_with("/a/") {
+        o.album.clone()
+    } else if template.starts_with("/api/keys/") {
         o.key_id.to_string()
     } else if template.starts_with("/api/sessions/") {
         o.session.clone()
@@ -183,8 +243,11 @@ fn concrete(template: &str, params: &[Value], o: &Objects) -> String {
 }
 
 /// A body that is valid for `op` (so an allowed caller gets its success).
-fn body_of(op: &str, n: usize) -> Option<Value> {
+fn body_of(op: &str, n: usize, o: &Objects) -> Option<Value> {
     Some(match op {
+        "createAlbum" => json!({"title": format!("album {n}")}),
+        "editAlbum" => json!({"title": "renamed"}),
+        "addToAlbum" | "setAlbumImages" | "zipImages" => json!({"ids": [o.image_id]}),
         "editImage" => json!({"maxViews": 50}),
         "setPrivacy" | "setPrivacyAlias" => json!({"isPrivate": true}),
         "createKey" => json!({"name": "m"}),
@@ -229,6 +292,7 @@ impl Caller {
         path: &str,
         op: &str,
         n: usize,
+        o: &Objects,
     ) -> (u16, Vec<u8>) {
         let mut req = self
             .client
@@ -243,7 +307,7 @@ impl Caller {
         } else if op.ends_with("PageSubmit") {
             req.header("Content-Type", "application/x-www-form-urlencoded")
                 .body(format!("name=f{n}&password={PASSWORD}"))
-        } else if let Some(b) = body_of(op, n) {
+        } else if let Some(b) = body_of(op, n, o) {
             req.json(&b)
         } else {
             req
@@ -297,14 +361,20 @@ async fn every_route_as_stranger_bob_bobs_key_and_admin_against_alices_objects()
             let id = op["operationId"].as_str().unwrap().to_string();
             let params = op["parameters"].as_array().cloned().unwrap_or_default();
             let m = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
-            ops.push((id, m, path.clone(), params));
+            if per_visibility(&id, path) {
+                for v in ["public", "unlisted", "private"] {
+                    ops.push((id.clone(), m.clone(), path.clone(), params.clone(), Some(v)));
+                }
+            } else {
+                ops.push((id, m, path.clone(), params, None));
+            }
         }
     }
     // Deleting alice ends the objects every other cell uses: last.
     ops.sort_by_key(|(id, ..)| id == "deleteUser");
     let without_row: Vec<&str> = ops
         .iter()
-        .filter(|(id, ..)| expected(id).is_none())
+        .filter(|(id, _, _, _, v)| expected_row(id, *v).is_none())
         .map(|(id, ..)| id.as_str())
         .collect();
     assert!(
@@ -316,17 +386,19 @@ async fn every_route_as_stranger_bob_bobs_key_and_admin_against_alices_objects()
     let mut failures = Vec::new();
     let mut n = 0;
     let mut seen = BTreeSet::new();
-    for (op, m, template, params) in &ops {
-        let want = expected(op).unwrap();
+    let base = app.state.config.base_url().to_string();
+    for (op, m, template, params, visibility) in &ops {
+        let want = expected_row(op, *visibility).unwrap();
+        let vis = visibility.unwrap_or("unlisted");
         for (i, who) in WHO.into_iter().enumerate() {
             n += 1;
             let caller = Caller::new(&app, who, &bobs_key).await;
-            let objects = alices_objects(&app, &alice, &alices_session).await;
-            let path = concrete(template, params, &objects);
-            let (status, body) = caller.call(&app, m, &path, op, n).await;
+            let objects = alices_objects(&app, &alice, &alices_session, vis).await;
+            let path = concrete(template, params, &objects, &base);
+            let (status, body) = caller.call(&app, m, &path, op, n, &objects).await;
             if status != want[i] {
                 failures.push(format!(
-                    "{op} {m} {path} as {who:?}: {status}, expected {}: {}",
+                    "{op} {m} {path} ({vis}) as {who:?}: {status}, expected {}: {}",
                     want[i],
                     String::from_utf8_lossy(&body[..body.len().min(200)])
                 ));
@@ -337,12 +409,13 @@ async fn every_route_as_stranger_bob_bobs_key_and_admin_against_alices_objects()
             // missing one (the admin's own cells may succeed and change state).
             let names_an_object = template.contains('{') && !template.starts_with("/admin");
             if who != Who::Admin && names_an_object && status >= 400 {
-                let missing = concrete(template, params, &Objects::missing());
+                let none = Objects::missing();
+                let missing = concrete(template, params, &none, &base);
                 let caller = Caller::new(&app, who, &bobs_key).await;
-                let (s2, b2) = caller.call(&app, m, &missing, op, n + 100_000).await;
+                let (s2, b2) = caller.call(&app, m, &missing, op, n + 100_000, &none).await;
                 if (s2, &b2) != (status, &body) {
                     failures.push(format!(
-                        "{op} as {who:?}: alice's object answers {status} {:?}, a missing one {s2} {:?}",
+                        "{op} ({vis}) as {who:?}: alice's object answers {status} {:?}, a missing one {s2} {:?}",
                         String::from_utf8_lossy(&body[..body.len().min(300)]),
                         String::from_utf8_lossy(&b2[..b2.len().min(300)])
                     ));
@@ -351,7 +424,12 @@ async fn every_route_as_stranger_bob_bobs_key_and_admin_against_alices_objects()
             // Scoped listings: bob's never show alice's objects.
             if who == Who::Bob && status == 200 {
                 let text = String::from_utf8_lossy(&body);
-                for secret_of_alice in [objects.uuid.as_str(), "\"alice\""] {
+                let mut secrets = vec![objects.uuid.as_str(), "\"alice\""];
+                // Her public album shows on its pages, never through bob's API.
+                if template.starts_with("/api/") {
+                    secrets.push(objects.album.as_str());
+                }
+                for secret_of_alice in secrets {
                     if text.contains(secret_of_alice) {
                         failures.push(format!("{op} as bob shows {secret_of_alice}: {text}"));
                     }
@@ -365,7 +443,8 @@ async fn every_route_as_stranger_bob_bobs_key_and_admin_against_alices_objects()
         failures.len(),
         failures.join("\n")
     );
-    assert_eq!(seen.len(), ops.len());
+    let distinct: BTreeSet<&String> = ops.iter().map(|(id, ..)| id).collect();
+    assert_eq!(seen.len(), distinct.len());
     // Nothing bob or his key did touched alice's account or images.
     assert!(
         app.state.store.user("alice").unwrap().is_none(),

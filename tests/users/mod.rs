@@ -1,8 +1,9 @@
 //! Many accounts: an old single-admin database upgraded in place, who sees
 //! what (the authorization matrix over every route), quotas per account and
-//! dedup across accounts, invites and registration, managing accounts, each
-//! account's statistics.
+//! dedup across accounts, invites and registration, managing accounts,
+//! albums among accounts, and each account's statistics.
 
+mod albums;
 mod manage;
 mod matrix;
 mod quotas;

@@ -47,6 +47,11 @@ export async function mount(root, { signal }) {
   const privateDefault = h('input', { type: 'checkbox', id: uid('kpriv'), class: 'checkbox' });
   const forcePrivate = h('input', { type: 'checkbox', id: uid('kforce'), class: 'checkbox' });
   const askExpiry = h('input', { type: 'checkbox', id: uid('kask'), class: 'checkbox' });
+  // The .sxcu may send every upload into one album (X-Pixbin-Album).
+  const albumSel = h('select', { id: uid('kalbum'), class: 'input input-sm' }, h('option', { value: '', text: 'None (library only)' }));
+  api.getOptional('/api/albums', { signal }).then((r) => {
+    for (const a of r?.albums || []) albumSel.append(h('option', { value: a.id, text: a.title }));
+  }).catch(() => {});
   const check = (input, title, hint) => h('div', { class: 'check-field' }, input,
     h('label', { for: input.id }, h('span', { class: 'check-title', text: title }), h('span', { class: 'check-hint muted', text: hint })));
   const policy = h('details', { class: 'key-policy' },
@@ -55,7 +60,8 @@ export async function mount(root, { signal }) {
     h('div', { class: 'field' }, h('label', { for: maxId, class: 'label', text: 'Longest expiry an upload may ask for' }), maxExpiry),
     check(privateDefault, 'Private by default', `Uploads get a private ?key= link unless they send private=false.${up ? ` Unticked, the server default applies (${up.privateByDefault ? 'private' : 'public'}).` : ''}`),
     check(forcePrivate, 'Always private', 'Refuse public uploads with this key.'),
-    check(askExpiry, 'ShareX asks for an expiry', 'The .sxcu makes ShareX offer 1d, 7d, 30d or never on each upload.'));
+    check(askExpiry, 'ShareX asks for an expiry', 'The .sxcu makes ShareX offer 1d, 7d, 30d or never on each upload.'),
+    h('div', { class: 'field' }, h('label', { for: albumSel.id, class: 'label', text: 'ShareX uploads into the album' }), albumSel));
   const createBtn = h('button', { type: 'submit', class: 'btn btn-primary' }, icon('plus'), h('span', { text: 'Create key' }));
   const reveal = h('div', { class: 'key-reveal-slot' });
   const listHost = h('div', null, h('div', { class: 'skeleton-group' }, h('div', { class: 'skeleton' }), h('div', { class: 'skeleton' })));
@@ -89,7 +95,7 @@ export async function mount(root, { signal }) {
           };
           const created = await api.api('POST', '/api/keys', { body });
           nameInput.value = '';
-          showReveal(created, askExpiry.checked);
+          showReveal(created, askExpiry.checked, albumSel.value);
           loadKeys();
         } catch (err) {
           if (err.status === 401) return;
@@ -120,7 +126,7 @@ export async function mount(root, { signal }) {
       h('div', { class: 'panel-head' }, h('h2', { id: `${nameId}-l`, class: 'panel-title', text: 'Your keys' })),
       h('div', { class: 'panel-body panel-body-flush' }, listHost)));
 
-  function showReveal(created, ask) {
+  function showReveal(created, ask, album) {
     const key = created.key;
     const base = api.baseUrl();
     const host = hostOf(base);
@@ -129,7 +135,7 @@ export async function mount(root, { signal }) {
     const keyField = h('input', { id: keyId, class: 'input mono', readOnly: true, value: key });
     keyField.addEventListener('focus', () => keyField.select());
     const oneLiner = curlOneLiner({ baseUrl: base, key });
-    const cfg = { baseUrl: base, key, name: created.name, askExpiry: ask };
+    const cfg = { baseUrl: base, key, name: created.name, askExpiry: ask, album };
     const close = () => {
       reveal.replaceChildren();
       nameInput.focus();

@@ -3,10 +3,11 @@
 // server scopes it); an admin sees every account's and may pick one owner.
 
 import * as api from '../api.js';
-import { h, icon, button, fmtBytes, fmtNumber, timeEl, setTitle, copyWithToast, confirmDialog, toast, emptyState, uid } from '../ui.js';
+import { h, icon, button, busy, fmtBytes, fmtNumber, timeEl, setTitle, copyWithToast, confirmDialog, toast, emptyState, uid } from '../ui.js';
 import { togglePrivacy, deleteImage, deleteNow, setPrivacyNow, copyAsDialog, expiryShort, viewsLeftShort } from '../actions.js';
 import { explain } from '../errors.js';
 import { accountPicker } from '../widgets.js';
+import { addToAlbumDialog, downloadZip } from './albums.js';
 
 const PAGE_SIZE = 48;
 
@@ -141,7 +142,10 @@ export async function mount(root, { query, signal }) {
       button('Clear', { variant: 'ghost', onClick: () => { selected.clear(); syncSelection(); } }),
       button('Make private', { icon: 'lock', onClick: (e) => bulkPrivacy(e.currentTarget, true) }),
       button('Make public', { icon: 'globe', onClick: (e) => bulkPrivacy(e.currentTarget, false) }),
+      button('Add to album', { icon: 'image', onClick: () => addToAlbumDialog(selectedIds()) }),
+      button('Download zip', { icon: 'download', onClick: (e) => busy(e.currentTarget, () => downloadZip(selectedIds())) }),
       button('Delete', { icon: 'trash', variant: 'danger', onClick: (e) => bulkDelete(e.currentTarget) })));
+  const selectedIds = () => [...selected].map((u) => items.get(u)?.img?.id).filter(Boolean);
 
   root.append(
     h('div', { class: 'page-head' },

@@ -463,16 +463,11 @@ pub async fn edit(
         match (k.as_str(), v) {
             ("expiresAt", serde_json::Value::Null) => change.expires_at = Some(None),
             ("expiresAt", serde_json::Value::String(s)) => {
-                change.expires_at = Some(match crate::lifecycle::parse_spec(s)? {
-                    crate::lifecycle::ExpirySpec::Never => None,
-                    crate::lifecycle::ExpirySpec::After(d) => {
-                        Some(now.saturating_add(d.as_millis() as i64))
-                    }
-                    crate::lifecycle::ExpirySpec::At(t) if t > now => Some(t),
-                    crate::lifecycle::ExpirySpec::At(_) => {
-                        return Err(AppError::bad_request("expiresAt is in the past"));
-                    }
-                })
+                change.expires_at = Some(
+                    crate::lifecycle::parse_spec(s)?
+                        .instant(now)
+                        .map_err(|e| AppError::bad_request(e.to_string()))?,
+                )
             }
             ("maxViews", serde_json::Value::Null) => change.max_views = Some(None),
             ("maxViews", serde_json::Value::Number(n)) => {

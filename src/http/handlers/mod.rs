@@ -3,8 +3,11 @@
 
 pub mod account;
 pub mod admin;
+pub mod albums;
 pub mod auth;
 pub mod backup;
+pub mod downloads;
+pub mod gallery;
 pub mod health;
 pub mod images;
 pub mod integrity;

@@ -12,6 +12,8 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
+use crate::albums::{self, Actor};
+use crate::clock;
 use crate::error::AppError;
 use crate::http::body::{Body, body_stream, full, ok_json};
 use crate::http::guard;
@@ -20,6 +22,7 @@ use crate::http::multipart::{self, FormLimits, Part};
 use crate::http::query;
 use crate::ingest::{Asked, Ingest, Ingested, Origin, ReceiveError, Received};
 use crate::state::AppState;
+use crate::store::albums::AlbumId;
 
 /// Slack for multipart boundaries and small text fields on top of the file limit.
 pub const MULTIPART_OVERHEAD: u64 = 64 * 1024;
@@ -116,6 +119,16 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
             return Err(refuse_unread(req, declared, state.config.body_idle_timeout, e).await);
         }
     };
+    let mut album_field = match req.headers().get("x-pixbin-album") {
+        Some(v) => match v.to_str() {
+            Ok(v) => Some(v.trim().to_string()),
+            Err(_) => {
+                let e = AppError::bad_request("X-Pixbin-Album must be ASCII");
+                return Err(refuse_unread(req, declared, state.config.body_idle_timeout, e).await);
+            }
+        },
+        None => None,
+    };
     let text_response = wants_text(&req);
     let query_name = query::param(req.uri().query(), "filename")
         .ok()
@@ -162,6 +175,7 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
                 }
                 "expires" => fields.expires = Some(value),
                 "max_views" | "maxViews" => fields.max_views = Some(value),
+                "album" => album_field = Some(value.trim().to_string()),
                 // Unknown fields (including any URL to fetch) are ignored: pixbin
                 // never makes outbound requests on a client's behalf.
                 _ => {}
@@ -201,6 +215,12 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
     };
     let auth = auth.ok_or(AppError::Unauthorized)?;
 
+    // Refused before anything is stored: an upload into an album that is not
+    // the caller's must not land in the library either.
+    let album = match album_field.filter(|a| !a.is_empty()) {
+        Some(a) => Some(upload_album(state, &auth.owner, &a).await?),
+        None => None,
+    };
     let checked = ingest.check(received).await?;
     let kind = checked.info().kind;
     let origin = Origin::Upload {
@@ -222,9 +242,16 @@ pub async fn upload(state: &AppState, req: Request<Incoming>) -> Result<Response
         "uploaded"
     );
 
+    // The image is committed and acknowledged whatever happens here: an
+    // album deleted in the meantime leaves it in the library only.
+    let album = match album {
+        Some(a) => add_to_album(state, a, stored.id).await,
+        None => None,
+    };
     let json = UploadJson {
         image: image_json(state, &stored, deletion_token.as_ref().map(|t| t.expose())),
         metadata_stripped: stripped,
+        album,
     };
     if text_response {
         let url = public_url(state, &stored);
@@ -248,6 +275,54 @@ struct UploadJson {
     #[serde(flatten)]
     image: ImageJson,
     metadata_stripped: Vec<&'static str>,
+    /// The album the image went into, when one was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    album: Option<String>,
+}
+
+/// The album an upload asks for (`album` field or `X-Pixbin-Album`), if it
+/// exists, is live and the uploading account (an upload key's owner) may add
+/// to it (`albums::can_edit`). Another account's album is refused like a
+/// missing one.
+async fn upload_album(state: &AppState, owner: &str, wanted: &str) -> Result<AlbumId, AppError> {
+    let refused = || AppError::BadRequest {
+        code: "invalid_album",
+        message: "the album does not exist or is not yours to upload into".into(),
+    };
+    let id = AlbumId::parse(wanted).ok_or_else(refused)?;
+    let name = owner.to_string();
+    let (album, user) = state
+        .blocking(move |s| Ok((s.album(id)?, s.user(&name)?)))
+        .await?;
+    let actor = Actor::new(owner, user.ok_or_else(refused)?.role);
+    match album {
+        Some(a) if !albums::is_gone(&a, clock::now_ms()) && albums::can_edit(&actor, &a) => Ok(id),
+        _ => Err(refused()),
+    }
+}
+
+/// Appends a committed image to its album; `None` (logged) when that failed.
+async fn add_to_album(state: &AppState, album: AlbumId, image: u64) -> Option<String> {
+    let added = state
+        .blocking(move |s| {
+            s.update_album(album, |a| {
+                if !a.images.contains(&image) {
+                    a.images.push(image);
+                }
+            })
+        })
+        .await;
+    match added {
+        Ok(Ok(_)) => Some(album.to_string()),
+        Ok(Err(e)) => {
+            tracing::warn!(%album, image, error = %e, "upload not added to its album");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(%album, image, error = %e, "upload not added to its album");
+            None
+        }
+    }
 }
 
 /// Largest unwanted body read and discarded before an early refusal.

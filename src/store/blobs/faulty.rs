@@ -26,6 +26,9 @@ pub struct FaultyBlobStore {
     hang: Arc<AtomicBool>,
     /// When set, [`BlobStore::presign`] answers `<base><hex>?ttl=<secs>`.
     presign_base: Option<String>,
+    /// Entries the listing shows although no blob is there: an object
+    /// store replica that has not yet seen a deletion.
+    ghosts: Arc<std::sync::Mutex<Vec<BlobEntry>>>,
 }
 
 impl FaultyBlobStore {
@@ -36,6 +39,7 @@ impl FaultyBlobStore {
             down: Arc::default(),
             hang: Arc::default(),
             presign_base: None,
+            ghosts: Arc::default(),
         }
     }
 
@@ -54,6 +58,15 @@ impl FaultyBlobStore {
     /// answering.
     pub fn set_hanging(&self, hang: bool) {
         self.hang.store(hang, Ordering::SeqCst);
+    }
+
+    /// Makes the listing show `entry` too, while reads and stats find
+    /// nothing of it (a stale replica's listing).
+    pub fn add_ghost(&self, entry: BlobEntry) {
+        self.ghosts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(entry);
     }
 
     fn up(&self) -> io::Result<()> {
@@ -78,7 +91,6 @@ impl BlobStore for FaultyBlobStore {
         fn read_backend(&self, hash: &BlobHash) -> io::Result<BlobRead>;
         fn stat(&self, hash: &BlobHash) -> io::Result<Option<BlobMeta>>;
         fn delete(&self, hash: &BlobHash) -> io::Result<()>;
-        fn scan(&self, visit: &mut dyn FnMut(BlobEntry) -> io::Result<bool>) -> io::Result<bool>;
         fn quarantine(&self, hash: &BlobHash, at: SystemTime) -> io::Result<TrashEntry>;
         fn list_trash(&self) -> io::Result<Vec<TrashEntry>>;
         fn restore_trashed(&self, entry: &TrashEntry) -> io::Result<()>;
@@ -87,6 +99,23 @@ impl BlobStore for FaultyBlobStore {
         fn remote_marker(&self) -> io::Result<Option<String>>;
         fn write_remote_marker(&self, text: &str) -> io::Result<()>;
     );
+    fn scan(&self, visit: &mut dyn FnMut(BlobEntry) -> io::Result<bool>) -> io::Result<bool> {
+        self.up()?;
+        if self.inner.scan(visit)? {
+            return Ok(true);
+        }
+        let ghosts = self
+            .ghosts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for g in ghosts {
+            if visit(g)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
     fn simulate_disk_full(&self, on: bool) {
         self.inner.simulate_disk_full(on)
     }
