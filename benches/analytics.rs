@@ -41,6 +41,7 @@ fn batch(at: i64) -> Vec<Hit> {
             referrer: (i % 3 != 0).then(|| ["discord.com", "reddit.com"][i % 2].to_string()),
             new_visitor: i % 2 == 0,
             new_image_visitor: i % 2 == 0,
+            new_owner_visitor: i % 2 == 0,
             ip: None,
         })
         .collect()

@@ -14,7 +14,8 @@
 use std::collections::HashSet;
 use std::net::IpAddr;
 
-/// Visitors remembered per day (and, separately, visitor-image pairs); beyond
+/// Visitors remembered per day (and, separately, visitor-image and
+/// visitor-account pairs); beyond
 /// this a visitor not yet seen is not counted as unique, which keeps memory
 /// bounded (a few MiB per set) under a flood of distinct addresses.
 pub const SEEN_CAP: usize = 250_000;
@@ -25,6 +26,20 @@ pub struct Visitors {
     salt: [u8; 32],
     seen: HashSet<[u8; 16]>,
     seen_image: HashSet<(u64, [u8; 16])>,
+    /// (digest of the owner's name, visitor): one visitor to several images of
+    /// an account is one unique visitor of that account.
+    seen_owner: HashSet<([u8; 8], [u8; 16])>,
+}
+
+/// What [`Visitors::mark`] found new about a view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Firsts {
+    /// The visitor's first view today, overall.
+    pub day: bool,
+    /// The visitor's first view of this image today.
+    pub image: bool,
+    /// The visitor's first view today of any image of this image's owner.
+    pub owner: bool,
 }
 
 impl std::fmt::Debug for Visitors {
@@ -51,33 +66,47 @@ impl Visitors {
             salt: crate::secret::random_bytes(),
             seen: HashSet::new(),
             seen_image: HashSet::new(),
+            seen_owner: HashSet::new(),
         }
     }
 
-    /// Marks a view on `day` of `image` by (`ip`, `agent_digest`); answers
-    /// whether it is the visitor's first view that day overall, and of that
-    /// image. A view from a day already rotated away (a straggler queued
+    /// Marks a view on `day` of `image` (owned by `owner`, when it still
+    /// exists) by (`ip`, `agent_digest`); answers whether it is the visitor's
+    /// first view that day overall, of that image, and of that owner. A view from a day already rotated away (a straggler queued
     /// before midnight) is never unique: its salt is gone.
     pub fn mark(
         &mut self,
         day: i64,
         image: u64,
+        owner: Option<&str>,
         ip: Option<IpAddr>,
         agent_digest: &[u8; 16],
-    ) -> (bool, bool) {
+    ) -> Firsts {
         if day > self.day {
             self.day = day;
             self.salt = crate::secret::random_bytes();
             self.seen = HashSet::new();
             self.seen_image = HashSet::new();
+            self.seen_owner = HashSet::new();
         }
         if day < self.day {
-            return (false, false);
+            return Firsts::default();
         }
         let v = self.visitor(ip, agent_digest);
         let new_day = self.seen.len() < SEEN_CAP && self.seen.insert(v);
         let new_image = self.seen_image.len() < SEEN_CAP && self.seen_image.insert((image, v));
-        (new_day, new_image)
+        let new_owner = owner.is_some_and(|o| {
+            // A digest keeps the set's entries small and fixed-size; 64 bits
+            // make a collision between two account names negligible.
+            let mut d = [0u8; 8];
+            d.copy_from_slice(&blake3::hash(o.as_bytes()).as_bytes()[..8]);
+            self.seen_owner.len() < SEEN_CAP && self.seen_owner.insert((d, v))
+        });
+        Firsts {
+            day: new_day,
+            image: new_image,
+            owner: new_owner,
+        }
     }
 
     fn visitor(&self, ip: Option<IpAddr>, agent_digest: &[u8; 16]) -> [u8; 16] {
@@ -108,22 +137,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_visitor_is_unique_once_per_day_and_per_image() {
+    fn a_visitor_is_unique_once_per_day_per_image_and_per_owner() {
+        let f = |day, image, owner| Firsts { day, image, owner };
         let mut v = Visitors::new();
         let ip = Some("81.2.69.142".parse().unwrap());
         let firefox = agent_digest(Some(b"Firefox"));
         let chrome = agent_digest(Some(b"Chrome"));
-        assert_eq!(v.mark(10, 1, ip, &firefox), (true, true));
-        assert_eq!(v.mark(10, 1, ip, &firefox), (false, false));
-        assert_eq!(v.mark(10, 2, ip, &firefox), (false, true));
+        let (a, b) = (Some("alice"), Some("bob"));
+        assert_eq!(v.mark(10, 1, a, ip, &firefox), f(true, true, true));
+        assert_eq!(v.mark(10, 1, a, ip, &firefox), f(false, false, false));
+        // Another image of the same account: new for the image only.
+        assert_eq!(v.mark(10, 2, a, ip, &firefox), f(false, true, false));
+        // An image of another account: new for that account.
+        assert_eq!(v.mark(10, 3, b, ip, &firefox), f(false, true, true));
+        // A deleted image (no owner) is nobody's.
+        assert_eq!(v.mark(10, 4, None, ip, &firefox), f(false, true, false));
         // Same address, another browser: another visitor.
-        assert_eq!(v.mark(10, 1, ip, &chrome), (true, true));
+        assert_eq!(v.mark(10, 1, a, ip, &chrome), f(true, true, true));
         // The next day everyone is new again, under a new salt.
         let old_salt = v.salt;
-        assert_eq!(v.mark(11, 1, ip, &firefox), (true, true));
+        assert_eq!(v.mark(11, 1, a, ip, &firefox), f(true, true, true));
         assert_ne!(v.salt, old_salt);
         // A straggler from yesterday is not unique.
-        assert_eq!(v.mark(10, 3, ip, &firefox), (false, false));
+        assert_eq!(v.mark(10, 3, b, ip, &firefox), Firsts::default());
         assert!(!format!("{v:?}").contains("salt"));
     }
 }

@@ -11,6 +11,7 @@
 //! at most the last interval's events plus what sits in the channel
 //! (≤ [`CHANNEL_CAPACITY`]); in practice the last half second of views.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,7 +22,7 @@ use hyper::{HeaderMap, header};
 use tokio::sync::mpsc;
 
 use super::geo::GeoDb;
-use super::salt::{self, Visitors};
+use super::salt::{self, Firsts, Visitors};
 use super::{AgentClass, Audience, ViewEvent, referrer_host};
 use crate::clock;
 use crate::config::Config;
@@ -202,8 +203,9 @@ struct Resolver {
 
 impl Resolver {
     /// Turns queued events into countable hits; the addresses end here unless
-    /// the operator asked to keep them.
-    fn resolve(&mut self, events: Vec<ViewEvent>) -> Vec<Hit> {
+    /// the operator asked to keep them. `owners` holds the owner of each
+    /// event's image that still exists.
+    fn resolve(&mut self, events: Vec<ViewEvent>, owners: &HashMap<u64, String>) -> Vec<Hit> {
         events
             .into_iter()
             .map(|ev| {
@@ -213,11 +215,12 @@ impl Resolver {
                     AgentClass::Bot => HitKind::Bot,
                     AgentClass::Unfurler(_) => HitKind::Unfurler,
                 };
-                let (new_visitor, new_image_visitor) = if kind == HitKind::View {
+                let firsts = if kind == HitKind::View {
+                    let owner = owners.get(&ev.image_id).map(String::as_str);
                     self.visitors
-                        .mark(day, ev.image_id, ev.client, &ev.agent_digest)
+                        .mark(day, ev.image_id, owner, ev.client, &ev.agent_digest)
                 } else {
-                    (false, false)
+                    Firsts::default()
                 };
                 Hit {
                     image_id: ev.image_id,
@@ -228,8 +231,9 @@ impl Resolver {
                         .client
                         .and_then(|ip| self.geo.as_ref().and_then(|g| g.country(ip))),
                     referrer: ev.referrer.map(String::from),
-                    new_visitor,
-                    new_image_visitor,
+                    new_visitor: firsts.day,
+                    new_image_visitor: firsts.image,
+                    new_owner_visitor: firsts.owner,
                     ip: ev.client.filter(|_| self.store_ip).map(|ip| match ip {
                         IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
                         IpAddr::V6(v6) => v6.octets(),
@@ -300,8 +304,11 @@ async fn flush(
     let store = store.clone();
     let resolver = resolver.clone();
     let res = tokio::task::spawn_blocking(move || {
+        // One read for the batch: the visitor marks need each image's owner.
+        let ids: Vec<u64> = events.iter().map(|e| e.image_id).collect();
+        let owners = store.image_owners(&ids)?;
         let mut r = resolver.lock().unwrap_or_else(|p| p.into_inner());
-        let hits = r.resolve(events);
+        let hits = r.resolve(events, &owners);
         store.record_hits(&hits, r.limits, clock::day_of(clock::now_ms()))
     })
     .await;
@@ -404,24 +411,28 @@ mod tests {
                 recent_cap: 1,
             },
         };
-        let hits = r.resolve(vec![
-            ev(AgentClass::Browser, "81.2.69.142"),
-            ev(AgentClass::Browser, "81.2.69.142"),
-            ev(AgentClass::Bot, "81.2.69.142"),
-        ]);
+        let owners = HashMap::from([(1, "alice".to_string())]);
+        let hits = r.resolve(
+            vec![
+                ev(AgentClass::Browser, "81.2.69.142"),
+                ev(AgentClass::Browser, "81.2.69.142"),
+                ev(AgentClass::Bot, "81.2.69.142"),
+            ],
+            &owners,
+        );
         assert_eq!(
             hits.iter()
-                .map(|h| (h.kind, h.new_visitor))
+                .map(|h| (h.kind, h.new_visitor, h.new_owner_visitor))
                 .collect::<Vec<_>>(),
             vec![
-                (HitKind::View, true),
-                (HitKind::View, false),
-                (HitKind::Bot, false)
+                (HitKind::View, true, true),
+                (HitKind::View, false, false),
+                (HitKind::Bot, false, false)
             ]
         );
         assert!(hits.iter().all(|h| h.ip.is_none() && h.country.is_none()));
         r.store_ip = true;
-        let hits = r.resolve(vec![ev(AgentClass::Browser, "81.2.69.142")]);
+        let hits = r.resolve(vec![ev(AgentClass::Browser, "81.2.69.142")], &owners);
         assert_eq!(
             hits[0].ip,
             Some(

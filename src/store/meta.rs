@@ -106,6 +106,13 @@ pub const REFERRER_TO_VIEWS: TableDefinition<&str, u64> = TableDefinition::new("
 /// (image id, referrer host) -> views.
 pub const IMAGE_REFERRER_TO_VIEWS: TableDefinition<(u64, &str), u64> =
     TableDefinition::new("image_referrer_to_views");
+/// (owner, day number, metric) -> count: an account's own per-day counts,
+/// kept when its images are deleted; pruned with the other per-day rows.
+pub const OWNER_DAY_METRIC_TO_COUNT: TableDefinition<(&str, i64, u8), u64> =
+    TableDefinition::new("owner_day_metric_to_count");
+/// (owner, metric) -> count, all time: an account's dashboard totals.
+pub const OWNER_METRIC_TO_COUNT: TableDefinition<(&str, u8), u64> =
+    TableDefinition::new("owner_metric_to_count");
 /// Sequence number -> `RecentViewRecord`, oldest first; capped in length.
 pub const SEQ_TO_RECENT_VIEW: TableDefinition<u64, &[u8]> =
     TableDefinition::new("seq_to_recent_view");
@@ -138,6 +145,9 @@ pub mod keys {
     pub const NEXT_RECENT_SEQ: &str = "next_recent_seq";
     /// The last day number on which old statistics were pruned.
     pub const STATS_PRUNED_DAY: &str = "stats_pruned_day";
+    /// 1 once the per-owner statistics were filled from the per-image rows
+    /// of a database made before they existed (`store::owner_stats::fill`).
+    pub const OWNER_STATS_FILLED: &str = "owner_stats_filled";
     /// The data directory's identity, also in its marker file (`store::identity`).
     pub const IDENTITY: &str = "identity";
 }

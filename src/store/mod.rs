@@ -26,6 +26,7 @@ pub mod location;
 pub mod meta;
 mod open;
 pub mod orient;
+pub mod owner_stats;
 pub mod owners;
 pub mod perms;
 pub mod quota;

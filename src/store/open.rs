@@ -16,7 +16,7 @@ use super::db::Db;
 use super::meta::*;
 use super::{
     DB_CACHE, Result, Store, StoreError, albums, check, gc, get_meta, identity, integrity, keyseal,
-    owners, perms, quota, snapshot, stats,
+    owner_stats, owners, perms, quota, snapshot, stats,
 };
 
 impl Store {
@@ -207,6 +207,8 @@ impl Store {
                     "upgraded the database to schema {SCHEMA_VERSION}: accounts became admins, images and keys got owners"
                 );
             }
+            // After the upgrade: the fill reads the owners it gives images.
+            owner_stats::create_tables(&txn)?;
             let mut m = txn.open_table(NAME_TO_META)?;
             if m.get(keys::SCHEMA_VERSION)?.is_none() {
                 m.insert(keys::SCHEMA_VERSION, SCHEMA_VERSION)?;

@@ -109,6 +109,7 @@ pub(super) fn transfer(txn: &WriteTransaction, from: &str, to: &str) -> Result<u
         remove(txn, from, id, size)?;
         add(txn, to, id, size)?;
     }
+    super::owner_stats::transfer(txn, from, to)?;
     Ok(ids.len() as u64)
 }
 

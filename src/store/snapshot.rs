@@ -79,6 +79,8 @@ fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<HashSet<Str
         OWNER_ID_TO_IMAGE,
         OWNER_TO_USAGE,
         TOKEN_HASH_TO_INVITE,
+        OWNER_DAY_METRIC_TO_COUNT,
+        OWNER_METRIC_TO_COUNT,
     ))
 }
 

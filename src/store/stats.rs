@@ -75,6 +75,8 @@ pub struct Hit {
     pub new_visitor: bool,
     /// First view of this image by this visitor today.
     pub new_image_visitor: bool,
+    /// First view by this visitor today of an image of this image's owner.
+    pub new_owner_visitor: bool,
     /// The viewer's address, only when the operator opted in.
     pub ip: Option<[u8; 16]>,
 }
@@ -117,7 +119,7 @@ pub struct DayCounts {
 }
 
 impl DayCounts {
-    fn add(&mut self, metric: u8, n: u64) {
+    pub(super) fn add(&mut self, metric: u8, n: u64) {
         match metric {
             metric::VIEWS => self.views += n,
             metric::UNIQUE => self.unique += n,
@@ -220,7 +222,7 @@ fn add_all<'k, K: redb::Key + 'static>(
 }
 
 /// Adds `n` to a counter.
-fn bump<K: redb::Key + 'static>(
+pub(super) fn bump<K: redb::Key + 'static>(
     t: &mut redb::Table<K, u64>,
     key: K::SelfType<'_>,
     n: u64,
@@ -291,6 +293,7 @@ impl Store {
     pub fn record_hits(&self, hits: &[Hit], limits: StatsLimits, today: i64) -> Result<()> {
         let mut day_metric: BTreeMap<(i64, u8), u64> = BTreeMap::new();
         let mut image_day_metric: BTreeMap<(u64, i64, u8), u64> = BTreeMap::new();
+        let mut owner_day_metric: BTreeMap<(&str, i64, u8), u64> = BTreeMap::new();
         let mut image_views: BTreeMap<u64, u64> = BTreeMap::new();
         // Keys borrow from `hits`: no allocation per hit.
         let mut countries: BTreeMap<&str, u64> = BTreeMap::new();
@@ -300,19 +303,17 @@ impl Store {
         let mut totals = StatsTotals::default();
 
         let txn = self.db.begin_write()?;
+        // Read here, not taken from the writer's earlier lookup, so that a
+        // batch counts for whoever owns each image when it commits.
+        let owners = super::owner_stats::owners_in(
+            &txn.open_table(ID_TO_IMAGE)?,
+            hits.iter().map(|h| h.image_id),
+        )?;
         {
-            let images = txn.open_table(ID_TO_IMAGE)?;
-            let mut exists: HashMap<u64, bool> = HashMap::new();
             for h in hits {
                 let day = crate::clock::day_of(h.at);
-                let live = match exists.get(&h.image_id) {
-                    Some(&l) => l,
-                    None => {
-                        let l = images.get(h.image_id)?.is_some();
-                        exists.insert(h.image_id, l);
-                        l
-                    }
-                };
+                let owner = owners.get(&h.image_id).map(String::as_str);
+                let live = owner.is_some();
                 let m = match h.kind {
                     HitKind::View => metric::VIEWS,
                     HitKind::Bot => metric::BOTS,
@@ -325,8 +326,14 @@ impl Store {
                     HitKind::Unfurler => totals.unfurler_hits += 1,
                 }
                 // An image deleted since it was served keeps no per-image rows.
-                if live {
+                if let Some(o) = owner {
                     *image_day_metric.entry((h.image_id, day, m)).or_default() += 1;
+                    *owner_day_metric.entry((o, day, m)).or_default() += 1;
+                    if h.kind == HitKind::View && h.new_owner_visitor {
+                        *owner_day_metric
+                            .entry((o, day, metric::UNIQUE))
+                            .or_default() += 1;
+                    }
                 }
                 if h.kind != HitKind::View {
                     continue;
@@ -350,9 +357,8 @@ impl Store {
                     *image_referrers.entry((h.image_id, referrer)).or_default() += 1;
                 }
             }
-            drop(images);
-
             add_all(&txn, DAY_METRIC_TO_COUNT, day_metric)?;
+            super::owner_stats::record(&txn, &owner_day_metric)?;
             add_all(&txn, IMAGE_DAY_METRIC_TO_COUNT, image_day_metric)?;
             add_all(&txn, ID_TO_VIEWS, image_views)?;
             add_all(&txn, COUNTRY_TO_VIEWS, countries)?;
@@ -608,13 +614,23 @@ impl Store {
         sum_images(&r, &[id], first, last).map(Some)
     }
 
-    /// The statistics of `owner`'s images summed, per day for `first..=last`:
-    /// an account's dashboard. Only its current images count (a deleted
-    /// image's rows go with it), and unique visitors are summed per image.
+    /// An account's dashboard: its all-time totals and per-day counts for
+    /// `first..=last` from its own counters (`owner_stats`: deleted images'
+    /// views stay, a visitor of several of its images is one unique visitor).
+    /// Countries and referrers are still its current images' rows summed:
+    /// per-account tables of those would double the client-keyed rows to
+    /// bound, and a deleted image's share of them leaves with it.
     pub fn owner_stats(&self, owner: &str, first: i64, last: i64) -> Result<ImageStats> {
         let r = self.db.begin_read()?;
         let ids = super::owners::ids_in(&r.open_table(OWNER_ID_TO_IMAGE)?, owner)?;
-        sum_images(&r, &ids, first, last)
+        let mut s = sum_images(&r, &ids, first, last)?;
+        let (totals, days) = super::owner_stats::read(&r, owner, first, last)?;
+        s.views = totals.views;
+        s.unique = totals.unique_visitors;
+        s.bots = totals.bot_hits;
+        s.unfurlers = totals.unfurler_hits;
+        s.days = days;
+        Ok(s)
     }
 }
 
@@ -661,7 +677,7 @@ fn sum_images(r: &redb::ReadTransaction, ids: &[u64], first: i64, last: i64) -> 
     Ok(s)
 }
 
-fn zero_days(first: i64, last: i64) -> Vec<DayCounts> {
+pub(super) fn zero_days(first: i64, last: i64) -> Vec<DayCounts> {
     (first..=last)
         .map(|day| DayCounts {
             day,
@@ -679,6 +695,7 @@ fn prune(txn: &WriteTransaction, limits: StatsLimits, today: i64) -> Result<()> 
     // Keyed by image first, so this is a scan; once a day it is cheap enough.
     txn.open_table(IMAGE_DAY_METRIC_TO_COUNT)?
         .retain(|(_, day, _), _| day >= cutoff)?;
+    super::owner_stats::prune(txn, cutoff)?;
     // Once the referrer table is full, keep the busiest three quarters and fold
     // the rest into OTHER_REFERRER, so new sites can appear again.
     let mut t = txn.open_table(REFERRER_TO_VIEWS)?;
@@ -718,6 +735,7 @@ mod tests {
             referrer: Some("discord.com".into()),
             new_visitor: true,
             new_image_visitor: true,
+            new_owner_visitor: true,
             ip: None,
         }
     }

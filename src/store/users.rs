@@ -299,6 +299,8 @@ impl Store {
                 "the account still has images; delete it again",
             ));
         }
+        // Its statistics went to the heir with the images, or go with it.
+        super::owner_stats::forget(&txn, name)?;
         txn.open_table(NAME_TO_USER)?.remove(name)?;
         txn.commit()?;
         Ok(Some(n))

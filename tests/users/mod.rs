@@ -1,12 +1,13 @@
 //! Many accounts: an old single-admin database upgraded in place, who sees
 //! what (the authorization matrix over every route), quotas per account and
-//! dedup across accounts, invites and registration, managing accounts, and
-//! albums among accounts.
+//! dedup across accounts, invites and registration, managing accounts,
+//! albums among accounts, and each account's statistics.
 
 mod albums;
 mod manage;
 mod matrix;
 mod quotas;
+mod stats;
 mod upgrade;
 
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
@@ -52,6 +53,11 @@ impl Person {
 
     pub async fn get(&self, app: &TestApp, path: &str) -> Response {
         self.req(app, Method::GET, path).send().await.unwrap()
+    }
+
+    /// `DELETE path` with this session.
+    pub async fn delete(&self, app: &TestApp, path: &str) -> Response {
+        self.req(app, Method::DELETE, path).send().await.unwrap()
     }
 
     pub async fn get_json(&self, app: &TestApp, path: &str) -> Value {

@@ -1,6 +1,7 @@
 //! View statistics for the admin UI (session only): dashboard totals, views per
 //! day, countries, referrers, recent views, top images, and one image's numbers.
-//! An account sees the numbers of its own images; an admin sees the whole
+//! An account sees its own numbers (views of its images, deleted ones'
+//! included, and its own unique visitors: `store::owner_stats`); an admin sees the whole
 //! instance's, or one account's with `?user=` (`guard::scope_of`).
 //!
 //! Everything here reads committed counters; views still in the writer's queue
