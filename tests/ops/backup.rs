@@ -83,15 +83,7 @@ async fn a_thousand_images_round_trip_while_uploads_continue() {
     // The pin goes with the stream; the delete's blob is then an orphan for GC.
     poll_until(Duration::from_secs(10), || !app.state.store.blobs_pinned()).await;
     assert!(!app.state.store.blobs_pinned());
-    let gc = app
-        .state
-        .store
-        .collect_garbage(&pixbin::store::gc::GcPolicy {
-            now: std::time::SystemTime::now() + Duration::from_secs(1),
-            grace: Duration::ZERO,
-            ..Default::default()
-        })
-        .unwrap();
+    let gc = app.gc_now();
     assert_eq!(gc.quarantined, 1);
     assert!(!deleted_blob.exists());
 

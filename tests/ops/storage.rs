@@ -260,14 +260,7 @@ async fn a41_a_blob_removed_by_hand_costs_only_its_image() {
     }
     let res = fetch(fine["url"].as_str().unwrap()).await;
     assert_eq!(&res.bytes().await.unwrap()[..], &b[..]);
-    let report = app
-        .state
-        .store
-        .check(pixbin::store::check::CheckOptions {
-            rehash: true,
-            repair: false,
-        })
-        .unwrap();
+    let report = app.check_rehash();
     let problems: Vec<String> = report.remaining().map(|p| p.to_string()).collect();
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].starts_with(&format!("missing-file: blob {hash}")));

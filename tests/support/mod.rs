@@ -115,6 +115,29 @@ pub struct TestApp {
     pub csrf: Option<String>,
 }
 
+/// An upload answer without the fields that name the new image itself (its
+/// ids, links and time) or its owner: what must not differ between a first
+/// upload and a duplicate, or between two accounts' copies.
+pub fn upload_shape(v: &Value) -> Value {
+    let mut v = v.clone();
+    let o = v.as_object_mut().unwrap();
+    for k in [
+        "id",
+        "uuid",
+        "url",
+        "full_link",
+        "thumbnail_url",
+        "page_url",
+        "deletion_url",
+        "thumbUrl",
+        "uploadedAt",
+        "owner",
+    ] {
+        o.remove(k);
+    }
+    v
+}
+
 pub fn client() -> Client {
     Client::builder()
         // Plain HTTP to loopback only. The S3 client's reqwest features (shared
@@ -271,6 +294,30 @@ pub async fn spawn_app() -> TestApp {
 }
 
 impl TestApp {
+    /// A GC pass on the running server's store as of a second from now with
+    /// no grace: every orphan older than that is quarantined.
+    pub fn gc_now(&self) -> pixbin::store::gc::GcReport {
+        self.state
+            .store
+            .collect_garbage(&pixbin::store::gc::GcPolicy {
+                now: std::time::SystemTime::now() + std::time::Duration::from_secs(1),
+                grace: std::time::Duration::ZERO,
+                ..Default::default()
+            })
+            .unwrap()
+    }
+
+    /// `pixbin check --rehash` on the running server's store, repairing nothing.
+    pub fn check_rehash(&self) -> pixbin::store::check::CheckReport {
+        self.state
+            .store
+            .check(pixbin::store::check::CheckOptions {
+                rehash: true,
+                repair: false,
+            })
+            .unwrap()
+    }
+
     /// Stops this server (draining views) and starts a new one on the same data
     /// dir with the same settings tweak; the upload key of the first start is kept.
     pub async fn restart(self, tweak: impl FnOnce(&mut Config)) -> TestApp {

@@ -99,14 +99,7 @@ async fn a_schema_1_database_upgrades_in_place_and_serves_every_image() {
 
     // The upgraded file opens again as it is, and `check` finds it whole.
     let app = app.restart(|_| {}).await;
-    let report = app
-        .state
-        .store
-        .check(pixbin::store::check::CheckOptions {
-            rehash: true,
-            repair: false,
-        })
-        .unwrap();
+    let report = app.check_rehash();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert_eq!(app.state.store.usage("alice").unwrap().images, 3);
 }
